@@ -1,0 +1,1 @@
+"""An asyncio client for FreeSWITCH's Event Socket (ESL)."""

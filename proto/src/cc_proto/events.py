@@ -1,0 +1,324 @@
+"""Every domain event the platform publishes, as versioned pydantic models.
+
+Names are past tense: something that happened. The envelope carries ``call_id`` (the caller
+leg's FreeSWITCH Unique-ID), ``agent_id`` and ``tenant``; ``data`` carries the rest. Times are
+seconds as floats; instants are timezone-aware datetimes. To change a model incompatibly, add a
+new class with ``event_version = 2`` and keep the old one until no producer sends it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from cc_proto.envelope import EventData, register
+
+Seconds = float
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+"""A non-empty identifier: queue, agent, campaign, recording ..."""
+
+
+class AgentState(StrEnum):
+    """Where an agent is; the ACD and the KPIs share this vocabulary."""
+
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    RESERVED = "reserved"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    BREAK = "break"
+    NOT_READY = "not_ready"
+
+
+class CallOutcome(StrEnum):
+    """How a call ended, from the contact center's point of view; each call has exactly one."""
+
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    BLOCKED = "blocked"
+    OVERFLOWED = "overflowed"
+    CALLBACK = "callback"
+    ENDED_IN_IVR = "ended_in_ivr"
+    TRANSFERRED_OUT = "transferred_out"
+    FAILED = "failed"
+
+
+# --- calls -------------------------------------------------------------------------------------
+
+
+@register
+class CallOffered(EventData):
+    event_type = "call.offered"
+    summary = "The call entered a queue: an offered call in KPI terms."
+    queue: Name
+    priority: int = Field(default=0, ge=0, le=100, description="Higher is served first.")
+    caller_number: str | None = None
+    dialed_number: str | None = None
+    customer_id: str | None = None
+
+
+@register
+class CallQueued(EventData):
+    event_type = "call.queued"
+    summary = "The call had to wait: no agent could take it on entry."
+    queue: Name
+    position: int = Field(ge=1)
+    estimated_wait_seconds: Seconds | None = Field(default=None, ge=0)
+
+
+@register
+class CallBlocked(EventData):
+    event_type = "call.blocked"
+    summary = "The call was refused before it could wait in a queue."
+    queue: str | None = None
+    reason: Literal["queue_full", "no_agents", "closed", "no_capacity", "unknown_queue"]
+    routed_to: str | None = Field(default=None, description="Where the call was sent instead.")
+
+
+@register
+class CallIvrCompleted(EventData):
+    event_type = "call.ivr_completed"
+    summary = "The caller left the IVR: to a queue, to a transfer, or by hanging up there."
+    flow: Name
+    outcome: Literal["queued", "ended", "transferred"]
+    queue: str | None = None
+    duration_seconds: Seconds = Field(ge=0)
+    selections: list[str] = Field(default_factory=list, description="Menu choices, in order.")
+    customer_id: str | None = None
+
+
+@register
+class CallAgentOffered(EventData):
+    event_type = "call.agent_offered"
+    summary = "An agent's phone started ringing for this call."
+    queue: Name
+    agent_leg_uuid: Name
+    contact: Name = Field(description="The FreeSWITCH dial string that was rung.")
+    ring_timeout_seconds: Seconds = Field(gt=0)
+    attempt: int = Field(default=1, ge=1)
+
+
+@register
+class CallAgentMissed(EventData):
+    event_type = "call.agent_missed"
+    summary = "The offered agent did not take the call; the cause is FreeSWITCH's."
+    queue: Name
+    agent_leg_uuid: Name
+    cause: Name = Field(description="NO_ANSWER, USER_BUSY, CALL_REJECTED, ...")
+    ring_seconds: Seconds = Field(ge=0)
+
+
+@register
+class CallAnswered(EventData):
+    event_type = "call.answered"
+    summary = "An agent answered and was bridged to the caller."
+    queue: Name
+    agent_leg_uuid: Name
+    wait_seconds: Seconds = Field(ge=0, description="Queue wait: entry to answer.")
+    ring_seconds: Seconds = Field(ge=0, description="Offer to answer, for this agent.")
+
+
+@register
+class CallHeld(EventData):
+    event_type = "call.held"
+    summary = "The agent put the caller on hold."
+    queue: str | None = None
+
+
+@register
+class CallResumed(EventData):
+    event_type = "call.resumed"
+    summary = "The caller came off hold."
+    queue: str | None = None
+    hold_seconds: Seconds = Field(ge=0)
+
+
+@register
+class CallTransferred(EventData):
+    event_type = "call.transferred"
+    summary = "The call was handed on by an agent."
+    kind: Literal["blind", "consultative"]
+    target_kind: Literal["queue", "agent", "number"]
+    target: Name
+    queue: str | None = None
+
+
+@register
+class CallOverflowed(EventData):
+    event_type = "call.overflowed"
+    summary = "The call left its queue for another after waiting too long."
+    queue: Name
+    to_queue: Name
+    wait_seconds: Seconds = Field(ge=0)
+
+
+@register
+class CallAbandoned(EventData):
+    event_type = "call.abandoned"
+    summary = "The caller hung up while waiting (or while an agent was being rung)."
+    queue: Name
+    wait_seconds: Seconds = Field(ge=0)
+    position: int = Field(ge=1)
+    while_ringing: bool = False
+
+
+@register
+class CallCallbackRequested(EventData):
+    event_type = "call.callback_requested"
+    summary = "The caller left the queue asking to be called back, keeping their place."
+    queue: Name
+    callback_number: Name
+    wait_seconds: Seconds = Field(ge=0)
+    position: int = Field(ge=1)
+
+
+@register
+class CallDispositioned(EventData):
+    event_type = "call.dispositioned"
+    summary = "The agent recorded the call's outcome during wrap-up."
+    code: Name
+    resolved: bool | None = Field(default=None, description="Resolved on first contact (FCR).")
+    queue: str | None = None
+
+
+@register
+class CallEnded(EventData):
+    event_type = "call.ended"
+    summary = "The caller's leg is gone; the last event of every call."
+    outcome: CallOutcome
+    hangup_cause: Name
+    hangup_by: Literal["caller", "agent", "system"] | None = None
+    queue: str | None = None
+    duration_seconds: Seconds = Field(ge=0)
+    talk_seconds: Seconds = Field(default=0, ge=0)
+    hold_seconds: Seconds = Field(default=0, ge=0)
+
+
+# --- agents ------------------------------------------------------------------------------------
+
+
+@register
+class AgentLoggedIn(EventData):
+    event_type = "agent.logged_in"
+    summary = "The agent started a shift."
+    queues: list[str] = Field(default_factory=list)
+    skills: dict[str, int] = Field(default_factory=dict, description="Skill to proficiency 1-5.")
+    team: str | None = None
+    contact: str | None = None
+
+
+@register
+class AgentStateChanged(EventData):
+    event_type = "agent.state_changed"
+    summary = "The agent moved from one state to another (envelope call_id set when a call caused it)."
+    from_state: AgentState
+    to_state: AgentState
+    from_state_since: datetime | None = Field(
+        default=None, description="When from_state began, so time in state needs no history."
+    )
+    reason: str | None = Field(default=None, description="Break or not-ready reason code.")
+    team: str | None = None
+
+
+@register
+class AgentLoggedOut(EventData):
+    event_type = "agent.logged_out"
+    summary = "The agent ended a shift."
+    reason: str | None = None
+    team: str | None = None
+
+
+# --- recording, QA, surveys --------------------------------------------------------------------
+
+
+@register
+class RecordingStarted(EventData):
+    event_type = "recording.started"
+    summary = "Recording of the call began."
+    recording_id: Name
+    channel_uuid: Name
+
+
+@register
+class RecordingPaused(EventData):
+    event_type = "recording.paused"
+    summary = "Recording paused, e.g. while a card number is taken (PCI DSS)."
+    recording_id: Name
+    reason: str | None = None
+
+
+@register
+class RecordingCompleted(EventData):
+    event_type = "recording.completed"
+    summary = "The recording is finished and stored."
+    recording_id: Name
+    uri: Name
+    duration_seconds: Seconds = Field(ge=0)
+    size_bytes: int = Field(ge=0)
+
+
+@register
+class RecordingEvaluated(EventData):
+    event_type = "recording.evaluated"
+    summary = "A QA evaluation of a recorded call was completed against a scorecard."
+    recording_id: Name
+    scorecard: Name
+    score: float = Field(ge=0)
+    max_score: float = Field(gt=0)
+
+
+@register
+class SurveyCompleted(EventData):
+    event_type = "survey.completed"
+    summary = "The caller answered the post-call survey (any question may be skipped)."
+    queue: str | None = None
+    csat: int | None = Field(default=None, ge=1, le=3, description="1 very satisfied .. 3 not.")
+    nps: int | None = Field(default=None, ge=0, le=10)
+    fcr: bool | None = None
+
+
+# --- outbound dialer ---------------------------------------------------------------------------
+
+
+@register
+class DialerAttempted(EventData):
+    event_type = "dialer.attempted"
+    summary = "The dialer placed a call to a lead."
+    campaign: Name
+    lead_id: Name
+    number: Name
+    attempt: int = Field(ge=1)
+
+
+@register
+class DialerConnected(EventData):
+    event_type = "dialer.connected"
+    summary = "A dialled lead answered and was connected to an agent."
+    campaign: Name
+    lead_id: Name
+    answered_by: Literal["human", "machine", "unknown"] = "unknown"
+    wait_seconds: Seconds = Field(default=0, ge=0)
+
+
+@register
+class DialerDropped(EventData):
+    event_type = "dialer.dropped"
+    summary = "A lead answered but no agent was free: an abandoned outbound call."
+    campaign: Name
+    lead_id: Name
+    wait_seconds: Seconds = Field(ge=0)
+
+
+# --- configuration and workforce inputs --------------------------------------------------------
+
+
+@register
+class ConfigChanged(EventData):
+    event_type = "config.changed"
+    summary = "An administrator created, changed or deleted a configuration entity."
+    entity: Literal["tenant", "agent", "skill", "queue", "team", "flow", "campaign", "webhook"]
+    entity_id: Name
+    action: Literal["created", "updated", "deleted"]
