@@ -20,4 +20,4 @@ __all__ = [
     "routing_key",
 ]
 
-from cc_proto import events as events  # noqa: E402  (registers every event model)
+from cc_proto import events as events

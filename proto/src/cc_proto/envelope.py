@@ -99,7 +99,8 @@ def make_event(
     event_id: uuid.UUID | None = None,
 ) -> Envelope[D]:
     """Wrap event data in a new envelope; ``occurred_at`` defaults to now (UTC)."""
-    return Envelope[type(data)](  # type: ignore[misc]
+    model: Any = Envelope[type(data)]  # type: ignore[misc]  # parametrise by the data's class
+    envelope: Envelope[D] = model(
         id=event_id or uuid.uuid4(),
         type=data.event_type,
         version=data.event_version,
@@ -109,6 +110,7 @@ def make_event(
         agent_id=agent_id,
         data=data,
     )
+    return envelope
 
 
 _HEAD_FIELDS = ("id", "type", "version", "occurred_at", "tenant", "call_id", "agent_id", "data")
@@ -123,7 +125,8 @@ def parse_event(raw: bytes | str) -> Envelope[EventData]:
     if not isinstance(doc, dict):
         raise ContractError("not a JSON object")
     type_, version = doc.get("type"), doc.get("version")
-    model = _REGISTRY.get((type_, version)) if isinstance(type_, str) else None
+    known = isinstance(type_, str) and isinstance(version, int)
+    model = _REGISTRY.get((type_, version)) if known else None  # type: ignore[arg-type]
     if model is None:
         raise ContractError(f"unknown event type/version: {type_!r} v{version!r}")
     unknown = set(doc) - set(_HEAD_FIELDS)

@@ -213,7 +213,7 @@ class AgentLoggedIn(EventData):
 @register
 class AgentStateChanged(EventData):
     event_type = "agent.state_changed"
-    summary = "The agent moved from one state to another (envelope call_id set when a call caused it)."
+    summary = "The agent changed state; the envelope's call_id names the call that caused it."
     from_state: AgentState
     to_state: AgentState
     from_state_since: datetime | None = Field(

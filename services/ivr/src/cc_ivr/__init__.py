@@ -1,0 +1,1 @@
+"""IVR: flows as data on FreeSWITCH's outbound socket, CRM data dips, post-call surveys."""

@@ -1,0 +1,1 @@
+"""Recording: call recordings, storage, retention and QA scoring."""

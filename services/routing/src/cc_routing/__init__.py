@@ -1,0 +1,1 @@
+"""Routing: the skills-based ACD that drives FreeSWITCH, and the outbound dialer."""

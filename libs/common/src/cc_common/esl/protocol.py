@@ -59,7 +59,7 @@ class Frame:
 
 
 def parse_header_block(block: bytes) -> tuple[tuple[str, str], ...]:
-    """Split a header block into decoded ``(name, value)`` pairs; lines without a colon are skipped."""
+    """Split a header block into decoded ``(name, value)`` pairs, skipping lines with no colon."""
     headers: list[tuple[str, str]] = []
     for line in block.split(b"\n"):
         if line.endswith(b"\r"):

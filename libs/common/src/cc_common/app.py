@@ -1,0 +1,187 @@
+"""The FastAPI app factory every service is built with.
+
+A service supplies its routers and a ``startup`` coroutine that opens its resources on an
+:class:`~contextlib.AsyncExitStack` (closed in reverse order at shutdown) and registers a
+readiness check for each dependency. The factory adds ``/healthz`` (the process is alive),
+``/readyz`` (every dependency answers) and ``/metrics`` (the app's own registry, so several apps
+in one process never share or clash over series).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from cc_common.bus import Bus, connect_bus
+from cc_common.db import Database, migrations
+from cc_common.logging import get_logger
+from cc_common.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+Check = Callable[[], Awaitable[None]]
+Startup = Callable[[FastAPI, AsyncExitStack], Awaitable[None]]
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    startup: Startup | None = None,
+    routers: Sequence[APIRouter] = (),
+    registry: CollectorRegistry | None = None,
+    version: str = "0.1.0",
+) -> FastAPI:
+    """Build a service app: lifespan-managed resources, health, readiness and metrics routes."""
+    registry = registry or _new_registry()
+    up = Gauge(
+        "cc_service_up",
+        "1 while the service's lifespan is running.",
+        ["service"],
+        registry=registry,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if startup is not None:
+                await startup(app, stack)
+            up.labels(title).set(1)
+            log.info("service.started", service=title)
+            yield
+            up.labels(title).set(0)
+            log.info("service.stopping", service=title)
+
+    app = FastAPI(title=f"cc-{title}", version=version, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.readiness = {}
+    app.include_router(_ops_router(title))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _new_registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
+
+
+def add_readiness_check(app: FastAPI, name: str, check: Check) -> None:
+    """Register a dependency for ``/readyz``; the check raises when the dependency is down."""
+    app.state.readiness[name] = check
+
+
+async def _run_check(check: Check) -> str:
+    try:
+        await asyncio.wait_for(check(), timeout=READINESS_TIMEOUT_SECONDS)
+    except Exception as exc:  # any failure means not ready; the reason goes in the body
+        return f"failed: {type(exc).__name__}: {exc}"[:300]
+    return "ok"
+
+
+def _ops_router(title: str) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Answer while the process is alive (the liveness probe)."""
+        return {"status": "ok", "service": title}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """Answer 200 only when every dependency answers (the readiness probe)."""
+        checks: dict[str, Check] = request.app.state.readiness
+        results = await asyncio.gather(*(_run_check(check) for check in checks.values()))
+        report = dict(zip(checks, results, strict=True))
+        ready = all(result == "ok" for result in results)
+        body = {"status": "ready" if ready else "not ready", "service": title, "checks": report}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        """Expose the service's Prometheus metrics."""
+        return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+# --- resources a service opens in its startup --------------------------------------------------
+
+
+async def open_bus(
+    app: FastAPI, stack: AsyncExitStack, settings: ServiceSettings, *, service: str
+) -> Bus:
+    """Connect the bus from settings, register its readiness check and close it at shutdown."""
+    bus = connect_bus(
+        settings.amqp_url.get_secret_value(),
+        service=service,
+        exchange=settings.bus_exchange,
+        delivery_limit=settings.bus_delivery_limit,
+        prefetch=settings.bus_prefetch,
+    )
+    await bus.ping()  # connects a RabbitMQ bus; fails start-up loudly if the broker is away
+    stack.push_async_callback(bus.close)
+    app.state.bus = bus
+    add_readiness_check(app, "bus", bus.ping)
+    return bus
+
+
+async def open_database(
+    app: FastAPI,
+    stack: AsyncExitStack,
+    settings: ServiceSettings,
+    *,
+    schema: str,
+    package: str,
+    migrate: bool = True,
+) -> Database:
+    """Open the service's database, migrate its schema to head if asked, register readiness."""
+    db = Database(settings.database_url.get_secret_value(), schemas=[schema])
+    stack.push_async_callback(db.dispose)
+    if migrate:
+        started = time.monotonic()
+        await migrations.upgrade(db, package)
+        log.info("db.migrated", schema=schema, seconds=round(time.monotonic() - started, 3))
+    app.state.db = db
+    add_readiness_check(app, "database", db.ping)
+    return db
+
+
+def get_bus(request: Request) -> Bus:
+    """Dependency: the app's bus."""
+    bus: Bus = request.app.state.bus
+    return bus
+
+
+def get_database(request: Request) -> Database:
+    """Dependency: the app's database."""
+    db: Database = request.app.state.db
+    return db
+
+
+BusDep = Annotated[Bus, Depends(get_bus)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+def state(app: FastAPI) -> Any:
+    """Return ``app.state`` typed as Any for adapters that stash their objects there."""
+    return app.state

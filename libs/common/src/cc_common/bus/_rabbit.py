@@ -1,0 +1,297 @@
+"""The RabbitMQ bus on aio-pika.
+
+Topology per consuming service: a durable topic exchange for events; the service's durable
+quorum queue bound to it, with an explicit delivery limit, a dead-letter exchange and the
+at-least-once dead-letter strategy (RabbitMQ 3.10 has no defaults for these, and at-least-once
+needs ``x-overflow: reject-publish``); and ``<queue>.dead`` holding what was dead-lettered.
+
+A message that breaks its contract, or that a handler rejects, is republished to the
+dead-letter exchange with the reason in ``x-cc-dead-reason`` (confirmed), then acked. A handler
+that keeps failing is dead-lettered the same way on its last allowed attempt; a consumer that
+keeps dying is dead-lettered by RabbitMQ itself (reason ``delivery_limit`` in ``x-death``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from cc_common.bus._base import (
+    REASON_HEADER,
+    ROUTING_KEY_HEADER,
+    SOURCE_QUEUE_HEADER,
+    Bus,
+    Consumer,
+    DeadLetter,
+    Handler,
+    decode,
+    encode,
+    failure_reason,
+    is_permanent,
+)
+from cc_common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def queue_arguments(
+    queue: str, *, dead_letter_exchange: str, delivery_limit: int
+) -> dict[str, Any]:
+    """Return the quorum queue arguments that make dead-lettering explicit on RabbitMQ 3.10."""
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": delivery_limit,
+        "x-dead-letter-exchange": dead_letter_exchange,
+        "x-dead-letter-routing-key": queue,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def dead_letter_queue(queue: str) -> str:
+    """Return the name of the queue that keeps ``queue``'s dead letters."""
+    return f"{queue}.dead"
+
+
+class _RabbitConsumer(Consumer):
+    def __init__(self, channel: AbstractChannel, workers: list[asyncio.Task[None]]) -> None:
+        self._channel = channel
+        self._workers = workers
+
+    async def cancel(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # Closing the channel hands every unacked message back to RabbitMQ for redelivery.
+        if not self._channel.is_closed:
+            await self._channel.close()
+
+
+class RabbitBus(Bus):
+    """A :class:`Bus` on RabbitMQ with publisher confirms and manual acks."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        service: str,
+        exchange: str = "cc.events",
+        delivery_limit: int = 5,
+        prefetch: int = 64,
+    ) -> None:
+        self._url = url
+        self._service = service
+        self._exchange_name = exchange
+        self._dlx_name = f"{exchange}.dlx"
+        self._delivery_limit = delivery_limit
+        self._prefetch = prefetch
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._dlx: AbstractExchange | None = None
+        self._consumers: list[_RabbitConsumer] = []
+        self._lock = asyncio.Lock()
+
+    async def connect(self) -> RabbitBus:
+        """Open the connection and declare the exchanges; safe to call twice."""
+        async with self._lock:
+            if self._connection is None:
+                self._connection = await aio_pika.connect_robust(
+                    self._url, client_properties={"connection_name": f"cc-{self._service}"}
+                )
+                self._publish_channel = await self._connection.channel(publisher_confirms=True)
+                self._exchange = await self._publish_channel.declare_exchange(
+                    self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+                )
+                self._dlx = await self._publish_channel.declare_exchange(
+                    self._dlx_name, aio_pika.ExchangeType.DIRECT, durable=True
+                )
+        return self
+
+    async def __aenter__(self) -> RabbitBus:
+        return await self.connect()
+
+    async def _ready(self) -> tuple[AbstractRobustConnection, AbstractExchange, AbstractExchange]:
+        if self._connection is None:
+            await self.connect()
+        assert self._connection and self._exchange and self._dlx  # noqa: PT018  (set by connect)
+        return self._connection, self._exchange, self._dlx
+
+    async def publish(self, event: Any) -> None:
+        body, key = encode(event)
+        _, exchange, _ = await self._ready()
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=str(event.id),
+            type=event.type,
+            timestamp=event.occurred_at,
+            headers={"cc-version": event.version, "cc-tenant": event.tenant},
+        )
+        await exchange.publish(message, routing_key=key)
+
+    async def publish_raw(self, body: bytes, *, routing_key: str) -> None:
+        _, exchange, _ = await self._ready()
+        message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        await exchange.publish(message, routing_key=routing_key)
+
+    async def declare(self, queue: str, *, bindings: Sequence[str]) -> None:
+        """Declare a service queue, its dead-letter queue and bindings (idempotent)."""
+        connection, exchange, dlx = await self._ready()
+        async with connection.channel() as channel:
+            await self._declare_on(channel, queue, bindings, exchange, dlx)
+
+    async def _declare_on(
+        self,
+        channel: AbstractChannel,
+        queue: str,
+        bindings: Sequence[str],
+        exchange: AbstractExchange,
+        dlx: AbstractExchange,
+    ) -> AbstractQueue:
+        dead = await channel.declare_queue(
+            dead_letter_queue(queue), durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dead.bind(dlx.name, routing_key=queue)
+        args = queue_arguments(
+            queue, dead_letter_exchange=dlx.name, delivery_limit=self._delivery_limit
+        )
+        declared = await channel.declare_queue(queue, durable=True, arguments=args)
+        for pattern in bindings:
+            await declared.bind(exchange.name, routing_key=pattern)
+        return declared
+
+    async def consume(
+        self, queue: str, *, bindings: Sequence[str], handler: Handler, concurrency: int = 1
+    ) -> Consumer:
+        connection, exchange, dlx = await self._ready()
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=max(self._prefetch, concurrency))
+        declared = await self._declare_on(channel, queue, bindings, exchange, dlx)
+        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        await declared.consume(inbox.put, no_ack=False)
+        workers = [
+            asyncio.create_task(self._work(queue, inbox, handler), name=f"bus:{queue}")
+            for _ in range(concurrency)
+        ]
+        consumer = _RabbitConsumer(channel, workers)
+        self._consumers.append(consumer)
+        return consumer
+
+    async def _work(
+        self, queue: str, inbox: asyncio.Queue[AbstractIncomingMessage], handler: Handler
+    ) -> None:
+        while True:
+            message = await inbox.get()
+            try:
+                await handler(decode(message.body))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._fail(queue, message, exc)
+            else:
+                await message.ack()
+
+    async def _fail(self, queue: str, message: AbstractIncomingMessage, exc: Exception) -> None:
+        returns = _delivery_count(message)
+        if is_permanent(exc) or returns >= self._delivery_limit:
+            await self._dead_letter(queue, message, failure_reason(exc))
+            await message.ack()
+            return
+        log.warning("bus.handler_failed", queue=queue, attempt=returns + 1, error=repr(exc))
+        await message.nack(requeue=True)
+
+    async def _dead_letter(self, queue: str, message: AbstractIncomingMessage, reason: str) -> None:
+        log.warning(
+            "bus.dead_lettered", queue=queue, routing_key=message.routing_key, reason=reason
+        )
+        _, _, dlx = await self._ready()
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                REASON_HEADER: reason,
+                SOURCE_QUEUE_HEADER: queue,
+                ROUTING_KEY_HEADER: message.routing_key or "",
+            }
+        )
+        copy = aio_pika.Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            message_id=message.message_id,
+            type=message.type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await dlx.publish(copy, routing_key=queue)
+
+    async def dead_letters(self, queue: str, *, limit: int = 100) -> list[DeadLetter]:
+        connection, _, _ = await self._ready()
+        found: list[DeadLetter] = []
+        async with connection.channel() as channel:
+            dead = await channel.declare_queue(
+                dead_letter_queue(queue), durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            while len(found) < limit:
+                message = await dead.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                found.append(_as_dead_letter(message))
+                await message.ack()
+        return found
+
+    async def ping(self) -> None:
+        connection, _, _ = await self._ready()
+        if connection.is_closed:
+            raise ConnectionError("RabbitMQ connection is closed")
+
+    async def close(self) -> None:
+        for consumer in self._consumers:
+            await consumer.cancel()
+        self._consumers.clear()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+
+def _delivery_count(message: AbstractIncomingMessage) -> int:
+    """Return how often RabbitMQ has already handed this message back (0 on first delivery)."""
+    count = (message.headers or {}).get("x-delivery-count", 0)
+    return count if isinstance(count, int) else 0
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        return value.decode(errors="replace")
+    return str(value)
+
+
+def _as_dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
+    """Describe a dead-lettered message, whether we or RabbitMQ (``x-death``) put it there."""
+    headers = dict(message.headers or {})
+    reason = _text(headers.get(REASON_HEADER))
+    key = _text(headers.get(ROUTING_KEY_HEADER))
+    deaths = headers.get("x-death")
+    if reason is None and isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        death = deaths[0]
+        reason = f"broker: {_text(death.get('reason'))}"
+        keys = death.get("routing-keys")
+        if key is None and isinstance(keys, list) and keys:
+            key = _text(keys[0])
+    routing = key or message.routing_key or ""
+    return DeadLetter(message.body, routing, reason or "unknown", headers)

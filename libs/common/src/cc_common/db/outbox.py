@@ -1,0 +1,121 @@
+"""The transactional outbox: an event is written with the state change, then relayed to the bus.
+
+Publishing straight after a commit loses the event if the process dies in between; writing it to
+the outbox in the same transaction cannot. The relay publishes in order with broker confirms and
+marks rows published; a crash between publish and mark re-publishes, which idempotent consumers
+absorb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cc_common.bus import Bus
+from cc_common.db._database import Database
+from cc_common.logging import get_logger
+from cc_proto import Envelope, routing_key
+
+log = get_logger(__name__)
+
+
+class Outbox:
+    """Writes events into a service's outbox table inside the caller's transaction."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def add(self, session: AsyncSession, event: Envelope[Any]) -> None:
+        """Stage an event for publishing; it is published only if the transaction commits."""
+        await session.execute(
+            self.table.insert().values(
+                event_id=event.id,
+                routing_key=routing_key(event),
+                body=event.to_json(),
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
+class OutboxRelay:
+    """Publishes outbox rows in order; run one per service process."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        outbox: Outbox,
+        *,
+        batch: int = 200,
+        idle_poll: float = 0.5,
+        keep_published: timedelta = timedelta(hours=1),
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._table = outbox.table
+        self._batch = batch
+        self._idle_poll = idle_poll
+        self._keep = keep_published
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Tell the relay new rows were committed, so it does not wait for its poll."""
+        self._wakeup.set()
+
+    async def relay_once(self) -> int:
+        """Publish one batch of unpublished rows; return how many were published."""
+        async with self._db.session() as session:
+            query = select(self._table.c.seq, self._table.c.routing_key, self._table.c.body)
+            query = query.where(self._table.c.published_at.is_(None)).order_by(self._table.c.seq)
+            query = query.limit(self._batch)
+            if self._db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.execute(query)).all()
+            for row in rows:
+                await self._bus.publish_raw(row.body, routing_key=row.routing_key)
+            if rows:
+                now = datetime.now(UTC)
+                done = [row.seq for row in rows]
+                await session.execute(
+                    update(self._table).where(self._table.c.seq.in_(done)).values(published_at=now)
+                )
+                await session.execute(
+                    delete(self._table).where(self._table.c.published_at < now - self._keep)
+                )
+        return len(rows)
+
+    async def run(self) -> None:
+        """Relay until cancelled; errors are logged and retried after a pause."""
+        while True:
+            try:
+                published = await self.relay_once()
+            except Exception:  # the relay must outlive a broker or database blip
+                log.exception("outbox.relay_failed")
+                published = 0
+                await asyncio.sleep(1.0)
+            if published < self._batch:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._idle_poll)
+
+    def start(self) -> None:
+        """Run the relay as a background task."""
+        self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stop the background task, flushing what is committed first."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        with contextlib.suppress(Exception):
+            while await self.relay_once():
+                pass

@@ -1,0 +1,11 @@
+"""The routing service's tables, all in its own schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from cc_common.db import kit_tables
+
+SCHEMA = "routing"
+metadata = MetaData(schema=SCHEMA)
+kit = kit_tables(metadata, SCHEMA)
