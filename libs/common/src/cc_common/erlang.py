@@ -209,7 +209,9 @@ def agents_for_service_level(
     raise ValueError(f"no staffing up to {max_agents} agents meets the target")
 
 
-def trunks_for_blocking(*, traffic: float, target_blocking: float, max_trunks: int = 100_000) -> int:
+def trunks_for_blocking(
+    *, traffic: float, target_blocking: float, max_trunks: int = 100_000
+) -> int:
     """Return the fewest trunks whose Erlang B blocking is at most ``target_blocking``."""
     for trunks in range(max_trunks + 1):
         if erlang_b(traffic, trunks) <= target_blocking:

@@ -1,8 +1,8 @@
 """Settings every service shares, read from the environment (prefix ``CC_``) or secret files.
 
 Secrets (passwords, URLs with credentials) may come from files: set ``CC_SECRETS_DIR`` to a
-directory holding one file per setting (``database_url``, ``amqp_url``, ``esl_password`` ...),
-the layout Kubernetes gives a mounted Secret. Environment variables win over files.
+directory holding one file per variable, named like it (``CC_DATABASE_URL``, ``CC_AMQP_URL``,
+``CC_ESL_PASSWORD`` ...), the layout a mounted Kubernetes Secret gives. Variables win over files.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         extra="ignore",
-        secrets_dir=os.environ.get("CC_SECRETS_DIR") or None,
         validate_default=True,
     )
 
@@ -87,6 +86,9 @@ def describe_errors(exc: ValidationError, *, prefix: str = ENV_PREFIX) -> list[s
 
 def load_settings(cls: type[S], **overrides: Any) -> S:
     """Build settings or exit with status 2 naming each bad variable, before anything starts."""
+    secrets_dir = os.environ.get("CC_SECRETS_DIR")
+    if secrets_dir:
+        overrides.setdefault("_secrets_dir", secrets_dir)
     try:
         return cls(**overrides)
     except ValidationError as exc:

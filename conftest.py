@@ -1,0 +1,138 @@
+"""Fixtures shared by every test in the tree: real PostgreSQL and RabbitMQ, isolated per test.
+
+Each test that asks for PostgreSQL gets a database of its own (created from ``test``'s server
+and dropped after), and each RabbitMQ test gets its own exchange and queue names, so tests never
+see each other's data and can run in any order. The servers come from ``scripts/services.sh``,
+which ``make test`` runs first; their URLs can be overridden with CC_TEST_DATABASE_URL and
+CC_TEST_AMQP_URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aio_pika
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from cc_common.bus._rabbit import RabbitBus, dead_letter_queue
+
+TEST_DATABASE_URL = os.environ.get(
+    "CC_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+TEST_AMQP_URL = os.environ.get("CC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def unique_name() -> Callable[[str], str]:
+    """Return a maker of names no other test (or earlier run) uses: ``unique_name("q")``."""
+    run = uuid.uuid4().hex[:8]
+    return lambda prefix: f"{prefix}-{run}-{uuid.uuid4().hex[:6]}"
+
+
+async def _admin(statement: str) -> None:
+    admin = await asyncpg.connect(_asyncpg_dsn(TEST_DATABASE_URL))
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def make_pg_url() -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Yield a maker of fresh, empty PostgreSQL databases (URLs); all are dropped after the test."""
+    made: list[str] = []
+
+    async def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        await _admin(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    for name in made:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def pg_url(make_pg_url: Callable[[], Awaitable[str]]) -> str:
+    """Return the URL of a fresh, empty PostgreSQL database; it is dropped after the test."""
+    return await make_pg_url()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: os.PathLike[str]) -> str:
+    """Return the URL of a fresh SQLite database file in the test's temporary directory."""
+    return f"sqlite+aiosqlite:///{tmp_path}/cc.sqlite3"
+
+
+@pytest.fixture
+def amqp_url() -> str:
+    """Return the URL of the real RabbitMQ."""
+    return TEST_AMQP_URL
+
+
+class RabbitCleanup:
+    """Remembers exchanges and queues a test declares and deletes them afterwards."""
+
+    def __init__(self) -> None:
+        self.exchanges: set[str] = set()
+        self.queues: set[str] = set()
+
+    def queue(self, name: str) -> str:
+        """Register a service queue (and its dead-letter queue) for deletion; return the name."""
+        self.queues.update({name, dead_letter_queue(name)})
+        return name
+
+    async def run(self) -> None:
+        connection = await aio_pika.connect(TEST_AMQP_URL)
+        async with connection:
+            for queue in self.queues:
+                channel = await connection.channel()
+                with contextlib.suppress(aio_pika.exceptions.ChannelClosed):  # never declared
+                    await channel.queue_delete(queue)
+            for exchange in self.exchanges:
+                channel = await connection.channel()
+                await channel.exchange_delete(exchange)
+
+
+@pytest.fixture
+async def rabbit_cleanup() -> AsyncIterator[RabbitCleanup]:
+    """Yield a registry of RabbitMQ names that are deleted when the test ends."""
+    cleanup = RabbitCleanup()
+    yield cleanup
+    await cleanup.run()
+
+
+RabbitBusFactory = Callable[..., Awaitable[RabbitBus]]
+
+
+@pytest.fixture
+async def make_rabbit_bus(
+    unique_name: Callable[[str], str], rabbit_cleanup: RabbitCleanup
+) -> AsyncIterator[RabbitBusFactory]:
+    """Yield a maker of connected RabbitMQ buses on exchanges of the test's own; closed after."""
+    made: list[RabbitBus] = []
+
+    async def make(
+        *, delivery_limit: int = 2, service: str = "test", exchange: str = ""
+    ) -> RabbitBus:
+        name = exchange or unique_name("ex")
+        rabbit_cleanup.exchanges.update({name, f"{name}.dlx"})
+        bus = RabbitBus(
+            TEST_AMQP_URL, service=service, exchange=name, delivery_limit=delivery_limit
+        )
+        made.append(await bus.connect())
+        return bus
+
+    yield make
+    for bus in made:
+        await bus.close()
