@@ -7,5 +7,8 @@ from cc_crm_api.settings import CrmApiSettings
 
 if __name__ == "__main__":
     serve_main(
-        settings_cls=CrmApiSettings, create_app=create_app, migrations_package="cc_crm_api", schema=SCHEMA
+        settings_cls=CrmApiSettings,
+        create_app=create_app,
+        migrations_package="cc_crm_api",
+        schema=SCHEMA,
     )

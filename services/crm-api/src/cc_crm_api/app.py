@@ -1,4 +1,4 @@
-"""The crm-api service's FastAPI app: resources opened in the lifespan, routes from the API module."""
+"""The crm-api service's FastAPI app: resources opened in the lifespan."""
 
 from __future__ import annotations
 

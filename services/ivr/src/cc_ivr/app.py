@@ -1,4 +1,4 @@
-"""The ivr service's FastAPI app: resources opened in the lifespan, routes from the API module."""
+"""The ivr service's FastAPI app: resources opened in the lifespan."""
 
 from __future__ import annotations
 

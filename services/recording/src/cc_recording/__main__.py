@@ -7,5 +7,8 @@ from cc_recording.settings import RecordingSettings
 
 if __name__ == "__main__":
     serve_main(
-        settings_cls=RecordingSettings, create_app=create_app, migrations_package="cc_recording", schema=SCHEMA
+        settings_cls=RecordingSettings,
+        create_app=create_app,
+        migrations_package="cc_recording",
+        schema=SCHEMA,
     )

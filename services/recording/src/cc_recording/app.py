@@ -1,4 +1,4 @@
-"""The recording service's FastAPI app: resources opened in the lifespan, routes from the API module."""
+"""The recording service's FastAPI app: resources opened in the lifespan."""
 
 from __future__ import annotations
 

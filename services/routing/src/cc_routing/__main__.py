@@ -7,5 +7,8 @@ from cc_routing.settings import RoutingSettings
 
 if __name__ == "__main__":
     serve_main(
-        settings_cls=RoutingSettings, create_app=create_app, migrations_package="cc_routing", schema=SCHEMA
+        settings_cls=RoutingSettings,
+        create_app=create_app,
+        migrations_package="cc_routing",
+        schema=SCHEMA,
     )

@@ -7,6 +7,8 @@ replicas starting together do not race, and the schema is created first.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 import zlib
 
 import sqlalchemy as sa
@@ -55,15 +57,30 @@ def _run(connection: Connection, package: str, action: str, revision: str) -> No
     getattr(command, action)(config, revision)
 
 
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _process_lock() -> asyncio.Lock:
+    """Return this event loop's migration lock.
+
+    Alembic keeps its ``context`` in module globals, so two migrations at once in one process
+    (every service starting together in ``make run``) would trample each other.
+    """
+    loop = asyncio.get_running_loop()
+    return _LOCKS.setdefault(loop, asyncio.Lock())
+
+
 async def upgrade(db: Database, package: str, revision: str = "head") -> None:
     """Bring ``package``'s schema up to ``revision``."""
-    async with db.engine.begin() as conn:
+    async with _process_lock(), db.engine.begin() as conn:
         await conn.run_sync(_run, package, "upgrade", revision)
 
 
 async def downgrade(db: Database, package: str, revision: str = "base") -> None:
     """Take ``package``'s schema down to ``revision`` (``base`` removes every table)."""
-    async with db.engine.begin() as conn:
+    async with _process_lock(), db.engine.begin() as conn:
         await conn.run_sync(_run, package, "downgrade", revision)
 
 

@@ -1,0 +1,1 @@
+"""The whole platform in one process: the embedded default for one machine (``make run``)."""
