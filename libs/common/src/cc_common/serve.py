@@ -22,21 +22,21 @@ S = TypeVar("S", bound=ServiceSettings)
 
 
 def serve_main(
-    *,
     settings_cls: type[S],
     create_app: Callable[[S], FastAPI],
-    migrations_package: str | None = None,
+    *,
     schema: str | None = None,
     argv: Sequence[str] | None = None,
 ) -> None:
-    """Entry point shared by every service's ``__main__``."""
+    """Entry point shared by every service's ``__main__`` (migrations live in its package)."""
+    migrations_package = create_app.__module__.split(".")[0]
     parser = argparse.ArgumentParser(prog=f"python -m cc_{settings_cls.service_name}")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     args = parser.parse_args(argv)
     settings = load_settings(settings_cls)
     configure_logging(settings.log_level)
     if args.command == "migrate":
-        if migrations_package is None or schema is None:
+        if schema is None:
             parser.error("this service has no database schema to migrate")
         asyncio.run(_migrate(settings, migrations_package, schema))
         return

@@ -6,9 +6,4 @@ from cc_crm_api.app import create_app
 from cc_crm_api.settings import CrmApiSettings
 
 if __name__ == "__main__":
-    serve_main(
-        settings_cls=CrmApiSettings,
-        create_app=create_app,
-        migrations_package="cc_crm_api",
-        schema=SCHEMA,
-    )
+    serve_main(CrmApiSettings, create_app, schema=SCHEMA)

@@ -6,6 +6,4 @@ from cc_ivr.app import create_app
 from cc_ivr.settings import IvrSettings
 
 if __name__ == "__main__":
-    serve_main(
-        settings_cls=IvrSettings, create_app=create_app, migrations_package="cc_ivr", schema=SCHEMA
-    )
+    serve_main(IvrSettings, create_app, schema=SCHEMA)

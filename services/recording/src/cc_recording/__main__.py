@@ -6,9 +6,4 @@ from cc_recording.app import create_app
 from cc_recording.settings import RecordingSettings
 
 if __name__ == "__main__":
-    serve_main(
-        settings_cls=RecordingSettings,
-        create_app=create_app,
-        migrations_package="cc_recording",
-        schema=SCHEMA,
-    )
+    serve_main(RecordingSettings, create_app, schema=SCHEMA)

@@ -6,9 +6,4 @@ from cc_routing.app import create_app
 from cc_routing.settings import RoutingSettings
 
 if __name__ == "__main__":
-    serve_main(
-        settings_cls=RoutingSettings,
-        create_app=create_app,
-        migrations_package="cc_routing",
-        schema=SCHEMA,
-    )
+    serve_main(RoutingSettings, create_app, schema=SCHEMA)

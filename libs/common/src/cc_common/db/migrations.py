@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 import zlib
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import command, context, op
@@ -113,3 +114,8 @@ def drop_kit_tables(schema: str) -> None:
     bind = op.get_bind()
     tables.processed_events.drop(bind)
     tables.outbox.drop(bind)
+
+
+def kit_tables_migration(schema: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Return ``(upgrade, downgrade)`` for a service's first migration: the kit's tables."""
+    return (lambda: create_kit_tables(schema)), (lambda: drop_kit_tables(schema))

@@ -1,21 +1,7 @@
-"""The recording schema's outbox and processed-event tables.
+"""The recording schema's outbox and processed-event tables."""
 
-Revision ID: recording_0001
-Revises:
-"""
-
-from cc_common.db.migrations import create_kit_tables, drop_kit_tables
+from cc_common.db.migrations import kit_tables_migration
 from cc_recording.adapters.db import SCHEMA
 
-revision = "recording_0001"
-down_revision = None
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    create_kit_tables(SCHEMA)
-
-
-def downgrade() -> None:
-    drop_kit_tables(SCHEMA)
+revision, down_revision = "recording_0001", None
+upgrade, downgrade = kit_tables_migration(SCHEMA)
