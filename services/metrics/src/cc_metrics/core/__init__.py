@@ -1,0 +1,1 @@
+"""The metrics domain: KPI definitions, interval facts, call records, staffing. No I/O here."""
