@@ -59,12 +59,16 @@ class EslEvent:
         if index is None:
             index = {}
             for name, value in self.headers:
-                index.setdefault(name.lower(), value)
+                key = name.lower()
+                if key == "event-name":  # libesl: a later Event-Name replaces the earlier one
+                    index[key] = value
+                else:
+                    index.setdefault(key, value)
             self._index = index
         return index
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        """Return the first value of a header (case-insensitive, as libesl looks them up)."""
+        """Return a header's first value (Event-Name: its last), case-insensitively, as libesl."""
         return self._lookup().get(name.lower(), default)
 
     def __getitem__(self, name: str) -> str:
@@ -161,26 +165,25 @@ class EslEvent:
         """Return one channel variable (``cc_queue`` reads ``variable_cc_queue``)."""
         return self.get(VARIABLE_PREFIX + name)
 
+    def _own_headers(self) -> Headers:
+        """Return the headers minus the Content-Length FreeSWITCH appends for a body."""
+        headers = self.headers
+        if self.body and headers and headers[-1][0] == "Content-Length":
+            return headers[:-1]
+        return headers
+
     def to_plain(self) -> bytes:
         """Serialize as FreeSWITCH's ``text/event-plain`` body (URL-encoded headers, then body)."""
-        encoded_body = self.body.encode("utf-8")
-        headers = [
-            (n, v) for n, v in self.headers if n.lower() != "content-length" or not self.body
-        ]
-        if not encoded_body:
-            return encode_headers(headers) + b"\n"
-        return (
-            encode_headers(headers)
-            + f"Content-Length: {len(encoded_body)}\n\n".encode()
-            + encoded_body
-        )
+        encoded = self.body.encode("utf-8")
+        head = encode_headers(self._own_headers())
+        if not encoded:
+            return head + b"\n"
+        return head + f"Content-Length: {len(encoded)}\n\n".encode() + encoded
 
     def to_json(self) -> bytes:
         """Serialize as a ``text/event-json`` body (arrays as lists, the body as ``_body``)."""
         parts: list[str] = []
-        for name, value in self.headers:
-            if name.lower() == "content-length" and self.body:
-                continue
+        for name, value in self._own_headers():
             item: Any = split_array(value) if value.startswith(ARRAY_PREFIX) else value
             parts.append(f"{_json(name)}:{_json(item)}")
         if self.body:
