@@ -20,7 +20,7 @@ _SUMMARY_FILE = re.compile(r"^== (\S+): (\d+) messages, (\d+) trailing bytes$")
 
 
 def transcripts_root() -> Path:
-    """Find the captures: ``$CC_ESL_TRANSCRIPTS``, else ``shared/esl-transcripts`` beside the repo."""
+    """Find the captures: ``$CC_ESL_TRANSCRIPTS``, else ``shared/esl-transcripts`` by the repo."""
     configured = os.environ.get(ENV_VAR)
     if configured:
         return Path(configured)
