@@ -1,8 +1,10 @@
 """Agents as the metrics see them: current state for live gauges, closed state segments for time.
 
 Time in a state is a *segment* ``[start, end)`` closed by the event that ends it. A segment is
-identified by (agent, start), so two events that close the same stretch of time (a state change
-to logged-out and the logout itself) count it once, whichever arrives first.
+identified by (agent, start), so two events that close the same stretch of time count it once.
+``agent.logged_out`` carries no from-state, so a logout closes the state we last knew of
+*provisionally*: a state change that closes the same start later (it arrived out of order, or
+says exactly what the logout implied) replaces it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Segment:
     start: datetime
     end: datetime
     reason: str | None = None
+    provisional: bool = False
 
     @property
     def seconds(self) -> float:

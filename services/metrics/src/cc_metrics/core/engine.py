@@ -1,11 +1,19 @@
 """The metrics engine: each domain event becomes interval facts, a call record and live state.
 
-Every fact lands in the 15-minute interval of an event time: a call's queue outcome (answered,
-abandoned, overflowed, callback) in the interval it was *offered* (the event's time less its
-wait), so an interval's service level and abandon rate are about the same calls; handling (talk,
-hold, wrap-up) when it ends; agent state time split across the intervals it spans. The engine
-skips an event id it has seen, so replays change nothing. It holds no I/O; the adapters persist
-its :class:`Outcome` and feed Prometheus from it.
+Facts land in 15-minute intervals by event time, in one of two ways:
+
+* *Event facts* follow from one event alone. A call's queue outcome (answered, abandoned,
+  overflowed, callback) counts in the interval the call was *offered* (the event's time less its
+  wait), so an interval's service level and abandon rate are about the same calls. Agent state
+  time is split across the intervals it spans.
+* *Call facts* follow from the call's whole record: handling (talk, hold, wrap-up, transfer,
+  first-contact resolution) and the caller's survey answers and QA scores count in the interval
+  the call ended, in the queue it was handled in and for the agent who answered. Each event that
+  changes a record adds the difference it makes, so the result does not depend on the order
+  events arrive in.
+
+The engine skips an event id it has seen, so replays change nothing. It holds no I/O; the
+adapters persist its :class:`Outcome` and feed Prometheus from it.
 """
 
 from __future__ import annotations
@@ -44,24 +52,34 @@ class Unprocessable(ValueError):
 
 
 class Measure(StrEnum):
-    """Single observations for Prometheus histograms and labelled counters."""
+    """What one observation feeds in Prometheus (a counter or a histogram)."""
 
-    WAIT_ANSWERED = "wait_answered"
-    WAIT_ABANDONED = "wait_abandoned"
+    OFFERED = "offered"
+    QUEUED = "queued"
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    SHORT_ABANDONED = "short_abandoned"
+    BLOCKED = "blocked"
+    OVERFLOWED = "overflowed"
+    CALLBACK = "callback"
+    TRANSFERRED = "transferred"
+    HANDLED = "handled"
+    IVR_ONLY = "ivr_only"
+    MISSED = "missed"
+    CSAT = "csat"
+    NPS = "nps"
+    DIALER = "dialer"
+    WAIT = "wait"
     RING = "ring"
     TALK = "talk"
     HOLD = "hold"
     WRAP_UP = "wrap_up"
-    BLOCKED = "blocked"
-    CSAT = "csat"
-    NPS = "nps"
     QA = "qa"
-    DIALER = "dialer"
 
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One measurement of one call for Prometheus; labels never name a call or a person."""
+    """One measurement for Prometheus; labels never name a call, a caller or a person."""
 
     measure: Measure
     value: float
@@ -78,38 +96,70 @@ class QueueKey:
 
 @dataclass(frozen=True, slots=True)
 class AgentKey:
-    """Where agent facts go: an agent's 15-minute interval, with the team they were in."""
+    """Where agent facts go: an agent's 15-minute interval."""
 
     agent_id: str
-    team: str
     interval: datetime
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What one event changed: facts to add, the call record, the agent, live measurements."""
+    """What one event changed: facts to add, call records, the agent, live measurements."""
 
     event: Envelope[EventData]
     duplicate: bool = False
     queue_facts: dict[QueueKey, Facts] = field(default_factory=dict)
     agent_facts: dict[AgentKey, Facts] = field(default_factory=dict)
-    record: CallRecord | None = None
+    agent_teams: dict[str, str] = field(default_factory=dict)
+    records: list[CallRecord] = field(default_factory=list)
     agent: AgentStatus | None = None
     segments: list[Segment] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
+
+    @property
+    def record(self) -> CallRecord | None:
+        """Return the call record the event was about, if any."""
+        return self.records[0] if self.records else None
 
     def add_queue(self, queue: str, at: datetime, facts: Facts) -> None:
         """Add facts to ``queue``'s interval holding ``at``."""
         add_facts(self.queue_facts.setdefault(QueueKey(queue, interval_start(at)), {}), facts)
 
     def add_agent(self, agent_id: str, team: str | None, at: datetime, facts: Facts) -> None:
-        """Add facts to the agent's interval holding ``at``."""
-        key = AgentKey(agent_id, team or NO_TEAM, interval_start(at))
-        add_facts(self.agent_facts.setdefault(key, {}), facts)
+        """Add facts to the agent's interval holding ``at``, noting their team when known."""
+        add_facts(self.agent_facts.setdefault(AgentKey(agent_id, interval_start(at)), {}), facts)
+        if team:
+            self.agent_teams[agent_id] = team
 
-    def observe(self, measure: Measure, value: float, **labels: str) -> None:
+    def observe(self, measure: Measure, value: float = 1.0, **labels: str) -> None:
         """Note one measurement for the live metrics."""
         self.observations.append(Observation(measure, value, tuple(sorted(labels.items()))))
+
+
+def call_facts(record: CallRecord | None) -> tuple[QueueKey | None, AgentKey | None, Facts]:
+    """Return the facts a call contributes once it has ended, and where they count."""
+    if record is None or record.ended_at is None:
+        return None, None, {}
+    facts: Facts = {}
+    if record.handled:
+        facts.update(
+            handled=1.0,
+            talk_seconds=record.talk_seconds or 0.0,
+            hold_seconds=record.hold_seconds or 0.0,
+            acw_seconds=record.wrap_up_seconds,
+            transferred=1.0 if record.transfers else 0.0,
+            fcr_resolved=1.0 if record.fcr_verdict is True else 0.0,
+        )
+    if record.survey_csat is not None:
+        facts.update(csat_answers=1.0, csat_satisfied=float(record.survey_csat <= 2))
+    if record.survey_nps is not None:
+        nps = record.survey_nps
+        facts.update(nps_answers=1.0, nps_promoters=float(nps >= 9), nps_detractors=float(nps <= 6))
+    if record.qa_evaluations:
+        facts.update(qa_evaluations=float(record.qa_evaluations), qa_score_sum=record.qa_score_sum)
+    interval = interval_start(record.ended_at)
+    agent = AgentKey(record.agent_id, interval) if record.agent_id else None
+    return QueueKey(record.handling_queue, interval), agent, facts
 
 
 class MetricsEngine:
@@ -131,16 +181,17 @@ class MetricsEngine:
         self.agents: dict[str, AgentStatus] = {}
         self.live = LiveQueues()
         self.teams: set[str] = set(teams)
-        self.closed_segments: dict[tuple[str, datetime], datetime] = {}
+        self.closed_segments: dict[tuple[str, datetime], Segment] = {}
         self.state_totals: dict[tuple[str, ev.AgentState], float] = {}
         self.last_event_at: datetime | None = None
         self._record_horizon = record_horizon
         self._seen: OrderedDict[UUID, None] = OrderedDict()
         self._seen_limit = seen_limit
+        self._before: dict[str, CallRecord | None] = {}
         for queue in queues:
             self.live.queue(queue)
 
-    # --- loading state the adapters persisted -----------------------------------------------
+    # --- state the adapters persisted ----------------------------------------------------------
 
     def load_records(self, records: Iterable[CallRecord]) -> None:
         """Hold records read back from storage (only those not already held)."""
@@ -154,10 +205,10 @@ class MetricsEngine:
             if status.team:
                 self.teams.add(status.team)
 
-    def load_segments(self, keys: Iterable[tuple[str, datetime, datetime]]) -> None:
-        """Remember closed segments (agent, start, end) so they are not counted again."""
-        for agent_id, start, end in keys:
-            self.closed_segments[(agent_id, start)] = end
+    def load_segments(self, segments: Iterable[Segment]) -> None:
+        """Remember closed segments so they are not counted again."""
+        for segment in segments:
+            self.closed_segments[segment.key] = segment
 
     def calls_needed(self, event: Envelope[EventData]) -> set[str]:
         """Return the call ids whose records this event reads (for the adapter to load)."""
@@ -168,7 +219,7 @@ class MetricsEngine:
                 needed.add(status.last_call_id)
         return needed - set(self.records)
 
-    # --- applying events ---------------------------------------------------------------------
+    # --- applying events -------------------------------------------------------------------------
 
     def seen(self, event_id: UUID) -> bool:
         """Return True if this event id was applied already (a replay)."""
@@ -184,8 +235,11 @@ class MetricsEngine:
             return Outcome(event, duplicate=True)
         outcome = Outcome(event)
         handler = _DISPATCH.get(type(event.data))
+        self._before = {}
         if handler is not None:
             handler(self, event, outcome)
+        for call_id, before in self._before.items():
+            self._add_call_difference(before, self.records[call_id], outcome)
         self._remember(event)
         return outcome
 
@@ -197,29 +251,39 @@ class MetricsEngine:
             self.last_event_at = event.occurred_at
 
     def prune(self, now: datetime) -> list[str]:
-        """Drop ended calls and old segment keys past the horizon; return the call ids dropped."""
+        """Drop calls and segment keys past the horizon; return the call ids dropped."""
         limit = now - self._record_horizon
         gone = [cid for cid, rec in self.records.items() if rec.last_event_at < limit]
         for cid in gone:
             del self.records[cid]
-        old = [key for key, end in self.closed_segments.items() if end < now - timedelta(days=2)]
+        horizon = now - timedelta(days=2)
+        old = [key for key, seg in self.closed_segments.items() if seg.end < horizon]
         for key in old:
             del self.closed_segments[key]
         return gone
 
-    # --- helpers for handlers ----------------------------------------------------------------
+    # --- helpers for handlers --------------------------------------------------------------------
 
-    def _record(self, event: Envelope[EventData], outcome: Outcome) -> CallRecord:
+    def open_record(self, call_id: str, event: Envelope[EventData], out: Outcome) -> CallRecord:
+        """Return the call's record for changing, noting how it was before this event."""
+        record = self.records.get(call_id)
+        if call_id not in self._before:
+            self._before[call_id] = record.copy() if record else None
+            if record is None:
+                record = self.records[call_id] = new_record(event, call_id)
+            out.records.append(record)
+        return self.records[call_id]
+
+    def record_event(self, event: Envelope[EventData], out: Outcome) -> CallRecord:
+        """Merge a call event into its call's record."""
         if event.call_id is None:
             raise Unprocessable(f"{event.type} names no call_id")
-        record = self.records.get(event.call_id)
-        if record is None:
-            record = self.records[event.call_id] = new_record(event)
+        record = self.open_record(event.call_id, event, out)
         apply_event(record, event)
-        outcome.record = record
         return record
 
-    def _agent(self, agent_id: str) -> AgentStatus:
+    def agent(self, agent_id: str) -> AgentStatus:
+        """Return the agent's status, creating it on first mention."""
         status = self.agents.get(agent_id)
         if status is None:
             status = self.agents[agent_id] = AgentStatus(agent_id)
@@ -230,51 +294,77 @@ class MetricsEngine:
         status = self.agents.get(agent_id) if agent_id else None
         return status.team if status else None
 
-    def _handling_facts(self, record: CallRecord, at: datetime, facts: Facts, out: Outcome) -> None:
-        out.add_queue(record.handling_queue, at, facts)
-        if record.agent_id:
-            out.add_agent(record.agent_id, record.agent_team, at, facts)
+    def _add_call_difference(
+        self, before: CallRecord | None, after: CallRecord, out: Outcome
+    ) -> None:
+        old_queue, old_agent, old = call_facts(before)
+        new_queue, new_agent, new = call_facts(after)
+        team = self.team_of(after.agent_id)
+        for key, facts, sign in ((old_queue, old, -1.0), (new_queue, new, 1.0)):
+            if key is not None and facts:
+                signed = {name: sign * value for name, value in facts.items()}
+                add_facts(out.queue_facts.setdefault(key, {}), signed)
+        for akey, facts, sign in ((old_agent, old, -1.0), (new_agent, new, 1.0)):
+            if akey is not None and facts:
+                signed = {name: sign * value for name, value in facts.items()}
+                add_facts(out.agent_facts.setdefault(akey, {}), signed)
+                if team:
+                    out.agent_teams[akey.agent_id] = team
+        _drop_zeros(out.queue_facts)
+        _drop_zeros(out.agent_facts)
 
-    def _fcr(self, before: CallRecord | None, after: CallRecord, out: Outcome) -> None:
-        """Count the change in the call's first-contact verdict where the call was handled."""
-        delta = _fcr_count(after) - (_fcr_count(before) if before else 0)
-        if delta and after.ended_at is not None:
-            self._handling_facts(after, after.ended_at, {"fcr_resolved": float(delta)}, out)
+    def close_segment(self, segment: Segment, out: Outcome) -> bool:
+        """Count a stretch of agent time once; return False if it was counted before.
 
-    def _close_segment(self, segment: Segment, out: Outcome) -> None:
-        if segment.key in self.closed_segments or segment.end <= segment.start:
-            return
-        self.closed_segments[segment.key] = segment.end
+        A provisional segment (closed by a logout) gives way to a real one with the same start.
+        """
+        if segment.end <= segment.start:
+            return False
+        known = self.closed_segments.get(segment.key)
+        if known is not None:
+            if segment.provisional or not known.provisional:
+                return False
+            self._count_segment(known, -1.0, out)
+        self.closed_segments[segment.key] = segment
         out.segments.append(segment)
+        self._count_segment(segment, 1.0, out)
+        return True
+
+    def _count_segment(self, segment: Segment, sign: float, out: Outcome) -> None:
         if segment.state is ev.AgentState.LOGGED_OUT:
             return
         for begin, seconds in split_span(segment.start, segment.end):
-            out.add_agent(
-                segment.agent_id, segment.team, begin, {state_seconds(segment.state): seconds}
-            )
+            facts = {state_seconds(segment.state): sign * seconds}
+            out.add_agent(segment.agent_id, segment.team, begin, facts)
         totals_key = (segment.team or NO_TEAM, segment.state)
-        self.state_totals[totals_key] = self.state_totals.get(totals_key, 0.0) + segment.seconds
+        total = self.state_totals.get(totals_key, 0.0) + sign * segment.seconds
+        self.state_totals[totals_key] = total
+        _drop_zeros(out.agent_facts)
 
 
-def _fcr_count(record: CallRecord) -> int:
-    return 1 if record.handled and record.fcr_verdict is True else 0
+def _drop_zeros(facts_by_key: dict[QueueKey, Facts] | dict[AgentKey, Facts]) -> None:
+    for key in list(facts_by_key):
+        facts = facts_by_key[key]  # type: ignore[index]
+        for name in [n for n, v in facts.items() if v == 0.0]:
+            del facts[name]
+        if not facts:
+            del facts_by_key[key]  # type: ignore[arg-type]
 
 
 def _offered_at(event: Envelope[EventData], wait_seconds: float) -> datetime:
     return event.occurred_at - timedelta(seconds=wait_seconds)
 
 
-# --- one handler per event type ------------------------------------------------------------
+# --- one handler per event type ------------------------------------------------------------------
 
 
 def _on_offered(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallOffered)
-    record = engine._record(e, out)
+    record = engine.record_event(e, out)
     out.add_queue(d.queue, e.occurred_at, {"offered": 1.0})
-    gone = record.ended_at is not None or (
-        record.left_queue_at is not None and record.left_queue_at >= e.occurred_at
-    )
-    if gone:
+    out.observe(Measure.OFFERED, queue=d.queue)
+    left = record.left_queue_at is not None and record.left_queue_at >= e.occurred_at
+    if record.ended_at is not None or left:
         engine.live.queue(d.queue)
     else:
         engine.live.enter(d.queue, record.call_id, e.occurred_at)
@@ -282,157 +372,131 @@ def _on_offered(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> 
 
 def _on_queued(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallQueued)
-    engine._record(e, out)
+    engine.record_event(e, out)
     out.add_queue(d.queue, e.occurred_at, {"queued": 1.0})
+    out.observe(Measure.QUEUED, queue=d.queue)
     if d.estimated_wait_seconds is not None:
         engine.live.queue(d.queue).estimated_wait_seconds = d.estimated_wait_seconds
 
 
 def _on_blocked(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallBlocked)
-    engine._record(e, out)
+    engine.record_event(e, out)
     out.add_queue(d.queue or NO_QUEUE, e.occurred_at, {"blocked": 1.0})
-    out.observe(Measure.BLOCKED, 1.0, queue=d.queue or NO_QUEUE, reason=d.reason)
+    out.observe(Measure.BLOCKED, queue=d.queue or NO_QUEUE, reason=d.reason)
 
 
 def _on_ivr_completed(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallIvrCompleted)
-    engine._record(e, out)
+    engine.record_event(e, out)
     if d.outcome != "queued":
         out.add_queue(NO_QUEUE, e.occurred_at, {"ivr_only": 1.0})
+        out.observe(Measure.IVR_ONLY)
 
 
-def _on_agent_offered(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
-    engine._record(e, out)
+def _on_call_detail(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
+    engine.record_event(e, out)
 
 
 def _on_agent_missed(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
-    engine._record(e, out)
+    engine.record_event(e, out)
     if e.agent_id:
-        out.add_agent(e.agent_id, engine.team_of(e.agent_id), e.occurred_at, {"missed": 1.0})
+        team = engine.team_of(e.agent_id)
+        out.add_agent(e.agent_id, team, e.occurred_at, {"missed": 1.0})
+        out.observe(Measure.MISSED, team=team or NO_TEAM)
 
 
 def _on_answered(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallAnswered)
-    record = engine._record(e, out)
+    record = engine.record_event(e, out)
     facts = wait_facts("answered", d.wait_seconds)
     facts["ring_seconds"] = d.ring_seconds
     out.add_queue(d.queue, _offered_at(e, d.wait_seconds), facts)
     engine.live.leave(record.call_id, d.queue)
-    out.observe(Measure.WAIT_ANSWERED, d.wait_seconds, queue=d.queue)
+    out.observe(Measure.ANSWERED, queue=d.queue)
+    out.observe(Measure.WAIT, d.wait_seconds, queue=d.queue, outcome="answered")
     out.observe(Measure.RING, d.ring_seconds, queue=d.queue)
-    if e.agent_id:
-        team = engine.team_of(e.agent_id)
-        if record.agent_id == e.agent_id:
-            record.agent_team = team
-        out.add_agent(
-            e.agent_id, team, e.occurred_at, {"answered": 1.0, "ring_seconds": d.ring_seconds}
-        )
-        status = engine._agent(e.agent_id)
-        if status.last_call_at is None or e.occurred_at >= status.last_call_at:
-            status.last_call_id, status.last_call_at = record.call_id, e.occurred_at
-            out.agent = status
+    if not e.agent_id:
+        return
+    team = engine.team_of(e.agent_id)
+    agent_facts = {"answered": 1.0, "ring_seconds": d.ring_seconds}
+    out.add_agent(e.agent_id, team, e.occurred_at, agent_facts)
+    status = engine.agent(e.agent_id)
+    if status.last_call_at is None or e.occurred_at >= status.last_call_at:
+        status.last_call_id, status.last_call_at = record.call_id, e.occurred_at
+        out.agent = status
 
 
 def _on_abandoned(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallAbandoned)
-    record = engine._record(e, out)
+    record = engine.record_event(e, out)
     out.add_queue(d.queue, _offered_at(e, d.wait_seconds), wait_facts("abandoned", d.wait_seconds))
     engine.live.leave(record.call_id, d.queue)
-    out.observe(Measure.WAIT_ABANDONED, d.wait_seconds, queue=d.queue)
+    out.observe(Measure.ABANDONED, queue=d.queue)
+    if d.wait_seconds <= engine.thresholds.short_abandon_seconds:
+        out.observe(Measure.SHORT_ABANDONED, queue=d.queue)
+    out.observe(Measure.WAIT, d.wait_seconds, queue=d.queue, outcome="abandoned")
 
 
 def _on_overflowed(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallOverflowed)
-    record = engine._record(e, out)
-    facts = {"overflowed": 1.0, "queue_exits": 1.0, "queue_exit_wait_seconds": d.wait_seconds}
-    out.add_queue(d.queue, _offered_at(e, d.wait_seconds), facts)
-    engine.live.leave(record.call_id, d.queue)
+    _left_queue(engine, e, out, d.queue, d.wait_seconds, "overflowed")
+    out.observe(Measure.OVERFLOWED, queue=d.queue)
 
 
 def _on_callback(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallCallbackRequested)
-    record = engine._record(e, out)
-    facts = {"callbacks": 1.0, "queue_exits": 1.0, "queue_exit_wait_seconds": d.wait_seconds}
-    out.add_queue(d.queue, _offered_at(e, d.wait_seconds), facts)
-    engine.live.leave(record.call_id, d.queue)
+    _left_queue(engine, e, out, d.queue, d.wait_seconds, "callbacks")
+    out.observe(Measure.CALLBACK, queue=d.queue)
 
 
-def _on_call_detail(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
-    engine._record(e, out)
+def _left_queue(
+    engine: MetricsEngine, e: Envelope[EventData], out: Outcome, queue: str, wait: float, fact: str
+) -> None:
+    record = engine.record_event(e, out)
+    facts = {fact: 1.0, "queue_exits": 1.0, "queue_exit_wait_seconds": wait}
+    out.add_queue(queue, _offered_at(e, wait), facts)
+    engine.live.leave(record.call_id, queue)
 
 
 def _on_transferred(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallTransferred)
-    record = engine._record(e, out)
-    out.add_queue(d.queue or record.handling_queue, e.occurred_at, {"transferred": 1.0})
-    agent_id = e.agent_id or record.agent_id
-    if agent_id:
-        out.add_agent(agent_id, engine.team_of(agent_id), e.occurred_at, {"transferred": 1.0})
-
-
-def _on_dispositioned(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
-    before = engine.records[e.call_id].copy() if e.call_id in engine.records else None
-    record = engine._record(e, out)
-    engine._fcr(before, record, out)
+    record = engine.record_event(e, out)
+    out.observe(Measure.TRANSFERRED, queue=d.queue or record.handling_queue)
 
 
 def _on_ended(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallEnded)
-    before = engine.records[e.call_id].copy() if e.call_id in engine.records else None
-    record = engine._record(e, out)
+    record = engine.record_event(e, out)
     engine.live.leave(record.call_id)
-    if record.agent_team is None and record.agent_id:
-        record.agent_team = engine.team_of(record.agent_id)
     if d.outcome is ev.CallOutcome.ANSWERED:
-        facts = {"handled": 1.0, "talk_seconds": d.talk_seconds, "hold_seconds": d.hold_seconds}
-        engine._handling_facts(record, e.occurred_at, facts, out)
-        out.observe(Measure.TALK, d.talk_seconds, queue=record.handling_queue)
-        out.observe(Measure.HOLD, d.hold_seconds, queue=record.handling_queue)
-    engine._fcr(before, record, out)
+        queue = record.handling_queue
+        out.observe(Measure.HANDLED, queue=queue)
+        out.observe(Measure.TALK, d.talk_seconds, queue=queue)
+        out.observe(Measure.HOLD, d.hold_seconds, queue=queue)
 
 
 def _on_survey(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.SurveyCompleted)
-    before = engine.records[e.call_id].copy() if e.call_id in engine.records else None
-    record = engine._record(e, out)
+    record = engine.record_event(e, out)
     queue = d.queue or record.handling_queue
-    facts: Facts = {}
     if d.csat is not None:
-        facts.update(csat_answers=1.0, csat_satisfied=1.0 if d.csat <= 2 else 0.0)
-        out.observe(Measure.CSAT, 1.0, queue=queue, answer=str(d.csat))
+        out.observe(Measure.CSAT, queue=queue, answer=str(d.csat))
     if d.nps is not None:
-        promoter, detractor = d.nps >= 9, d.nps <= 6
-        facts.update(
-            nps_answers=1.0, nps_promoters=float(promoter), nps_detractors=float(detractor)
-        )
-        category = "promoter" if promoter else "detractor" if detractor else "passive"
-        out.observe(Measure.NPS, 1.0, queue=queue, category=category)
-    if facts:
-        out.add_queue(queue, e.occurred_at, facts)
-        agent_id = e.agent_id or record.agent_id
-        if agent_id:
-            out.add_agent(
-                agent_id, record.agent_team or engine.team_of(agent_id), e.occurred_at, facts
-            )
-    engine._fcr(before, record, out)
+        category = "promoter" if d.nps >= 9 else "detractor" if d.nps <= 6 else "passive"
+        out.observe(Measure.NPS, queue=queue, category=category)
 
 
 def _on_evaluated(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.RecordingEvaluated)
-    record = engine._record(e, out) if e.call_id else None
-    facts = {"qa_evaluations": 1.0, "qa_score_sum": d.score / d.max_score}
-    out.add_queue(record.handling_queue if record else NO_QUEUE, e.occurred_at, facts)
-    agent_id = e.agent_id or (record.agent_id if record else None)
-    team = engine.team_of(agent_id)
-    if agent_id:
-        out.add_agent(agent_id, team, e.occurred_at, facts)
+    record = engine.record_event(e, out)
+    team = engine.team_of(e.agent_id or record.agent_id)
     out.observe(Measure.QA, d.score / d.max_score, team=team or NO_TEAM)
 
 
 def _on_logged_in(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.AgentLoggedIn)
-    status = engine._agent(_agent_id(e))
+    status = engine.agent(_agent_id(e))
     if status.login_at is None or e.occurred_at >= status.login_at:
         status.login_at, status.queues = e.occurred_at, tuple(d.queues)
         status.team = d.team or status.team
@@ -444,35 +508,29 @@ def _on_logged_in(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -
 
 def _on_logged_out(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.AgentLoggedOut)
-    status = engine._agent(_agent_id(e))
+    status = engine.agent(_agent_id(e))
     if status.logout_at is None or e.occurred_at >= status.logout_at:
         status.logout_at = e.occurred_at
-    open_state = status.state is not ev.AgentState.LOGGED_OUT and status.since is not None
-    if open_state and status.since is not None and status.is_newer(e.occurred_at):
+    since = status.since
+    if status.state is not ev.AgentState.LOGGED_OUT and since and status.is_newer(e.occurred_at):
+        team = d.team or status.team
         segment = Segment(
-            status.agent_id,
-            d.team or status.team,
-            status.state,
-            status.since,
-            e.occurred_at,
-            status.reason,
+            status.agent_id, team, status.state, since, e.occurred_at, status.reason, True
         )
-        engine._close_segment(segment, out)
+        engine.close_segment(segment, out)
         status.move_to(ev.AgentState.LOGGED_OUT, e.occurred_at, d.reason)
     out.agent = status
 
 
 def _on_state_changed(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.AgentStateChanged)
-    status = engine._agent(_agent_id(e))
+    status = engine.agent(_agent_id(e))
     team = d.team or status.team
     start = segment_start(status, d.from_state, d.from_state_since, e.occurred_at)
     if start is not None:
         reason = status.reason if status.since == start else None
         segment = Segment(status.agent_id, team, d.from_state, start, e.occurred_at, reason)
-        fresh = segment.key not in engine.closed_segments
-        engine._close_segment(segment, out)
-        if fresh and d.from_state is ev.AgentState.WRAP_UP:
+        if engine.close_segment(segment, out) and d.from_state is ev.AgentState.WRAP_UP:
             _wrap_up(engine, e, status, segment, out)
     if status.is_newer(e.occurred_at):
         status.move_to(d.to_state, e.occurred_at, d.reason)
@@ -484,22 +542,19 @@ def _on_state_changed(engine: MetricsEngine, e: Envelope[EventData], out: Outcom
 def _wrap_up(
     engine: MetricsEngine, e: Envelope[EventData], status: AgentStatus, seg: Segment, out: Outcome
 ) -> None:
-    """Count a finished wrap-up as after-call work of the call it followed."""
+    """Add a finished wrap-up to the call it followed (named, else the agent's last answer)."""
     call_id = e.call_id or status.last_call_id
-    record = engine.records.get(call_id) if call_id else None
-    facts = {"acw_seconds": seg.seconds}
-    out.add_agent(status.agent_id, seg.team, e.occurred_at, facts)
-    queue = record.handling_queue if record else NO_QUEUE
-    out.add_queue(queue, e.occurred_at, facts)
-    if record is not None:
-        add_wrap_up(record, seg.seconds)
-        out.record = record
+    queue = NO_QUEUE
+    if call_id is not None:
+        record = engine.open_record(call_id, e, out)
+        add_wrap_up(record, seg.seconds, e.occurred_at)
+        queue = record.handling_queue
     out.observe(Measure.WRAP_UP, seg.seconds, queue=queue)
 
 
 def _on_dialer(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     campaign = str(getattr(e.data, "campaign", ""))
-    out.observe(Measure.DIALER, 1.0, campaign=campaign, result=e.type.removeprefix("dialer."))
+    out.observe(Measure.DIALER, campaign=campaign, result=e.type.removeprefix("dialer."))
 
 
 def _note_team(engine: MetricsEngine, team: str | None) -> None:
@@ -527,7 +582,7 @@ _DISPATCH: dict[type[EventData], Handler] = {
     ev.CallQueued: _on_queued,
     ev.CallBlocked: _on_blocked,
     ev.CallIvrCompleted: _on_ivr_completed,
-    ev.CallAgentOffered: _on_agent_offered,
+    ev.CallAgentOffered: _on_call_detail,
     ev.CallAgentMissed: _on_agent_missed,
     ev.CallAnswered: _on_answered,
     ev.CallAbandoned: _on_abandoned,
@@ -536,7 +591,7 @@ _DISPATCH: dict[type[EventData], Handler] = {
     ev.CallHeld: _on_call_detail,
     ev.CallResumed: _on_call_detail,
     ev.CallTransferred: _on_transferred,
-    ev.CallDispositioned: _on_dispositioned,
+    ev.CallDispositioned: _on_call_detail,
     ev.CallEnded: _on_ended,
     ev.SurveyCompleted: _on_survey,
     ev.RecordingStarted: _on_call_detail,

@@ -8,8 +8,8 @@ by event time, the final queue the latest, counts and sums add up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from cc_proto import Envelope, EventData
@@ -45,9 +45,8 @@ class CallRecord:
     queued: bool = False
     agent_offers: int = 0
     agent_missed: int = 0
-    legs: tuple[str, ...] = ()
+    legs: dict[str, datetime] = field(default_factory=dict)
     agent_id: str | None = None
-    agent_team: str | None = None
     agent_leg_uuid: str | None = None
     answered_at: datetime | None = None
     wait_seconds: float | None = None
@@ -75,7 +74,9 @@ class CallRecord:
     survey_nps: int | None = None
     survey_fcr: bool | None = None
     recording_id: str | None = None
-    qa_score: float | None = None
+    qa_evaluations: int = 0
+    qa_score_sum: float = 0.0
+    ended_queue: str | None = None
 
     @property
     def handled(self) -> bool:
@@ -83,9 +84,14 @@ class CallRecord:
         return self.ended_at is not None and self.outcome == ev.CallOutcome.ANSWERED
 
     @property
+    def leg_order(self) -> list[str]:
+        """Return the agent legs in the order they were first rung."""
+        return sorted(self.legs, key=lambda leg: (self.legs[leg], leg))
+
+    @property
     def handling_queue(self) -> str:
         """Return the queue a handled call counts in: the last it entered ("" for none)."""
-        return self.final_queue or self.queue or ""
+        return self.final_queue or self.ended_queue or self.queue or ""
 
     @property
     def fcr_verdict(self) -> bool | None:
@@ -94,23 +100,23 @@ class CallRecord:
 
     def copy(self) -> CallRecord:
         """Return an independent copy (the engine compares before and after)."""
-        return replace(self)
+        return replace(self, legs=dict(self.legs))
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CallRecord))
 """Every field of a record, in order: the CDR table's columns."""
 
 
-def new_record(event: Envelope[EventData]) -> CallRecord:
-    """Start the record of the call an event names."""
-    if event.call_id is None:
-        raise ValueError("event names no call")
-    return CallRecord(event.call_id, event.tenant, event.occurred_at, event.occurred_at)
+def new_record(event: Envelope[EventData], call_id: str) -> CallRecord:
+    """Start the record of a call on the first event about it."""
+    return CallRecord(call_id, event.tenant, event.occurred_at, event.occurred_at)
 
 
-def add_wrap_up(record: CallRecord, seconds: float) -> None:
-    """Add the agent's wrap-up time for this call."""
+def add_wrap_up(record: CallRecord, seconds: float, at: datetime) -> None:
+    """Add the agent's wrap-up time for this call, which ended at ``at``."""
     record.wrap_up_seconds += seconds
+    record.first_event_at = min(record.first_event_at, at)
+    record.last_event_at = max(record.last_event_at, at)
 
 
 def _earlier(at: datetime, than: datetime | None) -> bool:
@@ -147,7 +153,7 @@ def _queued(r: CallRecord, d: ev.CallQueued, e: Envelope[EventData]) -> None:
 
 def _blocked(r: CallRecord, d: ev.CallBlocked, e: Envelope[EventData]) -> None:
     r.blocked_reason = d.reason
-    r.final_queue = r.final_queue or d.queue
+    r.queue = r.queue or d.queue
 
 
 def _ivr(r: CallRecord, d: ev.CallIvrCompleted, e: Envelope[EventData]) -> None:
@@ -155,16 +161,20 @@ def _ivr(r: CallRecord, d: ev.CallIvrCompleted, e: Envelope[EventData]) -> None:
     r.customer_id = r.customer_id or d.customer_id
 
 
+def _add_leg(r: CallRecord, leg: str, at: datetime) -> None:
+    if leg not in r.legs or at < r.legs[leg]:
+        r.legs[leg] = at
+
+
 def _agent_offered(r: CallRecord, d: ev.CallAgentOffered, e: Envelope[EventData]) -> None:
     r.agent_offers += 1
-    if d.agent_leg_uuid not in r.legs:
-        r.legs = (*r.legs, d.agent_leg_uuid)
+    _add_leg(r, d.agent_leg_uuid, e.occurred_at)
 
 
 def _agent_missed(r: CallRecord, d: ev.CallAgentMissed, e: Envelope[EventData]) -> None:
     r.agent_missed += 1
-    if d.agent_leg_uuid not in r.legs:
-        r.legs = (*r.legs, d.agent_leg_uuid)
+    # The miss comes after the ring: the leg was rung ring_seconds earlier.
+    _add_leg(r, d.agent_leg_uuid, e.occurred_at - timedelta(seconds=d.ring_seconds))
 
 
 def _left_queue(r: CallRecord, e: Envelope[EventData]) -> None:
@@ -174,8 +184,7 @@ def _left_queue(r: CallRecord, e: Envelope[EventData]) -> None:
 
 def _answered(r: CallRecord, d: ev.CallAnswered, e: Envelope[EventData]) -> None:
     _left_queue(r, e)
-    if d.agent_leg_uuid not in r.legs:
-        r.legs = (*r.legs, d.agent_leg_uuid)
+    _add_leg(r, d.agent_leg_uuid, e.occurred_at - timedelta(seconds=d.ring_seconds))
     if _earlier(e.occurred_at, r.answered_at):
         r.answered_at, r.wait_seconds, r.ring_seconds = (
             e.occurred_at,
@@ -226,8 +235,7 @@ def _ended(r: CallRecord, d: ev.CallEnded, e: Envelope[EventData]) -> None:
     r.hangup_cause, r.hangup_by = d.hangup_cause, d.hangup_by
     r.talk_seconds, r.hold_seconds = d.talk_seconds, d.hold_seconds
     r.agent_id = r.agent_id or e.agent_id
-    if d.queue is not None and r.final_queue is None:
-        r.final_queue = d.queue
+    r.ended_queue = d.queue
 
 
 def _recording(r: CallRecord, d: ev.RecordingStarted, e: Envelope[EventData]) -> None:
@@ -235,7 +243,8 @@ def _recording(r: CallRecord, d: ev.RecordingStarted, e: Envelope[EventData]) ->
 
 
 def _evaluated(r: CallRecord, d: ev.RecordingEvaluated, e: Envelope[EventData]) -> None:
-    r.qa_score = d.score / d.max_score
+    r.qa_evaluations += 1
+    r.qa_score_sum += d.score / d.max_score
     r.recording_id = r.recording_id or d.recording_id
 
 
