@@ -300,6 +300,11 @@ class InboundClient(EslControl):
                     "esl.reconnect_failed", error=str(exc) or type(exc).__name__, attempt=attempt
                 )
 
+    async def exit(self) -> Reply:
+        """Say ``exit``: FreeSWITCH answers ``+OK bye`` and hangs up; we do not reconnect."""
+        self._closing = True
+        return await super().exit()
+
     # ----- subscription bookkeeping
 
     def _remember(self, line: str, reply: Reply) -> None:

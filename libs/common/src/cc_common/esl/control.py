@@ -91,13 +91,16 @@ class EslControl:
         uuid: str | None = None,
         event_lock: bool = False,
         arg_in_body: bool | None = None,
+        event_uuid: str | None = None,
         wait: bool = False,
     ) -> EslEvent | None:
         """Execute a dialplan application; with ``wait`` return its CHANNEL_EXECUTE_COMPLETE.
 
-        Waiting needs the channel's events on this connection (``myevents`` or ``event``).
+        Waiting tags the message with an Event-UUID, which FreeSWITCH echoes as Application-UUID,
+        and needs the channel's events on this connection (``myevents`` or ``event``).
         """
-        event_uuid = str(_uuid4())
+        if wait and event_uuid is None:
+            event_uuid = str(_uuid4())
         message = commands.execute(
             app, arg, event_lock=event_lock, event_uuid=event_uuid, arg_in_body=arg_in_body
         )

@@ -60,6 +60,12 @@ class Frame:
                 return value
         return default
 
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
     def get_all(self, name: str) -> list[str]:
         """Return every value of a header, in order; FreeSWITCH repeats some (Hangup-Cause)."""
         wanted = name.lower()
