@@ -263,15 +263,14 @@ class EslConnection:
                     stop = self._route(frame)
                     if stop is not None:
                         reason = stop
-                        self._writer.close()
                         return
         except ProtocolError as exc:
             reason = exc
             log.error("esl.protocol_error", connection=self.name, error=str(exc))
-            self._writer.close()
         except (ConnectionError, OSError) as exc:
             reason = ConnectionLost(f"socket error: {exc}")
         finally:
+            self._writer.close()  # reading is over, so is the connection
             self._finish(self._closing_reason or reason)
 
     def _route(self, frame: Frame) -> BaseException | None:
