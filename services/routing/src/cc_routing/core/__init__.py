@@ -1,0 +1,70 @@
+"""The pure ACD core: queues, agents, selection and the call's journey, with time passed in.
+
+No I/O, no ``await``, no clock reads: adapters feed it events with ``now`` and carry out the
+commands it returns (see ``commands``). ``Acd`` is the entry point.
+"""
+
+from cc_routing.core.acd import Acd, AgentView, CallView, QueueStatus, RoutingError
+from cc_routing.core.calls import ParkedCall
+from cc_routing.core.commands import (
+    BridgeCall,
+    CancelOffer,
+    Command,
+    DialCustomer,
+    HangupCall,
+    OfferCall,
+    PlayAnnouncement,
+    PlayMusicOnHold,
+    PublishEvent,
+    ReleaseCaller,
+    ReportProblem,
+    SetCallVariables,
+    TransferCall,
+)
+from cc_routing.core.config import (
+    AgentConfig,
+    ConfigError,
+    Destination,
+    QueueConfig,
+    RelaxationStep,
+    Strategy,
+    Tier,
+)
+from cc_routing.core.explain import Candidate, Decision, QueueChoice, Skipped
+from cc_routing.core.expressions import ExpressionError, Requirement, parse_requirement
+
+__all__ = [
+    "Acd",
+    "AgentConfig",
+    "AgentView",
+    "BridgeCall",
+    "CallView",
+    "CancelOffer",
+    "Candidate",
+    "Command",
+    "ConfigError",
+    "Decision",
+    "Destination",
+    "DialCustomer",
+    "ExpressionError",
+    "HangupCall",
+    "OfferCall",
+    "ParkedCall",
+    "PlayAnnouncement",
+    "PlayMusicOnHold",
+    "PublishEvent",
+    "QueueChoice",
+    "QueueConfig",
+    "QueueStatus",
+    "RelaxationStep",
+    "ReleaseCaller",
+    "ReportProblem",
+    "Requirement",
+    "RoutingError",
+    "SetCallVariables",
+    "Skipped",
+    "Strategy",
+    "Tier",
+    "TransferCall",
+    "parse_requirement",
+]
