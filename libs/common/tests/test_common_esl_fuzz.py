@@ -11,6 +11,7 @@ import contextlib
 import json
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +26,7 @@ from cc_common.esl.protocol import (
     Frame,
     FrameParser,
     ProtocolError,
+    decode_value,
     encode_headers,
 )
 from cc_common.esl.transcripts import transcripts_root
@@ -257,3 +259,15 @@ async def test_the_reader_task_survives_garbage_from_the_socket(garbage: bytes) 
     finally:
         server.close()
         await server.wait_closed()
+
+
+PERCENT_TEXT = st.lists(
+    st.one_of(st.text(max_size=4), st.sampled_from(["%", "%2", "%C3", "%A9", "%e9", "%7F", "%G1"])),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=500)
+@given(text=PERCENT_TEXT)
+def test_the_fast_decoder_agrees_with_urllib(text: str) -> None:
+    assert decode_value(text) == unquote(text, encoding="utf-8", errors="replace")

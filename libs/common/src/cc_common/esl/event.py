@@ -234,8 +234,10 @@ def event_from_json(body: bytes) -> EslEvent:
     headers: list[tuple[str, str]] = []
     text = ""
     for name, value in pairs:
-        if name.lower() == "_body":
+        if name[:1] == "_" and name.lower() == "_body":
             text = value if isinstance(value, str) else _scalar(value)
+        elif type(value) is str:  # nearly every member: skip the generic conversion
+            headers.append((name, value))
         elif isinstance(value, list):
             headers.append((name, join_array([_scalar(item) for item in value])))
         else:

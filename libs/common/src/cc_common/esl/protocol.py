@@ -34,12 +34,32 @@ class ProtocolError(Exception):
     """The peer sent bytes that cannot be ESL; the connection must be dropped."""
 
 
+_ASCII_ESCAPES = {
+    f"{high}{low}": chr(int(f"{high}{low}", 16))
+    for high in "01234567"
+    for low in "0123456789abcdefABCDEF"
+}
+
+
+def _unquote(text: str) -> str:
+    """Decode %XX escapes; ASCII-only values (nearly all FreeSWITCH sends) skip urllib."""
+    parts = text.split("%")
+    out = [parts[0]]
+    for part in parts[1:]:
+        char = _ASCII_ESCAPES.get(part[:2])
+        if char is None:  # multi-byte UTF-8, or not an escape: let urllib decide
+            return unquote(text, encoding="utf-8", errors="replace")
+        out.append(char)
+        out.append(part[2:])
+    return "".join(out)
+
+
 def decode_value(raw: bytes | str) -> str:
     """URL-decode one header value the way FreeSWITCH encoded it, tolerating bad UTF-8."""
     text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
     if "%" not in text:
         return text
-    return unquote(text, encoding="utf-8", errors="replace")
+    return _unquote(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +116,7 @@ def parse_header_block(block: bytes, *, decode: bool = True) -> Headers:
             value = value[:-1]
         value = value.lstrip(" \t")
         if decode and "%" in value:
-            value = unquote(value, encoding="utf-8", errors="replace")
+            value = _unquote(value)
         headers.append((name.strip(), value))
     return tuple(headers)
 
