@@ -1,0 +1,335 @@
+"""The live metrics in Prometheus: counters and histograms fed by the engine, gauges read live.
+
+Names follow Prometheus conventions: the ``cc_`` prefix, base units (``_seconds``, ``_ratio``),
+``_total`` on counters, and labels that ``sum()`` makes sense over. No label names a call, a
+caller or an agent (per-agent figures are in the reports API). Label values known from settings
+and seen since start are created up front, so a panel shows 0 rather than "No data". The wait
+histogram's buckets include every service-level threshold exactly, so service level is
+``bucket{le="20.0"}`` with no interpolation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import get_args
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from cc_metrics.core.engine import NO_TEAM, Measure, MetricsEngine, Observation, Outcome
+from cc_metrics.core.thresholds import WAIT_BOUNDS, Thresholds
+from cc_proto import Envelope, EventData
+from cc_proto.events import AgentState, CallBlocked
+
+WAIT_BUCKETS: tuple[float, ...] = (*map(float, WAIT_BOUNDS), 180.0, 240.0, 300.0, 600.0, 1200.0)
+RING_BUCKETS: tuple[float, ...] = (2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
+HANDLING_BUCKETS: tuple[float, ...] = (
+    15.0, 30.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
+)  # fmt: skip
+QA_BUCKETS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
+BLOCK_REASONS: tuple[str, ...] = get_args(CallBlocked.model_fields["reason"].annotation)
+OTHER_REASON = "other"
+
+Clock = Callable[[], datetime]
+
+_QUEUE_COUNTERS: dict[Measure, tuple[str, str]] = {
+    Measure.OFFERED: ("cc_calls_offered", "Calls that entered the queue."),
+    Measure.QUEUED: ("cc_calls_queued", "Offered calls that had to wait."),
+    Measure.ANSWERED: ("cc_calls_answered", "Calls answered by an agent."),
+    Measure.ABANDONED: ("cc_calls_abandoned", "Callers who hung up while queued."),
+    Measure.SHORT_ABANDONED: (
+        "cc_calls_short_abandoned",
+        "Abandoned calls that waited at most the short-abandon threshold (a setting).",
+    ),
+    Measure.OVERFLOWED: ("cc_calls_overflowed", "Calls that left the queue for another."),
+    Measure.CALLBACK: ("cc_calls_callback_requested", "Callers who left asking for a callback."),
+    Measure.TRANSFERRED: ("cc_calls_transferred", "Calls an agent handed on."),
+    Measure.HANDLED: ("cc_calls_handled", "Calls an agent answered that have ended."),
+}
+
+
+class LiveMetrics:
+    """Every live metric of the metrics service, on one explicit registry."""
+
+    def __init__(
+        self,
+        engine: MetricsEngine,
+        *,
+        registry: CollectorRegistry,
+        clock: Clock,
+        break_reasons: Sequence[str] = (),
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self._queues: set[str] = set()
+        self._teams: set[str] = set()
+        self._counters = {
+            measure: Counter(name, text, ["queue"], registry=registry)
+            for measure, (name, text) in _QUEUE_COUNTERS.items()
+        }
+        self._blocked = Counter(
+            "cc_calls_blocked", "Calls refused before they could wait.", ["queue", "reason"],
+            registry=registry,
+        )  # fmt: skip
+        self._ivr_only = Counter(
+            "cc_calls_ivr_only", "Calls that finished in the IVR without entering a queue.",
+            registry=registry,
+        )  # fmt: skip
+        self._missed = Counter(
+            "cc_agent_offers_missed", "Offers agents did not take.", ["team"], registry=registry
+        )
+        self._csat = Counter(
+            "cc_survey_csat_answers", "CSAT answers (1 very satisfied .. 3 not satisfied).",
+            ["queue", "answer"], registry=registry,
+        )  # fmt: skip
+        self._nps = Counter(
+            "cc_survey_nps_answers", "NPS answers by category.", ["queue", "category"],
+            registry=registry,
+        )  # fmt: skip
+        self._dialer = Counter(
+            "cc_dialer_calls", "Outbound dialer calls by result.", ["campaign", "result"],
+            registry=registry,
+        )  # fmt: skip
+        self._wait = Histogram(
+            "cc_queue_wait_seconds", "Queue wait of answered and abandoned calls.",
+            ["queue", "outcome"], buckets=WAIT_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self._histograms = {
+            Measure.RING: _histogram(
+                registry, "cc_call_ring", "Ring time before answer.", RING_BUCKETS
+            ),
+            Measure.TALK: _histogram(registry, "cc_call_talk", "Talk time of handled calls."),
+            Measure.HOLD: _histogram(registry, "cc_call_hold", "Hold time of handled calls."),
+            Measure.WRAP_UP: _histogram(registry, "cc_call_wrap_up", "After-call work per call."),
+        }
+        self._qa = Histogram(
+            "cc_qa_score_ratio", "QA evaluation scores as a fraction of the scorecard maximum.",
+            ["team"], buckets=QA_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.events = Counter(
+            "cc_metrics_events_consumed", "Events the metrics service applied.", ["type"],
+            registry=registry,
+        )  # fmt: skip
+        self.duplicates = Counter(
+            "cc_metrics_events_duplicate", "Redelivered events skipped by id.", registry=registry
+        )
+        self.rejected = Counter(
+            "cc_metrics_events_rejected", "Events dead-lettered as unusable.", registry=registry
+        )
+        self.consumer_up = Gauge(
+            "cc_metrics_consumer_up", "1 while the bus consumer is running.", registry=registry
+        )
+        self.lag = Gauge(
+            "cc_metrics_event_lag_seconds",
+            "Time from an event happening to the metrics applying it (the latest event).",
+            registry=registry,
+        )
+        self.last_event = Gauge(
+            "cc_metrics_last_event_timestamp_seconds",
+            "Event time of the newest event applied.",
+            registry=registry,
+        )
+        registry.register(_LiveCollector(engine, clock, tuple(break_reasons)))
+        self.ensure_labels()
+
+    def ensure_labels(self) -> None:
+        """Create every series for queues and teams seen so far, so panels show 0."""
+        for queue in set(self.engine.live.queues) - self._queues:
+            self._queues.add(queue)
+            for counter in self._counters.values():
+                counter.labels(queue)
+            for reason in BLOCK_REASONS:
+                self._blocked.labels(queue, reason)
+            for outcome in ("answered", "abandoned"):
+                self._wait.labels(queue, outcome)
+            for histogram in self._histograms.values():
+                histogram.labels(queue)
+            for answer in ("1", "2", "3"):
+                self._csat.labels(queue, answer)
+            for category in ("promoter", "passive", "detractor"):
+                self._nps.labels(queue, category)
+        for team in (self.engine.teams | {NO_TEAM}) - self._teams:
+            self._teams.add(team)
+            self._missed.labels(team)
+            self._qa.labels(team)
+
+    def record(self, outcome: Outcome, *, now: datetime) -> None:
+        """Feed one applied event's measurements into the metrics."""
+        event = outcome.event
+        if outcome.duplicate:
+            self.duplicates.inc()
+            return
+        self.events.labels(event.type).inc()
+        self.ensure_labels()
+        for observation in outcome.observations:
+            self._observe(observation)
+        self._seen(event, now)
+
+    def _seen(self, event: Envelope[EventData], now: datetime) -> None:
+        self.lag.set(max(0.0, (now - event.occurred_at).total_seconds()))
+        newest = self.engine.last_event_at
+        if newest is not None:
+            self.last_event.set(newest.timestamp())
+
+    def _observe(self, obs: Observation) -> None:
+        labels = dict(obs.labels)
+        counter = self._counters.get(obs.measure)
+        if counter is not None:
+            counter.labels(labels["queue"]).inc(obs.value)
+        elif obs.measure is Measure.WAIT:
+            self._wait.labels(labels["queue"], labels["outcome"]).observe(obs.value)
+        elif obs.measure in self._histograms:
+            self._histograms[obs.measure].labels(labels["queue"]).observe(obs.value)
+        else:
+            self._observe_other(obs, labels)
+
+    def _observe_other(self, obs: Observation, labels: dict[str, str]) -> None:
+        if obs.measure is Measure.BLOCKED:
+            self._blocked.labels(labels["queue"], labels["reason"]).inc()
+        elif obs.measure is Measure.IVR_ONLY:
+            self._ivr_only.inc()
+        elif obs.measure is Measure.MISSED:
+            self._missed.labels(labels["team"]).inc()
+        elif obs.measure is Measure.CSAT:
+            self._csat.labels(labels["queue"], labels["answer"]).inc()
+        elif obs.measure is Measure.NPS:
+            self._nps.labels(labels["queue"], labels["category"]).inc()
+        elif obs.measure is Measure.QA:
+            self._qa.labels(labels["team"]).observe(obs.value)
+        elif obs.measure is Measure.DIALER:
+            self._dialer.labels(labels["campaign"], labels["result"]).inc()
+
+
+def _histogram(
+    registry: CollectorRegistry,
+    name: str,
+    text: str,
+    buckets: Sequence[float] = HANDLING_BUCKETS,
+) -> Histogram:
+    return Histogram(f"{name}_seconds", text, ["queue"], buckets=buckets, registry=registry)
+
+
+class _LiveCollector(Collector):
+    """Gauges read from the engine's live state at scrape time, with the injected clock."""
+
+    def __init__(self, engine: MetricsEngine, clock: Clock, break_reasons: tuple[str, ...]) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._break_reasons = break_reasons
+        self._reported: dict[tuple[str, AgentState], float] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._queue_metrics()
+        yield from self._agent_metrics()
+        yield from self._threshold_metrics(self._engine.thresholds)
+
+    def _queue_metrics(self) -> Iterator[Metric]:
+        waiting = GaugeMetricFamily(
+            "cc_queue_calls_waiting", "Calls waiting now.", labels=["queue"]
+        )
+        oldest = GaugeMetricFamily(
+            "cc_queue_oldest_call_enqueued_timestamp_seconds",
+            "When the longest-waiting call entered (only while someone waits); "
+            "longest wait is time() minus this.",
+            labels=["queue"],
+        )
+        estimate = GaugeMetricFamily(
+            "cc_queue_estimated_wait_seconds", "Latest estimated wait announced.", labels=["queue"]
+        )
+        logged_in = GaugeMetricFamily(
+            "cc_queue_agents_logged_in", "Agents logged in serving the queue.", labels=["queue"]
+        )
+        serving = self._agents_per_queue()
+        for name, live in sorted(self._engine.live.queues.items()):
+            waiting.add_metric([name], len(live.waiting))
+            first = live.oldest
+            if first is not None:
+                oldest.add_metric([name], first.timestamp())
+            if live.estimated_wait_seconds is not None:
+                estimate.add_metric([name], live.estimated_wait_seconds)
+            logged_in.add_metric([name], serving.get(name, 0))
+        yield from (waiting, oldest, estimate, logged_in)
+
+    def _agents_per_queue(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for status in self._engine.agents.values():
+            if status.logged_in:
+                for queue in status.queues:
+                    counts[queue] = counts.get(queue, 0) + 1
+        return counts
+
+    def _agent_metrics(self) -> Iterator[Metric]:
+        teams = sorted(self._engine.teams | {NO_TEAM})
+        agents = GaugeMetricFamily(
+            "cc_agents", "Agents by team and state.", labels=["team", "state"]
+        )
+        for (team, state), count in sorted(self._agents_by_state(teams).items()):
+            agents.add_metric([team, state.value], count)
+        on_break = GaugeMetricFamily(
+            "cc_agents_on_break", "Agents on break by reason code.", labels=["team", "reason"]
+        )
+        for (team, reason), count in sorted(self._agents_on_break(teams).items()):
+            on_break.add_metric([team, reason], count)
+        seconds = CounterMetricFamily(
+            "cc_agent_state_seconds",
+            "Agent time in each state, including the stretch in progress.",
+            labels=["team", "state"],
+        )
+        for (team, state), total in sorted(self._state_seconds(teams).items()):
+            seconds.add_metric([team, state.value], total)
+        yield from (agents, on_break, seconds)
+
+    def _agents_by_state(self, teams: list[str]) -> dict[tuple[str, AgentState], int]:
+        counts = {(team, state): 0 for team in teams for state in AgentState}
+        for status in self._engine.agents.values():
+            key = (status.team or NO_TEAM, status.state)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def _agents_on_break(self, teams: list[str]) -> dict[tuple[str, str], int]:
+        reasons = (*self._break_reasons, OTHER_REASON)
+        counts = {(team, reason): 0 for team in teams for reason in reasons}
+        for status in self._engine.agents.values():
+            if status.state is AgentState.BREAK:
+                reason = status.reason if status.reason in self._break_reasons else OTHER_REASON
+                key = (status.team or NO_TEAM, reason or OTHER_REASON)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def _state_seconds(self, teams: list[str]) -> dict[tuple[str, AgentState], float]:
+        """Return closed time per (team, state) plus each agent's stretch in progress."""
+        now = self._clock()
+        working: list[AgentState] = [s for s in AgentState if s is not AgentState.LOGGED_OUT]
+        totals: dict[tuple[str, AgentState], float] = {
+            (team, state): 0.0 for team in teams for state in working
+        }
+        totals.update(self._engine.state_totals)
+        for status in self._engine.agents.values():
+            if status.state is not AgentState.LOGGED_OUT and status.since is not None:
+                key: tuple[str, AgentState] = (status.team or NO_TEAM, status.state)
+                totals[key] = totals.get(key, 0.0) + max(0.0, (now - status.since).total_seconds())
+        for series, total in totals.items():
+            totals[series] = max(total, self._reported.get(series, 0.0))  # counters never go back
+            self._reported[series] = totals[series]
+        return totals
+
+    def _threshold_metrics(self, t: Thresholds) -> Iterable[Metric]:
+        specs = [
+            ("cc_queue_service_level_target_ratio", "Service-level target.",
+             t.service_level_target),
+            ("cc_queue_service_level_threshold_seconds", "Service-level threshold T.",
+             float(t.service_level_seconds)),
+            ("cc_queue_abandon_rate_limit_ratio", "Abandon rate that raises an alert.",
+             t.abandon_rate_limit),
+            ("cc_queue_longest_wait_limit_seconds", "Longest wait that raises an alert.",
+             t.longest_wait_limit_seconds),
+        ]  # fmt: skip
+        families = []
+        for name, text, value in specs:
+            family = GaugeMetricFamily(name, text, labels=["queue"])
+            for queue in sorted(self._engine.live.queues):
+                family.add_metric([queue], value)
+            families.append(family)
+        return families
