@@ -17,7 +17,7 @@ import pytest
 
 from cc_common.esl.client import Backoff, InboundClient, ReconnectInfo
 from cc_common.esl.event import EslEvent
-from cc_common.esl.protocol import FrameParser, encode_headers
+from cc_common.esl.protocol import Frame, FrameParser, encode_headers
 
 ROW = {
     "uuid": "7f4de4bc-17d7-11ee-8f9b-000000000001",
@@ -60,6 +60,7 @@ class FakeSwitch:
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    frames: list[list[Frame]] = field(default_factory=list)
 
     def answer(self, line: str) -> bytes:
         verb = line.split(" ", 1)[0]
@@ -77,6 +78,10 @@ class FakeSwitch:
             return _reply("+OK events nixed")
         if verb == "api":
             return _api("+OK\n")
+        if verb == "sendevent":
+            return _reply("+OK 5c5a6f4e-3d0a-4b8e-9d6e-2f1f8c2d7a10")
+        if verb == "divert_events":
+            return _reply("+OK events diverted")
         return _reply("-ERR command not found")
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -89,6 +94,7 @@ class FakeSwitch:
             return
         sent: list[str] = []
         self.connections.append(sent)
+        self.frames.append([])
         self.writers.append(writer)
         self.connected.set()
         writer.write(b"Content-Type: auth/request\n\n")
@@ -97,6 +103,7 @@ class FakeSwitch:
             while chunk := await reader.read(65536):
                 for frame in parser.feed(chunk):
                     sent.append(frame.command)
+                    self.frames[-1].append(frame)
                     writer.write(self.answer(frame.command))
         writer.close()
 
@@ -316,3 +323,20 @@ def test_backoff_grows_to_its_cap_with_bounded_jitter() -> None:
         assert base * 0.8 <= delay <= base * 1.2
     assert max(delays) <= 36.0
     assert backoff.delay(10_000, rng) <= 36.0
+
+
+async def test_sendevent_and_divert_events_reach_the_switch_intact() -> None:
+    fake = FakeSwitch()
+    async with _switch(fake) as port, InboundClient(port=port, probe_core_uuid=False) as client:
+        reply = await client.sendevent(
+            "CUSTOM", [("cc_agent", "1001")], body="ready\n", subclass="cc::agent_state"
+        )
+        await client.divert_events(True)
+    assert reply.text.startswith("+OK ")
+    sent = fake.frames[0][1]
+    assert sent.command == "sendevent CUSTOM"
+    assert sent.get("Event-Subclass") == "cc::agent_state"
+    assert sent.get("cc_agent") == "1001"
+    assert sent.body == b"ready\n"
+    assert fake.connections[0][2:] == ["divert_events on", "exit"]
+    assert client.subscriptions.restore_commands() == ["divert_events on"]

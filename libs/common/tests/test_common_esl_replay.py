@@ -457,3 +457,40 @@ async def test_a_failing_sendmsg_is_a_command_error() -> None:
             await client.hangup(uuid="x")
     fake.close()
     await fake.wait_closed()
+
+
+async def test_an_outbound_call_hung_up_without_linger_ends_the_session_clearly() -> None:
+    raw = next((ROOT / "outbound" / "plain").glob("20_*.recv.raw")).read_bytes()
+    channel_data = raw[: raw.index(b"\n\n") + 2]
+    uuid = _frame(channel_data)["Unique-ID"]
+    goodbye = b"Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+    # mod_event_socket's send_disconnect() for a session-bound listener.
+    notice = (
+        b"Content-Type: text/disconnect-notice\nControlled-Session-UUID: %s\n"
+        b"Content-Disposition: disconnect\nContent-Length: %d\n\n%s"
+    ) % (uuid.encode(), len(goodbye), goodbye)
+    reasons: list[BaseException] = []
+    failures: list[BaseException] = []
+
+    async def call_flow(session: OutboundSession) -> None:
+        reasons.append(await session.wait_closed())
+        try:
+            await session.api("uuid_getvar x y")
+        except ConnectionLost as exc:
+            failures.append(exc)
+
+    async with OutboundServer(call_flow, port=0) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        assert await reader.readuntil(b"\n\n") == b"connect\n\n"
+        writer.write(channel_data + notice)
+        await writer.drain()
+        async with asyncio.timeout(5):
+            assert await reader.read() == b""  # the session closed its side
+        writer.close()
+        await writer.wait_closed()
+    assert len(reasons) == 1
+    assert isinstance(reasons[0], Disconnected)
+    assert reasons[0].disposition == "disconnect"
+    assert reasons[0].notice.startswith("Disconnected, goodbye.")
+    assert len(failures) == 1
+    assert server.sessions_started == 1
