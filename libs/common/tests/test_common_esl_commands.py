@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cc_common.esl import commands
+from cc_common.esl.client import InboundClient
+from cc_common.esl.errors import ProtocolError
+from cc_common.esl.event import event_from_frame
 from cc_common.esl.protocol import FrameParser
 
 
@@ -74,3 +77,14 @@ def test_line_breaks_cannot_smuggle_a_second_command(
 ) -> None:
     with pytest.raises(ValueError, match=r"line break|header name"):
         commands.encode_command(line, headers)
+
+
+async def test_xml_events_are_refused_up_front_and_on_the_wire() -> None:
+    client = InboundClient()
+    with pytest.raises(ValueError, match="plain"):
+        await client.events("xml", "ALL")
+    with pytest.raises(ValueError, match="plain"):
+        await client.myevents("some-uuid", "xml")
+    xml = FrameParser().feed(b"Content-Length: 7\nContent-Type: text/event-xml\n\n<event>")[0]
+    with pytest.raises(ProtocolError, match="plain or json"):
+        event_from_frame(xml)

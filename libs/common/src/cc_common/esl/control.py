@@ -19,7 +19,8 @@ from cc_common.esl.dispatch import EventDispatcher, Handler
 from cc_common.esl.errors import CommandError
 from cc_common.esl.event import EslEvent
 
-EVENT_FORMATS = ("plain", "json", "xml")
+EVENT_FORMATS = ("plain", "json")
+"""FreeSWITCH also offers xml; this client decodes plain and JSON only."""
 
 
 class EslControl:
@@ -165,6 +166,8 @@ class EslControl:
 
     async def myevents(self, uuid: str | None = None, fmt: str | None = None) -> Reply:
         """Receive only one channel's events (outbound: the socket's own channel)."""
+        if fmt is not None and fmt not in EVENT_FORMATS:
+            raise ValueError(f"event format must be one of {EVENT_FORMATS}, not {fmt!r}")
         parts = ["myevents", *(p for p in (uuid, fmt) if p)]
         return await self._checked(" ".join(parts))
 

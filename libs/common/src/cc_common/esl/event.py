@@ -31,7 +31,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class EslEvent:
-    """One FreeSWITCH event: ordered headers (case-insensitive lookup) and an optional body."""
+    """One FreeSWITCH event: ordered headers (case-insensitive lookup) and an optional body.
+
+    As in libesl, when Event-Name appears twice the later one names the event.
+    """
 
     __slots__ = ("_index", "body", "headers")
 
@@ -268,6 +271,8 @@ def event_from_frame(frame: Frame) -> EslEvent:
         return event_from_plain(frame.body)
     if content_type == "text/event-json":
         return event_from_json(frame.body)
+    if content_type.startswith("text/event-"):
+        raise ProtocolError(f"{content_type} is not supported: subscribe as plain or json")
     return EslEvent(frame.headers, frame.body.decode("utf-8", errors="replace"))
 
 
