@@ -340,3 +340,13 @@ async def test_sendevent_and_divert_events_reach_the_switch_intact() -> None:
     assert sent.body == b"ready\n"
     assert fake.connections[0][2:] == ["divert_events on", "exit"]
     assert client.subscriptions.restore_commands() == ["divert_events on"]
+
+
+def test_the_client_takes_its_address_from_service_settings() -> None:
+    from pydantic import SecretStr
+
+    from cc_common.settings import ServiceSettings
+
+    settings = ServiceSettings(esl_host="127.0.0.2", esl_port=8022, esl_password=SecretStr("pw"))
+    client = InboundClient.from_settings(settings, reconnect=False)
+    assert (client.host, client.port, client._password) == ("127.0.0.2", 8022, "pw")

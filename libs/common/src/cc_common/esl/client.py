@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 from cc_common.esl.connection import EslConnection, Reply
 from cc_common.esl.control import EslControl
@@ -31,6 +31,7 @@ from cc_common.esl.errors import (
 from cc_common.esl.event import EslEvent
 from cc_common.esl.subscriptions import Subscriptions
 from cc_common.logging import get_logger
+from cc_common.settings import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -118,6 +119,16 @@ class InboundClient(EslControl):
         self._closing = False
         self._connected = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings, **options: Any) -> InboundClient:
+        """Build a client from a service's settings (CC_ESL_HOST, CC_ESL_PORT, CC_ESL_PASSWORD)."""
+        return cls(
+            settings.esl_host,
+            settings.esl_port,
+            settings.esl_password.get_secret_value(),
+            **options,
+        )
 
     async def __aenter__(self) -> Self:
         await self.connect()
