@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -32,6 +33,8 @@ from cc_common.esl.protocol import (
 from cc_common.esl.transcripts import transcripts_root
 
 ROOT = transcripts_root()
+HANG = timedelta(seconds=5)
+"""A generous per-example bound: not a speed target, a guard that nothing loops forever."""
 SMALL_CAPTURES = sorted(
     p for p in ROOT.rglob("*.raw") if p.stat().st_size < 120_000 and p.stat().st_size > 0
 )
@@ -98,7 +101,7 @@ def _touch(event: EslEvent) -> None:
         event_from_plain(event.to_plain())
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=HANG, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.one_of(st.binary(max_size=600), NOISE), cuts=st.lists(st.integers(0, 600)))
 def test_arbitrary_bytes_parse_or_raise_protocol_error(data: bytes, cuts: list[int]) -> None:
     try:
@@ -114,7 +117,7 @@ def test_arbitrary_bytes_parse_or_raise_protocol_error(data: bytes, cuts: list[i
         _touch(event)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=HANG)
 @given(body=st.one_of(st.binary(max_size=400), NOISE))
 def test_event_decoders_never_crash(body: bytes) -> None:
     for decode in (event_from_plain, event_from_json):
@@ -134,7 +137,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=HANG)
 @given(document=JSON_VALUES)
 def test_any_json_document_decodes_or_is_refused(document: object) -> None:
     try:
@@ -155,7 +158,7 @@ HEADER_VALUES = st.text(min_size=1, max_size=30).filter(lambda v: v != "_undef_"
 VALID_ESCAPE = re.compile("%[0-9A-F]{2}")
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=HANG)
 @given(
     headers=st.lists(st.tuples(HEADER_NAMES, HEADER_VALUES), min_size=1, max_size=8),
     body=st.binary(max_size=64),
@@ -267,7 +270,7 @@ PERCENT_TEXT = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=HANG)
 @given(text=PERCENT_TEXT)
 def test_the_fast_decoder_agrees_with_urllib(text: str) -> None:
     assert decode_value(text) == unquote(text, encoding="utf-8", errors="replace")
