@@ -1,0 +1,1 @@
+"""Adapters between the metrics core and the outside world: database, bus, HTTP."""
