@@ -63,7 +63,7 @@ MAX_HOPS = 8
 """How many queue-to-queue moves a call may make before it goes to the fallback (loop guard)."""
 DIAL_GRACE_SECONDS = 5.0
 """Slack after a callback dial timeout before the core gives up on hearing from the adapter."""
-_EXPLAIN_WHEN_NOBODY = frozenset({"arrival", "relaxed", "restored"})
+_EXPLAIN_WHEN_NOBODY = frozenset({"arrival", "relaxed", "retry", "callback"})
 
 Handler = Callable[[object, int, list[Command]], None]
 
@@ -546,6 +546,12 @@ class Engine:
             call.call_id,
             agent.agent_id,
         )
+        # The call looks for someone else while this agent is still reserved; the agent then
+        # comes back like any freed agent, taking the head of the line (maybe this call again).
+        if call.status is CallStatus.RINGING and not call.offers:
+            call.status = CallStatus.WAITING
+            if not self._leave_if_due(call, out):
+                self._route(call, out, "retry")
         delay, counts = agent.miss_penalty(cause)
         if counts:
             agent.no_answer_count += 1
@@ -558,10 +564,6 @@ class Engine:
             delay=delay,
             not_ready=counts and limit > 0 and agent.no_answer_count >= limit,
         )
-        if call.status is CallStatus.RINGING and not call.offers:
-            call.status = CallStatus.WAITING
-            if not self._leave_if_due(call, out):
-                self._route(call, out, "retry")
         self._serve(agent, out)
 
     # --- leaving the queue ---------------------------------------------------------------------

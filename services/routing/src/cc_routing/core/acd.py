@@ -632,8 +632,7 @@ class Acd(Engine):
         out.append(ReleaseCaller(call_id, "callback_requested"))
         self._end(call, out, CallOutcome.CALLBACK, "NORMAL_CLEARING", "system")
         self._arm(callback, queue)
-        self._route(callback, out, "callback")
-        for agent in freed:
+        for agent in freed:  # they take the head of the line, which may be this callback
             self._serve(agent, out)
         return out
 

@@ -213,8 +213,6 @@ class _Parser:
             self.take()
             node = self.membership(skill)
             return Not(node) if negate else node
-        if negate:
-            raise _error(self.text, token.column, "expected 'in' after 'not'")
         return Has(skill)
 
     def comparison(self, skill: str, op: str, op_token: _Token) -> Node:

@@ -1,0 +1,283 @@
+"""Agent states: login, offers, talk, wrap-up, breaks, not-ready after missed offers, logout."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from cc_proto.events import (
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentState,
+    AgentStateChanged,
+    CallAgentMissed,
+    CallDispositioned,
+)
+from cc_routing.core import (
+    Acd,
+    CancelOffer,
+    OfferCall,
+    ParkedCall,
+    QueueConfig,
+    RoutingError,
+)
+from cc_routing.core.testing import agent, build, events, of_type
+
+Q = "support"
+
+
+def states(out: list[object]) -> list[tuple[str, str, str | None]]:
+    """(agent, from->to, reason) for each state change, in order."""
+    return [
+        (c.agent_id or "", f"{c.data.from_state.value}->{c.data.to_state.value}", c.data.reason)
+        for c in out
+        if hasattr(c, "data") and isinstance(c.data, AgentStateChanged)  # type: ignore[attr-defined]
+    ]
+
+
+def offer_of(out: list[object]) -> OfferCall:
+    (offer,) = of_type(out, OfferCall)
+    return offer
+
+
+def talk(acd: Acd, call_id: str, now: float) -> OfferCall:
+    """Bring a call in, let the offered agent answer; return the offer."""
+    offer = offer_of(acd.call_arrived(ParkedCall(call_id, Q), now))
+    acd.agent_answered(offer.offer_id, now + 1)
+    return offer
+
+
+def test_login_publishes_the_shift_and_availability() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q, skills={"billing": 4}, team="blue")], login=False)
+    out = acd.login("a1", 10.0)
+    (logged_in,) = events(out, AgentLoggedIn)
+    assert logged_in.queues == [Q]
+    assert logged_in.skills == {"billing": 4}
+    assert logged_in.contact == "user/a1"
+    assert states(out) == [("a1", "logged_out->available", None)]
+    (changed,) = events(out, AgentStateChanged)
+    assert changed.team == "blue"
+    assert changed.from_state_since == datetime.fromtimestamp(0.0, UTC)
+    with pytest.raises(RoutingError, match="already logged in"):
+        acd.login("a1", 11.0)
+    with pytest.raises(RoutingError, match="unknown agent"):
+        acd.login("nobody", 11.0)
+
+
+def test_login_straight_into_a_break_and_reason_codes_are_checked() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)], login=False, acd=Acd(break_reasons={"lunch"}))
+    with pytest.raises(RoutingError, match="reason 'smoke' is not one of"):
+        acd.login("a1", 1.0, state=AgentState.BREAK, reason="smoke")
+    with pytest.raises(RoutingError, match="logs in available, on break or not ready"):
+        acd.login("a1", 1.0, state=AgentState.ON_CALL)
+    out = acd.login("a1", 1.0, state=AgentState.BREAK, reason="lunch")
+    assert states(out) == [("a1", "logged_out->break", "lunch")]
+    assert acd.agent_view("a1").offerable is False
+
+
+def test_a_call_walks_the_agent_through_reserved_on_call_wrap_up_and_back() -> None:
+    acd = build([QueueConfig(Q, wrap_up_seconds=30)], [agent("a1", Q, wrap_up_seconds=5)])
+    out = acd.call_arrived(ParkedCall("c1", Q), 100.0)
+    offer = offer_of(out)
+    assert states(out) == [("a1", "available->reserved", None)]
+    out = acd.agent_answered(offer.offer_id, 103.0)
+    assert states(out) == [("a1", "reserved->on_call", None)]
+    out = acd.caller_hung_up("c1", 160.0)
+    assert states(out) == [("a1", "on_call->wrap_up", None)]
+    assert acd.next_deadline() == 190.0  # the queue's wrap-up wins over the agent's
+    assert acd.advance(189.9) == []
+    out = acd.advance(195.0)
+    assert states(out) == [("a1", "wrap_up->available", None)]
+    (back,) = events(out, AgentStateChanged)
+    assert back.from_state_since == datetime.fromtimestamp(160.0, UTC)
+    assert out[0].at == 190.0  # type: ignore[union-attr]  # timer fired at its own time
+    view = acd.agent_view("a1")
+    assert (view.calls_answered, view.talk_seconds) == (1, 57.0)
+
+
+def test_the_agent_wrap_up_applies_when_the_queue_sets_none() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q, wrap_up_seconds=5)])
+    talk(acd, "c1", 0.0)
+    acd.caller_hung_up("c1", 10.0)
+    assert acd.agent_view("a1").state == "wrap_up"
+    assert acd.next_deadline() == 15.0
+
+
+def test_wrap_up_can_be_extended_or_ended_early() -> None:
+    acd = build([QueueConfig(Q, wrap_up_seconds=30)], [agent("a1", Q)])
+    talk(acd, "c1", 0.0)
+    acd.caller_hung_up("c1", 10.0)
+    acd.extend_wrap_up("a1", 20, 15.0)
+    assert acd.advance(45.0) == []  # the original end no longer applies
+    assert acd.agent_view("a1").state == "wrap_up"
+    out = acd.advance(60.0)
+    assert states(out) == [("a1", "wrap_up->available", None)]
+    talk(acd, "c2", 100.0)
+    acd.caller_hung_up("c2", 110.0)
+    out = acd.end_wrap_up("a1", 112.0)
+    assert states(out) == [("a1", "wrap_up->available", None)]
+    assert acd.advance(200.0) == []
+    with pytest.raises(RoutingError, match="not in wrap-up"):
+        acd.end_wrap_up("a1", 201.0)
+    with pytest.raises(RoutingError, match="not in wrap-up"):
+        acd.extend_wrap_up("a1", 10, 201.0)
+    with pytest.raises(RoutingError, match="positive"):
+        acd.extend_wrap_up("a1", 0, 201.0)
+
+
+def test_a_freed_agent_takes_the_waiting_call_when_wrap_up_ends() -> None:
+    acd = build([QueueConfig(Q, wrap_up_seconds=30)], [agent("a1", Q)])
+    talk(acd, "c1", 0.0)
+    acd.call_arrived(ParkedCall("c2", Q), 5.0)
+    acd.caller_hung_up("c1", 10.0)
+    out = acd.advance(40.0)
+    assert offer_of(out).call_id == "c2"
+    assert states(out) == [("a1", "wrap_up->available", None), ("a1", "available->reserved", None)]
+
+
+def test_dispositions_are_published_during_wrap_up_and_checked() -> None:
+    queue = QueueConfig(Q, wrap_up_seconds=30, disposition_codes=frozenset({"sale", "no_sale"}))
+    acd = build([queue], [agent("a1", Q)])
+    with pytest.raises(RoutingError, match="no call to disposition"):
+        acd.dispose_call("a1", "sale", 0.0)
+    talk(acd, "c1", 0.0)
+    acd.caller_hung_up("c1", 10.0)
+    out = acd.dispose_call("a1", "sale", 12.0, resolved=True)
+    (disposition,) = events(out, CallDispositioned)
+    assert (disposition.code, disposition.resolved, disposition.queue) == ("sale", True, Q)
+    assert out[0].call_id == "c1"  # type: ignore[union-attr]
+    with pytest.raises(RoutingError, match="not one of"):
+        acd.dispose_call("a1", "maybe", 13.0)
+
+
+def test_a_break_asked_for_on_a_call_waits_for_the_end_of_wrap_up() -> None:
+    acd = build([QueueConfig(Q, wrap_up_seconds=10)], [agent("a1", Q)])
+    talk(acd, "c1", 0.0)
+    assert acd.set_break("a1", "lunch", 5.0) == []
+    assert acd.agent_view("a1").pending == "break"
+    acd.caller_hung_up("c1", 20.0)
+    out = acd.advance(30.0)
+    assert states(out) == [("a1", "wrap_up->break", "lunch")]
+    acd.call_arrived(ParkedCall("c2", Q), 31.0)
+    out = acd.set_available("a1", 40.0)
+    assert states(out) == [("a1", "break->available", None), ("a1", "available->reserved", None)]
+
+
+def test_not_ready_and_back() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    out = acd.set_not_ready("a1", "training", 1.0)
+    assert states(out) == [("a1", "available->not_ready", "training")]
+    out = acd.call_arrived(ParkedCall("c1", Q), 2.0)
+    assert of_type(out, OfferCall) == []
+    out = acd.set_available("a1", 3.0)
+    assert offer_of(out).call_id == "c1"
+
+
+def test_logout_on_a_call_waits_for_the_call_and_skips_wrap_up() -> None:
+    acd = build([QueueConfig(Q, wrap_up_seconds=30)], [agent("a1", Q)])
+    talk(acd, "c1", 0.0)
+    assert acd.logout("a1", 5.0, reason="shift over") == []
+    out = acd.caller_hung_up("c1", 10.0)
+    assert states(out) == [("a1", "on_call->logged_out", "shift over")]
+    (logged_out,) = events(out, AgentLoggedOut)
+    assert logged_out.reason == "shift over"
+    with pytest.raises(RoutingError, match="not logged in"):
+        acd.logout("a1", 11.0)
+    with pytest.raises(RoutingError, match="log in first"):
+        acd.set_available("a1", 11.0)
+    with pytest.raises(RoutingError, match="not logged in"):
+        acd.set_break("a1", "x", 11.0)
+
+
+def test_logout_while_ringing_hands_the_call_to_someone_else() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    offer = offer_of(acd.call_arrived(ParkedCall("c1", Q), 0.0))
+    acd.upsert_agent(agent("a2", Q), 1.0)
+    out = acd.logout("a1", 2.0)
+    assert of_type(out, CancelOffer) == [CancelOffer(offer.offer_id, "c1", "a1", "agent_logged_out")]
+    assert states(out) == [("a1", "reserved->logged_out", None)]
+    out = acd.login("a2", 3.0)
+    assert offer_of(out).agent_id == "a2"
+
+
+def test_missed_offers_put_the_agent_not_ready_after_max_no_answer() -> None:
+    acd = build([QueueConfig(Q, ring_timeout_seconds=15)], [agent("a1", Q, max_no_answer=2)])
+    first = offer_of(acd.call_arrived(ParkedCall("c1", Q), 0.0))
+    out = acd.advance(15.0)
+    assert of_type(out, CancelOffer) == [CancelOffer(first.offer_id, "c1", "a1", "ring_timeout")]
+    (missed,) = events(out, CallAgentMissed)
+    assert (missed.cause, missed.ring_seconds) == ("NO_ANSWER", 15.0)
+    second = offer_of(out)  # no delay configured: the same agent is rung again
+    assert second.agent_id == "a1" and second.attempt == 2
+    out = acd.offer_failed(second.offer_id, "NO_ANSWER", 20.0)
+    assert states(out)[-1] == ("a1", "reserved->not_ready", "max_no_answer")
+    assert acd.agent_view("a1").no_answer_count == 2
+    out = acd.set_available("a1", 30.0)
+    assert acd.agent_view("a1").no_answer_count == 0
+    assert offer_of(out).call_id == "c1"
+
+
+@pytest.mark.parametrize(
+    ("cause", "delay", "counts"),
+    [
+        ("NO_ANSWER", 30.0, True),
+        ("NO_USER_RESPONSE", 30.0, True),
+        ("USER_BUSY", 20.0, False),
+        ("NORMAL_CIRCUIT_CONGESTION", 20.0, False),
+        ("CALL_REJECTED", 10.0, False),
+        ("USER_NOT_REGISTERED", 5.0, False),
+        ("ORIGINATOR_CANCEL", 0.0, False),
+    ],
+)
+def test_a_failed_offer_rests_the_agent_as_mod_callcenter_does(
+    cause: str, delay: float, counts: bool
+) -> None:
+    config = agent(
+        "a1",
+        Q,
+        max_no_answer=5,
+        no_answer_delay_seconds=30,
+        busy_delay_seconds=20,
+        reject_delay_seconds=10,
+    )
+    acd = build([QueueConfig(Q)], [config])
+    offer = offer_of(acd.call_arrived(ParkedCall("c1", Q), 100.0))
+    out = acd.offer_failed(offer.offer_id, cause, 104.0)
+    assert acd.agent_view("a1").no_answer_count == (1 if counts else 0)
+    assert states(out)[0] == ("a1", "reserved->available", None)
+    if delay == 0:
+        assert offer_of(out).agent_id == "a1"
+        return
+    assert of_type(out, OfferCall) == []
+    assert acd.agent_view("a1").offerable is False
+    assert acd.advance(104.0 + delay - 0.01) == []
+    out = acd.advance(104.0 + delay)
+    assert offer_of(out).call_id == "c1"
+
+
+def test_a_duplicate_failure_report_is_ignored() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q, no_answer_delay_seconds=60)])
+    offer = offer_of(acd.call_arrived(ParkedCall("c1", Q), 0.0))
+    acd.offer_failed(offer.offer_id, "NO_ANSWER", 5.0)
+    assert acd.offer_failed(offer.offer_id, "NO_ANSWER", 6.0) == []
+    assert acd.agent_view("a1").no_answer_count == 1
+
+
+def test_agent_config_changes_apply_to_an_idle_agent_at_once() -> None:
+    acd = build([QueueConfig(Q), QueueConfig("sales")], [agent("a1", Q)])
+    acd.call_arrived(ParkedCall("c1", "sales"), 0.0)
+    out = acd.upsert_agent(agent("a1", Q, "sales"), 1.0)
+    assert offer_of(out).call_id == "c1"
+    status = acd.queue_status("sales")
+    assert (status.staffed, status.offerable) == (1, 0)
+
+
+def test_removing_an_agent_needs_a_logout() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    with pytest.raises(RoutingError, match="must log out"):
+        acd.remove_agent("a1", 0.0)
+    acd.logout("a1", 1.0)
+    acd.remove_agent("a1", 2.0)
+    assert acd.agent_ids() == []
+    assert acd.queue_status(Q).agents_by_state["logged_out"] == 0
