@@ -1,0 +1,385 @@
+"""Properties over random call-center days: no double offers, FIFO within a priority, one end each.
+
+A random world (queues, agents, arrivals, answers, misses, hangups, callbacks, breaks, time)
+drives the core while an observer plays FreeSWITCH: it tracks agent legs and queue contents
+from the commands alone and checks every offer against them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cc_proto.events import (
+    CallAbandoned,
+    CallAnswered,
+    CallCallbackRequested,
+    CallEnded,
+    CallOffered,
+    CallOutcome,
+    CallOverflowed,
+)
+from cc_routing.core import (
+    Acd,
+    AgentConfig,
+    BridgeCall,
+    CancelOffer,
+    Command,
+    Destination,
+    DialCustomer,
+    OfferCall,
+    ParkedCall,
+    PublishEvent,
+    QueueConfig,
+    RelaxationStep,
+    RoutingError,
+    Strategy,
+    Tier,
+)
+
+QUEUES = ("q0", "q1")
+OWN = (None, "billing >= 2")
+CAUSES = ("NO_ANSWER", "USER_BUSY", "CALL_REJECTED", "USER_NOT_REGISTERED", "ORIGINATOR_CANCEL")
+LOOSENING = (RelaxationStep(0, "billing >= 3"), RelaxationStep(20, "billing"), RelaxationStep(40, None))
+
+
+@dataclass
+class Waiting:
+    """The observer's view of one caller in a queue."""
+
+    priority: int
+    enqueued_at: float
+    seq: int
+    own: str | None
+    rings: int = 0
+
+
+@dataclass
+class Observer:
+    """Plays the switch: tracks legs and queues from commands, and checks each offer."""
+
+    requirements: dict[str, bool]
+    own: dict[str, str | None] = field(default_factory=dict)
+    legs: dict[str, tuple[str, str]] = field(default_factory=dict)  # offer -> (agent, call)
+    answered_legs: set[str] = field(default_factory=set)
+    leg_of_agent: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, dict[str, Waiting]] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)
+    connected: dict[str, str] = field(default_factory=dict)  # call -> offer
+    dialing: dict[str, str] = field(default_factory=dict)
+    ended: Counter[str] = field(default_factory=Counter)
+    closings: Counter[str] = field(default_factory=Counter)
+    visits: Counter[str] = field(default_factory=Counter)
+    outcomes: dict[str, CallOutcome] = field(default_factory=dict)
+    last_closing: dict[str, str] = field(default_factory=dict)
+    seq: int = 0
+    offers_checked: int = 0
+
+    def end_leg(self, offer_id: str) -> None:
+        leg = self.legs.pop(offer_id, None)
+        self.answered_legs.discard(offer_id)
+        if leg is None:
+            return
+        agent_id, call_id = leg
+        if self.leg_of_agent.get(agent_id) == offer_id:
+            del self.leg_of_agent[agent_id]
+        waiting = self.queues.get(self.where.get(call_id, ""), {}).get(call_id)
+        if waiting is not None:
+            waiting.rings -= 1
+
+    def take(self, commands: list[Command], now: float) -> None:
+        for command in commands:
+            if isinstance(command, OfferCall):
+                self.check_offer(command)
+            elif isinstance(command, CancelOffer):
+                self.end_leg(command.offer_id)
+            elif isinstance(command, BridgeCall):
+                self.answered_legs.add(command.offer_id)
+                self.connected[command.call_id] = command.offer_id
+                self.dialing.pop(command.call_id, None)
+            elif isinstance(command, DialCustomer):
+                self.answered_legs.add(command.offer_id)
+                self.dialing[command.call_id] = command.offer_id
+            elif isinstance(command, PublishEvent):
+                self.event(command)
+
+    def check_offer(self, offer: OfferCall) -> None:
+        # Property 1: an agent is never offered two calls at once.
+        assert offer.agent_id not in self.leg_of_agent, f"{offer.agent_id} already has a leg"
+        self.legs[offer.offer_id] = (offer.agent_id, offer.call_id)
+        self.leg_of_agent[offer.agent_id] = offer.offer_id
+        queue = self.where.get(offer.call_id)
+        if queue is None or offer.callback_number is not None:
+            return
+        waiting = self.queues[queue]
+        me = waiting[offer.call_id]
+        # Property 2: within a priority calls leave in FIFO order (and higher priority first):
+        # no caller with the same needs, ahead in line and waiting idle, is passed over.
+        key = (-me.priority, me.enqueued_at, me.seq)
+        for call_id, other in waiting.items():
+            if call_id == offer.call_id or other.rings > 0 or other.own != me.own:
+                continue
+            ahead = (-other.priority, other.enqueued_at, other.seq) < key
+            comparable = not self.requirements[queue] or other.enqueued_at <= me.enqueued_at
+            assert not (ahead and comparable), f"{offer.call_id} offered before {call_id}"
+        me.rings += 1
+        self.offers_checked += 1
+
+    def event(self, command: PublishEvent) -> None:
+        data, call_id = command.data, command.call_id or ""
+        if isinstance(data, CallOffered):
+            self.seq += 1
+            self.visits[call_id] += 1
+            self.where[call_id] = data.queue
+            own = self.own.get(call_id)
+            self.queues.setdefault(data.queue, {})[call_id] = Waiting(
+                data.priority, command.at, self.seq, own
+            )
+        elif isinstance(data, CallAnswered | CallAbandoned | CallOverflowed | CallCallbackRequested):
+            self.closings[call_id] += 1
+            self.last_closing[call_id] = data.event_type
+            queue = self.where.pop(call_id, None)
+            if queue is not None:
+                self.queues[queue].pop(call_id, None)
+        elif isinstance(data, CallEnded):
+            # Property 3: every call ends exactly once.
+            self.ended[call_id] += 1
+            assert self.ended[call_id] == 1, f"{call_id} ended twice"
+            self.outcomes[call_id] = data.outcome
+            offer_id = self.connected.pop(call_id, None)
+            if offer_id is not None:
+                self.end_leg(offer_id)
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> tuple[list[QueueConfig], list[AgentConfig], list[tuple[float, int, int, int]]]:
+    strategies = list(Strategy)
+    queues = []
+    for index, name in enumerate(QUEUES):
+        other = QUEUES[1 - index]
+        queues.append(
+            QueueConfig(
+                name,
+                strategy=draw(st.sampled_from(strategies)),
+                requirements=LOOSENING if draw(st.booleans()) else (),
+                ring_timeout_seconds=10,
+                ring_progressively_delay_seconds=4,
+                wrap_up_seconds=draw(st.sampled_from([None, 0.0, 5.0])),
+                max_length=draw(st.sampled_from([None, 3])),
+                overflow_after_seconds=draw(st.sampled_from([None, 45.0])),
+                overflow_destination=Destination("queue", other),
+                max_wait_seconds=draw(st.sampled_from([None, 120.0])),
+                max_wait_no_agents_seconds=draw(st.sampled_from([None, 30.0])),
+                callback_retry_seconds=15,
+                callback_max_attempts=2,
+                callback_dial_timeout_seconds=10,
+            )
+        )
+    agents = []
+    for number in range(draw(st.integers(1, 5))):
+        tiers = draw(st.sets(st.sampled_from(QUEUES), min_size=1))
+        billing = draw(st.integers(0, 5))
+        agents.append(
+            AgentConfig(
+                f"a{number}",
+                f"user/{number}",
+                {"billing": billing} if billing else {},
+                {q: Tier(level=draw(st.integers(1, 2)), position=number) for q in sorted(tiers)},
+                wrap_up_seconds=draw(st.sampled_from([0.0, 3.0])),
+                max_no_answer=draw(st.integers(0, 3)),
+                no_answer_delay_seconds=draw(st.sampled_from([0.0, 5.0])),
+                busy_delay_seconds=draw(st.sampled_from([0.0, 5.0])),
+            )
+        )
+    actions = draw(
+        st.lists(
+            st.tuples(
+                st.floats(0, 12, allow_nan=False),
+                st.integers(0, 9),
+                st.integers(0, 1000),
+                st.integers(0, 1000),
+            ),
+            max_size=70,
+        )
+    )
+    return queues, agents, actions
+
+
+def run_world(
+    queues: list[QueueConfig],
+    agents: list[AgentConfig],
+    actions: list[tuple[float, int, int, int]],
+) -> Observer:
+    acd = Acd(rng=random.Random(11))
+    watch = Observer({q.name: bool(q.requirements) for q in queues})
+    now = 0.0
+    for queue in queues:
+        watch.take(acd.configure_queue(queue, now), now)
+    for config in agents:
+        watch.take(acd.upsert_agent(config, now), now)
+        watch.take(acd.login(config.agent_id, now), now)
+    callers: list[str] = []
+    for number, (dt, kind, a, b) in enumerate(actions):
+        now += dt
+        watch.take(act(acd, watch, callers, number, kind, a, b, now, agents), now)
+    # drain: every caller on the line hangs up; dial attempts fail; time runs out
+    for _ in range(3):
+        now += 500
+        watch.take(acd.advance(now), now)
+        for call_id in acd.active_calls():
+            view = acd.call_view(call_id)
+            if view is not None and view.status == "dialing":
+                watch.take(acd.customer_unreachable(call_id, "NO_ANSWER", now), now)
+            elif view is not None and view.callback_number is None:
+                watch.take(acd.caller_hung_up(call_id, now), now)
+    still = set(acd.active_calls())
+    for call_id in callers:
+        assert watch.ended[call_id] == 1 or call_id in still, f"{call_id} never ended"
+        assert watch.closings[call_id] == watch.visits[call_id], f"{call_id} visit not closed"
+        closing = watch.last_closing.get(call_id)
+        outcome = watch.outcomes.get(call_id)
+        if closing == "call.answered":
+            assert outcome is CallOutcome.ANSWERED
+        if closing == "call.abandoned":
+            assert outcome is CallOutcome.ABANDONED
+        if closing == "call.callback_requested":
+            assert outcome is CallOutcome.CALLBACK
+    for call_id in still:
+        assert watch.ended[call_id] == 0
+        view = acd.call_view(call_id)
+        assert view is not None and view.callback_number is not None  # only callbacks remain
+    return watch
+
+
+def act(
+    acd: Acd,
+    watch: Observer,
+    callers: list[str],
+    number: int,
+    kind: int,
+    a: int,
+    b: int,
+    now: float,
+    agents: list[AgentConfig],
+) -> list[Command]:
+    ringing = [o for o in watch.legs if o not in watch.answered_legs]
+    answered = sorted(watch.answered_legs)
+    alive = [c for c in callers if watch.ended[c] == 0]
+    if kind <= 2:
+        call_id = f"c{number}"
+        callers.append(call_id)
+        own = OWN[b % len(OWN)]
+        watch.own[call_id] = own
+        return acd.call_arrived(ParkedCall(call_id, QUEUES[a % 2], priority=b % 3, skills=own), now)
+    if kind == 3 and ringing:
+        offer_id = ringing[a % len(ringing)]
+        if watch.legs[offer_id][1] in watch.connected:
+            return []
+        return acd.agent_answered(offer_id, now)
+    if kind == 4 and ringing:
+        offer_id = ringing[a % len(ringing)]
+        watch.end_leg(offer_id)
+        return acd.offer_failed(offer_id, CAUSES[b % len(CAUSES)], now)
+    if kind == 5 and alive:
+        call_id = alive[a % len(alive)]
+        return acd.caller_hung_up(call_id, now)
+    if kind == 6 and answered:
+        offer_id = answered[a % len(answered)]
+        watch.end_leg(offer_id)
+        return acd.agent_hung_up(offer_id, now)
+    if kind == 7 and alive:
+        try:
+            return acd.request_callback(alive[a % len(alive)], "555", now)
+        except RoutingError:
+            return []
+    if kind == 8 and watch.dialing:
+        call_id = sorted(watch.dialing)[a % len(watch.dialing)]
+        if b % 2:
+            watch.dialing.pop(call_id)
+            return acd.customer_answered(call_id, now)
+        watch.dialing.pop(call_id)
+        return acd.customer_unreachable(call_id, "NO_ANSWER", now)
+    if kind == 9:
+        return agent_action(acd, agents[a % len(agents)].agent_id, b % 6, now)
+    return acd.advance(now)
+
+
+def agent_action(acd: Acd, agent_id: str, what: int, now: float) -> list[Command]:
+    try:
+        if what == 0:
+            return acd.set_break(agent_id, "lunch", now)
+        if what == 1:
+            return acd.set_available(agent_id, now)
+        if what == 2:
+            return acd.logout(agent_id, now)
+        if what == 3:
+            return acd.login(agent_id, now)
+        if what == 4:
+            return acd.set_not_ready(agent_id, "training", now)
+        return acd.end_wrap_up(agent_id, now)
+    except RoutingError:
+        return []
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(worlds())
+def test_random_days_keep_the_three_promises(
+    world: tuple[list[QueueConfig], list[AgentConfig], list[tuple[float, int, int, int]]],
+) -> None:
+    run_world(*world)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 20, allow_nan=False), st.integers(0, 3)), max_size=80),
+    st.integers(1, 4),
+)
+def test_with_equal_callers_answers_follow_priority_then_arrival(
+    steps: list[tuple[float, int]], agent_count: int
+) -> None:
+    """Agents always answer at once and talk a fixed time: then calls are answered strictly in
+    (priority, arrival) order among those that had to wait."""
+    acd = Acd()
+    acd.configure_queue(QueueConfig("q"), 0.0)
+    for number in range(agent_count):
+        acd.upsert_agent(AgentConfig(f"a{number}", f"user/{number}", tiers={"q": Tier()}), 0.0)
+        acd.login(f"a{number}", 0.0)
+    now = 0.0
+    answered: dict[str, float] = {}
+    queued: dict[str, tuple[int, float, int]] = {}
+    talks: list[tuple[float, str]] = []
+
+    def carry(out: list[Command], at: float) -> None:
+        for command in out:
+            if isinstance(command, OfferCall):
+                carry(acd.agent_answered(command.offer_id, at), at)
+            elif isinstance(command, BridgeCall):
+                answered[command.call_id] = at
+                talks.append((at + 30.0, command.call_id))
+
+    for number, (dt, priority) in enumerate(steps):
+        now += dt
+        for end, call_id in sorted(t for t in talks if t[0] <= now):
+            talks.remove((end, call_id))
+            carry(acd.caller_hung_up(call_id, end), end)
+        queued[f"c{number}"] = (-priority, now, number)
+        carry(acd.call_arrived(ParkedCall(f"c{number}", "q", priority=priority), now), now)
+    while talks:
+        end, call_id = min(talks)
+        talks.remove((end, call_id))
+        carry(acd.caller_hung_up(call_id, end), end)
+    assert sorted(answered) == sorted(queued)
+    rank = {call_id: index for index, call_id in enumerate(answered)}  # dicts keep answer order
+    for call_id, key in queued.items():
+        for other, other_key in queued.items():
+            if other_key < key and rank[other] > rank[call_id]:
+                # `other` was ahead in line yet answered later: only if it was not there yet
+                assert other_key[1] >= answered[call_id], f"{call_id} jumped {other}"
