@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,21 +10,11 @@ from prometheus_client.samples import Sample
 from cc_metrics.core.engine import MetricsEngine
 from cc_metrics.core.thresholds import WAIT_BOUNDS, Thresholds
 from cc_metrics.exposition import LiveMetrics
-from cc_metrics.testing import Events
+from cc_metrics.testing import Clock, Events
 from cc_proto.events import AgentState
 
 S = AgentState
 E = Events()
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, at: datetime) -> None:
-        self.now = at
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def make(queues: tuple[str, ...] = ("sales", "support")) -> tuple[LiveMetrics, Clock]:

@@ -26,8 +26,21 @@ from cc_proto.events import AgentState, CallBlocked
 WAIT_BUCKETS: tuple[float, ...] = (*map(float, WAIT_BOUNDS), 180.0, 240.0, 300.0, 600.0, 1200.0)
 RING_BUCKETS: tuple[float, ...] = (2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 HANDLING_BUCKETS: tuple[float, ...] = (
-    15.0, 30.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
-)  # fmt: skip
+    15.0,
+    30.0,
+    60.0,
+    90.0,
+    120.0,
+    180.0,
+    240.0,
+    300.0,
+    450.0,
+    600.0,
+    900.0,
+    1200.0,
+    1800.0,
+    3600.0,
+)
 QA_BUCKETS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
 BLOCK_REASONS: tuple[str, ...] = get_args(CallBlocked.model_fields["reason"].annotation)
 OTHER_REASON = "other"
@@ -70,32 +83,44 @@ class LiveMetrics:
             for measure, (name, text) in _QUEUE_COUNTERS.items()
         }
         self._blocked = Counter(
-            "cc_calls_blocked", "Calls refused before they could wait.", ["queue", "reason"],
+            "cc_calls_blocked",
+            "Calls refused before they could wait.",
+            ["queue", "reason"],
             registry=registry,
-        )  # fmt: skip
+        )
         self._ivr_only = Counter(
-            "cc_calls_ivr_only", "Calls that finished in the IVR without entering a queue.",
+            "cc_calls_ivr_only",
+            "Calls that finished in the IVR without entering a queue.",
             registry=registry,
-        )  # fmt: skip
+        )
         self._missed = Counter(
             "cc_agent_offers_missed", "Offers agents did not take.", ["team"], registry=registry
         )
         self._csat = Counter(
-            "cc_survey_csat_answers", "CSAT answers (1 very satisfied .. 3 not satisfied).",
-            ["queue", "answer"], registry=registry,
-        )  # fmt: skip
+            "cc_survey_csat_answers",
+            "CSAT answers (1 very satisfied .. 3 not satisfied).",
+            ["queue", "answer"],
+            registry=registry,
+        )
         self._nps = Counter(
-            "cc_survey_nps_answers", "NPS answers by category.", ["queue", "category"],
+            "cc_survey_nps_answers",
+            "NPS answers by category.",
+            ["queue", "category"],
             registry=registry,
-        )  # fmt: skip
+        )
         self._dialer = Counter(
-            "cc_dialer_calls", "Outbound dialer calls by result.", ["campaign", "result"],
+            "cc_dialer_calls",
+            "Outbound dialer calls by result.",
+            ["campaign", "result"],
             registry=registry,
-        )  # fmt: skip
+        )
         self._wait = Histogram(
-            "cc_queue_wait_seconds", "Queue wait of answered and abandoned calls.",
-            ["queue", "outcome"], buckets=WAIT_BUCKETS, registry=registry,
-        )  # fmt: skip
+            "cc_queue_wait_seconds",
+            "Queue wait of answered and abandoned calls.",
+            ["queue", "outcome"],
+            buckets=WAIT_BUCKETS,
+            registry=registry,
+        )
         self._histograms = {
             Measure.RING: _histogram(
                 registry, "cc_call_ring", "Ring time before answer.", RING_BUCKETS
@@ -105,13 +130,18 @@ class LiveMetrics:
             Measure.WRAP_UP: _histogram(registry, "cc_call_wrap_up", "After-call work per call."),
         }
         self._qa = Histogram(
-            "cc_qa_score_ratio", "QA evaluation scores as a fraction of the scorecard maximum.",
-            ["team"], buckets=QA_BUCKETS, registry=registry,
-        )  # fmt: skip
-        self.events = Counter(
-            "cc_metrics_events_consumed", "Events the metrics service applied.", ["type"],
+            "cc_qa_score_ratio",
+            "QA evaluation scores as a fraction of the scorecard maximum.",
+            ["team"],
+            buckets=QA_BUCKETS,
             registry=registry,
-        )  # fmt: skip
+        )
+        self.events = Counter(
+            "cc_metrics_events_consumed",
+            "Events the metrics service applied.",
+            ["type"],
+            registry=registry,
+        )
         self.duplicates = Counter(
             "cc_metrics_events_duplicate", "Redelivered events skipped by id.", registry=registry
         )
@@ -317,15 +347,27 @@ class _LiveCollector(Collector):
 
     def _threshold_metrics(self, t: Thresholds) -> Iterable[Metric]:
         specs = [
-            ("cc_queue_service_level_target_ratio", "Service-level target.",
-             t.service_level_target),
-            ("cc_queue_service_level_threshold_seconds", "Service-level threshold T.",
-             float(t.service_level_seconds)),
-            ("cc_queue_abandon_rate_limit_ratio", "Abandon rate that raises an alert.",
-             t.abandon_rate_limit),
-            ("cc_queue_longest_wait_limit_seconds", "Longest wait that raises an alert.",
-             t.longest_wait_limit_seconds),
-        ]  # fmt: skip
+            (
+                "cc_queue_service_level_target_ratio",
+                "Service-level target.",
+                t.service_level_target,
+            ),
+            (
+                "cc_queue_service_level_threshold_seconds",
+                "Service-level threshold T.",
+                float(t.service_level_seconds),
+            ),
+            (
+                "cc_queue_abandon_rate_limit_ratio",
+                "Abandon rate that raises an alert.",
+                t.abandon_rate_limit,
+            ),
+            (
+                "cc_queue_longest_wait_limit_seconds",
+                "Longest wait that raises an alert.",
+                t.longest_wait_limit_seconds,
+            ),
+        ]
         families = []
         for name, text, value in specs:
             family = GaugeMetricFamily(name, text, labels=["queue"])

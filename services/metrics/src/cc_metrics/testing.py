@@ -22,6 +22,17 @@ from cc_proto import events as ev
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
 
+class Clock:
+    """A clock a test sets by hand; services read it for lag, live gauges and time in progress."""
+
+    def __init__(self, at: datetime | None = None) -> None:
+        self.now = at or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        """Return the time the test has set."""
+        return self.now
+
+
 class Events:
     """Builds envelopes for one tenant with times given as seconds after ``start``."""
 
@@ -64,9 +75,11 @@ class Events:
     def agent_offered(self, call: str, queue: str, agent: str, at: float) -> Envelope[EventData]:
         """call.agent_offered."""
         data = ev.CallAgentOffered(
-            queue=queue, agent_leg_uuid=f"{call}-{agent}", contact=f"user/{agent}",
+            queue=queue,
+            agent_leg_uuid=f"{call}-{agent}",
+            contact=f"user/{agent}",
             ring_timeout_seconds=20,
-        )  # fmt: skip
+        )
         return self.make(data, at, call_id=call, agent_id=agent)
 
     def agent_missed(
@@ -108,9 +121,13 @@ class Events:
     ) -> Envelope[EventData]:
         """call.ended."""
         data = ev.CallEnded(
-            outcome=outcome, hangup_cause="NORMAL_CLEARING", queue=queue,
-            duration_seconds=duration, talk_seconds=talk, hold_seconds=hold,
-        )  # fmt: skip
+            outcome=outcome,
+            hangup_cause="NORMAL_CLEARING",
+            queue=queue,
+            duration_seconds=duration,
+            talk_seconds=talk,
+            hold_seconds=hold,
+        )
         return self.make(data, at, call_id=call, agent_id=agent)
 
     def state(
@@ -127,9 +144,12 @@ class Events:
     ) -> Envelope[EventData]:
         """agent.state_changed."""
         data = ev.AgentStateChanged(
-            from_state=from_state, to_state=to_state, reason=reason, team=team,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            team=team,
             from_state_since=None if since is None else self.at(since),
-        )  # fmt: skip
+        )
         return self.make(data, at, agent_id=agent, call_id=call)
 
     def logged_in(
@@ -200,20 +220,41 @@ def simulate_run(
 ) -> SimRun:
     """Run an M/M/c+M queue with ringing and wrap-up; emit the events routing would publish."""
     return _Simulation(
-        random.Random(seed), Events(tenant, start), agents, calls_per_hour, talk_seconds,
-        wrap_seconds, ring_seconds, patience_seconds, duration_seconds, queue,
-    ).run()  # fmt: skip
+        random.Random(seed),
+        Events(tenant, start),
+        agents,
+        calls_per_hour,
+        talk_seconds,
+        wrap_seconds,
+        ring_seconds,
+        patience_seconds,
+        duration_seconds,
+        queue,
+    ).run()
 
 
 class _Simulation:
     def __init__(
-        self, rng: random.Random, ev_: Events, agents: int, per_hour: float, talk: float,
-        wrap: float, ring: float, patience: float, duration: float, queue: str,
-    ) -> None:  # fmt: skip
+        self,
+        rng: random.Random,
+        ev_: Events,
+        agents: int,
+        per_hour: float,
+        talk: float,
+        wrap: float,
+        ring: float,
+        patience: float,
+        duration: float,
+        queue: str,
+    ) -> None:
         self.rng, self.ev, self.queue, self.duration = rng, ev_, queue, duration
         self.per_hour, self.talk, self.wrap, self.ring, self.patience = (
-            per_hour, talk, wrap, ring, patience,
-        )  # fmt: skip
+            per_hour,
+            talk,
+            wrap,
+            ring,
+            patience,
+        )
         self.agents = [f"agent-{i}" for i in range(agents)]
         self.free: list[str] = list(self.agents)
         self.state_since: dict[str, tuple[ev.AgentState, float]] = {}
@@ -321,10 +362,15 @@ class _Simulation:
         talk = at - call.answered
         self.events.append(
             self.ev.ended(
-                call_id, at, ev.CallOutcome.ANSWERED, queue=self.queue, agent=call.agent,
-                duration=at - call.arrived, talk=talk,
+                call_id,
+                at,
+                ev.CallOutcome.ANSWERED,
+                queue=self.queue,
+                agent=call.agent,
+                duration=at - call.arrived,
+                talk=talk,
             )
-        )  # fmt: skip
+        )
         self.schedule(at + self.wrap, "wrapped", call_id)
 
     def _wrapped(self, at: float, call_id: str) -> None:

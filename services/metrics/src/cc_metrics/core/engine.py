@@ -210,6 +210,24 @@ class MetricsEngine:
         for segment in segments:
             self.closed_segments[segment.key] = segment
 
+    def restore_waiting(self, records: Iterable[CallRecord]) -> None:
+        """Put calls that were waiting when the service stopped back in their queues."""
+        for record in records:
+            self.records.setdefault(record.call_id, record)
+            queue = record.final_queue or record.queue
+            since = record.final_queue_at or record.offered_at
+            if queue and since and record.ended_at is None and record.left_queue_at is None:
+                self.live.enter(queue, record.call_id, since)
+
+    def forget(self) -> None:
+        """Drop everything held in memory (after a failed write); storage has the truth."""
+        self.records.clear()
+        self.agents.clear()
+        self.closed_segments.clear()
+        self._seen.clear()
+        for live in self.live.queues.values():
+            live.waiting.clear()
+
     def calls_needed(self, event: Envelope[EventData]) -> set[str]:
         """Return the call ids whose records this event reads (for the adapter to load)."""
         needed = {event.call_id} if event.call_id else set()
@@ -225,12 +243,21 @@ class MetricsEngine:
         """Return True if this event id was applied already (a replay)."""
         return event_id in self._seen
 
-    def apply(self, event: Envelope[EventData]) -> Outcome:
-        """Apply one event; a replayed id yields a duplicate outcome that changes nothing."""
+    def validate(self, event: Envelope[EventData]) -> None:
+        """Raise :class:`Unprocessable` for an event no retry can make usable."""
         if event.tenant != self.tenant:
             raise Unprocessable(
                 f"event for tenant {event.tenant!r}; this service counts {self.tenant!r}"
             )
+        kind = type(event.data)
+        if kind in _NEEDS_CALL and not event.call_id:
+            raise Unprocessable(f"{event.type} names no call_id")
+        if kind in _NEEDS_AGENT and not event.agent_id:
+            raise Unprocessable(f"{event.type} names no agent_id")
+
+    def apply(self, event: Envelope[EventData]) -> Outcome:
+        """Apply one event; a replayed id yields a duplicate outcome that changes nothing."""
+        self.validate(event)
         if event.id in self._seen:
             return Outcome(event, duplicate=True)
         outcome = Outcome(event)
@@ -603,3 +630,10 @@ _DISPATCH: dict[type[EventData], Handler] = {
     ev.DialerConnected: _on_dialer,
     ev.DialerDropped: _on_dialer,
 }
+
+_NEEDS_AGENT: frozenset[type[EventData]] = frozenset(
+    {ev.AgentLoggedIn, ev.AgentLoggedOut, ev.AgentStateChanged}
+)
+_NEEDS_CALL: frozenset[type[EventData]] = frozenset(
+    kind for kind in _DISPATCH if kind.event_type.startswith("call.")
+) | {ev.SurveyCompleted, ev.RecordingStarted, ev.RecordingEvaluated}

@@ -119,7 +119,8 @@ def alert_rules(t: Thresholds) -> list[AlertRule]:
         AlertRule(
             "CCServiceLevelBelowTarget",
             f"{n.service_level} < {_per_queue('cc_queue_service_level_target_ratio')}",
-            "10m", "warning",
+            "10m",
+            "warning",
             "Service level in queue {{ $labels.queue }} is under target",
             f"{{{{ $value | humanizePercentage }}}} of calls answered within {sl} s over "
             f"the last {WINDOW}.",
@@ -127,14 +128,16 @@ def alert_rules(t: Thresholds) -> list[AlertRule]:
         AlertRule(
             "CCAbandonRateHigh",
             f"{n.abandon_rate} > {_per_queue('cc_queue_abandon_rate_limit_ratio')}",
-            "10m", "warning",
+            "10m",
+            "warning",
             "Callers are abandoning queue {{ $labels.queue }}",
             "Abandon rate {{ $value | humanizePercentage }} (short abandons excluded).",
         ),
         AlertRule(
             "CCLongestWaitHigh",
             f"{n.longest_wait} > {_per_queue('cc_queue_longest_wait_limit_seconds')}",
-            "1m", "warning",
+            "1m",
+            "warning",
             "A caller has waited too long in queue {{ $labels.queue }}",
             "The longest wait is {{ $value | humanizeDuration }}.",
         ),
@@ -142,25 +145,28 @@ def alert_rules(t: Thresholds) -> list[AlertRule]:
             "CCQueueWithoutAgents",
             "max by (queue) (cc_queue_calls_waiting) > 0"
             f" and {_per_queue('cc_queue_agents_logged_in')} == 0",
-            "2m", "critical",
+            "2m",
+            "critical",
             "Calls are waiting in queue {{ $labels.queue }} and no agent is logged in",
             "{{ $value }} calls waiting with nobody to answer them.",
         ),
         AlertRule(
             "CCMetricsNotConsuming",
             "max(cc_metrics_consumer_up) < 1 or absent(cc_metrics_consumer_up)",
-            "5m", "critical",
+            "5m",
+            "critical",
             "The metrics service is not consuming events",
             "Live KPIs and reports are standing still: its consumer is down or unscraped.",
         ),
         AlertRule(
             "CCMetricsLagging",
             "max(cc_metrics_event_lag_seconds) > 120",
-            "5m", "warning",
+            "5m",
+            "warning",
             "The metrics service is behind the event stream",
             "Events are applied {{ $value | humanizeDuration }} after they happen.",
         ),
-    ]  # fmt: skip
+    ]
 
 
 def rules_document(t: Thresholds) -> dict[str, Any]:

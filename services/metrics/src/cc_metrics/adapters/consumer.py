@@ -1,0 +1,168 @@
+"""The bus consumer: every event through the engine, persisted in batches, acked after commit.
+
+Handlers run concurrently (the bus hands out up to ``concurrency`` events at once); each one
+queues its event and waits for the batch that carries it to commit. A batch is one transaction:
+claim the event ids (a redelivered id is skipped), apply the new events, write the facts, the
+records and the statuses. Only then are the handlers released, so the bus acks, and the live
+metrics move. If the transaction fails, every handler in the batch raises (the bus redelivers)
+and the engine forgets its memory and reloads it from the database, which holds the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cc_common.bus import Rejected
+from cc_common.db import Database, claim_event
+from cc_common.logging import get_logger
+from cc_metrics.adapters.db import kit
+from cc_metrics.adapters.store import MetricsStore
+from cc_metrics.core.engine import MetricsEngine, Outcome, Unprocessable
+from cc_metrics.exposition import LiveMetrics
+from cc_proto import Envelope, EventData
+
+log = get_logger(__name__)
+
+CONSUMER = "metrics"
+STATE_HORIZON = timedelta(hours=6)
+SEGMENT_HORIZON = timedelta(days=2)
+PRUNE_EVERY = timedelta(minutes=1)
+
+
+@dataclass(slots=True)
+class _Pending:
+    event: Envelope[EventData]
+    done: asyncio.Future[None]
+
+
+class MetricsConsumer:
+    """Applies events to the engine and the database in group-committed batches."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        engine: MetricsEngine,
+        live: LiveMetrics,
+        clock: Callable[[], datetime],
+        batch_max: int = 256,
+        linger_seconds: float = 0.002,
+    ) -> None:
+        self.db = db
+        self.engine = engine
+        self.live = live
+        self.store = MetricsStore(engine.tenant)
+        self._clock = clock
+        self._batch_max = batch_max
+        self._linger = linger_seconds
+        self._pending: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_prune = clock()
+
+    async def load(self) -> None:
+        """Give the engine what it needs to continue: agents, recent segments, waiting calls."""
+        now = self._clock()
+        async with self.db.session() as session:
+            self.engine.load_agents(await self.store.load_agents(session))
+            self.engine.load_segments(
+                await self.store.load_segments(session, now - SEGMENT_HORIZON)
+            )
+            self.engine.restore_waiting(await self.store.load_waiting(session, now - STATE_HORIZON))
+            for queue in await self.store.known_queues(session):
+                self.engine.live.queue(queue)
+        self.live.ensure_labels()
+
+    def start(self) -> None:
+        """Run the batch writer in the background."""
+        self._task = asyncio.create_task(self._run(), name="metrics-batches")
+
+    async def stop(self) -> None:
+        """Stop the batch writer; events still waiting are redelivered by the bus."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for pending in self._pending:
+            pending.done.cancel()
+        self._pending.clear()
+
+    async def handle(self, event: Envelope[EventData]) -> None:
+        """Bus handler: return once the event is committed (or raise to have it redelivered)."""
+        try:
+            self.engine.validate(event)
+        except Unprocessable as exc:
+            self.live.rejected.inc()
+            raise Rejected(exc.reason) from None
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(event, done))
+        self._wakeup.set()
+        await done
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            if len(self._pending) < self._batch_max and self._linger:
+                await asyncio.sleep(self._linger)
+            batch, self._pending = (
+                self._pending[: self._batch_max],
+                self._pending[self._batch_max :],
+            )
+            if not self._pending:
+                self._wakeup.clear()
+            if batch:
+                await self._settle(batch)
+
+    async def _settle(self, batch: list[_Pending]) -> None:
+        try:
+            outcomes = await self.apply_batch([p.event for p in batch])
+        except Exception as exc:  # the whole batch is redelivered; memory is rebuilt from storage
+            log.exception("metrics.batch_failed", events=len(batch))
+            await self._recover()
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_exception(exc)
+            return
+        now = self._clock()
+        for outcome in outcomes:
+            self.live.record(outcome, now=now)
+        for pending in batch:
+            if not pending.done.done():
+                pending.done.set_result(None)
+        self._maybe_prune(now)
+
+    async def apply_batch(self, events: list[Envelope[EventData]]) -> list[Outcome]:
+        """Apply and persist events in one transaction; return the outcomes (duplicates too)."""
+        now = self._clock()
+        outcomes: list[Outcome] = []
+        async with self.db.session() as session:
+            fresh = []
+            for event in events:
+                table = kit.processed_events
+                new = await claim_event(
+                    session, table=table, consumer=CONSUMER, event_id=event.id, now=now
+                )
+                if new:
+                    fresh.append(event)
+                else:
+                    outcomes.append(Outcome(event, duplicate=True))
+            needed = set().union(*(self.engine.calls_needed(e) for e in fresh)) if fresh else set()
+            self.engine.load_records(await self.store.load_records(session, needed))
+            outcomes += [self.engine.apply(event) for event in fresh]
+            await self.store.write(session, outcomes, now)
+        return outcomes
+
+    async def _recover(self) -> None:
+        self.engine.forget()
+        with contextlib.suppress(Exception):  # a database still down: the next batch retries
+            await self.load()
+
+    def _maybe_prune(self, now: datetime) -> None:
+        if now - self._last_prune >= PRUNE_EVERY:
+            self.engine.prune(now)
+            self._last_prune = now

@@ -1,0 +1,1 @@
+"""The metrics service's HTTP API: reports, call detail records, staffing, workforce inputs."""

@@ -1,0 +1,289 @@
+"""``GET /reports/...``: KPIs per queue, agent, team or tenant over any range, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+
+from cc_common.app import DatabaseDep
+from cc_metrics.adapters.reports import TENANT_KEY, ReportQuery, ReportReader, event_fact_names
+from cc_metrics.api.deps import Runtime, RuntimeDep
+from cc_metrics.api.schemas import KpiPublic, ReportPublic, ReportRowPublic
+from cc_metrics.core.kpis import KPI_BY_KEY, SL_VARIANTS, Scope
+from cc_metrics.core.reports import (
+    BadReport,
+    ReportRow,
+    check_bucket_count,
+    check_range,
+    empty_buckets,
+    figure_keys,
+    parse_granularity,
+    parse_zone,
+    report_rows,
+)
+from cc_metrics.core.thresholds import Thresholds, check_bound
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+Start = Annotated[datetime, Query(description="Range start, on a 15-minute boundary, with offset.")]
+End = Annotated[datetime, Query(description="Range end (exclusive).")]
+GranularityText = Annotated[str, Query(description="15m, 30m, 1h, 1d, 1w, 1mo or total.")]
+Zone = Annotated[str | None, Query(alias="tz", description="IANA zone for days and weeks.")]
+Figures = Annotated[list[str] | None, Query(alias="kpi", description="Only these KPIs.")]
+Format = Annotated[Literal["json", "csv"], Query(alias="format")]
+Seconds = Annotated[int | None, Query(description="Override the service-level threshold T.")]
+Short = Annotated[int | None, Query(description="Override the short-abandon threshold.")]
+WithFacts = Annotated[bool, Query(description="Include the summed facts of each row.")]
+
+
+def _thresholds(runtime: Runtime, service_level: int | None, short: int | None) -> Thresholds:
+    base = runtime.settings.thresholds()
+    try:
+        sl = check_bound(service_level, "service_level_seconds") if service_level else None
+        sa = check_bound(short, "short_abandon_seconds") if short else None
+    except ValueError as exc:
+        raise BadReport(str(exc)) from None
+    return Thresholds(
+        service_level_seconds=sl or base.service_level_seconds,
+        short_abandon_seconds=sa or base.short_abandon_seconds,
+        service_level_target=base.service_level_target,
+        abandon_rate_limit=base.abandon_rate_limit,
+        longest_wait_limit_seconds=base.longest_wait_limit_seconds,
+    )
+
+
+def _figures(scope: Scope, wanted: list[str] | None) -> list[str]:
+    available = figure_keys(scope)
+    if not wanted:
+        return available
+    unknown = [k for k in wanted if k not in available]
+    if unknown:
+        known = {*KPI_BY_KEY, *(v.key for v in SL_VARIANTS)}
+        why = "unknown KPI" if any(k not in known for k in unknown) else f"not reported per {scope}"
+        raise BadReport(f"{why}: {', '.join(unknown)}; available: {', '.join(available)}")
+    return wanted
+
+
+async def _report(
+    runtime: Runtime,
+    db: DatabaseDep,
+    scope: Scope,
+    keys: list[str] | None,
+    *,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    tz: str | None,
+    figures: list[str] | None,
+    fmt: str,
+    service_level: int | None,
+    short: int | None,
+    with_facts: bool,
+) -> Response | ReportPublic:
+    """Check the request, read the facts, compute the KPIs."""
+    try:
+        check_range(start, end)
+        grain = parse_granularity(granularity)
+        zone_name = tz or runtime.settings.report_time_zone
+        zone = parse_zone(zone_name)
+        check_bucket_count(start, end, grain)
+        thresholds = _thresholds(runtime, service_level, short)
+        chosen = _figures(scope, figures)
+    except BadReport as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    reader = ReportReader(runtime.tenant)
+    async with db.session() as session:
+        if keys:
+            missing = await reader.unknown_keys(session, scope, keys, runtime.settings.queues)
+            if missing:
+                raise HTTPException(
+                    status_code=404, detail=f"unknown {scope}: {', '.join(missing)}"
+                )
+        query = ReportQuery(
+            scope,
+            tuple(keys) if keys else None,
+            start,
+            end,
+            grain,
+            zone,
+            zone_name,
+            runtime.clock(),
+        )
+        buckets = await reader.buckets(session, query)
+    wanted = keys or ([TENANT_KEY] if scope is Scope.TENANT else [])
+    for empty in empty_buckets(wanted, start, end, grain, zone):
+        buckets.setdefault(empty, {})
+    rows = report_rows(
+        buckets, scope=scope, thresholds=thresholds, event_facts=event_fact_names(scope)
+    )
+    if fmt == "csv":
+        return _csv(rows, chosen)
+    return ReportPublic(
+        scope=scope.value,
+        granularity=grain.value,
+        time_zone=zone_name,
+        start=start,
+        end=end,
+        service_level_seconds=thresholds.service_level_seconds,
+        short_abandon_seconds=thresholds.short_abandon_seconds,
+        rows=[_row(row, chosen, with_facts) for row in rows],
+    )
+
+
+def _row(row: ReportRow, chosen: list[str], with_facts: bool) -> ReportRowPublic:
+    kpis = {
+        key: KpiPublic(
+            value=row.kpis[key].value,
+            numerator=row.kpis[key].numerator,
+            denominator=row.kpis[key].denominator,
+            no_data=row.kpis[key].no_data,
+        )
+        for key in chosen
+    }
+    return ReportRowPublic(
+        key=row.key, bucket_start=row.bucket, kpis=kpis, facts=row.facts if with_facts else None
+    )
+
+
+def _csv(rows: list[ReportRow], chosen: list[str]) -> Response:
+    """Return one line per row, one column per KPI; an empty cell means no data."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["key", "bucket_start", *chosen])
+    for row in rows:
+        values = [row.kpis[k].value for k in chosen]
+        bucket = row.bucket.isoformat() if row.bucket else ""
+        writer.writerow([row.key, bucket, *("" if v is None else repr(v) for v in values)])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+
+
+@router.get("/queues", response_model=ReportPublic)
+async def queue_report(
+    runtime: RuntimeDep,
+    db: DatabaseDep,
+    start: Start,
+    end: End,
+    queue: Annotated[list[str] | None, Query(description="Queues; all when omitted.")] = None,
+    granularity: GranularityText = "1h",
+    tz: Zone = None,
+    kpi: Figures = None,
+    format: Format = "json",
+    service_level_seconds: Seconds = None,
+    short_abandon_seconds: Short = None,
+    facts: WithFacts = False,
+) -> Response | ReportPublic:
+    """Return KPIs per queue."""
+    return await _report(
+        runtime,
+        db,
+        Scope.QUEUE,
+        queue,
+        start=start,
+        end=end,
+        granularity=granularity,
+        tz=tz,
+        figures=kpi,
+        fmt=format,
+        service_level=service_level_seconds,
+        short=short_abandon_seconds,
+        with_facts=facts,
+    )
+
+
+@router.get("/agents", response_model=ReportPublic)
+async def agent_report(
+    runtime: RuntimeDep,
+    db: DatabaseDep,
+    start: Start,
+    end: End,
+    agent: Annotated[list[str] | None, Query(description="Agents; all when omitted.")] = None,
+    granularity: GranularityText = "1h",
+    tz: Zone = None,
+    kpi: Figures = None,
+    format: Format = "json",
+    facts: WithFacts = False,
+) -> Response | ReportPublic:
+    """Return KPIs per agent."""
+    return await _report(
+        runtime,
+        db,
+        Scope.AGENT,
+        agent,
+        start=start,
+        end=end,
+        granularity=granularity,
+        tz=tz,
+        figures=kpi,
+        fmt=format,
+        service_level=None,
+        short=None,
+        with_facts=facts,
+    )
+
+
+@router.get("/teams", response_model=ReportPublic)
+async def team_report(
+    runtime: RuntimeDep,
+    db: DatabaseDep,
+    start: Start,
+    end: End,
+    team: Annotated[list[str] | None, Query(description="Teams; all when omitted.")] = None,
+    granularity: GranularityText = "1h",
+    tz: Zone = None,
+    kpi: Figures = None,
+    format: Format = "json",
+    facts: WithFacts = False,
+) -> Response | ReportPublic:
+    """Return KPIs per team."""
+    return await _report(
+        runtime,
+        db,
+        Scope.TEAM,
+        team,
+        start=start,
+        end=end,
+        granularity=granularity,
+        tz=tz,
+        figures=kpi,
+        fmt=format,
+        service_level=None,
+        short=None,
+        with_facts=facts,
+    )
+
+
+@router.get("/tenant", response_model=ReportPublic)
+async def tenant_report(
+    runtime: RuntimeDep,
+    db: DatabaseDep,
+    start: Start,
+    end: End,
+    granularity: GranularityText = "1h",
+    tz: Zone = None,
+    kpi: Figures = None,
+    format: Format = "json",
+    service_level_seconds: Seconds = None,
+    short_abandon_seconds: Short = None,
+    facts: WithFacts = False,
+) -> Response | ReportPublic:
+    """Return KPIs for the whole contact center."""
+    return await _report(
+        runtime,
+        db,
+        Scope.TENANT,
+        None,
+        start=start,
+        end=end,
+        granularity=granularity,
+        tz=tz,
+        figures=kpi,
+        fmt=format,
+        service_level=service_level_seconds,
+        short=short_abandon_seconds,
+        with_facts=facts,
+    )

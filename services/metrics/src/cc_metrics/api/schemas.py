@@ -1,0 +1,172 @@
+"""Request and response bodies of the metrics API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from cc_metrics.core.workforce import Activity
+
+
+class KpiPublic(BaseModel):
+    """One KPI value; ``value`` is null with ``no_data`` saying why when it cannot be computed."""
+
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    no_data: str | None = None
+
+
+class ReportRowPublic(BaseModel):
+    """One key (queue, agent, team or tenant) in one bucket."""
+
+    key: str
+    bucket_start: datetime | None = Field(description="Start of the bucket; null for a total.")
+    kpis: dict[str, KpiPublic]
+    facts: dict[str, float] | None = None
+
+
+class ReportPublic(BaseModel):
+    """A KPI report over a range."""
+
+    scope: str
+    granularity: str
+    time_zone: str
+    start: datetime
+    end: datetime
+    service_level_seconds: int
+    short_abandon_seconds: int
+    rows: list[ReportRowPublic]
+
+
+class CallRecordPublic(BaseModel):
+    """A call detail record."""
+
+    call_id: str
+    first_event_at: datetime
+    last_event_at: datetime
+    queue: str | None
+    final_queue: str | None
+    offered_at: datetime | None
+    priority: int | None
+    caller_number: str | None
+    dialed_number: str | None
+    customer_id: str | None
+    ivr_flow: str | None
+    ivr_seconds: float | None
+    queued: bool
+    legs: list[str] = Field(description="Agent legs in the order they were rung.")
+    agent_offers: int
+    agent_missed: int
+    agent_id: str | None
+    answered_at: datetime | None
+    wait_seconds: float | None
+    ring_seconds: float | None
+    abandoned: bool
+    overflowed_to: str | None
+    callback_requested: bool
+    blocked_reason: str | None
+    talk_seconds: float | None
+    hold_seconds: float | None
+    hold_count: int
+    wrap_up_seconds: float
+    transfers: int
+    transfer_target: str | None
+    ended_at: datetime | None
+    duration_seconds: float | None
+    outcome: str | None
+    hangup_cause: str | None
+    disposition_code: str | None
+    resolved_first_contact: bool | None
+    survey_csat: int | None
+    survey_nps: int | None
+    survey_fcr: bool | None
+    recording_id: str | None
+    qa_score: float | None = Field(description="Mean QA score as a fraction of the maximum.")
+
+
+class CallRecordPage(BaseModel):
+    """One page of call detail records."""
+
+    items: list[CallRecordPublic]
+    next_cursor: str | None
+
+
+class ForecastIntervalIn(BaseModel):
+    """Calls expected in one interval."""
+
+    start: datetime
+    calls: float = Field(ge=0)
+    aht_seconds: float = Field(gt=0)
+
+
+class StaffingRequest(BaseModel):
+    """A forecast and the target to staff it for."""
+
+    intervals: list[ForecastIntervalIn] = Field(min_length=1, max_length=10_000)
+    interval_minutes: Literal[15, 30, 60] = 15
+    target_service_level: float = Field(default=0.80, gt=0, lt=1)
+    threshold_seconds: float = Field(default=20.0, ge=0)
+    patience_seconds: float | None = Field(default=None, gt=0)
+    shrinkage: float = Field(default=0.0, ge=0, lt=1)
+    trunk_blocking: float | None = Field(default=None, gt=0, lt=1)
+    trunk_holding_seconds: float | None = Field(default=None, gt=0)
+
+
+class StaffingIntervalOut(BaseModel):
+    """The plan and prediction for one interval."""
+
+    start: datetime
+    calls: float
+    aht_seconds: float
+    traffic_erlangs: float
+    agents: int
+    scheduled_agents: int
+    service_level: float | None
+    asa_seconds: float | None
+    occupancy: float | None
+    abandon_probability: float | None
+    trunks: int | None
+    trunk_blocking: float | None
+
+
+class StaffingResponse(BaseModel):
+    """Agents (and trunks) per interval."""
+
+    model: Literal["erlang_c", "erlang_a"]
+    intervals: list[StaffingIntervalOut]
+    peak_agents: int
+    peak_scheduled_agents: int
+
+
+class ScheduleEntryIn(BaseModel):
+    """One scheduled stretch of one agent's day."""
+
+    agent_id: str = Field(min_length=1, max_length=200)
+    start: datetime
+    end: datetime
+    activity: Activity
+
+
+class ScheduleIn(BaseModel):
+    """Schedule entries to add."""
+
+    entries: list[ScheduleEntryIn] = Field(min_length=1, max_length=50_000)
+
+
+class CostIn(BaseModel):
+    """The cost of a queue, a team or the whole tenant over a period."""
+
+    scope: Literal["queue", "team", "tenant"]
+    key: str = Field(default="", max_length=200, description="Queue or team; empty for tenant.")
+    start: datetime
+    end: datetime
+    amount: float = Field(ge=0)
+
+
+class Stored(BaseModel):
+    """How many inputs were stored."""
+
+    stored: int
