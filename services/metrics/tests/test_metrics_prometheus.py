@@ -1,27 +1,35 @@
-"""A real Prometheus scrapes the fed metrics service; every dashboard panel's query returns data."""
+"""A real Prometheus scrapes the running metrics service; every dashboard panel's query has data.
+
+The service runs as it does in production (uvicorn, its lifespan, the bus consumer, the
+database), on the embedded defaults (SQLite, in-process bus) so the test needs no broker; the
+events reach it over the bus.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 import yaml
-from prometheus_client import CollectorRegistry, start_http_server
 
-from cc_metrics.core.engine import MetricsEngine
+from cc_common.bus import Bus, connect_bus
+from cc_metrics.app import create_app
 from cc_metrics.core.thresholds import Thresholds
-from cc_metrics.exposition import LiveMetrics
 from cc_metrics.monitoring.dashboards import dashboards, panel_queries, render
 from cc_metrics.monitoring.files import RULES_FILE, generated_files
+from cc_metrics.settings import MetricsSettings
 from cc_metrics.testing import Events
 from cc_proto import Envelope, EventData
 from cc_proto.events import (
@@ -68,58 +76,73 @@ class Prometheus:
         self.url = f"http://127.0.0.1:{free_port()}"
         self.log = (workdir / "prometheus.log").open("w", encoding="utf-8")
         self.process = subprocess.Popen(
-            [binary, f"--config.file={workdir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address={self.url.removeprefix('http://')}", "--log.level=warn"],
-            stdout=subprocess.DEVNULL, stderr=self.log,
-        )  # fmt: skip
-        self.client = httpx.Client(base_url=self.url, timeout=5.0)
+            [
+                binary,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address={self.url.removeprefix('http://')}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+        self.client = httpx.AsyncClient(base_url=self.url, timeout=5.0)
 
-    def wait_until(self, condition: Callable[[], bool], within: float, what: str) -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "prometheus exited"
-            try:
-                if condition():
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}")
+    async def wait_until(
+        self, condition: Callable[[], Awaitable[bool]], within: float, what: str
+    ) -> None:
+        async with asyncio.timeout(within):
+            while True:
+                assert self.process.poll() is None, "prometheus exited"
+                with contextlib.suppress(httpx.TransportError):
+                    if await condition():
+                        return
+                await asyncio.sleep(0.2)
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        response = self.client.get("/api/v1/query", params={"query": expr})
+    async def query(self, expr: str) -> list[dict[str, Any]]:
+        response = await self.client.get("/api/v1/query", params={"query": expr})
         body = response.json()
         assert body["status"] == "success", (expr, body)
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
 
-    def stop(self) -> None:
-        self.client.close()
+    async def stop(self) -> None:
+        await self.client.aclose()
         self.process.terminate()
         self.process.wait(timeout=10)
         self.log.close()
 
 
 @pytest.fixture
-def prometheus_and_service(tmp_path: Path) -> Iterator[tuple[Prometheus, LiveMetrics]]:
-    engine = MetricsEngine(
-        tenant="acme", thresholds=Thresholds(), queues=["sales", "support"], teams=["blue", "green"]
+async def service_and_prometheus(tmp_path: Path) -> AsyncIterator[tuple[Bus, Prometheus]]:
+    """Run the metrics service under uvicorn and a Prometheus scraping it; yield a publisher."""
+    bus_url = f"memory://prometheus-test-{uuid.uuid4().hex}"
+    settings = MetricsSettings(
+        tenant="acme",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/metrics.sqlite3",
+        amqp_url=bus_url,
+        queues=["sales", "support"],
+        teams=["blue", "green"],
+        break_reasons=["lunch"],
     )
-    registry = CollectorRegistry()
-    live = LiveMetrics(
-        engine, registry=registry, clock=lambda: datetime.now(UTC), break_reasons=["lunch"]
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=0, log_config=None, lifespan="on"
     )
-    live.consumer_up.set(1)
-    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    prometheus = Prometheus(tmp_path, f"127.0.0.1:{server.server_address[1]}")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    async with asyncio.timeout(30):
+        while not server.started:
+            await asyncio.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    prometheus = Prometheus(tmp_path, f"127.0.0.1:{port}")
+    publisher = connect_bus(bus_url, service="test")
     try:
-        yield prometheus, live
+        yield publisher, prometheus
     finally:
-        prometheus.stop()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        await publisher.close()
+        await prometheus.stop()
+        server.should_exit = True
+        await serving
 
 
 def batches(now: datetime) -> list[list[Envelope[EventData]]]:
@@ -177,9 +200,10 @@ def batches(now: datetime) -> list[list[Envelope[EventData]]]:
         e.ended("c7", 2, queue="support", agent="a4", talk=1),
         e.state("a4", S.ON_CALL, S.WRAP_UP, 2, since=1, team="green"),
         e.make(SurveyCompleted(csat=3, nps=4), 3, call_id="c7"),
-        e.offered("c9", "sales", 0), e.answered("c9", "sales", "a2", 3, wait=3, ring=1),
+        e.offered("c9", "sales", 0),
+        e.answered("c9", "sales", "a2", 3, wait=3, ring=1),
         e.state("a2", S.AVAILABLE, S.ON_CALL, 3, since=-9),
-    ]  # fmt: skip
+    ]
     return [first, second, third]
 
 
@@ -188,16 +212,19 @@ def finite_values(result: list[dict[str, Any]]) -> list[float]:
     return [v for v in values if math.isfinite(v)]
 
 
-def test_every_dashboard_panel_returns_data(
-    prometheus_and_service: tuple[Prometheus, LiveMetrics],
+async def test_every_dashboard_panel_returns_data(
+    service_and_prometheus: tuple[Bus, Prometheus],
 ) -> None:
-    prometheus, live = prometheus_and_service
-    up = 'up{job="cc-metrics"} == 1'
-    prometheus.wait_until(lambda: bool(prometheus.query(up)), 30, "the first scrape")
+    publisher, prometheus = service_and_prometheus
+
+    async def scraped() -> bool:
+        return bool(await prometheus.query('up{job="cc-metrics"} == 1'))
+
+    await prometheus.wait_until(scraped, 30, "the first scrape")
     for batch in batches(datetime.now(UTC)):
         for event in batch:
-            live.record(live.engine.apply(event), now=datetime.now(UTC))
-        time.sleep(2.5 * SCRAPE_SECONDS)  # each batch seen by at least two scrapes
+            await publisher.publish(event)
+        await asyncio.sleep(2.5 * SCRAPE_SECONDS)  # each batch seen by at least two scrapes
     queries = [
         (board.uid, title, expr.replace("$queue", ".*").replace("$team", ".*"))
         for board in dashboards(Thresholds())
@@ -205,15 +232,21 @@ def test_every_dashboard_panel_returns_data(
     ]
     assert len(queries) > 30
 
-    def empty() -> list[tuple[str, str, str]]:
-        return [q for q in queries if not finite_values(prometheus.query(q[2]))]
+    async def empty() -> list[tuple[str, str, str]]:
+        return [q for q in queries if not finite_values(await prometheus.query(q[2]))]
 
-    prometheus.wait_until(lambda: not empty(), 30, "every panel to have data")
-    assert empty() == []
+    async def all_have_data() -> bool:
+        return not await empty()
+
+    with contextlib.suppress(TimeoutError):
+        await prometheus.wait_until(all_have_data, 30, "every panel to have data")
+    assert await empty() == []
 
     answered = 'sum(cc_queue_wait_seconds_count{outcome="answered"})'
-    assert finite_values(prometheus.query(answered)) == [3.0]
-    waiting = prometheus.query("queue:cc_queue_longest_wait_seconds:max")
+    assert finite_values(await prometheus.query(answered)) == [3.0]
+    waiting = await prometheus.query("queue:cc_queue_longest_wait_seconds:max")
     assert {s["metric"]["queue"] for s in waiting} == {"sales", "support"}
     qa = 'sum(cc_qa_score_ratio_sum{team="blue"}) / sum(cc_qa_score_ratio_count{team="blue"})'
-    assert finite_values(prometheus.query(qa)) == [pytest.approx(0.9)]
+    assert finite_values(await prometheus.query(qa)) == [pytest.approx(0.9)]
+    consuming = await prometheus.query("cc_metrics_consumer_up")
+    assert finite_values(consuming) == [1.0]
