@@ -34,7 +34,8 @@ def busy_queue(**queue: object) -> Acd:
 
 def callback_id(acd: Acd, call_id: str) -> str:
     view = acd.call_view(call_id)
-    assert view is not None and view.callback_number is not None
+    assert view is not None
+    assert view.callback_number is not None
     return view.call_id
 
 
@@ -137,14 +138,17 @@ def test_the_agent_hanging_up_while_dialling_cancels_the_customer_leg() -> None:
     out = acd.agent_hung_up(offer.offer_id, 12.0)
     assert of_type(out, HangupCall) == [HangupCall(cb, "ORIGINATOR_CANCEL")]
     view = acd.call_view(cb)
-    assert view is not None and view.status == "waiting"
+    assert view is not None
+    assert view.status == "waiting"
 
 
 def test_a_callback_requested_while_an_agent_rings_cancels_the_ring() -> None:
     acd = build([QueueConfig(Q)], [agent("a1", Q)])
     (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 0.0), OfferCall)
     out = acd.request_callback("c1", "555", 3.0)
-    assert of_type(out, CancelOffer) == [CancelOffer(offer.offer_id, "c1", "a1", "callback_requested")]
+    assert of_type(out, CancelOffer) == [
+        CancelOffer(offer.offer_id, "c1", "a1", "callback_requested")
+    ]
     (again,) = of_type(out, OfferCall)  # the freed agent takes the callback straight away
     assert again.callback_number == "555"
 
@@ -169,7 +173,8 @@ def test_a_booked_callback_survives_a_restart() -> None:
         "cb-1", queue=Q, number="555", enqueued_at=50.0, now=110.0, origin_call_id="c1"
     )
     view = acd.call_view("c1")
-    assert view is not None and (view.call_id, view.position) == ("cb-1", 1)
+    assert view is not None
+    assert (view.call_id, view.position) == ("cb-1", 1)
     out = acd.login("a1", 120.0)
     assert [o.call_id for o in of_type(out, OfferCall)] == ["cb-1"]
     with pytest.raises(RoutingError, match="unknown queue"):

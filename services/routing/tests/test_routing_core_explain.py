@@ -73,7 +73,9 @@ def test_a_decision_names_the_chosen_the_runners_up_and_the_skipped() -> None:
 
 
 def test_waiting_with_nobody_free_is_explained_too() -> None:
-    acd = build([QueueConfig(Q, ring_timeout_seconds=5)], [agent("a1", Q, no_answer_delay_seconds=30)])
+    acd = build(
+        [QueueConfig(Q, ring_timeout_seconds=5)], [agent("a1", Q, no_answer_delay_seconds=30)]
+    )
     acd.call_arrived(ParkedCall("c0", Q), 0.0)
     acd.advance(5.0)  # a1 misses c0 and rests until 35
     acd.call_arrived(ParkedCall("c1", Q), 6.0)
@@ -83,7 +85,8 @@ def test_waiting_with_nobody_free_is_explained_too() -> None:
         ("a1", "resting after a missed offer until 35.000")
     ]
     (retry,) = acd.explain("c0")[1:2]
-    assert retry.trigger == "retry" and retry.chosen == ()
+    assert retry.trigger == "retry"
+    assert retry.chosen == ()
 
 
 def test_a_ringing_member_is_named_with_the_call_it_rings_for() -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cc_proto.events import (
     CallAbandoned,
+    CallAgentMissed,
     CallAnswered,
     CallCallbackRequested,
     CallEnded,
@@ -44,7 +45,11 @@ from cc_routing.core import (
 QUEUES = ("q0", "q1")
 OWN = (None, "billing >= 2")
 CAUSES = ("NO_ANSWER", "USER_BUSY", "CALL_REJECTED", "USER_NOT_REGISTERED", "ORIGINATOR_CANCEL")
-LOOSENING = (RelaxationStep(0, "billing >= 3"), RelaxationStep(20, "billing"), RelaxationStep(40, None))
+LOOSENING = (
+    RelaxationStep(0, "billing >= 3"),
+    RelaxationStep(20, "billing"),
+    RelaxationStep(40, None),
+)
 
 
 @dataclass
@@ -131,7 +136,10 @@ class Observer:
 
     def event(self, command: PublishEvent) -> None:
         data, call_id = command.data, command.call_id or ""
-        if isinstance(data, CallOffered):
+        if isinstance(data, CallAgentMissed):
+            # the core took the leg's failure in (it may have timed it out first, at its time)
+            self.end_leg(data.agent_leg_uuid)
+        elif isinstance(data, CallOffered):
             self.seq += 1
             self.visits[call_id] += 1
             self.where[call_id] = data.queue
@@ -139,7 +147,9 @@ class Observer:
             self.queues.setdefault(data.queue, {})[call_id] = Waiting(
                 data.priority, command.at, self.seq, own
             )
-        elif isinstance(data, CallAnswered | CallAbandoned | CallOverflowed | CallCallbackRequested):
+        elif isinstance(
+            data, CallAnswered | CallAbandoned | CallOverflowed | CallCallbackRequested
+        ):
             self.closings[call_id] += 1
             self.last_closing[call_id] = data.event_type
             queue = self.where.pop(call_id, None)
@@ -156,7 +166,9 @@ class Observer:
 
 
 @st.composite
-def worlds(draw: st.DrawFn) -> tuple[list[QueueConfig], list[AgentConfig], list[tuple[float, int, int, int]]]:
+def worlds(
+    draw: st.DrawFn,
+) -> tuple[list[QueueConfig], list[AgentConfig], list[tuple[float, int, int, int]]]:
     strategies = list(Strategy)
     queues = []
     for index, name in enumerate(QUEUES):
@@ -251,7 +263,8 @@ def run_world(
     for call_id in still:
         assert watch.ended[call_id] == 0
         view = acd.call_view(call_id)
-        assert view is not None and view.callback_number is not None  # only callbacks remain
+        assert view is not None
+        assert view.callback_number is not None
     return watch
 
 
@@ -282,15 +295,12 @@ def act(
         return acd.agent_answered(offer_id, now)
     if kind == 4 and ringing:
         offer_id = ringing[a % len(ringing)]
-        watch.end_leg(offer_id)
         return acd.offer_failed(offer_id, CAUSES[b % len(CAUSES)], now)
     if kind == 5 and alive:
         call_id = alive[a % len(alive)]
         return acd.caller_hung_up(call_id, now)
     if kind == 6 and answered:
-        offer_id = answered[a % len(answered)]
-        watch.end_leg(offer_id)
-        return acd.agent_hung_up(offer_id, now)
+        return acd.agent_hung_up(answered[a % len(answered)], now)
     if kind == 7 and alive:
         try:
             return acd.request_callback(alive[a % len(alive)], "555", now)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from cc_proto.events import (
@@ -34,7 +36,7 @@ from cc_routing.core.testing import agent, build, event_types, events, of_type
 Q = "support"
 
 
-def answer_all(acd: Acd, out: list[object], now: float) -> list[str]:
+def answer_all(acd: Acd, out: Sequence[object], now: float) -> list[str]:
     """Answer every offer in ``out``; return the call ids answered."""
     answered = []
     for offer in of_type(out, OfferCall):
@@ -70,7 +72,7 @@ def test_positions_and_estimated_waits_stay_current() -> None:
     assert of_type(out, SetCallVariables)[0].variables == (
         ("cc_queue", Q),
         ("cc_priority", "0"),
-        ("cc_enqueued_at", "1.000000"),
+        ("cc_enqueued_at", "1.0"),
     )
     acd.call_arrived(ParkedCall("c2", Q), 2.0)
     acd.call_arrived(ParkedCall("vip", Q, priority=10), 3.0)
@@ -79,7 +81,8 @@ def test_positions_and_estimated_waits_stay_current() -> None:
     assert (view.position, view.estimated_wait_seconds, view.wait_seconds) == (3, 180.0, 3.0)
     acd.caller_hung_up("c1", 6.0)
     view = acd.call_view("c2")
-    assert view is not None and view.position == 2
+    assert view is not None
+    assert view.position == 2
     assert acd.call_view("nobody") is None
     status = acd.queue_status(Q, 10.0)
     assert (status.calls, status.waiting, status.ringing, status.callbacks) == (2, 2, 0, 0)
@@ -174,12 +177,16 @@ def test_max_wait_sends_a_waiting_caller_on() -> None:
 
 def test_overflow_to_another_queue_after_a_wait() -> None:
     queues = [
-        QueueConfig(Q, overflow_after_seconds=30, overflow_destination=Destination.parse("queue:b")),
+        QueueConfig(
+            Q, overflow_after_seconds=30, overflow_destination=Destination.parse("queue:b")
+        ),
         QueueConfig("b"),
     ]
     acd = build(queues, [agent("a1", Q), agent("b1", "b")])
     for call_id in ("t1", "t2"):
-        answer_all(acd, acd.call_arrived(ParkedCall(call_id, Q if call_id == "t1" else "b"), 0.0), 0)
+        answer_all(
+            acd, acd.call_arrived(ParkedCall(call_id, Q if call_id == "t1" else "b"), 0.0), 0
+        )
     acd.call_arrived(ParkedCall("c1", Q, priority=3), 5.0)
     out = acd.advance(35.0)
     assert event_types(out) == ["call.overflowed", "call.offered", "call.queued"]
@@ -187,7 +194,8 @@ def test_overflow_to_another_queue_after_a_wait() -> None:
     assert (overflowed.queue, overflowed.to_queue, overflowed.wait_seconds) == (Q, "b", 30.0)
     assert events(out, CallOffered)[0].priority == 3
     view = acd.call_view("c1")
-    assert view is not None and (view.queue, view.enqueued_at) == ("b", 35.0)
+    assert view is not None
+    assert (view.queue, view.enqueued_at) == ("b", 35.0)
     out = acd.caller_hung_up("t2", 40.0)
     assert [o.call_id for o in of_type(out, OfferCall)] == ["c1"]
 
@@ -211,8 +219,12 @@ def test_overflow_waits_for_a_ringing_agent() -> None:
 
 def test_overflow_loops_end_at_the_fallback() -> None:
     queues = [
-        QueueConfig("a", overflow_after_seconds=1, overflow_destination=Destination.parse("queue:b")),
-        QueueConfig("b", overflow_after_seconds=1, overflow_destination=Destination.parse("queue:a")),
+        QueueConfig(
+            "a", overflow_after_seconds=1, overflow_destination=Destination.parse("queue:b")
+        ),
+        QueueConfig(
+            "b", overflow_after_seconds=1, overflow_destination=Destination.parse("queue:a")
+        ),
     ]
     fallback = Destination.parse("transfer:operator XML default")
     acd = build(queues, [], acd=Acd(fallback=fallback))
@@ -254,7 +266,10 @@ def test_requirements_relax_with_wait_time() -> None:
 def test_a_call_can_carry_its_own_requirement() -> None:
     acd = build(
         [QueueConfig(Q, requirements=(RelaxationStep(0, "billing"),))],
-        [agent("en", Q, skills={"billing": 3, "language.en": 5}), agent("fr", Q, skills={"language.fr": 5})],
+        [
+            agent("en", Q, skills={"billing": 3, "language.en": 5}),
+            agent("fr", Q, skills={"language.fr": 5}),
+        ],
     )
     out = acd.call_arrived(ParkedCall("c1", Q, skills='language == "fr"'), 0.0)
     assert of_type(out, OfferCall) == []
@@ -271,7 +286,8 @@ def test_a_malformed_call_requirement_is_reported_and_ignored() -> None:
     acd = build([QueueConfig(Q)], [agent("a1", Q)])
     out = acd.call_arrived(ParkedCall("c1", Q, skills="language =="), 0.0)
     (problem,) = of_type(out, ReportProblem)
-    assert problem.code == "bad_call_requirement" and "expected a value" in problem.message
+    assert problem.code == "bad_call_requirement"
+    assert "expected a value" in problem.message
     assert len(of_type(out, OfferCall)) == 1
 
 
@@ -282,7 +298,11 @@ def test_an_unknown_queue_goes_to_the_fallback_never_dropped() -> None:
     (problem,) = of_type(out, ReportProblem)
     assert (problem.code, problem.queue) == ("unknown_queue", "nope")
     (blocked,) = events(out, CallBlocked)
-    assert (blocked.queue, blocked.reason, blocked.routed_to) == ("nope", "unknown_queue", "queue:general")
+    assert (blocked.queue, blocked.reason, blocked.routed_to) == (
+        "nope",
+        "unknown_queue",
+        "queue:general",
+    )
     assert [o.agent_id for o in of_type(out, OfferCall)] == ["g1"]
 
 
@@ -337,7 +357,9 @@ def test_abandons_while_waiting_and_while_ringing() -> None:
     (abandoned,) = events(out, CallAbandoned)
     assert (abandoned.wait_seconds, abandoned.position, abandoned.while_ringing) == (10.0, 2, False)
     out = acd.caller_hung_up("c1", 12.0, cause="ORIGINATOR_CANCEL")
-    assert of_type(out, CancelOffer) == [CancelOffer(offer.offer_id, "c1", "a1", "caller_abandoned")]
+    assert of_type(out, CancelOffer) == [
+        CancelOffer(offer.offer_id, "c1", "a1", "caller_abandoned")
+    ]
     (abandoned,) = events(out, CallAbandoned)
     assert (abandoned.position, abandoned.while_ringing) == (1, True)
     (ended,) = events(out, CallEnded)
@@ -363,7 +385,10 @@ def test_an_agent_in_several_queues_serves_the_one_closest_to_missing_its_target
     # both queues are perfect so far: gold has the smaller margin (1 - 0.9 < 1 - 0.5)
     assert [o.call_id for o in of_type(out, OfferCall)] == ["new-gold"]
     (decision,) = acd.explain("new-gold")[-1:]
-    assert [(q.queue, q.chosen) for q in decision.queue_choice] == [("gold", True), ("bronze", False)]
+    assert [(q.queue, q.chosen) for q in decision.queue_choice] == [
+        ("gold", True),
+        ("bronze", False),
+    ]
 
 
 def test_equal_margins_go_to_the_oldest_call() -> None:
@@ -424,3 +449,21 @@ def test_the_clock_never_runs_backwards() -> None:
     assert abandoned.wait_seconds == 0.0
     with pytest.raises(ValueError, match="finite"):
         acd.advance(float("nan"))
+
+
+def test_calls_relaxing_together_are_served_in_line_order() -> None:
+    steps = (RelaxationStep(0, "billing >= 3"), RelaxationStep(20, "billing"))
+    acd = build([QueueConfig(Q, requirements=steps)], [agent("a1", Q, skills={"billing": 1})])
+    acd.call_arrived(ParkedCall("low", Q, priority=0), 0.0)
+    acd.call_arrived(ParkedCall("high", Q, priority=1), 0.0)
+    out = acd.advance(20.0)  # "low" relaxes first in timer order, but "high" is ahead in line
+    assert [o.call_id for o in of_type(out, OfferCall)] == ["high"]
+
+
+def test_relaxation_deadlines_hold_with_awkward_float_times() -> None:
+    steps = (RelaxationStep(0, "billing >= 3"), RelaxationStep(0.3, "billing"))
+    acd = build([QueueConfig(Q, requirements=steps)], [agent("a1", Q, skills={"billing": 1})])
+    acd.call_arrived(ParkedCall("c1", Q), 0.1)
+    out = acd.advance(0.1 + 0.3)  # 0.1 + 0.3 - 0.1 < 0.3 in floating point
+    assert [o.call_id for o in of_type(out, OfferCall)] == ["c1"]
+    assert acd.next_deadline() == 20.4

@@ -80,9 +80,7 @@ def test_a_restart_keeps_every_waiting_caller_in_place() -> None:
     after = Acd(rng=random.Random(1))
     after.configure_queue(QueueConfig(Q), 50.0)
     after.restore_agent(agent("a1", Q), state=AgentState.AVAILABLE, since=1.0, now=50.0)
-    after.restore_agent(
-        agent("a2", Q), state=AgentState.BREAK, since=1.0, reason="lunch", now=50.0
-    )
+    after.restore_agent(agent("a2", Q), state=AgentState.BREAK, since=1.0, reason="lunch", now=50.0)
     order = list(channels)
     random.Random(5).shuffle(order)  # `show channels` promises no order
     published: list[Command] = []
@@ -103,7 +101,8 @@ def test_a_restart_keeps_every_waiting_caller_in_place() -> None:
     assert {f"c{n}": after.call_view(f"c{n}").position for n in range(5)} == expected  # type: ignore[union-attr]
     assert after.agent_view("a1").state == "on_call"
     view = after.call_view("c0")
-    assert view is not None and view.enqueued_at == 2.0
+    assert view is not None
+    assert view.enqueued_at == 2.0
 
     assert of_type(after.resume(51.0), OfferCall) == []  # a1 still talks, a2 still at lunch
     out = after.caller_hung_up("talking", 60.0)

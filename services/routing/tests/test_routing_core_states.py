@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -19,6 +20,7 @@ from cc_routing.core import (
     CancelOffer,
     OfferCall,
     ParkedCall,
+    PublishEvent,
     QueueConfig,
     RoutingError,
 )
@@ -27,16 +29,18 @@ from cc_routing.core.testing import agent, build, events, of_type
 Q = "support"
 
 
-def states(out: list[object]) -> list[tuple[str, str, str | None]]:
+def states(out: Sequence[object]) -> list[tuple[str, str, str | None]]:
     """(agent, from->to, reason) for each state change, in order."""
-    return [
-        (c.agent_id or "", f"{c.data.from_state.value}->{c.data.to_state.value}", c.data.reason)
-        for c in out
-        if hasattr(c, "data") and isinstance(c.data, AgentStateChanged)  # type: ignore[attr-defined]
-    ]
+    changes = []
+    for command in of_type(out, PublishEvent):
+        data = command.data
+        if isinstance(data, AgentStateChanged):
+            arrow = f"{data.from_state.value}->{data.to_state.value}"
+            changes.append((command.agent_id or "", arrow, data.reason))
+    return changes
 
 
-def offer_of(out: list[object]) -> OfferCall:
+def offer_of(out: Sequence[object]) -> OfferCall:
     (offer,) = of_type(out, OfferCall)
     return offer
 
@@ -146,7 +150,7 @@ def test_dispositions_are_published_during_wrap_up_and_checked() -> None:
     out = acd.dispose_call("a1", "sale", 12.0, resolved=True)
     (disposition,) = events(out, CallDispositioned)
     assert (disposition.code, disposition.resolved, disposition.queue) == ("sale", True, Q)
-    assert out[0].call_id == "c1"  # type: ignore[union-attr]
+    assert of_type(out, PublishEvent)[0].call_id == "c1"
     with pytest.raises(RoutingError, match="not one of"):
         acd.dispose_call("a1", "maybe", 13.0)
 
@@ -195,7 +199,9 @@ def test_logout_while_ringing_hands_the_call_to_someone_else() -> None:
     offer = offer_of(acd.call_arrived(ParkedCall("c1", Q), 0.0))
     acd.upsert_agent(agent("a2", Q), 1.0)
     out = acd.logout("a1", 2.0)
-    assert of_type(out, CancelOffer) == [CancelOffer(offer.offer_id, "c1", "a1", "agent_logged_out")]
+    assert of_type(out, CancelOffer) == [
+        CancelOffer(offer.offer_id, "c1", "a1", "agent_logged_out")
+    ]
     assert states(out) == [("a1", "reserved->logged_out", None)]
     out = acd.login("a2", 3.0)
     assert offer_of(out).agent_id == "a2"
@@ -209,7 +215,8 @@ def test_missed_offers_put_the_agent_not_ready_after_max_no_answer() -> None:
     (missed,) = events(out, CallAgentMissed)
     assert (missed.cause, missed.ring_seconds) == ("NO_ANSWER", 15.0)
     second = offer_of(out)  # no delay configured: the same agent is rung again
-    assert second.agent_id == "a1" and second.attempt == 2
+    assert second.agent_id == "a1"
+    assert second.attempt == 2
     out = acd.offer_failed(second.offer_id, "NO_ANSWER", 20.0)
     assert states(out)[-1] == ("a1", "reserved->not_ready", "max_no_answer")
     assert acd.agent_view("a1").no_answer_count == 2

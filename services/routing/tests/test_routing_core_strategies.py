@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 
 from cc_routing.core import (
     Acd,
@@ -29,7 +30,7 @@ def seats(strategy: Strategy, *tiers: Tier, **queue: object) -> Acd:
     return acd
 
 
-def offered(out: list[object]) -> list[str]:
+def offered(out: Sequence[object]) -> list[str]:
     return [offer.agent_id for offer in of_type(out, OfferCall)]
 
 

@@ -73,7 +73,7 @@ def _utc(ts: float) -> datetime:
 
 
 def _seconds(value: float) -> str:
-    return f"{value:.6f}"
+    return repr(value)
 
 
 class Engine:
@@ -90,6 +90,9 @@ class Engine:
         explain_capacity: int,
     ) -> None:
         self._rng = rng
+        prefix = f"{rng.getrandbits(80):020x}"
+        self._id_prefix = f"{prefix[:8]}-{prefix[8:12]}-4{prefix[13:16]}-a{prefix[17:20]}-"
+        self._ids = 0
         self._new_id = new_id or self._random_id
         self._fallback = fallback
         self._known_skills = frozenset(known_skills) if known_skills is not None else None
@@ -119,14 +122,10 @@ class Engine:
         }
 
     def _random_id(self) -> str:
-        """Return a uuid4-shaped id drawn from the injected RNG (reproducible in simulations)."""
-        bits = self._rng.getrandbits(128)
-        bits &= ~(0xF000 << 64)
-        bits |= 0x4000 << 64
-        bits &= ~(0xC000 << 48)
-        bits |= 0x8000 << 48
-        text = f"{bits:032x}"
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+        """Return a uuid4-shaped id: a random prefix drawn once from the injected RNG, then a
+        counter (unique within this process, reproducible in simulations, cheap to make)."""
+        self._ids += 1
+        return f"{self._id_prefix}{self._ids:012x}"
 
     # --- clock ---------------------------------------------------------------------------------
 
@@ -750,7 +749,7 @@ class Engine:
         call.sort_key = (-call.priority, call.enqueued_at, seq)
         call.status = CallStatus.WAITING
         call.last_tried = None
-        call.step = queue.step_for_wait(self._now - call.enqueued_at)
+        call.step = queue.step_at(call.enqueued_at, self._now)
         self._apply_step(call, queue)
         queue.add(call)
         self._calls[call.call_id] = call
@@ -815,16 +814,24 @@ class Engine:
             self._serve(agent, out)
 
     def _on_relax(self, call: Call, token: int, out: list[Command]) -> None:
+        """A requirement step is due: bring every call of the queue up to date, then offer them
+        in line order, so a call ahead that relaxes at the same moment is served first."""
         queue = self._current(call, token)
         if queue is None:
             return
-        call.step = min(call.step + 1, len(queue.compiled.steps) - 1)
-        self._apply_step(call, queue)
         steps = queue.compiled.steps
+        call.step = queue.step_at(call.enqueued_at, self._now)
         if call.step + 1 < len(steps):
             due = call.enqueued_at + steps[call.step + 1][0]
             self._timers.set(due, TimerKind.RELAX, call, token)
-        self._route(call, out, "relaxed")
+        for other in queue.calls():
+            step = queue.step_at(other.enqueued_at, self._now)
+            if step != other.step or other is call:
+                other.step = step
+                self._apply_step(other, queue)
+        for other in queue.calls():
+            if other.status is CallStatus.WAITING:
+                self._route(other, out, "relaxed" if other is call else "rebalance")
 
     def _on_wait_deadline(self, call: Call, token: int, out: list[Command]) -> None:
         if self._current(call, token) is not None:

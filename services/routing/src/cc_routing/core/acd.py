@@ -175,7 +175,7 @@ class Acd(Engine):
             tier = agent.config.tiers[queue.name]
             queue.index.add(agent, order_key(compiled.config.strategy, tier, agent))
         for call in queue.calls():
-            call.step = queue.step_for_wait(self._now - call.enqueued_at)
+            call.step = queue.step_at(call.enqueued_at, self._now)
             self._apply_step(call, queue)
             call.visit += 1
             self._arm(call, queue)

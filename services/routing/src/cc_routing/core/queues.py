@@ -176,10 +176,11 @@ class QueueRuntime:
         """Return the queue's requirement at relaxation step ``step``."""
         return self.compiled.steps[step][1]
 
-    def step_for_wait(self, waited: float) -> int:
-        """Return the relaxation step that applies after waiting ``waited`` seconds."""
+    def step_at(self, enqueued_at: float, now: float) -> int:
+        """Return the relaxation step in force at ``now`` for a call that entered at
+        ``enqueued_at`` (computed as the timers are: ``enqueued_at + after <= now``)."""
         step = 0
         for index, (after, _) in enumerate(self.compiled.steps):
-            if waited >= after:
+            if enqueued_at + after <= now:
                 step = index
         return step
