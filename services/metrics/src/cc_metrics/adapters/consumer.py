@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cc_common.bus import Rejected
-from cc_common.db import Database, claim_event
+from cc_common.db import Database
 from cc_common.logging import get_logger
-from cc_metrics.adapters.db import kit
-from cc_metrics.adapters.store import MetricsStore
+from cc_metrics.adapters.store import MetricsStore, claim_events
 from cc_metrics.core.engine import MetricsEngine, Outcome, Unprocessable
 from cc_metrics.exposition import LiveMetrics
 from cc_proto import Envelope, EventData
@@ -141,13 +140,12 @@ class MetricsConsumer:
         now = self._clock()
         outcomes: list[Outcome] = []
         async with self.db.session() as session:
+            ids = [event.id for event in events]
+            new = await claim_events(session, consumer=CONSUMER, event_ids=ids, now=now)
             fresh = []
             for event in events:
-                table = kit.processed_events
-                new = await claim_event(
-                    session, table=table, consumer=CONSUMER, event_id=event.id, now=now
-                )
-                if new:
+                if event.id in new:
+                    new.discard(event.id)  # a second copy in the same batch is a duplicate
                     fresh.append(event)
                 else:
                     outcomes.append(Outcome(event, duplicate=True))

@@ -235,7 +235,7 @@ class MetricsEngine:
             status = self.agents.get(event.agent_id)
             if status is not None and status.last_call_id:
                 needed.add(status.last_call_id)
-        return needed - set(self.records)
+        return {call_id for call_id in needed if call_id not in self.records}
 
     # --- applying events -------------------------------------------------------------------------
 
