@@ -6,8 +6,10 @@ from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
 
-from cc_common.app import create_service_app, open_bus, open_database
+from cc_common.app import add_readiness_check, create_service_app, open_bus, open_database
 from cc_routing.adapters.db import SCHEMA
+from cc_routing.api import router
+from cc_routing.service import RoutingService
 from cc_routing.settings import RoutingSettings
 
 
@@ -15,7 +17,12 @@ def create_app(settings: RoutingSettings) -> FastAPI:
     """Build the routing app; nothing is opened until the lifespan starts."""
 
     async def startup(app: FastAPI, stack: AsyncExitStack) -> None:
-        await open_database(app, stack, settings, schema=SCHEMA, package="cc_routing")
-        await open_bus(app, stack, settings, service="routing")
+        db = await open_database(app, stack, settings, schema=SCHEMA, package="cc_routing")
+        bus = await open_bus(app, stack, settings, service="routing")
+        service = RoutingService(settings, db, bus)
+        app.state.routing = service
+        stack.push_async_callback(service.stop)
+        service.start()
+        add_readiness_check(app, "freeswitch", service.check_freeswitch)
 
-    return create_service_app(settings=settings, title="routing", startup=startup)
+    return create_service_app(settings=settings, title="routing", startup=startup, routers=[router])

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field, field_validator
+
 from cc_common.settings import ServiceSettings
+from cc_routing.core import ConfigError, Destination
 
 
 class RoutingSettings(ServiceSettings):
@@ -12,3 +15,37 @@ class RoutingSettings(ServiceSettings):
 
     service_name: ClassVar[str] = "routing"
     default_http_port: ClassVar[int] = 8101
+
+    routing_context: str = Field(
+        default="contact-center", description="Dialplan context for transfers out of a queue."
+    )
+    routing_hold_music: str = Field(
+        default="local_stream://moh", description="What queued callers hear between announcements."
+    )
+    routing_fallback: str = Field(
+        default="hangup",
+        description="Where calls routing cannot queue go: queue:<name>, transfer:<ext>, hangup.",
+    )
+    routing_callback_dial: str = Field(
+        default="sofia/gateway/carrier/{number}",
+        description="Dial string for callback customers; {number} is replaced.",
+    )
+    routing_lease: bool = Field(
+        default=True, description="Hold a PostgreSQL advisory lock so one instance per tenant acts."
+    )
+
+    @field_validator("routing_fallback")
+    @classmethod
+    def _destination(cls, value: str) -> str:
+        try:
+            Destination.parse(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("routing_callback_dial")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if "{number}" not in value:
+            raise ValueError("must contain {number}")
+        return value

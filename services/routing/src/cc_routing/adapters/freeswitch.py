@@ -1,0 +1,274 @@
+"""Between the ACD core and FreeSWITCH: core commands to ESL lines, ESL events to core inputs.
+
+Pure functions only; :mod:`cc_routing.runtime` does the I/O. Legs routing originates carry
+``cc_role`` (``agent`` or ``customer``) so their events are never mistaken for a caller's;
+callers carry ``cc_queue`` (set by the IVR) and the membership variables the core writes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from cc_common.esl import EslEvent
+from cc_routing.core import (
+    BridgeCall,
+    CancelOffer,
+    Command,
+    DialCustomer,
+    HangupCall,
+    OfferCall,
+    ParkedCall,
+    PlayAnnouncement,
+    PlayMusicOnHold,
+    ReleaseCaller,
+    SetCallVariables,
+    TransferCall,
+)
+
+ROLE = "cc_role"
+ROLE_AGENT = "agent"
+ROLE_CUSTOMER = "customer"
+VAR_CALL = "cc_call_id"
+VAR_OFFER_AGENT = "cc_offer_agent"
+
+ROUTING_EVENTS = (
+    "CHANNEL_PARK",
+    "CHANNEL_ANSWER",
+    "CHANNEL_HANGUP_COMPLETE",
+    "BACKGROUND_JOB",
+)
+"""What routing subscribes to; everything it decides follows from these."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dialplan:
+    """Where routing sends calls it does not keep, and what it plays."""
+
+    context: str = "contact-center"
+    hold_music: str = "local_stream://moh"
+
+
+# --- commands to ESL ---------------------------------------------------------------------------
+
+
+_UNSAFE = re.compile(r"[\s,'{}\[\]]")
+
+
+def _channel_var(name: str, value: str) -> str:
+    """Format ``name=value`` for an originate ``{...}`` block, quoting when FreeSWITCH needs it."""
+    value = value.replace("'", "")
+    if _UNSAFE.search(value):
+        value = "'" + value.replace(",", "\\,") + "'"
+    return f"{name}={value}"
+
+
+def _vars(pairs: dict[str, str | None]) -> str:
+    return "{" + ",".join(_channel_var(k, v) for k, v in pairs.items() if v is not None) + "}"
+
+
+def originate_agent(offer: OfferCall) -> str:
+    """Ring the agent's contact as leg ``offer_id``; it parks on answer (``&park()``)."""
+    variables = _vars(
+        {
+            "origination_uuid": offer.offer_id,
+            ROLE: ROLE_AGENT,
+            VAR_CALL: offer.call_id,
+            VAR_OFFER_AGENT: offer.agent_id,
+            "originate_timeout": str(max(1, round(offer.ring_timeout_seconds))),
+            "ignore_early_media": "true",
+            "hangup_after_bridge": "true",
+            "origination_caller_id_number": offer.caller_number or offer.callback_number,
+            "origination_caller_id_name": offer.queue,
+        }
+    )
+    return f"originate {variables}{offer.contact} &park()"
+
+
+def originate_customer(dial: DialCustomer, *, gateway_template: str) -> str:
+    """Dial the callback customer as leg ``call_id`` for the agent waiting on ``offer_id``."""
+    variables = _vars(
+        {
+            "origination_uuid": dial.call_id,
+            ROLE: ROLE_CUSTOMER,
+            VAR_OFFER_AGENT: dial.agent_id,
+            "originate_timeout": str(max(1, round(dial.timeout_seconds))),
+            "ignore_early_media": "true",
+        }
+    )
+    return f"originate {variables}{gateway_template.format(number=dial.number)} &park()"
+
+
+def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> list[str]:
+    """Return the API commands (sent with ``bgapi``) that carry out one core command."""
+    match command:
+        case OfferCall():
+            return [originate_agent(command)]
+        case CancelOffer():
+            return [f"uuid_kill {command.offer_id} ORIGINATOR_CANCEL"]
+        case BridgeCall():
+            return [f"uuid_bridge {command.call_id} {command.offer_id}"]
+        case DialCustomer():
+            return [originate_customer(command, gateway_template=gateway_template)]
+        case HangupCall():
+            return [f"uuid_kill {command.call_id} {command.cause}"]
+        case ReleaseCaller():
+            return [f"uuid_kill {command.call_id} NORMAL_CLEARING"]
+        case TransferCall():
+            return [_transfer(command, dialplan)]
+        case PlayMusicOnHold():
+            return [f"uuid_broadcast {command.call_id} {command.music or dialplan.hold_music} aleg"]
+        case PlayAnnouncement():
+            minutes = (
+                "unknown"
+                if command.estimated_wait_seconds is None
+                else str(max(1, round(command.estimated_wait_seconds / 60)))
+            )
+            return [
+                f"uuid_broadcast {command.call_id} "
+                f"phrase::cc_queue_position:{command.position}:{minutes} aleg",
+                f"uuid_broadcast {command.call_id} {dialplan.hold_music} aleg",
+            ]
+        case SetCallVariables():
+            return [
+                f"uuid_setvar {command.call_id} {name} {value}" for name, value in command.variables
+            ]
+    return []
+
+
+def _transfer(command: TransferCall, dialplan: Dialplan) -> str:
+    destination = command.destination
+    if destination.kind == "hangup":
+        return f"uuid_kill {command.call_id} {destination.target or 'NORMAL_CLEARING'}"
+    parts = destination.target.split()
+    extension = parts[0]
+    kind = parts[1] if len(parts) > 1 else "XML"
+    context = parts[2] if len(parts) > 2 else dialplan.context
+    return f"uuid_transfer {command.call_id} {extension} {kind} {context}"
+
+
+# --- ESL events to core inputs -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallerParked:
+    """A caller parked with ``cc_queue``: new to routing, or back after a bridge ended."""
+
+    parked: ParkedCall
+    after_bridge: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAnswered:
+    offer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLegEnded:
+    offer_id: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerEnded:
+    call_id: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerAnswered:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerEnded:
+    call_id: str
+    cause: str
+    answered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobFinished:
+    job_uuid: str
+    ok: bool
+    cause: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BadCall:
+    """A parked caller whose routing variables cannot be read (the reason says which)."""
+
+    call_id: str
+    reason: str
+
+
+Input = (
+    CallerParked
+    | AgentAnswered
+    | AgentLegEnded
+    | CallerEnded
+    | CustomerAnswered
+    | CustomerEnded
+    | JobFinished
+    | BadCall
+)
+
+
+def event_time(event: EslEvent, default: float) -> float:
+    """Return FreeSWITCH's own time of the event (epoch seconds), or ``default``."""
+    stamp: datetime | None = event.timestamp
+    return stamp.timestamp() if stamp is not None else default
+
+
+def classify(event: EslEvent) -> Input | None:
+    """Turn one FreeSWITCH event into what routing must react to, or None."""
+    name = event.name
+    if name == "BACKGROUND_JOB":
+        job = event.job_uuid
+        if job is None:
+            return None
+        ok = event.body.startswith("+OK")
+        return JobFinished(job, ok, None if ok else failure_cause(event.body))
+    uuid = event.unique_id
+    if uuid is None:
+        return None
+    role = event.variable(ROLE)
+    if role == ROLE_AGENT:
+        return _agent_leg(name, uuid, event)
+    if role == ROLE_CUSTOMER:
+        return _customer_leg(name, uuid, event)
+    if event.variable("cc_queue") is None:
+        return None
+    if name == "CHANNEL_PARK":
+        try:
+            parked = ParkedCall.from_variables(uuid, event.variables)
+        except ValueError as exc:
+            return BadCall(uuid, str(exc))
+        return CallerParked(parked, after_bridge=event.variable("cc_answered_at") is not None)
+    if name == "CHANNEL_HANGUP_COMPLETE":
+        return CallerEnded(uuid, event.hangup_cause or "NORMAL_CLEARING")
+    return None
+
+
+def _agent_leg(name: str, uuid: str, event: EslEvent) -> Input | None:
+    if name == "CHANNEL_ANSWER":
+        return AgentAnswered(uuid)
+    if name == "CHANNEL_HANGUP_COMPLETE":
+        return AgentLegEnded(uuid, event.hangup_cause or "NORMAL_CLEARING")
+    return None
+
+
+def _customer_leg(name: str, uuid: str, event: EslEvent) -> Input | None:
+    if name == "CHANNEL_ANSWER":
+        return CustomerAnswered(uuid)
+    if name == "CHANNEL_HANGUP_COMPLETE":
+        answered = event.variable("answer_epoch") not in (None, "", "0")
+        return CustomerEnded(uuid, event.hangup_cause or "NORMAL_CLEARING", answered)
+    return None
+
+
+def failure_cause(text: str) -> str:
+    """Return the hangup cause in a failed job's reply (``-ERR NO_ANSWER``)."""
+    words = text.strip().split()
+    return words[1] if len(words) > 1 and words[0] == "-ERR" else "NORMAL_TEMPORARY_FAILURE"

@@ -1,0 +1,315 @@
+"""The routing service's internal HTTP API: agents, queues, calls, callbacks, explanations.
+
+Used by the CRM API and by supervisors' tools, never by the public directly. Every change goes
+through the runtime's single path (core, then outbox and FreeSWITCH), so an API call and a
+FreeSWITCH event can never interleave half-way.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from pydantic import BaseModel, Field, TypeAdapter
+
+from cc_proto import make_event
+from cc_proto.events import AgentState, ConfigChanged
+from cc_routing.adapters import db as tables
+from cc_routing.core import AgentConfig, ConfigError, QueueConfig, RoutingError
+from cc_routing.runtime import RoutingRuntime, upsert
+from cc_routing.service import RoutingService
+
+router = APIRouter(prefix="/v1", tags=["routing"])
+
+
+def get_service(request: Request) -> RoutingService:
+    """Dependency: the routing service of this app."""
+    service: RoutingService = request.app.state.routing
+    return service
+
+
+ServiceDep = Annotated[RoutingService, Depends(get_service)]
+
+
+def _runtime(service: RoutingService) -> RoutingRuntime:
+    if not service.live.is_set():
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "routing is not live yet")
+    return service.runtime
+
+
+def _bad(exc: Exception, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTTPException:
+    return HTTPException(code, str(exc))
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+async def _save_config(
+    runtime: RoutingRuntime, kind: Literal["queue", "agent"], key: str, document: Any | None
+) -> None:
+    """Store (or delete) a configuration row and publish config.changed, in one transaction."""
+    table = tables.queues if kind == "queue" else tables.agents
+    key_column = "name" if kind == "queue" else "agent_id"
+    async with runtime.db.session() as session:
+        if document is None:
+            await session.execute(
+                table.delete().where(table.c.tenant == runtime.tenant, table.c[key_column] == key)
+            )
+            action: Literal["created", "updated", "deleted"] = "deleted"
+        else:
+            values = {
+                "tenant": runtime.tenant,
+                key_column: key,
+                "config": document,
+                "updated_at": datetime.now(UTC),
+            }
+            await upsert(session, table, values, ["tenant", key_column])
+            action = "updated"
+        event = make_event(
+            ConfigChanged(entity=kind, entity_id=key, action=action), tenant=runtime.tenant
+        )
+        await runtime.outbox.add(session, event)
+    runtime.relay.notify()
+
+
+QUEUES: TypeAdapter[QueueConfig] = TypeAdapter(QueueConfig)
+AGENTS: TypeAdapter[AgentConfig] = TypeAdapter(AgentConfig)
+
+
+@router.put("/queues/{name}", status_code=status.HTTP_200_OK)
+async def put_queue(name: str, config: QueueConfig, service: ServiceDep) -> dict[str, Any]:
+    """Create or change a queue; a bad strategy, number or skill expression is a 422 with why."""
+    if config.name != name:
+        raise _bad(ValueError(f"body names queue {config.name!r}, the path {name!r}"))
+    runtime = _runtime(service)
+    try:
+        await runtime.step(lambda: runtime.acd.configure_queue(config, runtime.now()))
+    except ConfigError as exc:
+        raise _bad(exc) from None
+    document: dict[str, Any] = QUEUES.dump_python(config, mode="json")
+    await _save_config(runtime, "queue", name, document)
+    return document
+
+
+@router.delete("/queues/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_queue(name: str, service: ServiceDep) -> Response:
+    """Delete an empty queue (409 while it holds calls: nothing may be lost)."""
+    runtime = _runtime(service)
+    if name not in runtime.acd.queue_names():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue named {name!r}")
+    try:
+        await runtime.step(lambda: runtime.acd.remove_queue(name, runtime.now()))
+    except (RoutingError, ConfigError) as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    await _save_config(runtime, "queue", name, None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/queues")
+async def list_queues(service: ServiceDep) -> list[dict[str, Any]]:
+    """Every queue's live status."""
+    runtime = _runtime(service)
+    return [_status(runtime, name) for name in runtime.acd.queue_names()]
+
+
+@router.get("/queues/{name}")
+async def queue_status(name: str, service: ServiceDep) -> dict[str, Any]:
+    """One queue's live figures: calls waiting, oldest wait, agents by state, service level."""
+    runtime = _runtime(service)
+    if name not in runtime.acd.queue_names():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue named {name!r}")
+    return _status(runtime, name)
+
+
+def _status(runtime: RoutingRuntime, name: str) -> dict[str, Any]:
+    return _finite(_fields(runtime.acd.queue_status(name, runtime.now())))
+
+
+@router.put("/agents/{agent_id}")
+async def put_agent(agent_id: str, config: AgentConfig, service: ServiceDep) -> dict[str, Any]:
+    """Create or change an agent: contact (any dial string), skills 1-5, queues as tiers."""
+    if config.agent_id != agent_id:
+        raise _bad(ValueError(f"body names agent {config.agent_id!r}, the path {agent_id!r}"))
+    runtime = _runtime(service)
+    try:
+        await runtime.step(lambda: runtime.acd.upsert_agent(config, runtime.now()))
+    except (ConfigError, RoutingError) as exc:
+        raise _bad(exc) from None
+    document: dict[str, Any] = AGENTS.dump_python(config, mode="json")
+    await _save_config(runtime, "agent", agent_id, document)
+    return document
+
+
+@router.delete("/agents/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_agent(agent_id: str, service: ServiceDep) -> Response:
+    """Forget a logged-out agent (409 while logged in)."""
+    runtime = _runtime(service)
+    _known_agent(runtime, agent_id)
+    try:
+        await runtime.step(lambda: runtime.acd.remove_agent(agent_id, runtime.now()))
+    except RoutingError as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    await _save_config(runtime, "agent", agent_id, None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _known_agent(runtime: RoutingRuntime, agent_id: str) -> None:
+    if agent_id not in runtime.acd.agent_ids():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r}")
+
+
+# --- agent states ------------------------------------------------------------------------------
+
+
+class StateChange(BaseModel):
+    """What an agent (or supervisor) asks for."""
+
+    state: Literal["available", "break", "not_ready"]
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class Login(BaseModel):
+    state: Literal["available", "break", "not_ready"] = "available"
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class Logout(BaseModel):
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class WrapUp(BaseModel):
+    action: Literal["end", "extend"]
+    seconds: float = Field(default=30.0, gt=0, le=3600)
+
+
+class Disposition(BaseModel):
+    code: str = Field(min_length=1, max_length=100)
+    resolved: bool | None = None
+
+
+async def _agent_action(service: RoutingService, agent_id: str, decide: Any) -> dict[str, Any]:
+    runtime = _runtime(service)
+    _known_agent(runtime, agent_id)
+    try:
+        await runtime.step(lambda: decide(runtime.acd, runtime.now()))
+    except (RoutingError, ConfigError) as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    return _fields(runtime.acd.agent_view(agent_id))
+
+
+@router.post("/agents/{agent_id}/login")
+async def login(agent_id: str, body: Login, service: ServiceDep) -> dict[str, Any]:
+    """Start a shift, available or straight into a break."""
+    state = AgentState(body.state)
+    return await _agent_action(
+        service,
+        agent_id,
+        lambda acd, now: acd.login(agent_id, now, state=state, reason=body.reason),
+    )
+
+
+@router.post("/agents/{agent_id}/logout")
+async def logout(agent_id: str, body: Logout, service: ServiceDep) -> dict[str, Any]:
+    """End a shift (after the current call, if on one)."""
+    return await _agent_action(
+        service, agent_id, lambda acd, now: acd.logout(agent_id, now, reason=body.reason)
+    )
+
+
+@router.post("/agents/{agent_id}/state")
+async def change_state(agent_id: str, body: StateChange, service: ServiceDep) -> dict[str, Any]:
+    """Go available, on break or not ready (a reason code is required for the last two)."""
+    if body.state == "available":
+        decide = lambda acd, now: acd.set_available(agent_id, now)  # noqa: E731
+    elif body.reason is None:
+        raise _bad(ValueError(f"{body.state} needs a reason code"))
+    elif body.state == "break":
+        decide = lambda acd, now: acd.set_break(agent_id, body.reason, now)  # noqa: E731
+    else:
+        decide = lambda acd, now: acd.set_not_ready(agent_id, body.reason, now)  # noqa: E731
+    return await _agent_action(service, agent_id, decide)
+
+
+@router.post("/agents/{agent_id}/wrap-up")
+async def wrap_up(agent_id: str, body: WrapUp, service: ServiceDep) -> dict[str, Any]:
+    """End wrap-up now, or extend it."""
+    if body.action == "end":
+        return await _agent_action(
+            service, agent_id, lambda acd, now: acd.end_wrap_up(agent_id, now)
+        )
+    return await _agent_action(
+        service, agent_id, lambda acd, now: acd.extend_wrap_up(agent_id, body.seconds, now)
+    )
+
+
+@router.post("/agents/{agent_id}/disposition")
+async def disposition(agent_id: str, body: Disposition, service: ServiceDep) -> dict[str, Any]:
+    """Record the outcome of the agent's current (or just ended) call."""
+    return await _agent_action(
+        service,
+        agent_id,
+        lambda acd, now: acd.dispose_call(agent_id, body.code, now, resolved=body.resolved),
+    )
+
+
+@router.get("/agents/{agent_id}")
+async def agent(agent_id: str, service: ServiceDep) -> dict[str, Any]:
+    """An agent's live state."""
+    runtime = _runtime(service)
+    _known_agent(runtime, agent_id)
+    return _fields(runtime.acd.agent_view(agent_id))
+
+
+# --- calls -------------------------------------------------------------------------------------
+
+
+class CallbackRequest(BaseModel):
+    number: str = Field(min_length=3, max_length=32, pattern=r"^\+?[0-9*#]+$")
+
+
+@router.get("/calls/{call_id}")
+async def call(call_id: str, service: ServiceDep) -> dict[str, Any]:
+    """Where a call stands: status, position and estimated wait, kept current."""
+    runtime = _runtime(service)
+    view = runtime.acd.call_view(call_id, runtime.now())
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
+    return _finite(_fields(view))
+
+
+@router.post("/calls/{call_id}/callback")
+async def callback(call_id: str, body: CallbackRequest, service: ServiceDep) -> dict[str, Any]:
+    """The caller leaves the line and keeps their place: they are called back in turn."""
+    runtime = _runtime(service)
+    try:
+        await runtime.step(
+            lambda: runtime.acd.request_callback(call_id, body.number, runtime.now())
+        )
+    except RoutingError as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    view = runtime.acd.call_view(call_id, runtime.now())
+    return _finite(_fields(view)) if view is not None else {}
+
+
+@router.get("/calls/{call_id}/explain")
+async def explain(call_id: str, service: ServiceDep) -> list[dict[str, Any]]:
+    """Why this call went (or did not go) to each agent: candidates, score terms, skips."""
+    runtime = _runtime(service)
+    decisions = runtime.acd.explain(call_id)
+    if not decisions:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no routing decision kept for {call_id!r}")
+    return [decision.as_dict() for decision in decisions]
+
+
+def _fields(view: Any) -> dict[str, Any]:
+    """A frozen dataclass view as a JSON-ready dict."""
+    return {name: getattr(view, name) for name in view.__dataclass_fields__}
+
+
+def _finite(doc: dict[str, Any]) -> dict[str, Any]:
+    """Replace infinities (JSON has none) with None."""
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in doc.items()
+    }

@@ -1,0 +1,229 @@
+"""Rebuild the ACD from what survives a restart, and re-sync it after a lost connection.
+
+FreeSWITCH is the source of truth for live calls: each queued caller carries its queue, priority
+and enqueue time in channel variables, and a bridged caller names its agent and agent leg. The
+database holds configuration, agent states and booked callbacks (which have no channel). So a
+fresh instance loads the database, lists the live channels, reads their variables and puts every
+call back in its place, in its order; then it resumes offering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from pydantic import TypeAdapter
+
+from cc_common.esl import InboundClient
+from cc_common.logging import get_logger
+from cc_proto.events import AgentState
+from cc_routing.adapters import db as tables
+from cc_routing.adapters.freeswitch import ROLE, ROLE_AGENT, ROLE_CUSTOMER
+from cc_routing.core import AgentConfig, Command, HangupCall, ParkedCall, QueueConfig
+from cc_routing.runtime import RoutingRuntime
+
+log = get_logger(__name__)
+
+CHANNEL_VARIABLES = (
+    "cc_queue",
+    "cc_priority",
+    "cc_enqueued_at",
+    "cc_skills",
+    "cc_customer_id",
+    "cc_agent",
+    "cc_agent_leg",
+    "cc_answered_at",
+    ROLE,
+    "caller_id_number",
+    "destination_number",
+)
+UNSET = ("", "_undef_")
+QUEUE_ADAPTER: TypeAdapter[QueueConfig] = TypeAdapter(QueueConfig)
+AGENT_ADAPTER: TypeAdapter[AgentConfig] = TypeAdapter(AgentConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChannel:
+    """A channel FreeSWITCH has now, with the routing variables it carries."""
+
+    uuid: str
+    variables: dict[str, str]
+
+    @property
+    def role(self) -> str | None:
+        """Return ``agent``/``customer`` for legs routing made, None for callers and others."""
+        return self.variables.get(ROLE)
+
+
+async def read_live_channels(api: InboundClient, *, parallel: int = 32) -> list[LiveChannel]:
+    """List live channels and read their routing variables (on a connection without events)."""
+    rows = await api.show_channels()
+    found: list[LiveChannel] = []
+    for start in range(0, len(rows), parallel):
+        chunk = rows[start : start + parallel]
+        found.extend(await asyncio.gather(*(_read(api, row.uuid) for row in chunk)))
+    return found
+
+
+async def _read(api: InboundClient, uuid: str) -> LiveChannel:
+    replies = await asyncio.gather(*(api.api(f"uuid_getvar {uuid} {v}") for v in CHANNEL_VARIABLES))
+    variables = {
+        name: reply.text.strip()
+        for name, reply in zip(CHANNEL_VARIABLES, replies, strict=True)
+        if reply.text.strip() not in UNSET and not reply.text.startswith("-ERR")
+    }
+    return LiveChannel(uuid, variables)
+
+
+async def load_configuration(runtime: RoutingRuntime) -> dict[str, AgentConfig]:
+    """Configure every stored queue and agent; return the agents' configs by id.
+
+    Agents start logged out; :func:`restore` gives them back their stored state.
+    """
+    async with runtime.db.session() as session:
+        queue_rows = (
+            await session.execute(
+                sa.select(tables.queues.c.config).where(tables.queues.c.tenant == runtime.tenant)
+            )
+        ).scalars()
+        agent_rows = (
+            await session.execute(
+                sa.select(tables.agents.c.config).where(tables.agents.c.tenant == runtime.tenant)
+            )
+        ).scalars()
+        queues = [QUEUE_ADAPTER.validate_python(row) for row in queue_rows]
+        agents = [AGENT_ADAPTER.validate_python(row) for row in agent_rows]
+    now, acd = runtime.now(), runtime.acd
+    commands: list[Command] = []
+    for queue in queues:
+        try:
+            commands += acd.configure_queue(queue, now)
+        except ValueError as exc:  # kept broken: its calls go to the fallback
+            log.error("routing.stored_queue_invalid", queue=queue.name, error=str(exc))
+    for agent in agents:
+        commands += acd.upsert_agent(agent, now)
+    await runtime.step(lambda: commands)
+    return {agent.agent_id: agent for agent in agents}
+
+
+async def restore(
+    runtime: RoutingRuntime, live: Sequence[LiveChannel], agents: dict[str, AgentConfig]
+) -> None:
+    """Put back agents, calls and callbacks after a restart, then resume offering."""
+    acd, now = runtime.acd, runtime.now()
+    by_uuid = {channel.uuid: channel for channel in live}
+    connected_agents = await _restore_agents(runtime, now, agents)
+    commands: list[Command] = []
+    callers = sorted(
+        (c for c in live if c.role is None and "cc_queue" in c.variables),
+        key=lambda c: float(c.variables.get("cc_enqueued_at") or now),
+    )
+    for channel in callers:
+        try:
+            parked = ParkedCall.from_variables(channel.uuid, channel.variables)
+        except ValueError as exc:
+            log.warning("routing.restore_skipped", call_id=channel.uuid, reason=str(exc))
+            continue
+        agent = channel.variables.get("cc_agent")
+        leg = channel.variables.get("cc_agent_leg")
+        if agent and leg in by_uuid and agent in connected_agents:
+            answered = float(channel.variables.get("cc_answered_at") or now)
+            commands += acd.restore_call(
+                parked, now, answered_by=agent, agent_leg=leg, answered_at=answered
+            )
+        elif agent:
+            # Talking before the restart, and the agent leg is gone: the conversation is over.
+            commands.append(HangupCall(channel.uuid, "NORMAL_CLEARING"))
+        else:
+            commands += acd.restore_call(parked, now)
+    bridged_legs = {c.variables.get("cc_agent_leg") for c in callers}
+    for channel in live:
+        if channel.role in (ROLE_AGENT, ROLE_CUSTOMER) and channel.uuid not in bridged_legs:
+            # A ring in progress when we stopped: its offer is lost, the call will be re-offered.
+            commands.append(HangupCall(channel.uuid, "ORIGINATOR_CANCEL"))
+    commands += await _restore_callbacks(runtime, now)
+    await runtime.step(lambda: [*commands, *acd.resume(now)])
+    log.info("routing.restored", calls=len(callers), agents=len(connected_agents))
+
+
+async def _restore_agents(
+    runtime: RoutingRuntime, now: float, agents: dict[str, AgentConfig]
+) -> set[str]:
+    """Restore each agent's stored state; return those who may be restored onto a call."""
+    async with runtime.db.session() as session:
+        rows = (
+            await session.execute(
+                sa.select(tables.agent_states).where(tables.agent_states.c.tenant == runtime.tenant)
+            )
+        ).all()
+    on_call: set[str] = set()
+    for row in rows:
+        config = agents.get(row.agent_id)
+        if config is None:
+            continue
+        state = AgentState(row.state)
+        if state is AgentState.ON_CALL:
+            on_call.add(row.agent_id)
+            state = AgentState.AVAILABLE  # restore_call puts them back on the call if it lives
+        runtime.acd.restore_agent(
+            config,
+            state=state,
+            since=row.since,
+            now=now,
+            reason=row.reason,
+            wrap_until=row.wrap_until,
+            calls_answered=row.calls_answered,
+            talk_seconds=row.talk_seconds,
+        )
+    return on_call
+
+
+async def _restore_callbacks(runtime: RoutingRuntime, now: float) -> list[Command]:
+    async with runtime.db.session() as session:
+        rows = (
+            await session.execute(
+                sa.select(tables.callbacks).where(tables.callbacks.c.tenant == runtime.tenant)
+            )
+        ).all()
+    commands: list[Command] = []
+    for row in rows:
+        try:
+            commands += runtime.acd.restore_callback(
+                row.callback_id,
+                queue=row.queue,
+                number=row.number,
+                enqueued_at=row.enqueued_at,
+                now=now,
+                priority=row.priority,
+                skills=row.skills,
+                origin_call_id=row.origin_call_id,
+            )
+        except ValueError as exc:
+            log.error("routing.callback_not_restored", callback_id=row.callback_id, error=str(exc))
+    return commands
+
+
+async def resync(runtime: RoutingRuntime, live: Sequence[LiveChannel]) -> None:
+    """After a reconnect: end what vanished while we were away, take in callers we missed."""
+    acd, now = runtime.acd, runtime.now()
+    alive = {channel.uuid for channel in live}
+    commands: list[Command] = []
+    for call_id in acd.active_calls():
+        view = acd.call_view(call_id)
+        if view is None or view.callback_number is not None:
+            continue  # callbacks being waited on have no channel
+        if call_id not in alive:
+            commands += acd.caller_hung_up(call_id, now, cause="NORMAL_CLEARING")
+    known = set(acd.active_calls())
+    for channel in live:
+        if channel.role is None and "cc_queue" in channel.variables and channel.uuid not in known:
+            if "cc_answered_at" in channel.variables:
+                continue
+            try:
+                parked = ParkedCall.from_variables(channel.uuid, channel.variables)
+            except ValueError:
+                continue
+            commands += acd.restore_call(parked, now)
+    await runtime.step(lambda: [*commands, *acd.resume(now)])

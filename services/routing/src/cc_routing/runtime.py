@@ -1,0 +1,321 @@
+"""The routing service at run time: the ACD core driven by FreeSWITCH, the API and the clock.
+
+Every input (an ESL event, an API request, a timer) takes the same path under one lock: ask the
+core, then carry out what it returns, in order. Events to publish and the agent states they
+change are written in one transaction with the outbox (the relay publishes them with confirms);
+then the FreeSWITCH commands go out with ``bgapi``. On start, and after every reconnect to
+FreeSWITCH, the core is reconciled with the live channels (:mod:`cc_routing.reconcile`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cc_common.db import Database, Outbox, OutboxRelay
+from cc_common.esl import EslEvent, InboundClient
+from cc_common.logging import get_logger, log_context
+from cc_proto.events import CallCallbackRequested, CallEnded
+from cc_routing.adapters import db as tables
+from cc_routing.adapters.freeswitch import (
+    ROUTING_EVENTS,
+    AgentAnswered,
+    AgentLegEnded,
+    BadCall,
+    CallerEnded,
+    CallerParked,
+    CustomerAnswered,
+    CustomerEnded,
+    Dialplan,
+    Input,
+    JobFinished,
+    classify,
+    event_time,
+    failure_cause,
+    to_esl,
+)
+from cc_routing.core import (
+    Acd,
+    Command,
+    Destination,
+    DialCustomer,
+    HangupCall,
+    OfferCall,
+    PublishEvent,
+    ReportProblem,
+    TransferCall,
+)
+
+log = get_logger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one core step produced, split by where it goes."""
+
+    events: list[PublishEvent] = field(default_factory=list)
+    switch: list[Command] = field(default_factory=list)
+    agents: set[str] = field(default_factory=set)
+
+
+class RoutingRuntime:
+    """Owns the ACD for one tenant and keeps it in step with FreeSWITCH and the database."""
+
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        acd: Acd,
+        db: Database,
+        outbox: Outbox,
+        relay: OutboxRelay,
+        dialplan: Dialplan,
+        gateway_template: str,
+        fallback: Destination,
+        clock: Clock = time.time,
+    ) -> None:
+        self.tenant = tenant
+        self.acd = acd
+        self.db = db
+        self.outbox = outbox
+        self.relay = relay
+        self._dialplan = dialplan
+        self._gateway = gateway_template
+        self._fallback = fallback
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._esl: InboundClient | None = None
+        self._timer_task: asyncio.Task[None] | None = None
+        self._jobs: set[asyncio.Task[None]] = set()
+        self.problems = 0
+
+    # --- the one path every input takes -------------------------------------------------------
+
+    def now(self) -> float:
+        """Return the service clock (epoch seconds)."""
+        return self._clock()
+
+    async def step(self, decide: Callable[[], list[Command]]) -> list[Command]:
+        """Ask the core (``decide``) under the lock and carry out what it returns."""
+        async with self._lock:
+            commands = decide()
+            await self._carry_out(commands)
+            return commands
+
+    async def _carry_out(self, commands: Sequence[Command]) -> None:
+        batch = _Batch()
+        for command in commands:
+            if isinstance(command, PublishEvent):
+                batch.events.append(command)
+                if command.agent_id is not None:
+                    batch.agents.add(command.agent_id)
+            elif isinstance(command, ReportProblem):
+                self._report(command)
+            else:
+                batch.switch.append(command)
+        if batch.events:
+            await self._persist(batch)
+            self.relay.notify()
+        for command in batch.switch:
+            await self._send(command)
+        self._wake.set()
+
+    def _report(self, problem: ReportProblem) -> None:
+        self.problems += 1
+        log.warning(
+            f"routing.{problem.code}",
+            message=problem.message,
+            call_id=problem.call_id,
+            agent_id=problem.agent_id,
+            queue=problem.queue,
+        )
+
+    async def _persist(self, batch: _Batch) -> None:
+        """Write events to the outbox and the agents' states, in one transaction."""
+        async with self.db.session() as session:
+            for published in batch.events:
+                await self.outbox.add(session, published.envelope(tenant=self.tenant))
+                await self._track_callbacks(session, published)
+            for agent_id in sorted(batch.agents):
+                await self._save_agent_state(session, agent_id)
+
+    async def _track_callbacks(self, session: AsyncSession, published: PublishEvent) -> None:
+        data = published.data
+        if isinstance(data, CallCallbackRequested) and published.call_id is not None:
+            view = self.acd.call_view(published.call_id)
+            if view is not None:
+                await session.execute(
+                    tables.callbacks.insert().values(
+                        tenant=self.tenant,
+                        callback_id=view.call_id,
+                        queue=view.queue,
+                        number=view.callback_number or data.callback_number,
+                        priority=view.priority,
+                        enqueued_at=view.enqueued_at,
+                        origin_call_id=published.call_id,
+                    )
+                )
+        elif isinstance(data, CallEnded) and published.call_id is not None:
+            await session.execute(
+                tables.callbacks.delete().where(
+                    tables.callbacks.c.tenant == self.tenant,
+                    tables.callbacks.c.callback_id == published.call_id,
+                )
+            )
+
+    async def _save_agent_state(self, session: AsyncSession, agent_id: str) -> None:
+        try:
+            view = self.acd.agent_view(agent_id)
+        except Exception:  # removed in this very step
+            return
+        values: dict[str, Any] = {
+            "tenant": self.tenant,
+            "agent_id": agent_id,
+            "state": view.state,
+            "since": view.since,
+            "reason": view.reason,
+            "wrap_until": None,
+            "calls_answered": view.calls_answered,
+            "talk_seconds": view.talk_seconds,
+        }
+        await upsert(session, tables.agent_states, values, ["tenant", "agent_id"])
+
+    async def _send(self, command: Command) -> None:
+        """Send one command's ESL lines with bgapi; watch originates for failure."""
+        client = self._esl
+        if client is None or not client.connected:
+            log.warning("routing.switch_unavailable", command=type(command).__name__)
+            return
+        for line in to_esl(command, dialplan=self._dialplan, gateway_template=self._gateway):
+            try:
+                job = await client.bgapi(line)
+            except Exception as exc:  # the reconnect's reconciliation repairs what was lost
+                log.warning(
+                    "routing.command_failed", command=line.split(" ", 1)[0], error=repr(exc)
+                )
+                return
+            if isinstance(command, OfferCall | DialCustomer):
+                self._watch(job, command)
+
+    def _watch(self, job: Any, command: OfferCall | DialCustomer) -> None:
+        task = asyncio.create_task(self._job_done(job, command))
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _job_done(self, job: Any, command: OfferCall | DialCustomer) -> None:
+        """An originate that failed before any channel event tells us so only here."""
+        try:
+            result = await job.result()
+        except Exception:
+            return  # connection lost: reconciliation takes over
+        if result.ok:
+            return
+        cause = failure_cause(result.text)
+        when = self.now()
+        if isinstance(command, OfferCall):
+            await self.step(lambda: self.acd.agent_hung_up(command.offer_id, when, cause=cause))
+        else:
+            await self.step(lambda: self.acd.customer_unreachable(command.call_id, cause, when))
+
+    # --- FreeSWITCH ---------------------------------------------------------------------------
+
+    def attach(self, client: InboundClient) -> None:
+        """Route the client's events into the core."""
+        self._esl = client
+        for name in ROUTING_EVENTS:
+            client.on(name, self.on_event)
+
+    async def subscribe(self, client: InboundClient) -> None:
+        """Ask FreeSWITCH for the events routing needs (restored by the client on reconnect)."""
+        await client.events("plain", *ROUTING_EVENTS)
+
+    async def on_event(self, event: EslEvent) -> None:
+        """React to one FreeSWITCH event with the core, at FreeSWITCH's time."""
+        happened = classify(event)
+        if happened is None or isinstance(happened, JobFinished):
+            return
+        when = event_time(event, self.now())
+        with log_context(call_id=getattr(happened, "call_id", None) or event.unique_id):
+            await self.handle(happened, when)
+
+    async def handle(self, happened: Input, when: float) -> None:
+        """Apply one classified FreeSWITCH input."""
+        acd = self.acd
+        match happened:
+            case CallerParked(parked=parked, after_bridge=True):
+                if parked.call_id not in set(acd.active_calls()):
+                    # The conversation ended and the caller fell back to park: let them go.
+                    await self.step(lambda: [HangupCall(parked.call_id, "NORMAL_CLEARING")])
+            case CallerParked(parked=parked):
+                await self.step(lambda: acd.call_arrived(parked, when))
+            case AgentAnswered(offer_id=offer_id):
+                await self.step(lambda: acd.agent_answered(offer_id, when))
+            case AgentLegEnded(offer_id=offer_id, cause=cause):
+                await self.step(lambda: acd.agent_hung_up(offer_id, when, cause=cause))
+            case CallerEnded(call_id=call_id, cause=cause):
+                await self.step(lambda: acd.caller_hung_up(call_id, when, cause=cause))
+            case CustomerAnswered(call_id=call_id):
+                await self.step(lambda: acd.customer_answered(call_id, when))
+            case CustomerEnded(call_id=call_id, cause=cause, answered=True):
+                await self.step(lambda: acd.caller_hung_up(call_id, when, cause=cause))
+            case CustomerEnded(call_id=call_id, cause=cause):
+                await self.step(lambda: acd.customer_unreachable(call_id, cause, when))
+            case BadCall(call_id=call_id, reason=reason):
+                # A caller routing cannot read goes to the platform's fallback, never dropped.
+                problem = ReportProblem("bad_call_variables", reason, call_id=call_id)
+                send = TransferCall(call_id, self._fallback, "bad_call_variables")
+                await self.step(lambda: [problem, send])
+
+    # --- timers -------------------------------------------------------------------------------
+
+    def start_timers(self) -> None:
+        """Run the core's deadlines (ring timeouts, wrap-up, relaxation, overflow ...)."""
+        self._timer_task = asyncio.create_task(self._run_timers(), name="routing-timers")
+
+    async def _run_timers(self) -> None:
+        while True:
+            deadline = self.acd.next_deadline()
+            self._wake.clear()
+            timeout = None if deadline is None else max(0.0, deadline - self.now())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            deadline = self.acd.next_deadline()
+            if deadline is not None and deadline <= self.now():
+                try:
+                    await self.step(self._advance)
+                except Exception:  # a timer step must never stop the timers
+                    log.exception("routing.timer_failed")
+
+    def _advance(self) -> list[Command]:
+        return self.acd.advance(self.now())
+
+    async def close(self) -> None:
+        """Stop timers and job watchers."""
+        tasks = [t for t in (self._timer_task, *self._jobs) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def upsert(
+    session: AsyncSession, table: sa.Table, values: dict[str, Any], keys: Iterable[str]
+) -> None:
+    """Insert or update one row by its primary key, on PostgreSQL or SQLite."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(values)
+    update = {k: statement.excluded[k] for k in values if k not in set(keys)}
+    await session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=update))
