@@ -149,7 +149,8 @@ def main() -> None:
     emit("routing_decision_p50", statistics.median(decision))
     emit("routing_decision_p99", percentile(decision, 0.99))
     status = [acd.queue_status(name) for name in acd.queue_names()]
-    emit("routing_select_offerable_per_queue", statistics.mean(s.offerable for s in status), "agents")
+    offerable = statistics.mean(s.offerable for s in status)
+    emit("routing_select_offerable_per_queue", offerable, "agents")
 
 
 if __name__ == "__main__":

@@ -179,3 +179,19 @@ def test_a_booked_callback_survives_a_restart() -> None:
     assert [o.call_id for o in of_type(out, OfferCall)] == ["cb-1"]
     with pytest.raises(RoutingError, match="unknown queue"):
         acd.restore_callback("cb-2", queue="nope", number="1", enqueued_at=0.0, now=121.0)
+
+
+def test_a_callback_waiting_to_retry_survives_a_queue_change() -> None:
+    acd = build(
+        [QueueConfig(Q, callback_retry_seconds=60, callback_dial_timeout_seconds=10)],
+        [agent("a1", Q)],
+    )
+    acd.set_break("a1", "x", 0.0)
+    acd.call_arrived(ParkedCall("c1", Q), 0.0)
+    acd.request_callback("c1", "555", 5.0)
+    (offer,) = of_type(acd.set_available("a1", 10.0), OfferCall)
+    acd.agent_answered(offer.offer_id, 10.0)
+    acd.customer_unreachable(callback_id(acd, "c1"), "NO_ANSWER", 20.0)
+    acd.configure_queue(QueueConfig(Q, callback_retry_seconds=60, ring_timeout_seconds=30), 30.0)
+    out = acd.advance(80.0)
+    assert [o.callback_number for o in of_type(out, OfferCall)] == ["555"]

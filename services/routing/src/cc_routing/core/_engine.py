@@ -773,6 +773,8 @@ class Engine:
         if call.step + 1 < len(steps):
             timers.set(call.enqueued_at + steps[call.step + 1][0], TimerKind.RELAX, call, token)
         if call.is_callback:
+            if call.not_before > self._now:
+                timers.set(call.not_before, TimerKind.CALLBACK_RETRY, call, token)
             return
         if config.overflow_after_seconds is not None:
             due = call.enqueued_at + config.overflow_after_seconds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -135,6 +135,14 @@ class CompiledQueue:
 
 def compile_queue(config: QueueConfig, *, known_skills: Collection[str] | None) -> CompiledQueue:
     """Check every field of a queue and parse its requirements, or raise :class:`ConfigError`."""
+    try:
+        strategy = Strategy(config.strategy)
+    except ValueError:
+        names = ", ".join(s.value for s in Strategy)
+        raise ConfigError(
+            f"queue {config.name!r}: unknown strategy {config.strategy!r} (one of {names})"
+        ) from None
+    config = replace(config, strategy=strategy)
     _check_queue_numbers(config)
     steps: list[tuple[float, Requirement | None]] = []
     previous = -1.0
@@ -169,7 +177,6 @@ def _check_queue_numbers(config: QueueConfig) -> None:
     """Reject impossible numbers with the field's name."""
     if not config.name or not config.name.strip():
         raise ConfigError("a queue needs a name")
-    Strategy(config.strategy)
     positive = {
         "ring_timeout_seconds": config.ring_timeout_seconds,
         "ring_progressively_delay_seconds": config.ring_progressively_delay_seconds,
