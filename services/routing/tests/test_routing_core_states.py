@@ -14,6 +14,7 @@ from cc_proto.events import (
     AgentStateChanged,
     CallAgentMissed,
     CallDispositioned,
+    CallEnded,
 )
 from cc_routing.core import (
     Acd,
@@ -288,3 +289,17 @@ def test_removing_an_agent_needs_a_logout() -> None:
     acd.remove_agent("a1", 2.0)
     assert acd.agent_ids() == []
     assert acd.queue_status(Q).agents_by_state["logged_out"] == 0
+
+
+def test_empty_hangup_causes_and_codes_never_break_an_event() -> None:
+    acd = build([QueueConfig(Q, wrap_up_seconds=10)], [agent("a1", Q)])
+    offer = offer_of(acd.call_arrived(ParkedCall("c1", Q), 0.0))
+    out = acd.offer_failed(offer.offer_id, "", 1.0)
+    (missed,) = events(out, CallAgentMissed)
+    assert missed.cause == "UNSPECIFIED"
+    offer = offer_of(out)
+    acd.agent_answered(offer.offer_id, 2.0)
+    (ended,) = events(acd.caller_hung_up("c1", 3.0, cause=" "), CallEnded)
+    assert ended.hangup_cause == "UNSPECIFIED"
+    with pytest.raises(RoutingError, match="1-200 characters"):
+        acd.dispose_call("a1", "", 4.0)

@@ -22,7 +22,7 @@ from cc_proto.events import (
 )
 from cc_routing.core._engine import Engine
 from cc_routing.core.agents import Agent
-from cc_routing.core.calls import Call, CallStatus, Offer, ParkedCall
+from cc_routing.core.calls import MAX_PRIORITY, Call, CallStatus, Offer, ParkedCall
 from cc_routing.core.commands import (
     CancelOffer,
     Command,
@@ -37,6 +37,7 @@ from cc_routing.core.config import (
     Destination,
     QueueConfig,
     check_agent,
+    check_destination,
     compile_queue,
 )
 from cc_routing.core.explain import Decision
@@ -100,6 +101,12 @@ class AgentView:
     no_answer_count: int
 
 
+def _cause(cause: str) -> str:
+    """Keep FreeSWITCH's hangup cause; an empty one becomes UNSPECIFIED (its name for none)."""
+    cause = (cause or "").strip()
+    return cause[:200] if cause else "UNSPECIFIED"
+
+
 def _answered_ring_timeout(entry: tuple[float, int, TimerKind, object, int]) -> bool:
     """A ring timeout whose offer already ended: the common stale timer, dropped early."""
     subject = entry[3]
@@ -126,6 +133,8 @@ class Acd(Engine):
         explain_capacity: int = 1000,
     ) -> None:
         """Set up an empty ACD; ``rng`` drives the random strategy and generated leg uuids."""
+        if fallback is not None:
+            check_destination(fallback, "the platform fallback")
         super().__init__(
             rng=rng if rng is not None else random.Random(0),
             new_id=new_id,
@@ -416,6 +425,8 @@ class Acd(Engine):
         if call is None or agent.state not in (AgentState.ON_CALL, AgentState.WRAP_UP):
             raise RoutingError(f"agent {agent_id!r} has no call to disposition")
         queue = self._queues.get(call.queue)
+        if not code or not code.strip() or len(code) > 200:
+            raise RoutingError("a disposition code must be 1-200 characters")
         codes = queue.config.disposition_codes if queue is not None else None
         if codes is not None and code not in codes:
             raise RoutingError(f"disposition {code!r} is not one of {sorted(codes)}")
@@ -445,36 +456,28 @@ class Acd(Engine):
             )
             return out
         own = self._call_requirement(parked, out)
-        priority = min(max(parked.priority, 0), 100)
-        if priority != parked.priority:
-            out.append(
-                ReportProblem(
-                    "bad_priority",
-                    f"priority {parked.priority} outside 0-100, using {priority}",
-                    call_id=parked.call_id,
-                    queue=parked.queue,
-                )
-            )
-        call = Call(
-            ParkedCall(
-                parked.call_id,
-                parked.queue,
-                priority,
-                None,
-                None,
-                parked.caller_number,
-                parked.dialed_number,
-                parked.customer_id,
-            ),
-            own,
-            self._now,
-        )
+        call = Call(parked, own, self._now)
+        call.priority = self._priority(parked, out)
         queue = self._queues.get(parked.queue)
         if queue is None:
             self._unknown_queue(call, out)
         else:
             self._enter(call, queue, out)
         return out
+
+    def _priority(self, parked: ParkedCall, out: list[Command]) -> int:
+        """Return the call's priority held to the contract's 0-100, reporting a clamp."""
+        priority = min(max(parked.priority, 0), MAX_PRIORITY)
+        if priority != parked.priority:
+            out.append(
+                ReportProblem(
+                    "bad_priority",
+                    f"priority {parked.priority} outside 0-{MAX_PRIORITY}, using {priority}",
+                    call_id=parked.call_id,
+                    queue=parked.queue,
+                )
+            )
+        return priority
 
     def _call_requirement(self, parked: ParkedCall, out: list[Command]) -> Requirement | None:
         if not parked.skills:
@@ -532,6 +535,7 @@ class Acd(Engine):
 
     def offer_failed(self, offer_id: str, cause: str, now: float) -> list[Command]:
         """The agent leg ended without answering (``cause`` is FreeSWITCH's hangup cause)."""
+        cause = _cause(cause)
         out = self._begin(now)
         offer = self._offers.get(offer_id)
         if offer is None or not offer.active:
@@ -543,6 +547,7 @@ class Acd(Engine):
         self, offer_id: str, now: float, *, cause: str = "NORMAL_CLEARING"
     ) -> list[Command]:
         """The agent leg hung up: a miss while ringing, the end of the conversation after it."""
+        cause = _cause(cause)
         out = self._begin(now)
         offer = self._offers.get(offer_id)
         if offer is None:
@@ -561,6 +566,7 @@ class Acd(Engine):
         self, call_id: str, now: float, *, cause: str = "NORMAL_CLEARING"
     ) -> list[Command]:
         """The caller (or callback customer) hung up: abandon if waiting, end if talking."""
+        cause = _cause(cause)
         out = self._begin(now)
         call = self._calls.get(call_id)
         if call is None:
@@ -585,6 +591,7 @@ class Acd(Engine):
 
     def customer_unreachable(self, call_id: str, cause: str, now: float) -> list[Command]:
         """The callback dial failed: the agent is freed, the callback retried or given up."""
+        cause = _cause(cause)
         out = self._begin(now)
         call = self._calls.get(call_id)
         if call is not None and call.status is CallStatus.DIALING:
@@ -812,6 +819,7 @@ class Acd(Engine):
         queue = self._queues.get(parked.queue)
         own = self._call_requirement(parked, out)
         call = Call(parked, own, self._now)
+        call.priority = self._priority(parked, out)
         call.enqueued_at = parked.enqueued_at if parked.enqueued_at is not None else self._now
         call.arrived_at = call.enqueued_at
         if answered_by is not None:

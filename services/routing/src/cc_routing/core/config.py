@@ -15,6 +15,9 @@ from cc_routing.core.expressions import (
     parse_requirement,
 )
 
+MAX_NAME = 200
+"""Longest queue name, contact or destination the event contracts accept."""
+
 
 class ConfigError(ValueError):
     """A queue or agent configuration that cannot be used; the message names the field."""
@@ -58,6 +61,14 @@ class Destination:
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.target}"
+
+
+def check_destination(destination: Destination, where: str) -> None:
+    """Refuse a destination that is not one of the kinds or too long to publish."""
+    if destination.kind not in ("queue", "transfer", "hangup") or not destination.target.strip():
+        raise ConfigError(f"{where}: {destination!r} is not a usable destination")
+    if len(str(destination)) > MAX_NAME:
+        raise ConfigError(f"{where}: destination longer than {MAX_NAME} characters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +185,21 @@ def _parse_step(
 
 
 def _check_queue_numbers(config: QueueConfig) -> None:
-    """Reject impossible numbers with the field's name."""
+    """Reject impossible numbers and names too long for the event contracts."""
     if not config.name or not config.name.strip():
         raise ConfigError("a queue needs a name")
+    if len(config.name) > MAX_NAME:
+        raise ConfigError(f"queue name longer than {MAX_NAME} characters: {config.name[:40]}...")
+    destinations = {
+        "max_wait_destination": config.max_wait_destination,
+        "overflow_destination": config.overflow_destination,
+        "full_destination": config.full_destination,
+        "no_agents_destination": config.no_agents_destination,
+        "fallback": config.fallback,
+    }
+    for name, destination in destinations.items():
+        if destination is not None:
+            check_destination(destination, f"queue {config.name!r}: {name}")
     positive = {
         "ring_timeout_seconds": config.ring_timeout_seconds,
         "ring_progressively_delay_seconds": config.ring_progressively_delay_seconds,
@@ -214,6 +237,8 @@ def check_agent(config: AgentConfig) -> None:
         raise ConfigError("an agent needs an id")
     if not config.contact or not config.contact.strip():
         raise ConfigError(f"agent {config.agent_id!r}: contact (a dial string) is required")
+    if len(config.contact) > MAX_NAME:
+        raise ConfigError(f"agent {config.agent_id!r}: contact longer than {MAX_NAME} characters")
     for skill, level in config.skills.items():
         if not isinstance(level, int) or not 1 <= level <= MAX_PROFICIENCY:
             raise ConfigError(
