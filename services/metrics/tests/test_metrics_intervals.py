@@ -16,6 +16,7 @@ from cc_metrics.core.intervals import (
     intervals_between,
     next_bucket,
     split_span,
+    whole_hours,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -119,3 +120,12 @@ def test_every_interval_lies_inside_its_bucket(
 def test_intervals_between_covers_partial_ends() -> None:
     got = list(intervals_between(utc(2025, 1, 1, 9, 5), utc(2025, 1, 1, 9, 31)))
     assert got == [utc(2025, 1, 1, 9, 0), utc(2025, 1, 1, 9, 15), utc(2025, 1, 1, 9, 30)]
+
+
+def test_hour_sums_serve_reports_only_where_they_are_exact() -> None:
+    start, end = utc(2025, 3, 1), utc(2025, 4, 1)
+    assert whole_hours(start, end, Granularity.DAY, BERLIN)  # across the DST change
+    assert not whole_hours(start, end, Granularity.DAY, ZoneInfo("Asia/Kolkata"))
+    assert not whole_hours(start, end, Granularity.MIN30, UTC)
+    assert not whole_hours(start + timedelta(minutes=15), end, Granularity.HOUR, UTC)
+    assert whole_hours(start, end, Granularity.TOTAL, UTC)

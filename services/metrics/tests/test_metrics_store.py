@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from cc_common.db import Database, migrations
+from cc_metrics.adapters import reports as reports_module
 from cc_metrics.adapters.consumer import MetricsConsumer
 from cc_metrics.adapters.db import SCHEMA
 from cc_metrics.adapters.reports import ReportQuery, ReportReader
@@ -90,6 +91,19 @@ async def test_postgres_and_sqlite_give_the_same_buckets(both: list[MetricsConsu
     starts = {b for _, b in hours}
     assert datetime(2025, 10, 26, 0, tzinfo=UTC) in starts
     assert datetime(2025, 10, 26, 1, tzinfo=UTC) in starts
+
+
+async def test_hour_tables_answer_like_the_15_minute_tables(
+    both: list[MetricsConsumer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    postgres, _ = both
+    cases = [(Granularity.HOUR, "Europe/Berlin"), (Granularity.DAY, "America/New_York"),
+             (Granularity.TOTAL, "UTC")]  # fmt: skip
+    from_hours = {(s, c): await buckets(postgres, s, *c) for s in Scope for c in cases}
+    monkeypatch.setattr(reports_module, "whole_hours", lambda *_: False)
+    for scope in Scope:
+        for case in cases:
+            assert await buckets(postgres, scope, *case) == from_hours[scope, case], (scope, case)
 
 
 async def test_a_batch_written_twice_counts_once(pg_url: str) -> None:

@@ -1,7 +1,8 @@
 """The metrics service's tables, all in its own schema ``metrics``.
 
 Interval tables hold one row per queue (or agent) per 15-minute interval with a column for every
-fact, so every KPI's numerator and denominator is there and roll-ups are sums. Call detail
+fact, so every KPI's numerator and denominator is there and roll-ups are sums; hour tables hold
+the same sums per UTC hour so reports over months read a quarter of the rows. Call detail
 records, agent state segments and statuses keep what the engine needs to continue after a
 restart; schedules and costs are inputs given through the API.
 """
@@ -67,6 +68,32 @@ Index(
     agent_intervals.c.interval_start,
 )
 Index("ix_metrics_agent_intervals_time", agent_intervals.c.tenant, agent_intervals.c.interval_start)
+
+queue_hours = Table(
+    "queue_hours",
+    metadata,
+    _tenant(),
+    Column("queue", String(NAME), primary_key=True),
+    Column("interval_start", DateTime(timezone=True), primary_key=True),
+    *_fact_columns(QUEUE_FACTS),
+)
+"""The same facts summed per UTC hour, written with the 15-minute rows, for long reports."""
+
+agent_hours = Table(
+    "agent_hours",
+    metadata,
+    _tenant(),
+    Column("agent_id", String(NAME), primary_key=True),
+    Column("interval_start", DateTime(timezone=True), primary_key=True),
+    Column("team", String(NAME), nullable=True),
+    *_fact_columns(AGENT_FACTS),
+)
+Index(
+    "ix_metrics_agent_hours_team",
+    agent_hours.c.tenant,
+    agent_hours.c.team,
+    agent_hours.c.interval_start,
+)
 
 known_queues = Table(
     "known_queues",

@@ -20,17 +20,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cc_metrics.adapters.db import (
+    agent_hours,
     agent_intervals,
     agent_segments,
     agent_status,
     call_records,
     kit,
     known_queues,
+    queue_hours,
     queue_intervals,
 )
 from cc_metrics.core.agents import AgentStatus, Segment
 from cc_metrics.core.engine import NO_QUEUE, Outcome
 from cc_metrics.core.facts import AGENT_FACT_NAMES, QUEUE_FACT_NAMES, Facts, add_facts
+from cc_metrics.core.intervals import hour_start
 from cc_metrics.core.records import RECORD_FIELDS, CallRecord
 from cc_proto.events import AgentState
 
@@ -80,7 +83,7 @@ def _build_upsert(
     if update == "replace":
         others = (c.name for c in table.columns if c.name not in keys and c.name not in add)
         changes.update({name: excluded[name] for name in others})
-    if table is agent_intervals:
+    if "team" in table.c and update == "add":
         changes["team"] = func.coalesce(excluded.team, table.c.team)
     return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
 
@@ -143,29 +146,23 @@ class MetricsStore:
             await _upsert(session, known_queues, rows, ("tenant", "queue"), "nothing")
 
     async def _write_facts(self, session: AsyncSession, batch: _Batch) -> None:
-        queue_rows = [
-            {
-                "tenant": self.tenant,
-                "queue": queue,
-                "interval_start": utc(at),
-                **_all(QUEUE_FACT_NAMES, facts),
-            }
-            for (queue, at), facts in sorted(batch.queue_facts.items())
-        ]
-        keys = ("tenant", "queue", "interval_start")
-        await _upsert(session, queue_intervals, queue_rows, keys, "add", QUEUE_FACT_NAMES)
-        agent_rows = [
-            {
-                "tenant": self.tenant,
-                "agent_id": agent,
-                "interval_start": utc(at),
-                "team": batch.teams.get(agent),
-                **_all(AGENT_FACT_NAMES, facts),
-            }
-            for (agent, at), facts in sorted(batch.agent_facts.items())
-        ]
-        keys = ("tenant", "agent_id", "interval_start")
-        await _upsert(session, agent_intervals, agent_rows, keys, "add", AGENT_FACT_NAMES)
+        """Add the batch's facts to the 15-minute rows and to the hour rows."""
+        for table, hours in ((queue_intervals, False), (queue_hours, True)):
+            rows = [
+                {"tenant": self.tenant, "queue": queue, "interval_start": at,
+                 **_all(QUEUE_FACT_NAMES, facts)}
+                for (queue, at), facts in sorted(_by_time(batch.queue_facts, hours).items())
+            ]  # fmt: skip
+            keys = ("tenant", "queue", "interval_start")
+            await _upsert(session, table, rows, keys, "add", QUEUE_FACT_NAMES)
+        for table, hours in ((agent_intervals, False), (agent_hours, True)):
+            rows = [
+                {"tenant": self.tenant, "agent_id": agent, "interval_start": at,
+                 "team": batch.teams.get(agent), **_all(AGENT_FACT_NAMES, facts)}
+                for (agent, at), facts in sorted(_by_time(batch.agent_facts, hours).items())
+            ]  # fmt: skip
+            keys = ("tenant", "agent_id", "interval_start")
+            await _upsert(session, table, rows, keys, "add", AGENT_FACT_NAMES)
 
     def _record_row(self, record: CallRecord) -> dict[str, Any]:
         row = {name: getattr(record, name) for name in RECORD_FIELDS}
@@ -238,6 +235,17 @@ class MetricsStore:
         """Return every queue that has ever had a call."""
         query = select(known_queues.c.queue).where(known_queues.c.tenant == self.tenant)
         return list((await session.execute(query)).scalars())
+
+
+def _by_time(
+    facts: dict[tuple[str, datetime], Facts], hours: bool
+) -> dict[tuple[str, datetime], Facts]:
+    """Return the facts keyed by UTC interval start, or summed per UTC hour."""
+    out: dict[tuple[str, datetime], Facts] = {}
+    for (key, at), values in facts.items():
+        when = hour_start(at) if hours else utc_at(at)
+        add_facts(out.setdefault((key, when), {}), values)
+    return out
 
 
 def _all(names: Sequence[str], facts: Facts) -> dict[str, float]:

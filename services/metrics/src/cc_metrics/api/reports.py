@@ -118,9 +118,8 @@ async def _report(
     wanted = keys or ([TENANT_KEY] if scope is Scope.TENANT else [])
     for empty in empty_buckets(wanted, start, end, grain, zone):
         buckets.setdefault(empty, {})
-    rows = report_rows(
-        buckets, scope=scope, thresholds=thresholds, event_facts=event_fact_names(scope)
-    )
+    names = event_fact_names(scope)
+    rows = report_rows(buckets, scope=scope, thresholds=thresholds, event_facts=names, only=chosen)
     if fmt == "csv":
         return _csv(rows, chosen)
     return ReportPublic(

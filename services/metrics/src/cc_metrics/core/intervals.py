@@ -46,6 +46,12 @@ def interval_start(at: datetime) -> datetime:
     return _EPOCH + (micros // step) * step * _MICROS
 
 
+def hour_start(at: datetime) -> datetime:
+    """Return the start (UTC) of the UTC hour that holds ``at``."""
+    _require_aware(at)
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def is_interval_boundary(at: datetime) -> bool:
     """Return True when ``at`` starts a 15-minute interval."""
     return interval_start(at) == at
@@ -105,3 +111,26 @@ def next_bucket(start: datetime, granularity: Granularity, zone: tzinfo) -> date
     else:
         raise ValueError("a total has no buckets")
     return datetime.combine(nxt, time(0), tzinfo=zone).astimezone(UTC)
+
+
+_HOUR_BUCKETS = frozenset(
+    {Granularity.HOUR, Granularity.DAY, Granularity.WEEK, Granularity.MONTH, Granularity.TOTAL}
+)
+
+
+def whole_hours(start: datetime, end: datetime, granularity: Granularity, zone: tzinfo) -> bool:
+    """Return True when UTC-hour sums answer the report exactly.
+
+    That holds when buckets are an hour or longer, the range starts and ends on the hour, and
+    the zone's offset is a whole number of hours throughout the range (not India's +5:30).
+    """
+    if granularity not in _HOUR_BUCKETS or hour_start(start) != start or hour_start(end) != end:
+        return False
+    day = start
+    while day <= end:
+        offset = day.astimezone(zone).utcoffset() or timedelta(0)
+        if offset.total_seconds() % 3600:
+            return False
+        day += timedelta(days=1)
+    offset = end.astimezone(zone).utcoffset() or timedelta(0)
+    return not offset.total_seconds() % 3600

@@ -8,7 +8,8 @@ never 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -79,27 +80,33 @@ class Kpi:
 
     def facts(self, thresholds: Thresholds) -> set[str]:
         """Return every fact this KPI reads."""
-        names = set(self.numerator(thresholds))
-        if self.denominator is not None:
-            names |= set(self.denominator(thresholds))
-        return names
+        return set(_compiled(self, thresholds)[2])
 
     def compute(self, facts: Mapping[str, float], thresholds: Thresholds) -> KpiValue:
         """Return the KPI from summed facts, or no data naming what is missing."""
-        missing = sorted(name for name in self.facts(thresholds) if name not in facts)
+        numerator, denominator, names = _compiled(self, thresholds)
+        missing = [name for name in names if name not in facts]
         if missing:
             return KpiValue(None, None, None, f"missing input: {', '.join(missing)}")
-        num = _evaluate(self.numerator(thresholds), facts)
-        if self.denominator is None:
+        num = sum(weight * facts[name] for name, weight in numerator)
+        if denominator is None:
             return KpiValue(num * self.scale, num, None)
-        den = _evaluate(self.denominator(thresholds), facts)
+        den = sum(weight * facts[name] for name, weight in denominator)
         if den <= 0:
             return KpiValue(None, num, den, self.empty)
         return KpiValue(self.scale * num / den, num, den)
 
 
-def _evaluate(terms: Linear, facts: Mapping[str, float]) -> float:
-    return sum(weight * facts[name] for name, weight in terms.items())
+Pairs = tuple[tuple[str, float], ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(kpi: Kpi, thresholds: Thresholds) -> tuple[Pairs, Pairs | None, tuple[str, ...]]:
+    """Return a KPI's terms for these thresholds, worked out once (reports compute thousands)."""
+    numerator = tuple(kpi.numerator(thresholds).items())
+    denominator = None if kpi.denominator is None else tuple(kpi.denominator(thresholds).items())
+    names = sorted({name for name, _ in (*numerator, *(denominator or ()))})
+    return numerator, denominator, tuple(names)
 
 
 def _fixed(**terms: float) -> Terms:
@@ -236,7 +243,14 @@ ALL_FIGURES: tuple[Kpi, ...] = (*KPIS, *SL_VARIANTS)
 
 
 def compute_all(
-    facts: Mapping[str, float], thresholds: Thresholds, scope: Scope
+    facts: Mapping[str, float],
+    thresholds: Thresholds,
+    scope: Scope,
+    only: Collection[str] | None = None,
 ) -> dict[str, KpiValue]:
-    """Return every KPI (and service-level variant) that makes sense for ``scope``."""
-    return {kpi.key: kpi.compute(facts, thresholds) for kpi in ALL_FIGURES if scope in kpi.scopes}
+    """Return every KPI (and service-level variant) that makes sense for ``scope``, or ``only``."""
+    return {
+        kpi.key: kpi.compute(facts, thresholds)
+        for kpi in ALL_FIGURES
+        if scope in kpi.scopes and (only is None or kpi.key in only)
+    }

@@ -8,7 +8,7 @@ granularity no finer than the data, a known time zone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -119,13 +119,14 @@ def report_rows(
     scope: Scope,
     thresholds: Thresholds,
     event_facts: Iterable[str],
+    only: Collection[str] | None = None,
 ) -> list[ReportRow]:
-    """Compute the KPIs of every bucket; event facts absent from a bucket are zero."""
+    """Compute the KPIs (or ``only`` these) of every bucket; absent event facts are zero."""
     zero = dict.fromkeys(event_facts, 0.0)
     rows = []
     for (key, bucket), facts in sorted(buckets.items(), key=_order):
         full = {**zero, **facts}
-        rows.append(ReportRow(key, bucket, full, compute_all(full, thresholds, scope)))
+        rows.append(ReportRow(key, bucket, full, compute_all(full, thresholds, scope, only)))
     return rows
 
 
