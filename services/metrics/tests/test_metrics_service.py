@@ -293,3 +293,58 @@ async def test_a_restarted_service_continues_where_it_stopped(start_service: Any
     body = (await again.get("/reports/queues", queue="sales", granularity="total", **window)).json()
     assert kpi(body, "average_acw") == 30.0
     assert kpi(body, "aht") == 110.0
+
+
+async def test_an_event_the_database_refuses_fails_alone(start_service: Any) -> None:
+    service = await start_service()
+    e = Events()
+    poison = e.offered("c2", "sales", 5, caller_number="9" * 300)  # longer than the column
+    events = [e.offered("c1", "sales", 0), poison, e.offered("c3", "sales", 9)]
+    await publish_all(service, events)
+    await service.wait_processed(2)
+    dead: list[Any] = []
+    async with asyncio.timeout(30):
+        while not dead:
+            dead = await service.publisher.dead_letters(service.settings.consumer_queue)
+            await asyncio.sleep(0.1)
+    [letter] = dead
+    assert json.loads(letter.body)["call_id"] == "c2"
+    assert "too long" in letter.reason
+    assert await service.processed() == 2
+
+
+async def test_an_unreachable_database_is_waited_out_without_losing_events(
+    start_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from cc_metrics.adapters.store import MetricsStore
+
+    service = await start_service()
+    real_write = MetricsStore.write
+    outages = [OperationalError("INSERT", {}, ConnectionRefusedError("database down"))] * 3
+    seen_down: list[float] = []
+
+    def consumer_up() -> float:
+        value = service.app.state.registry.get_sample_value("cc_metrics_consumer_up")
+        assert value is not None
+        return float(value)
+
+    async def flaky_write(self: MetricsStore, *args: Any, **kwargs: Any) -> None:
+        if outages:  # fault injection: the next writes find the database unreachable
+            seen_down.append(consumer_up())
+            raise outages.pop()
+        await real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(MetricsStore, "write", flaky_write)
+    e = Events()
+    events = [e.offered(f"c{n}", "sales", n) for n in range(5)]
+    await publish_all(service, events)
+    await service.wait_processed(5)
+    assert seen_down[1:] == [0.0, 0.0]  # the consumer reported itself down while waiting
+    assert consumer_up() == 1.0
+    assert await service.publisher.dead_letters(service.settings.consumer_queue) == []
+    body = (
+        await service.get("/reports/queues", queue="sales", granularity="total", **RANGE)
+    ).json()
+    assert kpi(body, "total_calls") == 5

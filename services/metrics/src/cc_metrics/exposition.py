@@ -149,7 +149,9 @@ class LiveMetrics:
             "cc_metrics_events_rejected", "Events dead-lettered as unusable.", registry=registry
         )
         self.consumer_up = Gauge(
-            "cc_metrics_consumer_up", "1 while the bus consumer is running.", registry=registry
+            "cc_metrics_consumer_up",
+            "1 while the bus consumer runs and its last batch was committed.",
+            registry=registry,
         )
         self.lag = Gauge(
             "cc_metrics_event_lag_seconds",

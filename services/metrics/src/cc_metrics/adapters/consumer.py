@@ -4,8 +4,10 @@ Handlers run concurrently (the bus hands out up to ``concurrency`` events at onc
 queues its event and waits for the batch that carries it to commit. A batch is one transaction:
 claim the event ids (a redelivered id is skipped), apply the new events, write the facts, the
 records and the statuses. Only then are the handlers released, so the bus acks, and the live
-metrics move. If the transaction fails, every handler in the batch raises (the bus redelivers)
-and the engine forgets its memory and reloads it from the database, which holds the truth.
+metrics move. If the transaction fails the engine forgets its memory and reloads it from the
+database, which holds the truth; an unreachable database is waited out (the events stay unacked
+and keep their delivery count), while data the database refuses is retried event by event so
+only the event at fault is redelivered and, at the delivery limit, dead-lettered.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from cc_common.bus import Rejected
 from cc_common.db import Database
@@ -30,6 +34,16 @@ CONSUMER = "metrics"
 STATE_HORIZON = timedelta(hours=6)
 SEGMENT_HORIZON = timedelta(days=2)
 PRUNE_EVERY = timedelta(minutes=1)
+RETRY_FIRST, RETRY_MAX = 0.2, 10.0
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Return True when the database could not be reached (retry), not when it refused the data."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return False
 
 
 @dataclass(slots=True)
@@ -118,16 +132,37 @@ class MetricsConsumer:
                 await self._settle(batch)
 
     async def _settle(self, batch: list[_Pending]) -> None:
-        try:
-            outcomes = await self.apply_batch([p.event for p in batch])
-        except Exception as exc:  # the whole batch is redelivered; memory is rebuilt from storage
-            log.exception("metrics.batch_failed", events=len(batch))
-            await self._recover()
-            for pending in batch:
-                if not pending.done.done():
-                    pending.done.set_exception(exc)
+        """Commit a batch; wait out an unreachable database; single out an event that breaks it."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                outcomes = await self.apply_batch([p.event for p in batch])
+            except Exception as exc:  # memory is rebuilt from storage either way
+                transient = _unreachable(exc)
+                log.exception("metrics.batch_failed", events=len(batch), transient=transient)
+                self.live.consumer_up.set(0)  # alerts fire while nothing is being counted
+                await self._recover()
+                if transient:
+                    await asyncio.sleep(delay)  # the events stay unacked: nothing is lost
+                    delay = min(delay * 2, RETRY_MAX)
+                    continue
+                await self._isolate(batch, exc)
+                return
+            self._release(batch, outcomes)
             return
+
+    async def _isolate(self, batch: list[_Pending], exc: Exception) -> None:
+        """Retry a failed batch event by event, so only the event that breaks it fails."""
+        if len(batch) == 1:
+            if not batch[0].done.done():
+                batch[0].done.set_exception(exc)  # the bus redelivers it, then dead-letters it
+            return
+        for pending in batch:
+            await self._settle([pending])
+
+    def _release(self, batch: list[_Pending], outcomes: list[Outcome]) -> None:
         now = self._clock()
+        self.live.consumer_up.set(1)
         for outcome in outcomes:
             self.live.record(outcome, now=now)
         for pending in batch:

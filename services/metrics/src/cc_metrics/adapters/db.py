@@ -24,13 +24,14 @@ from sqlalchemy import (
 )
 
 from cc_common.db import kit_tables
+from cc_metrics.core.engine import MAX_ID
 from cc_metrics.core.facts import AGENT_FACTS, QUEUE_FACTS, FactSpec
 
 SCHEMA = "metrics"
 metadata = MetaData(schema=SCHEMA)
 kit = kit_tables(metadata, SCHEMA)
 
-NAME = 200
+NAME = MAX_ID
 """Length of identifiers: queue, agent, team, call id (FreeSWITCH UUIDs and our own names)."""
 
 

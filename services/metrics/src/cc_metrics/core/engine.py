@@ -40,6 +40,9 @@ NO_QUEUE = ""
 
 NO_TEAM = ""
 
+MAX_ID = 200
+"""Longest call or agent id kept (FreeSWITCH UUIDs are 36 characters)."""
+
 D = TypeVar("D", bound=EventData)
 
 
@@ -249,6 +252,9 @@ class MetricsEngine:
             raise Unprocessable(
                 f"event for tenant {event.tenant!r}; this service counts {self.tenant!r}"
             )
+        for name, value in (("call_id", event.call_id), ("agent_id", event.agent_id)):
+            if value is not None and not 0 < len(value) <= MAX_ID:
+                raise Unprocessable(f"{name} must be 1 to {MAX_ID} characters")
         kind = type(event.data)
         if kind in _NEEDS_CALL and not event.call_id:
             raise Unprocessable(f"{event.type} names no call_id")
