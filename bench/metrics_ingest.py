@@ -61,7 +61,7 @@ async def measure(settings: MetricsSettings, publisher: RabbitBus) -> None:
     run = simulate_run(
         seed=1, agents=60, calls_per_hour=1300, duration_seconds=3 * 3600, tenant="bench"
     )
-    await publisher.declare(settings.consumer_queue, bindings=["bench.#"])
+    await publisher.declare(settings.metrics_queue, bindings=["bench.#"])
     for start in range(0, len(run.events), 256):
         await asyncio.gather(*(publisher.publish(e) for e in run.events[start : start + 256]))
     app = create_app(settings)
@@ -94,9 +94,9 @@ async def main() -> None:
     await admin.close()
     exchange, queue = f"bench-metrics-{tag}", f"bench-metrics-{tag}-q"
     settings = MetricsSettings(
-        tenant="bench", amqp_url=AMQP_URL, bus_exchange=exchange, consumer_queue=queue,
+        tenant="bench", amqp_url=AMQP_URL, bus_exchange=exchange, metrics_queue=queue,
         database_url=make_url(DATABASE_URL).set(database=database).render_as_string(False),
-        consumer_concurrency=256, batch_max=256, bus_prefetch=512,
+        metrics_concurrency=256, metrics_batch_max=256, bus_prefetch=512,
     )  # fmt: skip
     publisher = await RabbitBus(AMQP_URL, service="bench", exchange=exchange).connect()
     try:

@@ -83,10 +83,10 @@ async def start_service(
                 database_url=database_url or pg_url,
                 amqp_url=amqp_url,
                 bus_exchange=exchange,
-                consumer_queue=queue,
+                metrics_queue=queue,
                 bus_delivery_limit=2,
-                queues=["sales", "support"],
-                teams=["blue"],
+                metrics_queues=["sales", "support"],
+                metrics_teams=["blue"],
                 **overrides,
             )
             clock = clock or Clock()

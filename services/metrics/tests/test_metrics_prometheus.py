@@ -121,8 +121,8 @@ async def service_and_prometheus(tmp_path: Path) -> AsyncIterator[tuple[Bus, Pro
         tenant="acme",
         database_url=f"sqlite+aiosqlite:///{tmp_path}/metrics.sqlite3",
         amqp_url=bus_url,
-        queues=["sales", "support"],
-        teams=["blue", "green"],
+        metrics_queues=["sales", "support"],
+        metrics_teams=["blue", "green"],
         break_reasons=["lunch"],
     )
     config = uvicorn.Config(

@@ -31,8 +31,8 @@ def create_app(settings: MetricsSettings, *, clock: Clock = _now) -> FastAPI:
     engine = MetricsEngine(
         tenant=settings.tenant,
         thresholds=settings.thresholds(),
-        queues=settings.queues,
-        teams=settings.teams,
+        queues=settings.metrics_queues,
+        teams=settings.metrics_teams,
     )
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
@@ -46,18 +46,18 @@ def create_app(settings: MetricsSettings, *, clock: Clock = _now) -> FastAPI:
             engine=engine,
             live=live,
             clock=clock,
-            batch_max=settings.batch_max,
-            linger_seconds=settings.batch_linger_seconds,
+            batch_max=settings.metrics_batch_max,
+            linger_seconds=settings.metrics_batch_linger_seconds,
         )
         await consumer.load()
         consumer.start()
         stack.push_async_callback(consumer.stop)
         bus = await open_bus(app, stack, settings, service="metrics")
         subscription = await bus.consume(
-            settings.consumer_queue,
+            settings.metrics_queue,
             bindings=[f"{settings.tenant}.#"],
             handler=consumer.handle,
-            concurrency=settings.consumer_concurrency,
+            concurrency=settings.metrics_concurrency,
         )
         live.consumer_up.set(1)
 

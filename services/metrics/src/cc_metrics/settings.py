@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
@@ -25,23 +26,38 @@ class MetricsSettings(ServiceSettings):
     service_level_target: float = Field(default=0.80, ge=0, le=1)
     abandon_rate_limit: float = Field(default=0.05, ge=0, le=1, description="Alert above this.")
     longest_wait_limit_seconds: float = Field(default=120.0, gt=0, description="Alert above.")
-    queues: list[str] = Field(default_factory=list, description="Queues shown before any call.")
-    teams: list[str] = Field(default_factory=list, description="Teams shown before any agent.")
+    metrics_queues: list[str] = Field(
+        default_factory=list, description="Queues shown before any call."
+    )
+    metrics_teams: list[str] = Field(
+        default_factory=list, description="Teams shown before any agent."
+    )
     break_reasons: list[str] = Field(
         default_factory=lambda: ["lunch", "break", "training", "meeting"],
         description="Break reason codes exposed as labels; others show as 'other'.",
     )
     report_time_zone: str = Field(default="UTC", description="Default zone for days and weeks.")
-    consumer_queue: str = Field(default="metrics.events", min_length=1)
-    consumer_concurrency: int = Field(default=64, ge=1, le=1024, description="Events in flight.")
-    batch_max: int = Field(default=256, ge=1, le=10_000, description="Events per transaction.")
-    batch_linger_seconds: float = Field(default=0.002, ge=0, le=1)
+    metrics_queue: str = Field(default="metrics.events", min_length=1)
+    metrics_concurrency: int = Field(default=64, ge=1, le=1024, description="Events in flight.")
+    metrics_batch_max: int = Field(
+        default=256, ge=1, le=10_000, description="Events per transaction."
+    )
+    metrics_batch_linger_seconds: float = Field(default=0.002, ge=0, le=1)
 
     @field_validator("service_level_seconds", "short_abandon_seconds")
     @classmethod
     def _kept_bound(cls, value: int) -> int:
         if value not in WAIT_BOUNDS:
             raise ValueError(f"must be one of {list(WAIT_BOUNDS)}")
+        return value
+
+    @field_validator("report_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
     def thresholds(self) -> Thresholds:

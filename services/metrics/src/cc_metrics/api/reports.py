@@ -99,7 +99,9 @@ async def _report(
     reader = ReportReader(runtime.tenant)
     async with db.session() as session:
         if keys:
-            missing = await reader.unknown_keys(session, scope, keys, runtime.settings.queues)
+            missing = await reader.unknown_keys(
+                session, scope, keys, runtime.settings.metrics_queues
+            )
             if missing:
                 raise HTTPException(
                     status_code=404, detail=f"unknown {scope}: {', '.join(missing)}"
