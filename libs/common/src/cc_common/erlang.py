@@ -74,7 +74,6 @@ def erlang_a_metrics(
     agents: int,
     patience_seconds: float,
     threshold_seconds: float,
-    tail: int = 4000,
 ) -> ErlangAResult:
     """Solve the birth–death chain π_n ∝ λⁿ / ∏(min(k,c)·μ + (k−c)⁺·θ) for an M/M/c+M queue.
 
@@ -86,7 +85,7 @@ def erlang_a_metrics(
     lam = calls_per_hour / 3600.0
     mu = 1.0 / aht_seconds
     theta = 1.0 / patience_seconds
-    probs = _erlang_a_distribution(lam, mu, theta, agents, tail)
+    probs = _erlang_a_distribution(lam, mu, theta, agents)
     queue_length = sum((n - agents) * p for n, p in enumerate(probs) if n > agents)
     busy = sum(min(n, agents) * p for n, p in enumerate(probs))
     abandon = theta * queue_length / lam
@@ -105,16 +104,28 @@ def erlang_a_metrics(
     )
 
 
-def _erlang_a_distribution(
-    lam: float, mu: float, theta: float, agents: int, tail: int
-) -> list[float]:
-    """Return the stationary distribution of the number in system, truncated far in the tail."""
-    weights = [1.0]
-    for n in range(1, agents + tail):
+def _erlang_a_distribution(lam: float, mu: float, theta: float, agents: int) -> list[float]:
+    """Return the stationary distribution of the number in system, truncated far in the tail.
+
+    Weights are kept as logarithms: when arrivals outpace the agents and patience is long,
+    λ/death stays above 1 for tens of thousands of states and plain products overflow. The
+    chain runs until deaths outpace arrivals and the weights fall below double precision.
+    """
+    logs = [0.0]
+    peak = 0.0
+    n = 0
+    while True:
+        n += 1
         death = min(n, agents) * mu + max(n - agents, 0) * theta
-        weights.append(weights[-1] * lam / death)
-        if weights[-1] < 1e-300:
+        logs.append(logs[-1] + math.log(lam / death))
+        peak = max(peak, logs[-1])
+        if n > agents and death > lam and logs[-1] < peak - 700:
             break
+        if n > 10_000_000:
+            raise ValueError("Erlang A chain does not converge (is patience infinite?)")
+    weights = [math.exp(x - peak) for x in logs]
+    while len(weights) > agents + 1 and weights[-1] < 1e-18:  # negligible tail: less to integrate
+        weights.pop()
     total = sum(weights)
     return [w / total for w in weights]
 
