@@ -1,0 +1,1 @@
+"""The simulator's pure core: channel model, caller profiles, event composition, dialplan."""

@@ -1,0 +1,1 @@
+"""The simulated switch: sessions, applications, API commands and originate."""
