@@ -14,11 +14,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field, TypeAdapter
 
+from cc_common.db import upsert
 from cc_proto import make_event
 from cc_proto.events import AgentState, ConfigChanged
 from cc_routing.adapters import db as tables
 from cc_routing.core import AgentConfig, ConfigError, QueueConfig, RoutingError
-from cc_routing.runtime import RoutingRuntime, upsert
+from cc_routing.runtime import RoutingRuntime
 from cc_routing.service import RoutingService
 
 router = APIRouter(prefix="/v1", tags=["routing"])

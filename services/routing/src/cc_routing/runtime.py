@@ -12,16 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cc_common.db import Database, Outbox, OutboxRelay
+from cc_common.db import Database, Outbox, OutboxRelay, upsert
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.logging import get_logger, log_context
 from cc_proto.events import CallCallbackRequested, CallEnded
@@ -309,13 +306,3 @@ class RoutingRuntime:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-async def upsert(
-    session: AsyncSession, table: sa.Table, values: dict[str, Any], keys: Iterable[str]
-) -> None:
-    """Insert or update one row by its primary key, on PostgreSQL or SQLite."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(values)
-    update = {k: statement.excluded[k] for k in values if k not in set(keys)}
-    await session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=update))

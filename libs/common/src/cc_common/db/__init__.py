@@ -7,7 +7,13 @@ both without a translate map.
 
 from cc_common.db._database import Database, is_postgres
 from cc_common.db._kit_tables import KitTables, kit_tables
-from cc_common.db.idempotency import claim_event, prune_processed
+from cc_common.db.idempotency import (
+    claim_event,
+    claim_events,
+    dialect_insert,
+    prune_processed,
+    upsert,
+)
 from cc_common.db.outbox import Outbox, OutboxRelay
 
 __all__ = [
@@ -16,7 +22,10 @@ __all__ = [
     "Outbox",
     "OutboxRelay",
     "claim_event",
+    "claim_events",
+    "dialect_insert",
     "is_postgres",
     "kit_tables",
     "prune_processed",
+    "upsert",
 ]

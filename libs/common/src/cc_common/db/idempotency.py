@@ -7,12 +7,41 @@ claimed skips the work, so a redelivery after a crash between commit and ack cha
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Table, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def dialect_insert(session: AsyncSession, table: Table) -> Any:
+    """Return an INSERT with ``on_conflict_*`` for the session's database (PostgreSQL or SQLite)."""
+    dialect = session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+async def claim_events(
+    session: AsyncSession,
+    *,
+    table: Table,
+    consumer: str,
+    event_ids: Sequence[uuid.UUID],
+    now: datetime | None = None,
+) -> set[uuid.UUID]:
+    """Return the ids this consumer has not processed before, marking them processed.
+
+    One statement for the whole batch: a consumer that commits in batches claims them together.
+    """
+    if not event_ids:
+        return set()
+    at = now or datetime.now(UTC)
+    statement = dialect_insert(session, table).on_conflict_do_nothing().returning(table.c.event_id)
+    rows = [{"consumer": consumer, "event_id": i, "processed_at": at} for i in event_ids]
+    result = await session.execute(statement, rows)
+    return {row[0] for row in result}
 
 
 async def claim_event(
@@ -24,12 +53,19 @@ async def claim_event(
     now: datetime | None = None,
 ) -> bool:
     """Return True if this consumer has not processed the event before (and mark it processed)."""
-    values = {"consumer": consumer, "event_id": event_id, "processed_at": now or datetime.now(UTC)}
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(table).values(values).on_conflict_do_nothing().returning(table.c.event_id)
-    result = await session.execute(statement)
-    return result.first() is not None
+    claimed = await claim_events(
+        session, table=table, consumer=consumer, event_ids=[event_id], now=now
+    )
+    return event_id in claimed
+
+
+async def upsert(
+    session: AsyncSession, table: Table, values: dict[str, Any], keys: Sequence[str]
+) -> None:
+    """Insert one row, or update its non-key columns when the key exists (PostgreSQL or SQLite)."""
+    statement = dialect_insert(session, table).values(values)
+    update = {k: statement.excluded[k] for k in values if k not in set(keys)}
+    await session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=update))
 
 
 async def prune_processed(

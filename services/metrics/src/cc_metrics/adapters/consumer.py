@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from cc_common.bus import Rejected
-from cc_common.db import Database
+from cc_common.db import Database, claim_events
 from cc_common.logging import get_logger
-from cc_metrics.adapters.store import MetricsStore, claim_events
+from cc_metrics.adapters.db import kit
+from cc_metrics.adapters.store import MetricsStore
 from cc_metrics.core.engine import MetricsEngine, Outcome, Unprocessable
 from cc_metrics.exposition import LiveMetrics
 from cc_proto import Envelope, EventData
@@ -176,7 +177,9 @@ class MetricsConsumer:
         outcomes: list[Outcome] = []
         async with self.db.session() as session:
             ids = [event.id for event in events]
-            new = await claim_events(session, consumer=CONSUMER, event_ids=ids, now=now)
+            new = await claim_events(
+                session, table=kit.processed_events, consumer=CONSUMER, event_ids=ids, now=now
+            )
             fresh = []
             for event in events:
                 if event.id in new:

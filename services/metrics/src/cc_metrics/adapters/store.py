@@ -12,20 +12,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import Table, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cc_common.db import dialect_insert
 from cc_metrics.adapters.db import (
     agent_hours,
     agent_intervals,
     agent_segments,
     agent_status,
     call_records,
-    kit,
     known_queues,
     queue_hours,
     queue_intervals,
@@ -46,11 +43,6 @@ def utc_at(value: datetime) -> datetime:
 def utc(value: datetime | None) -> datetime | None:
     """Return ``value`` in UTC, or None."""
     return None if value is None else utc_at(value)
-
-
-def _insert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
 _STATEMENTS: dict[tuple[str, str, str], Any] = {}
@@ -75,7 +67,7 @@ def _build_upsert(
     Executed with a list of rows, SQLAlchemy batches it ("insertmanyvalues") from one compiled
     statement, so a batch of any size costs a few round trips and no recompilation.
     """
-    statement = _insert(session, table)
+    statement = dialect_insert(session, table)
     if update == "nothing":
         return statement.on_conflict_do_nothing(index_elements=list(keys))
     excluded = statement.excluded
@@ -98,22 +90,6 @@ async def _upsert(
 ) -> None:
     if rows:
         await session.execute(_upsert_statement(session, table, keys, update, add), list(rows))
-
-
-async def claim_events(
-    session: AsyncSession, *, consumer: str, event_ids: Sequence[UUID], now: datetime
-) -> set[UUID]:
-    """Return the ids not processed before, marking them processed: claim_event for a batch.
-
-    Same table and meaning as :func:`cc_common.db.claim_event`, in one statement for the batch.
-    """
-    if not event_ids:
-        return set()
-    table = kit.processed_events
-    statement = _insert(session, table).on_conflict_do_nothing().returning(table.c.event_id)
-    rows = [{"consumer": consumer, "event_id": i, "processed_at": now} for i in event_ids]
-    result = await session.execute(statement, rows)
-    return {row[0] for row in result}
 
 
 class MetricsStore:
