@@ -13,6 +13,8 @@ from cc_crm_api.app import create_app as create_crm_api
 from cc_crm_api.settings import CrmApiSettings
 from cc_ivr.app import create_app as create_ivr
 from cc_ivr.settings import IvrSettings
+from cc_metrics.app import create_app as create_metrics
+from cc_metrics.settings import MetricsSettings
 from cc_recording.app import create_app as create_recording
 from cc_recording.settings import RecordingSettings
 from cc_routing.app import create_app as create_routing
@@ -37,4 +39,5 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(RoutingSettings, create_routing),
     ServiceSpec(IvrSettings, create_ivr),
     ServiceSpec(RecordingSettings, create_recording),
+    ServiceSpec(MetricsSettings, create_metrics),
 )
