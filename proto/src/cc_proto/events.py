@@ -173,6 +173,10 @@ class CallCallbackRequested(EventData):
     callback_number: Name
     wait_seconds: Seconds = Field(ge=0)
     position: int = Field(ge=1)
+    callback_call_id: str | None = Field(
+        default=None, description="The callback's own call id, used by its later events."
+    )
+    priority: int = Field(default=0, ge=0, le=100)
 
 
 @register

@@ -633,6 +633,8 @@ class Acd(Engine):
                 callback_number=callback.callback_number or number,
                 wait_seconds=max(self._now - call.enqueued_at, 0.0),
                 position=position,
+                callback_call_id=callback.call_id,
+                priority=call.priority,
             ),
             call_id,
         )
