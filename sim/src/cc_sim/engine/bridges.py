@@ -74,6 +74,10 @@ class Bridges:
     def _link_profiles(self, a: Session, b: Session) -> None:
         """a sees b as its originatee, b sees a as its originator (Other-Leg-* headers)."""
         now = self.sw.now_us()
+        snapshots = {
+            a.uuid: a.channel.profile.clone(keep_index=False),
+            b.uuid: b.channel.profile.clone(keep_index=False),
+        }
         for leg, other, other_type in ((a, b, "originatee"), (b, a, "originator")):
             ch = leg.channel
             profile = ch.profile.clone()
@@ -83,7 +87,7 @@ class Bridges:
             profile.transfer_source = source
             ch.profile = profile
             ch.other_type = other_type
-            ch.other_profile = other.channel.profile.clone(keep_index=False)
+            ch.other_profile = snapshots[other.uuid]
         a_profile, b_profile = a.channel.profile, b.channel.profile
         a_profile.callee_id_name = b_profile.orig_caller_id_name or b_profile.caller_id_name
         a_profile.callee_id_number = b_profile.orig_caller_id_number or b_profile.caller_id_number

@@ -151,7 +151,6 @@ class Legs:
             return
         onward = self.far_end(partner)
         if onward is not None:
-            partner.channel.set_var("last_dtmf_duration", str(duration_ms + 500))
             for digit in digits:
                 self.receive_digit(onward, digit, duration_ms)
 

@@ -75,6 +75,8 @@ class Originator:
                 done(text)
 
         def answered() -> None:
+            if hung_up in leg.on_hangup:
+                leg.on_hangup.remove(hung_up)
             self.sw.scheduler.call_soon(lambda: self.answered(leg, request, finish))
 
         def hung_up(cause: str) -> None:
@@ -95,8 +97,6 @@ class Originator:
         ch = leg.channel
         if ch.is_down:
             return
-        if leg.on_hangup:
-            leg.on_hangup.clear()
         ch.set_var("endpoint_disposition", "ANSWER")
         profile = ch.profile
         ch.set_var("pre_transfer_caller_id_name", profile.caller_id_name)
@@ -125,7 +125,7 @@ class Originator:
     ) -> CallerProfile:
         """Build the originated leg's caller profile from {origination_caller_id_*}."""
         name = request.var("origination_caller_id_name") or request.cid_name or ""
-        number = request.var("origination_caller_id_number") or request.cid_num or ""
+        number = request.var("origination_caller_id_number") or request.cid_num or "0000000000"
         return CallerProfile(
             direction="outbound",
             logical_direction="outbound",
@@ -351,13 +351,8 @@ class Originator:
     def unreachable(self, leg: Session) -> None:
         """The INVITE is refused (503): NORMAL_TEMPORARY_FAILURE shortly after."""
         ch = leg.channel
-        for name in ("sip_outgoing_contact_uri", "sip_req_uri", "sip_to_host", "sip_from_host"):
-            ch.set_var(name, None)
-        for name in ("sofia_profile_name", "recovery_profile_name", "sofia_profile_url"):
-            ch.set_var(name, None)
 
         def refuse() -> None:
-            ch.set_var("sip_local_network_addr", None)
             ch.set_vars(sipvars.outbound_leg_failure())
             self.sw.hangup(leg, "NORMAL_TEMPORARY_FAILURE")
 

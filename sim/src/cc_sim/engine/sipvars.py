@@ -79,6 +79,7 @@ def outbound_leg_failure() -> list[tuple[str, str]]:
     """Variables of an INVITE refused with 503 (NORMAL_TEMPORARY_FAILURE)."""
     return [
         ("sip_call_id", str(uuidlib.uuid4())),
+        ("sip_local_network_addr", "127.0.0.1"),
         ("sip_reply_port", "0"),
         ("sip_network_port", "0"),
         ("sip_hangup_disposition", "recv_refuse"),

@@ -397,9 +397,11 @@ class Switch:
             return
         partner.bridge_partner = None
         pch = partner.channel
-        pch.set_var("bridge_to", None)
         pch.set_var("last_bridge_hangup_cause", cause)
         self.stop_app(partner)
+        pch.set_var("bridge_to", None)
+        pch.set_var("current_loop", None)
+        pch.set_var("total_loops", None)
         if self._end_bridge_app(partner):
             return
         if pch.get_var("park_after_bridge") == "true":
@@ -510,9 +512,8 @@ class Switch:
             last_arg = ch.variables.get("current_application_data")
             if last_arg:
                 ch.set_var("last_arg", last_arg)
-        ch.set_var(
-            "caller_id", f'"{ch.profile.caller_id_name}" <{ch.profile.caller_id_number}>'
-        )
+        name, number = ch.profile.caller_id_name, ch.profile.caller_id_number
+        ch.set_var("caller_id", f'"{name}" <{number}>' if name else number)
         start = first_profile
         answered = times.answered
         progress = times.progress
@@ -613,6 +614,7 @@ class Switch:
         if message is not None:
             ch.set_var("current_loop", "1")
             ch.set_var("total_loops", str(message.loops))
+        ch.set_var("current_application_response", None)
         ch.set_var("current_application", app)
         ch.set_var("current_application_data", data or None)
         post: list[Header] = [("Application", app)]
