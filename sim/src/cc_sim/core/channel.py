@@ -62,9 +62,9 @@ class Channel:
     # ---- variables -------------------------------------------------------------------------
 
     def set_var(self, name: str, value: str | None) -> None:
-        """Set (or with None, unset) a variable, moving it to the end like FreeSWITCH."""
+        """Set (None or empty: unset) a variable, moving it to the end like FreeSWITCH."""
         self.variables.pop(name, None)
-        if value is not None:
+        if value:
             self.variables[name] = value
 
     def get_var(self, name: str, default: str | None = None) -> str | None:

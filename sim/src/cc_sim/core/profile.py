@@ -69,9 +69,9 @@ class CallerProfile:
             ("Caller-ID-Number", self.caller_id_number),
         )
         out.extend((f"{prefix}-{name}", value) for name, value in optional if value)
-        if self.caller_id_name:
+        if self.caller_id_name and self.orig_caller_id_name:
             out.append((f"{prefix}-Orig-Caller-ID-Name", self.orig_caller_id_name))
-        if self.caller_id_number:
+        if self.caller_id_number and self.orig_caller_id_number:
             out.append((f"{prefix}-Orig-Caller-ID-Number", self.orig_caller_id_number))
         rest = (
             ("Callee-ID-Name", self.callee_id_name),

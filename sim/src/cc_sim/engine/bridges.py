@@ -78,6 +78,8 @@ class Bridges:
             a.uuid: a.channel.profile.clone(keep_index=False),
             b.uuid: b.channel.profile.clone(keep_index=False),
         }
+        for snapshot in snapshots.values():
+            snapshot.transfer_source = ""  # switch_caller_profile_clone leaves it out
         for leg, other, other_type in ((a, b, "originatee"), (b, a, "originator")):
             ch = leg.channel
             profile = ch.profile.clone()

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from cc_sim.engine.switch import Switch
 
 OPUS = Codec("opus", 48000, 0)
+ACK_SECONDS = 0.02
+"""How long after our 200 OK the far end's ACK arrives."""
 
 
 class Legs:
@@ -58,11 +60,18 @@ class Legs:
             peer = self.far_end(sess)
             if peer is not None:
                 self.remote_answered(peer)
+                self.sw.later(sess, ACK_SECONDS, lambda: self._acked(sess, peer))
             return
         if ch.kind == "sofia":
             self.remote_answered(sess)
             return
         self.sw.mark_answered(sess)
+
+    def _acked(self, sess: Session, peer: Session) -> None:
+        """The ACK for our 200 OK arrives: the dialog's to-tag and CSeq become known."""
+        ch = sess.channel
+        ch.set_var("sip_to_tag", peer.channel.variables.get("sip_to_tag", ""))
+        ch.set_var("sip_cseq", peer.channel.variables.get("sip_cseq", ""))
 
     def pre_answer(self, sess: Session) -> None:
         """Start early media (183 Session Progress on SIP)."""
@@ -94,6 +103,7 @@ class Legs:
         if ch.answered or ch.is_down:
             return
         profile = ch.profile
+        profile.network_addr = self.sw.settings.sip_ip
         user, _, target = ch.variables.get("sip_req_uri", "@").partition("@")
         ch.set_vars(
             sipvars.outbound_answered(
@@ -194,19 +204,21 @@ class Legs:
         """Put the far end on hold and play music on hold to the bridge partner."""
         ch = sess.channel
         sip = ch.kind == "sofia"
+        partner = self.sw.get(sess.bridge_partner)
         if sip:
             sess.held = True
-            ch.profile.times.last_hold = self.sw.now_us()
+            self._hold_started(sess)
             self.sw.set_callstate(sess, CallState.HELD)
+            if partner is not None and partner.channel.kind == "sofia":
+                partner.channel.set_var("switch_m_sdp", sipvars._sdp(self.sw.settings.sip_ip, 0))
         self.sw.fire("CHANNEL_HOLD", ch)
-        partner = self.sw.get(sess.bridge_partner)
         self.sw.scheduler.call_soon(lambda: self._far_end_hold(sess, partner, sip))
 
     def _far_end_hold(self, sess: Session, partner: Session | None, sip: bool) -> None:
         peer = self.far_end(sess) if sip else None
         if peer is not None and not peer.channel.is_down:
             peer.held = True
-            peer.channel.profile.times.last_hold = self.sw.now_us()
+            self._hold_started(peer)
             self.sw.set_callstate(peer, CallState.HELD)
             self.sw.fire("CHANNEL_HOLD", peer.channel, variant="sofia")
         if partner is not None and partner.moh_on is None and not partner.channel.is_down:
@@ -219,11 +231,17 @@ class Legs:
     def end_hold(self, sess: Session) -> None:
         """Take the call off hold: the music stops and the far end is re-INVITEd."""
         ch = sess.channel
-        now = self.sw.now_us()
         sess.held = False
-        times = ch.profile.times
-        if times.last_hold:
-            times.hold_accum += now - times.last_hold
+        self._hold_ended(sess)
+        if ch.kind == "sofia" and "dlg_req_swap_direction" not in ch.variables:
+            # the far end's re-INVITE turns the dialog round (what mod_sofia records)
+            ch.set_var("sip_reply_host", self.sw.settings.sip_ip)
+            ch.set_var("sip_reply_port", "5060")
+            ch.set_var("dlg_req_swap_direction", "true")
+            ch.set_var("sip_to_display", ch.profile.caller_id_name)
+            ch.set_var("sip_from_port", ch.variables.get("sip_to_port") or "5080")
+            ch.set_var("sip_to_port", None)
+            ch.set_var("sip_from_display", None)
         self.sw.set_callstate(sess, CallState.UNHELD)
         self.sw.set_callstate(sess, CallState.ACTIVE)
         partner = self.sw.get(sess.bridge_partner)
@@ -240,15 +258,30 @@ class Legs:
     def _far_end_unhold(self, peer: Session) -> None:
         if peer.channel.is_down:
             return
-        now = self.sw.now_us()
         peer.held = False
-        times = peer.channel.profile.times
-        if times.last_hold:
-            times.hold_accum += now - times.last_hold
+        self._hold_ended(peer)
+        pch = peer.channel
+        if "dlg_req_swap_direction" not in pch.variables:
+            pch.set_var("dlg_req_swap_direction", "true")
+            pch.set_var("sip_to_display", pch.profile.callee_id_name or pch.profile.caller_id_name)
+            pch.set_var("sip_from_display", None)
         self.sw.set_callstate(peer, CallState.UNHELD)
         self.sw.fire("CHANNEL_UNHOLD", peer.channel, variant="sofia")
         self.reinvite(peer)
         self.sw.set_callstate(peer, CallState.ACTIVE)
+
+    def _hold_started(self, sess: Session) -> None:
+        now = self.sw.now_us()
+        sess.channel.profile.times.last_hold = now
+        sess.hold_periods.append([now, 0])
+
+    def _hold_ended(self, sess: Session) -> None:
+        now = self.sw.now_us()
+        times = sess.channel.profile.times
+        if times.last_hold:
+            times.hold_accum += now - times.last_hold
+        if sess.hold_periods and not sess.hold_periods[-1][1]:
+            sess.hold_periods[-1][1] = now
 
     def reinvite(self, sess: Session) -> None:
         """Fire the sofia::reinvite CUSTOM event (it carries only the Unique-ID)."""

@@ -396,8 +396,8 @@ class Originator:
         """The person on the far end hangs up (BYE received)."""
         if leg.channel.is_down:
             return
-        leg.channel.set_vars(sipvars.hangup_bye(sent=False))
         self.sw.hangup(leg, cause, source="far")
+        leg.channel.set_vars(sipvars.hangup_bye(sent=False))
 
     def sip_pair(self, request: OriginateRequest, profile_name: str, user: str, host: str) -> Session:
         """An outgoing SIP leg to our own external profile and the inbound leg it creates."""

@@ -40,6 +40,8 @@ class AppRun:
     on_interrupt: Callable[[], None] | None = None
     """Called when hangup or a break ends the app early (stops playback, unparks)."""
     done: bool = False
+    quiet: bool = False
+    """Parsed by the park loop with no media: FreeSWITCH fires no PRIVATE_COMMAND for it."""
 
 
 @dataclass(slots=True)
@@ -80,6 +82,7 @@ class Session:
     hangup_source: str = ""
     controlled: bool = False
     bridge_app: AppRun | None = None
+    hold_periods: list[list[int]] = field(default_factory=list)
     holds: int = 0
     """Outbound sockets holding the session: destruction waits for them (a read lock in FS)."""
     destroy_pending: bool = False

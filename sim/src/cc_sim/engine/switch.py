@@ -22,7 +22,7 @@ from cc_sim.core.dialplan import Dialplan
 from cc_sim.core.events import EventFactory, HostInfo, SimEvent
 from cc_sim.core.profile import CallerProfile, Header
 from cc_sim.core.states import CallState, ChannelState, cause_code, normalize_cause
-from cc_sim.engine import apps
+from cc_sim.engine import apps, sipvars
 from cc_sim.engine.api import ApiCommands
 from cc_sim.engine.bridges import Bridges
 from cc_sim.engine.legs import Legs
@@ -482,8 +482,13 @@ class Switch:
             ch.set_var("bridge_stamp", stamp(times.bridged))
         if times.progress:
             ch.set_var("progress_stamp", stamp(times.progress))
+        if times.last_hold:
+            ch.set_var("hold_stamp", stamp(times.last_hold))
         if times.progress_media:
             ch.set_var("progress_media_stamp", stamp(times.progress_media))
+        if sess.hold_periods:
+            periods = ",".join(f"{{{start},{stop or end}}}" for start, stop in sess.hold_periods)
+            ch.set_var("hold_events", "{" + periods + "}")
         ch.set_var("end_stamp", stamp(end))
         pairs = (
             ("start", first_profile),
@@ -535,6 +540,8 @@ class Switch:
             ch.set_var(name.replace("sec", "usec").replace("duration", "uduration"), str(value))
         if ch.kind == "loopback":
             ch.set_var("is_loopback", "1")
+        elif ch.kind == "sofia" and ch.read_codec is not None:
+            ch.set_vars(sipvars.rtp_statistics())
 
     # ---- applications ----------------------------------------------------------------------
 
@@ -603,6 +610,7 @@ class Switch:
         *,
         message: Message | None = None,
         app_uuid: str | None = None,
+        quiet: bool = False,
     ) -> None:
         """Run one application: CHANNEL_EXECUTE now, _COMPLETE when it finishes."""
         impl = apps.APPS.get(app.lower())
@@ -610,7 +618,7 @@ class Switch:
         if impl is None or ch.is_down:
             return
         data = self.expand(sess, data)
-        run = AppRun(app, data, app_uuid or self.new_app_uuid(), message)
+        run = AppRun(app, data, app_uuid or self.new_app_uuid(), message, quiet=quiet)
         if message is not None:
             ch.set_var("current_loop", "1")
             ch.set_var("total_loops", str(message.loops))
@@ -638,15 +646,16 @@ class Switch:
             sess.park = None
         self.execute_complete(sess, run)
         if run.message is not None:
-            self.message_parsed(sess, run.message)
+            sess.channel.set_var("current_loop", None)
+            sess.channel.set_var("total_loops", None)
+            if not run.quiet:
+                self.fire_private_command(sess, run.message)
         self.advance(sess)
 
-    def message_parsed(self, sess: Session, message: Message) -> None:
-        """Fire PRIVATE_COMMAND unless the park loop parsed it with no media (FreeSWITCH does)."""
+    def parsed_quietly(self, sess: Session) -> bool:
+        """Return True when the park loop parses messages with no media (no PRIVATE_COMMAND)."""
         ch = sess.channel
-        if sess.park is not None and not (ch.answered or ch.early) and not ch.is_down:
-            return
-        self.fire_private_command(sess, message)
+        return sess.park is not None and not (ch.answered or ch.early) and not ch.is_down
 
     def deliver(self, sess: Session, message: Message) -> None:
         """Queue a private message (sendmsg, broadcast) and process it when the channel can."""
@@ -679,15 +688,16 @@ class Switch:
     def parse_message(self, sess: Session, message: Message) -> None:
         """Act on one private message, as switch_ivr_parse_event does."""
         command = message.command.lower()
+        quiet = self.parsed_quietly(sess)
         if command == "execute" and message.app:
-            arg = message.arg
-            self.execute(sess, message.app, arg, message=message, app_uuid=message.event_uuid)
-            if sess.app is None or sess.app.message is not message:
-                return
+            self.execute(
+                sess, message.app, message.arg, message=message, app_uuid=message.event_uuid, quiet=quiet
+            )
             return
         if command == "hangup":
             self.hangup(sess, normalize_cause(message.hangup_cause))
-        self.message_parsed(sess, message)
+        if not quiet:
+            self.fire_private_command(sess, message)
 
     def expand(self, sess: Session | None, data: str) -> str:
         """Expand ${var} and ${api(args)} in application data (an API event per api call)."""
