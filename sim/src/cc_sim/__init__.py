@@ -1,4 +1,4 @@
-"""A FreeSWITCH 1.10 simulator speaking the real Event Socket protocol, and callers/agents for it."""
+"""A FreeSWITCH 1.10 simulator speaking the real Event Socket protocol, with callers and agents."""
 
 from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import Action, Dialplan, Extension, default_dialplan

@@ -48,7 +48,9 @@ class Allowed:
 
     def matches(self, difference: Difference) -> bool:
         """Return True when this entry covers ``difference``."""
-        return difference.kind == self.kind and re.search(self.pattern, difference.detail) is not None
+        return (
+            difference.kind == self.kind and re.search(self.pattern, difference.detail) is not None
+        )
 
 
 ALLOWED: tuple[Allowed, ...] = (
@@ -57,7 +59,8 @@ ALLOWED: tuple[Allowed, ...] = (
         r".",
         "After uuid_hold off, FreeSWITCH's media thread sets call state ACTIVE either before or "
         "after CHANNEL_UNHOLD (sip-plain has ACTIVE first twice, sip-json once each way); the "
-        "simulator always sends CHANNEL_CALLSTATE UNHELD, CHANNEL_CALLSTATE ACTIVE, CHANNEL_UNHOLD.",
+        "simulator always sends CHANNEL_CALLSTATE UNHELD, CHANNEL_CALLSTATE ACTIVE, "
+        "CHANNEL_UNHOLD.",
     ),
     Allowed(
         "outbound-park-race",
@@ -219,7 +222,9 @@ class Observed:
         if content_type == "command/reply" and frame.get("Event-Name") == "CHANNEL_DATA":
             event = EslEvent(frame.headers)
             self.add_event(event, labels, name="CHANNEL_DATA(reply)")
-            self.replies.append("command/reply CHANNEL_DATA " + labels.normalize(frame.get("Reply-Text") or ""))
+            self.replies.append(
+                "command/reply CHANNEL_DATA " + labels.normalize(frame.get("Reply-Text") or "")
+            )
             return
         text = frame.get("Reply-Text") or frame.body.decode("utf-8", errors="replace")
         if content_type == "text/disconnect-notice":
@@ -287,10 +292,10 @@ class Receiver:
 
 
 async def _send_when_known(
-    writer: asyncio.StreamWriter, data: bytes, ref: Labels, sim: Labels, timeout: float
+    writer: asyncio.StreamWriter, data: bytes, ref: Labels, sim: Labels, patience: float
 ) -> None:
     """Send a captured command with FreeSWITCH's uuids swapped for the simulator's."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience
     text = data.decode("utf-8", errors="replace")
     while True:
         missing = [
@@ -379,7 +384,9 @@ async def replay_outbound(fmt: str, *, compression: float = 1.0) -> Report:
     port = server.sockets[0].getsockname()[1]
     dialplan = default_dialplan(socket_address=f"127.0.0.1:{port}")
     try:
-        async with Simulator(SimConfig(esl_port=0, time_compression=compression), dialplan=dialplan) as sim:
+        async with Simulator(
+            SimConfig(esl_port=0, time_compression=compression), dialplan=dialplan
+        ) as sim:
             t_reader, t_writer = await asyncio.open_connection("127.0.0.1", sim.esl_port)
             trigger = Receiver(t_reader, sim_trig)
             origin = time.monotonic()
@@ -402,19 +409,32 @@ async def replay_outbound(fmt: str, *, compression: float = 1.0) -> Report:
             await asyncio.sleep(0.05)
         expected_out = [f for s in out_steps if s.direction == "RECV" for f in frames_of(s.data)]
         expected_trig = [f for s in trig_steps if s.direction == "RECV" for f in frames_of(s.data)]
-        got_trig = [f for f in trigger.since(0.0)]
+        got_trig = list(trigger.since(0.0))
         # the capture of the trigger stops before its exit: drop our exit's reply and notice
-        got_trig = [f for f in got_trig if f.get("Reply-Text") != "+OK bye" and f.content_type != "text/disconnect-notice"]
-        compare(out_log.name.removesuffix(".log"), expected_out, outbound.since(0.0), ref_out, sim_out, report)
-        compare(trig_log.name.removesuffix(".log"), expected_trig, got_trig, ref_trig, sim_trig, report)
+        got_trig = [
+            f
+            for f in got_trig
+            if f.get("Reply-Text") != "+OK bye" and f.content_type != "text/disconnect-notice"
+        ]
+        compare(
+            out_log.name.removesuffix(".log"),
+            expected_out,
+            outbound.since(0.0),
+            ref_out,
+            sim_out,
+            report,
+        )
+        compare(
+            trig_log.name.removesuffix(".log"), expected_trig, got_trig, ref_trig, sim_trig, report
+        )
         report.scenarios.extend([out_log.name, trig_log.name])
     finally:
         server.close()
     return report
 
 
-async def _wait_for_disconnect(receiver: Receiver, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_for_disconnect(receiver: Receiver, patience: float) -> None:
+    deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         if any(f.content_type == "text/disconnect-notice" for _, f in receiver.frames):
             return
@@ -471,7 +491,10 @@ def compare(
     for name in sorted(set(want.other_events) | set(have.other_events)):
         if want.other_events[name] != have.other_events[name]:
             kind = "timer-events" if name in TIMER_EVENTS else "event-count"
-            diff(kind, f"{name}: FreeSWITCH {want.other_events[name]} simulator {have.other_events[name]}")
+            diff(
+                kind,
+                f"{name}: FreeSWITCH {want.other_events[name]} simulator {have.other_events[name]}",
+            )
     for key in sorted(set(want.headers) | set(have.headers)):
         if key in TIMER_EVENTS and (key not in want.headers or key not in have.headers):
             continue
@@ -514,7 +537,8 @@ async def _main(folders: Iterable[str], compression: float) -> int:
             report = await replay_outbound(fmt, compression=min(compression, 2.0))
         else:
             report = await replay_inbound(transcripts_root() / folder, compression=compression)
-        print(f"== {report.folder}: {len(report.unexplained)} unexplained, {len(report.explained)} allowed")
+        unexplained, allowed = len(report.unexplained), len(report.explained)
+        print(f"== {report.folder}: {unexplained} unexplained, {allowed} allowed")
         for difference in report.unexplained:
             print("  ", difference)
         failed += bool(report.unexplained)

@@ -8,6 +8,7 @@ agent is bridged (ORIGINATOR_CANCEL if nobody answered yet), and hangs up after 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from cc_sim.core.events import SimEvent
 from cc_sim.engine.endpoints import CallerScript
@@ -23,6 +24,7 @@ class CallerState:
     session: Session
     bridged: bool = False
     answered: bool = False
+    gave_up: bool = False
     cause: str | None = None
 
 
@@ -63,7 +65,7 @@ class Callers:
         state.answered = True
         sess = state.session
         for delay, digits in state.script.dtmf:
-            self.sw.later(sess, delay, lambda d=digits: self._press(state, d))
+            self.sw.later(sess, delay, partial(self._press, state, digits))
 
     def _press(self, state: CallerState, digits: str) -> None:
         for digit in digits:
@@ -73,6 +75,7 @@ class Callers:
         if state.bridged or state.session.channel.is_down:
             return
         cause = "NORMAL_CLEARING" if state.answered else "ORIGINATOR_CANCEL"
+        state.gave_up = True
         self.hang_up(state, cause)
 
     def hang_up(self, state: CallerState, cause: str = "NORMAL_CLEARING") -> None:
@@ -88,12 +91,17 @@ class Callers:
                 state = self.active.get(event.get(header) or "")
                 if state is not None and not state.bridged:
                     state.bridged = True
+                    if state.script.on_bridged is not None:
+                        state.script.on_bridged()
                     talk = state.script.talk_seconds
                     if talk is not None:
-                        self.sw.later(state.session, talk, lambda s=state: self.hang_up(s))
+                        self.sw.later(state.session, talk, partial(self.hang_up, state))
         elif name == "CHANNEL_HANGUP_COMPLETE":
             state = self.active.pop(event.unique_id or "", None)
             if state is not None:
                 state.cause = event.get("Hangup-Cause")
                 if state.script.on_done is not None:
-                    state.script.on_done(state.cause or "NORMAL_CLEARING")
+                    outcome = (
+                        "completed" if state.bridged else "abandoned" if state.gave_up else "ended"
+                    )
+                    state.script.on_done(state.cause or "NORMAL_CLEARING", outcome)

@@ -1,9 +1,9 @@
 """The embeddable simulator: a simulated switch behind a real Event Socket, start/stop in-process.
 
-    async with Simulator(SimConfig(esl_port=0, time_compression=20)) as sim:
-        client = InboundClient("127.0.0.1", sim.esl_port, "ClueCon")
-        sim.register_agent("1001")
-        ...
+async with Simulator(SimConfig(esl_port=0, time_compression=20)) as sim:
+    client = InboundClient("127.0.0.1", sim.esl_port, "ClueCon")
+    sim.register_agent("1001")
+    ...
 """
 
 from __future__ import annotations
@@ -78,9 +78,13 @@ class Simulator:
         """Create the switch and open the ESL port."""
         config = self.config
         self.scheduler = LoopScheduler(config.time_compression)
-        host = HostInfo(core_uuid=config.core_uuid or str(uuidlib.uuid4()), hostname=config.hostname)
+        host = HostInfo(
+            core_uuid=config.core_uuid or str(uuidlib.uuid4()), hostname=config.hostname
+        )
         settings = SwitchSettings(default_file_seconds=config.default_file_seconds)
-        switch = Switch(scheduler=self.scheduler, dialplan=self.dialplan, host=host, settings=settings)
+        switch = Switch(
+            scheduler=self.scheduler, dialplan=self.dialplan, host=host, settings=settings
+        )
         switch.directory = self.directory
         options = ListenerOptions(password=config.esl_password, users=dict(config.esl_users))
         self.outbound = OutboundConnector(switch, options)
@@ -157,7 +161,10 @@ class Simulator:
                 ("Task-ID", "1"),
                 ("Task-Desc", "heartbeat"),
                 ("Task-Group", "core"),
-                ("Task-Runtime", str(switch.now_us() // 1_000_000 + int(self.config.heartbeat_seconds))),
+                (
+                    "Task-Runtime",
+                    str(switch.now_us() // 1_000_000 + int(self.config.heartbeat_seconds)),
+                ),
             ],
         )
         self._schedule_heartbeat()

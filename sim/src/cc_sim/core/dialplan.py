@@ -122,7 +122,8 @@ def default_dialplan(*, socket_address: str = "127.0.0.1:8084") -> Dialplan:
             (
                 Action("hash", "insert/${domain_name}-spymap/${caller_id_number}/${uuid}"),
                 Action(
-                    "hash", "insert/${domain_name}-last_dial/${caller_id_number}/${destination_number}"
+                    "hash",
+                    "insert/${domain_name}-last_dial/${caller_id_number}/${destination_number}",
                 ),
                 Action("hash", "insert/${domain_name}-last_dial/global/${uuid}"),
                 Action("export", f"RFC2822_DATE={STRFTIME_RFC2822}"),

@@ -1,4 +1,4 @@
-"""Parse ``originate`` arguments: ``{vars}dialstring &app(args)`` or ``dialstring ext [dp] [ctx]``."""
+"""Parse ``originate`` arguments: ``{vars}dial &app(args)`` or ``dial ext [dialplan] [context]``."""
 
 from __future__ import annotations
 

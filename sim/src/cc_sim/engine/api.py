@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from cc_sim.core.dialstring import DialError, parse_originate
@@ -113,13 +114,15 @@ class ApiCommands:
         years, days = divmod(days, 365)
         settings = self.sw.settings
         live = self.sw.live_count()
+        peak = self.sw.peak_sessions
         return (
             f"UP {years} years, {days} days, {hours} hours, {minutes} minutes, {seconds} seconds, "
             f"{micros // 1000} milliseconds, {micros % 1000} microseconds\n"
             f"FreeSWITCH (Version {VERSION_TEXT}  64bit) is ready\n"
             f"{self.sw.sessions_since_startup} session(s) since startup\n"
-            f"{live} session(s) - peak {self.sw.peak_sessions}, last 5min {self.sw.peak_sessions} \n"
-            f"0 session(s) per Sec out of max {settings.sessions_per_second}, peak 0, last 5min 0 \n"
+            f"{live} session(s) - peak {peak}, last 5min {peak} \n"
+            f"0 session(s) per Sec out of max {settings.sessions_per_second}, "
+            "peak 0, last 5min 0 \n"
             f"{settings.max_sessions} session(s) max\n"
             "min idle cpu 0.00/99.00\n"
             "Current Stack Size/Max 240K/8192K\n"
@@ -282,7 +285,9 @@ def api_uuid_kill(api: ApiCommands, arg: str, reply: Reply) -> None:
     if sess is None or sess.channel.is_down:
         reply(NO_SUCH_CHANNEL)
         return
-    api.sw.hangup(sess, normalize_cause(cause) if cause.strip() else "NORMAL_CLEARING", source="api")
+    api.sw.hangup(
+        sess, normalize_cause(cause) if cause.strip() else "NORMAL_CLEARING", source="api"
+    )
     reply("+OK\n")
 
 
@@ -333,7 +338,7 @@ def api_uuid_transfer(api: ApiCommands, arg: str, reply: Reply) -> None:
     context = rest[2] if len(rest) > 2 else sess.channel.profile.context
     reply("+OK\n")
     for target in targets:
-        api.sw.scheduler.call_soon(lambda t=target: api.sw.transfer_call(t, extension, context))
+        api.sw.scheduler.call_soon(partial(api.sw.transfer_call, target, extension, context))
 
 
 def api_uuid_park(api: ApiCommands, arg: str, reply: Reply) -> None:
@@ -375,7 +380,9 @@ def api_uuid_record(api: ApiCommands, arg: str, reply: Reply) -> None:
         return
     action, path = words[1].lower(), words[2]
     if action == "start":
-        limit = float(words[3]) if len(words) > 3 and words[3].replace(".", "", 1).isdigit() else None
+        limit = (
+            float(words[3]) if len(words) > 3 and words[3].replace(".", "", 1).isdigit() else None
+        )
         ok = api.sw.recorder.start(sess, path, limit_seconds=limit)
         reply("+OK Success\n" if ok else "-ERR Cannot record session!\n")
     elif action == "stop":
@@ -408,7 +415,7 @@ def api_uuid_broadcast(api: ApiCommands, arg: str, reply: Reply) -> None:
     reply("+OK Message sent\n")
     for target in targets:
         message = broadcast_message(target.uuid, path)
-        api.sw.scheduler.call_soon(lambda t=target, m=message: api.sw.deliver(t, m))
+        api.sw.scheduler.call_soon(partial(api.sw.deliver, target, message))
 
 
 def api_uuid_send_dtmf(api: ApiCommands, arg: str, reply: Reply) -> None:

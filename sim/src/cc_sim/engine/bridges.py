@@ -25,7 +25,7 @@ class Bridges:
         self._link_profiles(a, b)
         for leg, other in ((a, b), (b, a)):
             self._prepare(leg, other)
-        for leg, other in ((a, b), (b, a)):
+        for leg in (a, b):
             sw.stop_app(leg)
             sw.unpark(leg, completing=True)
             sw.set_state(leg, ChannelState.CS_HIBERNATE)
@@ -152,7 +152,9 @@ class Bridges:
                 )
                 peer = sw.get(leg.peer)
                 if peer is not None:
-                    self._display_update(peer, ch.profile.callee_id_name, ch.profile.callee_id_number)
+                    self._display_update(
+                        peer, ch.profile.callee_id_name, ch.profile.callee_id_number
+                    )
 
     def _display_update(self, peer: Session, name: str, number: str) -> None:
         """The far SIP end receives UPDATE/INFO with the new display: CALL_UPDATE + RECV_INFO."""

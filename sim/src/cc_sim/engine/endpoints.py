@@ -49,13 +49,19 @@ class AgentPhone:
     """When set, the agent hangs up this long after answering (uniform range)."""
     plans: list[AnswerPlan] = field(default_factory=list)
     """Scripted answers, used in order before the probabilities (tests use these)."""
+    wrap_up_seconds: tuple[float, float] | None = None
+    """After a call the agent is busy (the phone answers busy) this long (uniform range)."""
     calls: int = 0
+    busy_until_us: int = 0
+    in_call: bool = False
 
-    def plan(self, rng: random.Random) -> AnswerPlan:
+    def plan(self, rng: random.Random, now_us: int = 0) -> AnswerPlan:
         """Decide what happens on the next ring."""
         self.calls += 1
         if self.plans:
             return self.plans.pop(0)
+        if self.in_call or now_us < self.busy_until_us:
+            return AnswerPlan("busy", 0.1)
         roll = rng.random()
         delay = rng.uniform(*self.answer_delay)
         talk = rng.uniform(*self.talk_seconds) if self.talk_seconds else None
@@ -68,6 +74,12 @@ class AgentPhone:
         if roll < self.no_answer_probability:
             return AnswerPlan("no_answer", delay)
         return AnswerPlan("answer", delay, talk)
+
+    def call_ended(self, now_us: int, rng: random.Random) -> None:
+        """The agent's call is over: wrap-up starts (the phone is busy until it ends)."""
+        self.in_call = False
+        if self.wrap_up_seconds:
+            self.busy_until_us = now_us + int(rng.uniform(*self.wrap_up_seconds) * 1_000_000)
 
 
 @dataclass(slots=True)
@@ -94,8 +106,11 @@ class CallerScript:
     """(seconds after answer, digits) to press, e.g. the IVR menu choice."""
     talk_seconds: float | None = None
     """Hang up this long after being bridged to an agent (None: wait for the agent)."""
-    on_done: Callable[[str], None] | None = None
-    """Told the hangup cause when the call ends (traffic statistics)."""
+    on_done: Callable[[str, str], None] | None = None
+    """Told (hangup cause, outcome) when the call ends: outcome is ``completed`` (talked to an
+    agent), ``abandoned`` (patience ran out) or ``ended`` (anything else)."""
+    on_bridged: Callable[[], None] | None = None
+    """Told when the caller is bridged to someone (an agent)."""
 
 
 @dataclass(slots=True)

@@ -188,10 +188,7 @@ class Legs:
     def hold(self, sess: Session, mode: str) -> str:
         """uuid_hold [off|toggle]: return the API reply text."""
         held = sess.held
-        if mode == "toggle":
-            want = not held
-        else:
-            want = mode != "off"
+        want = not held if mode == "toggle" else mode != "off"
         if not want and not held:
             return "-ERR Operation failed\n"
         if want:

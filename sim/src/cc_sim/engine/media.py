@@ -33,7 +33,9 @@ def playback_seconds(path: str, *, default_seconds: float) -> float | None:
         return max(total_ms * max(loops, 1), 0) / 1000
     if text.startswith("silence_stream://"):
         value = text.removeprefix("silence_stream://").split(",")[0]
-        return int(value) / 1000 if value.strip().lstrip("-").isdigit() and int(value) >= 0 else None
+        return (
+            int(value) / 1000 if value.strip().lstrip("-").isdigit() and int(value) >= 0 else None
+        )
     duration = re.search(r"(?:duration=|@)(\d+(?:\.\d+)?)s?(?:\.\w+)?$", text)
     if duration:
         return float(duration.group(1))

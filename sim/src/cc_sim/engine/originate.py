@@ -23,7 +23,7 @@ from cc_sim.core.dialstring import OriginateRequest
 from cc_sim.core.profile import CallerProfile
 from cc_sim.core.states import ChannelState, cause_code, normalize_cause
 from cc_sim.engine import sipvars
-from cc_sim.engine.endpoints import CAUSE_BY_OUTCOME, AnswerPlan
+from cc_sim.engine.endpoints import CAUSE_BY_OUTCOME, AgentPhone, AnswerPlan, Directory
 from cc_sim.engine.session import AppRun, Session
 
 if TYPE_CHECKING:
@@ -102,7 +102,10 @@ class Originator:
         ch.set_var("pre_transfer_caller_id_name", profile.caller_id_name)
         ch.set_var("pre_transfer_caller_id_number", profile.caller_id_number)
         ch.set_var("channel_cid_flipped", "yes")
-        profile.caller_id_name, profile.callee_id_name = profile.callee_id_name, profile.caller_id_name
+        profile.caller_id_name, profile.callee_id_name = (
+            profile.callee_id_name,
+            profile.caller_id_name,
+        )
         profile.caller_id_number, profile.callee_id_number = (
             profile.callee_id_number,
             profile.caller_id_number,
@@ -265,10 +268,11 @@ class Originator:
             return None
         if host in self.sw.settings.sip_self:
             return self.sip_pair(request, profile_name, user, host)
-        phone = self.sw.directory.phone(user) if self.sw.directory else None
+        directory = self.sw.directory
+        phone = directory.phone(user) if directory else None
         leg = self.outgoing_sip(request, f"sofia/{profile_name}/{user}@{host}", user, host)
-        if phone is not None:
-            self.ring(leg, phone.plan(self.sw.directory.rng if self.sw.directory else _rng()))
+        if phone is not None and directory is not None:
+            self.ring_phone(leg, phone, directory)
         else:
             self.unreachable(leg)
         return leg
@@ -279,31 +283,44 @@ class Originator:
         domain = self.sw.settings.domain
         self.sw.fire_api_event("sofia_contact", f"*/{user}@{domain}")
         self.sw.fire_api_event("verto_contact", f"{user}@{domain}")
-        phone = self.sw.directory.phone(user) if self.sw.directory else None
-        if phone is None:
+        directory = self.sw.directory
+        phone = directory.phone(user) if directory else None
+        if phone is None or directory is None:
             done("-ERR USER_NOT_REGISTERED\n")
             return None
-        target = f"{self.sw.settings.sip_ip}:{5062 + (abs(hash(user)) % 1000)}"
+        target = f"{self.sw.settings.sip_ip}:{5062 + sum(map(ord, user)) % 1000}"
         leg = self.outgoing_sip(request, f"sofia/internal/{user}@{target}", user, target)
         leg.channel.set_var("dialed_user", user)
         leg.channel.set_var("dialed_domain", domain)
-        assert self.sw.directory is not None
-        self.ring(leg, phone.plan(self.sw.directory.rng))
+        self.ring_phone(leg, phone, directory)
         return leg
+
+    def ring_phone(self, leg: Session, phone: AgentPhone, directory: Directory) -> None:
+        """Ring an agent's phone; its wrap-up starts when the call it took ends."""
+        plan = phone.plan(directory.rng, self.sw.now_us())
+        if plan.outcome == "answer":
+
+            def taken() -> None:
+                phone.in_call = True
+                leg.on_hangup.append(
+                    lambda _cause: phone.call_ended(self.sw.now_us(), directory.rng)
+                )
+
+            leg.on_answer.append(taken)
+        self.ring(leg, plan)
 
     def gateway_leg(
         self, request: OriginateRequest, gateway: str, number: str, done: Done
     ) -> Session | None:
         """A call to the public network through a gateway: whoever the directory says answers."""
-        callee = self.sw.directory.callee(number) if self.sw.directory else None
-        target = f"{gateway}"
-        leg = self.outgoing_sip(request, f"sofia/gateway/{gateway}/{number}", number, target)
+        directory = self.sw.directory
+        callee = directory.callee(number) if directory else None
+        leg = self.outgoing_sip(request, f"sofia/gateway/{gateway}/{number}", number, gateway)
         leg.channel.set_var("sip_gateway_name", gateway)
-        if callee is None:
+        if callee is None or directory is None:
             self.unreachable(leg)
         else:
-            assert self.sw.directory is not None
-            self.ring(leg, callee.plan(self.sw.directory.rng))
+            self.ring(leg, callee.plan(directory.rng))
         return leg
 
     def outgoing_sip(
@@ -384,7 +401,10 @@ class Originator:
                 [
                     ("sip_hangup_disposition", "recv_refuse"),
                     ("sip_term_status", "486" if cause == "USER_BUSY" else "603"),
-                    ("proto_specific_hangup_cause", "sip:486" if cause == "USER_BUSY" else "sip:603"),
+                    (
+                        "proto_specific_hangup_cause",
+                        "sip:486" if cause == "USER_BUSY" else "sip:603",
+                    ),
                     ("sip_term_cause", str(cause_code(cause))),
                 ]
             )
@@ -399,9 +419,10 @@ class Originator:
         self.sw.hangup(leg, cause, source="far")
         leg.channel.set_vars(sipvars.hangup_bye(sent=False))
 
-    def sip_pair(self, request: OriginateRequest, profile_name: str, user: str, host: str) -> Session:
+    def sip_pair(
+        self, request: OriginateRequest, profile_name: str, user: str, host: str
+    ) -> Session:
         """An outgoing SIP leg to our own external profile and the inbound leg it creates."""
-        sw = self.sw
         leg = self.outgoing_sip(request, f"sofia/{profile_name}/{user}@{host}", user, host)
         caller_number = leg.channel.profile.caller_id_number or "0000000000"
         caller_name = leg.channel.profile.caller_id_name or caller_number
@@ -446,7 +467,9 @@ class Originator:
             context=context,
         )
         name = f"sofia/external/{caller_number}@{ip}"
-        sess = sw.new_session(kind="sofia", name=name, direction="inbound", profile=profile, uuid=uuid)
+        sess = sw.new_session(
+            kind="sofia", name=name, direction="inbound", profile=profile, uuid=uuid
+        )
         ch = sess.channel
         ch.has_profile = False
         ch.running_state = ChannelState.CS_NEW
@@ -525,10 +548,17 @@ class Originator:
         def answered() -> None:
             self.sw.scheduler.call_soon(lambda: self.sw.bridges.app_bridge(sess, leg, run))
 
+        def unanswered_hangup(cause: str) -> None:
+            if not leg.channel.answered:
+                failed(f"-ERR {cause}\n")
+
+        def cancel() -> None:
+            self.sw.hangup(leg, "ORIGINATOR_CANCEL")
+
         leg.on_answer.append(answered)
-        leg.on_hangup.append(lambda cause: failed(f"-ERR {cause}\n") if not leg.channel.answered else None)
+        leg.on_hangup.append(unanswered_hangup)
         self.sw.later(leg, _timeout(request), lambda: self.timed_out(leg))
-        run.on_interrupt = lambda: self.sw.hangup(leg, "ORIGINATOR_CANCEL") and None
+        run.on_interrupt = cancel
 
 
 def _timeout(request: OriginateRequest) -> float:
@@ -540,9 +570,3 @@ def _timeout(request: OriginateRequest) -> float:
             except ValueError:
                 continue
     return request.timeout if request.timeout is not None else DEFAULT_TIMEOUT
-
-
-def _rng() -> object:
-    import random
-
-    return random.Random()

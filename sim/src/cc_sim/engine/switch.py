@@ -535,7 +535,9 @@ class Switch:
         for name, value in durations.items():
             ch.set_var(name, str(max(0, value) // 1_000_000))
         for name, value in durations.items():
-            ch.set_var(name.replace("sec", "msec").replace("duration", "mduration"), str(value // 1000))
+            ch.set_var(
+                name.replace("sec", "msec").replace("duration", "mduration"), str(value // 1000)
+            )
         for name, value in durations.items():
             ch.set_var(name.replace("sec", "usec").replace("duration", "uduration"), str(value))
         if ch.kind == "loopback":
@@ -588,7 +590,9 @@ class Switch:
         now = self.now_us()
         headers: list[Header] = []
         if message.broadcast:
-            headers.extend(self.factory.common("COMMAND", now, _source("PRIVATE_COMMAND/broadcast")))
+            headers.extend(
+                self.factory.common("COMMAND", now, _source("PRIVATE_COMMAND/broadcast"))
+            )
         headers.extend(message.headers)
         headers.extend(self.factory.common("PRIVATE_COMMAND", now, _source("PRIVATE_COMMAND")))
         headers.extend(ch.basic_headers())
@@ -691,7 +695,12 @@ class Switch:
         quiet = self.parsed_quietly(sess)
         if command == "execute" and message.app:
             self.execute(
-                sess, message.app, message.arg, message=message, app_uuid=message.event_uuid, quiet=quiet
+                sess,
+                message.app,
+                message.arg,
+                message=message,
+                app_uuid=message.event_uuid,
+                quiet=quiet,
             )
             return
         if command == "hangup":

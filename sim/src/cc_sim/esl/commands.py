@@ -22,9 +22,10 @@ async def dispatch(listener: Listener, frame: Frame, line: str, lower: str) -> N
         listener.session.channel.set_var("socket_resume", "true")
         listener.reply("+OK")
         return
-    if listener.session is not None or lower.startswith("myevents "):
-        if _session_commands(listener, line, lower):
-            return
+    if (listener.session is not None or lower.startswith("myevents ")) and _session_commands(
+        listener, line, lower
+    ):
+        return
     if lower.startswith("divert_events"):
         _divert(listener, line[13:])
         return

@@ -92,12 +92,17 @@ class Listener:
             return
         self.outbox.append(event)
         self.wake.set()
-        if self.session is not None and event.unique_id == self.session.uuid:
-            if event.name == "CHANNEL_HANGUP_COMPLETE" or (
-                event.name == "CHANNEL_HANGUP" and not self.linger
-            ):
-                self.outbox.append(b"")  # marker: handle the disconnect after this event
-                self.wake.set()
+        if self._ends_session(event):
+            self.outbox.append(b"")  # marker: handle the disconnect after this event
+            self.wake.set()
+
+    def _ends_session(self, event: SimEvent) -> bool:
+        """Return True for the event after which the controlled channel counts as gone."""
+        if self.session is None or event.unique_id != self.session.uuid:
+            return False
+        if event.name == "CHANNEL_HANGUP_COMPLETE":
+            return True
+        return event.name == "CHANNEL_HANGUP" and not self.linger
 
     def kill(self, message: str) -> None:
         """Drop the listener with a disconnect notice (lost events)."""
