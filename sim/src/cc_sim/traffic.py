@@ -56,13 +56,15 @@ class Distribution:
         try:
             if kind == "uniform":
                 low, _, high = args.partition("-")
-                return cls(kind, float(low), float(high))
-            if kind in {"normal", "lognormal"}:
+                a, b = float(low), float(high)
+            elif kind in {"normal", "lognormal"}:
                 mean, _, spread = args.partition(",")
-                return cls(kind, float(mean), float(spread or 0))
-            return cls(kind, float(args))
+                a, b = float(mean), float(spread or 0)
+            else:
+                a, b = float(args), 0.0
         except ValueError:
             raise ValueError(f"cannot read distribution {text!r}") from None
+        return cls(kind, a, b)
 
     def sample(self, rng: random.Random) -> float:
         """Draw one duration (never negative)."""
