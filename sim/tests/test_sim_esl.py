@@ -74,9 +74,12 @@ async def test_sim_client_originates_bridges_and_gets_job_results(sim: Simulator
         agent = await client.bgapi("originate {origination_uuid=agent}user/1001 &park()")
         async with asyncio.timeout(5):
             assert (await agent.result()).ok
+        connection = client.connection
+        assert connection is not None
+        bridged = connection.wait_for_event(lambda e: e.name == "CHANNEL_BRIDGE")
         reply = await client.api("uuid_bridge cust agent")
         assert reply.text == "+OK agent\n"
-        bridge = await asyncio.wait_for(client.wait_for_event("CHANNEL_BRIDGE"), 5)
+        bridge = await asyncio.wait_for(bridged, 5)
         assert bridge.get("Bridge-B-Unique-ID") == "agent"
         rows = await client.show_channels()
         assert {"cust", "agent"} <= {row.uuid for row in rows}

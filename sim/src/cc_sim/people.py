@@ -34,7 +34,15 @@ class Callers:
     def __init__(self, switch: Switch) -> None:
         self.sw = switch
         self.active: dict[str, CallerState] = {}
-        switch.sinks.append(self._on_event)
+        switch.sinks.append(self)
+
+    def interested(self, name: str, subclass: str | None) -> bool:
+        """Only bridges and hangups matter to callers (and only while some are active)."""
+        return bool(self.active) and name in {"CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE"}
+
+    def __call__(self, event: SimEvent) -> None:
+        """Switch sink entry point."""
+        self._on_event(event)
 
     def dial(
         self,

@@ -1,9 +1,9 @@
 """An in-process switch on a manual clock, for deterministic tests (no sockets, no real time).
 
-    bench = SwitchBench()
-    reply = bench.api("originate", "{origination_uuid=c1}loopback/7100/default &park()")
-    bench.advance(1)
-    assert bench.names("c1")[-1] == "CHANNEL_STATE"
+bench = SwitchBench()
+reply = bench.api("originate", "{origination_uuid=c1}loopback/7100/default &park()")
+bench.advance(1)
+assert bench.names("c1")[-1] == "CHANNEL_STATE"
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from cc_common.esl.event import EslEvent
+from cc_common.esl.protocol import encode_value
 from cc_sim.core.channel import Channel
 from cc_sim.core.profile import Header
 
@@ -109,6 +111,8 @@ SOURCES: dict[str, Source] = {
 """Event-Calling-File / -Function / -Line-Number per event (and per variant after a slash)."""
 
 _UNKNOWN_SOURCE: Source = ("switch_event.c", "switch_event_fire_detailed", 0)
+_encode = lru_cache(maxsize=65536)(encode_value)
+"""Header values repeat across events (uuids, names, variables): encode each once."""
 
 
 @dataclass(slots=True)
@@ -138,6 +142,21 @@ class SimEvent:
         """Return the text/event-plain body."""
         if self._plain is None:
             self._plain = EslEvent(self.headers, self.body).to_plain()
+        return self._plain
+
+    def plain_fast(self) -> bytes:
+        """Return the text/event-plain body, encoding repeated values once (same bytes)."""
+        if self._plain is None:
+            own = self.headers
+            encoded = self.body.encode("utf-8")
+            if encoded and own and own[-1][0] == "Content-Length":
+                own = own[:-1]
+            lines = [f"{name}: {_encode(value) or '_undef_'}\n" for name, value in own]
+            head = "".join(lines).encode("utf-8")
+            if not encoded:
+                self._plain = head + b"\n"
+            else:
+                self._plain = head + f"Content-Length: {len(encoded)}\n\n".encode() + encoded
         return self._plain
 
     def json(self) -> bytes:

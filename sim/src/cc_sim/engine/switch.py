@@ -121,8 +121,11 @@ class Switch:
         body: str = "",
         subclass: str | None = None,
         extended: bool | None = None,
-    ) -> SimEvent:
-        """Compose an event and hand it to every listener."""
+    ) -> SimEvent | None:
+        """Compose an event and hand it to every listener (skipped when nobody listens)."""
+        if not self._wanted(name, subclass):
+            self.factory.sequence += 1
+            return None
         event = self.factory.make(
             name,
             self.now_us(),
@@ -136,6 +139,14 @@ class Switch:
         )
         self.emit(event)
         return event
+
+    def _wanted(self, name: str, subclass: str | None) -> bool:
+        """Return True when some sink may want an event of this name (cheap pre-check)."""
+        for sink in self.sinks:
+            interested = getattr(sink, "interested", None)
+            if interested is None or interested(name, subclass):
+                return True
+        return False
 
     def emit(self, event: SimEvent) -> None:
         """Deliver an already built event to every listener."""
@@ -595,6 +606,8 @@ class Switch:
             )
         headers.extend(message.headers)
         headers.extend(self.factory.common("PRIVATE_COMMAND", now, _source("PRIVATE_COMMAND")))
+        if not self._wanted("PRIVATE_COMMAND", None):
+            return
         headers.extend(ch.basic_headers())
         if message.body:
             headers.append(("Content-Length", str(len(message.body.encode("utf-8")))))

@@ -77,10 +77,19 @@ class Listener:
         self.wake = asyncio.Event()
         self.after_command: list[Callable[[], None]] = []
         self.on_connected: Callable[[], None] | None = None
-        self.sw.sinks.append(self.on_event)
+        self.sw.sinks.append(self)
         self.closed = asyncio.Event()
 
     # ---- event delivery --------------------------------------------------------------------
+
+    def interested(self, name: str, subclass: str | None) -> bool:
+        """Cheap pre-check: could this listener want an event called ``name``?"""
+        sub = self.subscription
+        return self.running and sub.enabled and (sub.all_events or name in sub.names)
+
+    def __call__(self, event: SimEvent) -> None:
+        """Switch sink entry point."""
+        self.on_event(event)
 
     def on_event(self, event: SimEvent) -> None:
         """Switch sink: queue the event if this listener wants it (called synchronously)."""
@@ -178,7 +187,7 @@ class Listener:
             elif format_ == "xml":
                 body = xml_event(item)
             else:
-                body = item.plain()
+                body = item.plain_fast()
             head = f"Content-Length: {len(body)}\nContent-Type: text/event-{format_}\n\n"
             self._write(head.encode() + body)
         with contextlib.suppress(ConnectionError):
@@ -212,8 +221,8 @@ class Listener:
         self.wake.set()
 
     async def _close(self) -> None:
-        if self.on_event in self.sw.sinks:
-            self.sw.sinks.remove(self.on_event)
+        if self in self.sw.sinks:
+            self.sw.sinks.remove(self)
         if not self.peer_closed:
             self._send_disconnect(self.pending_goodbye or GOODBYE)
         with contextlib.suppress(Exception):
