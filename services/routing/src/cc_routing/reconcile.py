@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
@@ -111,62 +112,108 @@ async def load_configuration(runtime: RoutingRuntime) -> dict[str, AgentConfig]:
 async def restore(
     runtime: RoutingRuntime, live: Sequence[LiveChannel], agents: dict[str, AgentConfig]
 ) -> None:
-    """Put back agents, calls and callbacks after a restart, then resume offering."""
+    """Put back agents, calls and callbacks after a restart, then resume offering.
+
+    Every call routing had offered is in its ledger: one FreeSWITCH still has goes back in its
+    place (or back on its agent); one that ended while no instance listened is ended now, so
+    its ``call.ended`` (and abandon) is published exactly once. Callers that parked meanwhile
+    are offered as new calls.
+    """
     acd, now = runtime.acd, runtime.now()
+    await _restore_agents(runtime, now, agents)
     by_uuid = {channel.uuid: channel for channel in live}
-    connected_agents = await _restore_agents(runtime, now, agents)
+    ledger = await _ledger(runtime)
     commands: list[Command] = []
-    callers = sorted(
-        (c for c in live if c.role is None and "cc_queue" in c.variables),
-        key=lambda c: float(c.variables.get("cc_enqueued_at") or now),
-    )
-    for channel in callers:
-        try:
-            parked = ParkedCall.from_variables(channel.uuid, channel.variables)
-        except ValueError as exc:
-            log.warning("routing.restore_skipped", call_id=channel.uuid, reason=str(exc))
-            continue
-        agent = channel.variables.get("cc_agent")
-        leg = channel.variables.get("cc_agent_leg")
-        if agent and leg in by_uuid and agent in connected_agents:
-            answered = float(channel.variables.get("cc_answered_at") or now)
-            commands += acd.restore_call(
-                parked, now, answered_by=agent, agent_leg=leg, answered_at=answered
-            )
-        elif agent:
-            # Talking before the restart, and the agent leg is gone: the conversation is over.
-            commands.append(HangupCall(channel.uuid, "NORMAL_CLEARING"))
-        else:
-            commands += acd.restore_call(parked, now)
-    bridged_legs = {c.variables.get("cc_agent_leg") for c in callers}
-    for channel in live:
-        if channel.role in (ROLE_AGENT, ROLE_CUSTOMER) and channel.uuid not in bridged_legs:
+    for row in ledger:
+        commands += _restore_ledger_call(runtime, row, by_uuid.get(row.call_id), by_uuid, agents)
+    known = {row.call_id for row in ledger}
+    bridged_legs = {row.agent_leg for row in ledger if row.agent_leg}
+    for channel in sorted(live, key=lambda c: float(c.variables.get("cc_enqueued_at") or now)):
+        if channel.role is None and "cc_queue" in channel.variables and channel.uuid not in known:
+            commands += _stray_caller(runtime, channel, now)
+        elif channel.role in (ROLE_AGENT, ROLE_CUSTOMER) and channel.uuid not in bridged_legs:
             # A ring in progress when we stopped: its offer is lost, the call will be re-offered.
             commands.append(HangupCall(channel.uuid, "ORIGINATOR_CANCEL"))
     commands += await _restore_callbacks(runtime, now)
     await runtime.step(lambda: [*commands, *acd.resume(now)])
-    log.info("routing.restored", calls=len(callers), agents=len(connected_agents))
+    log.info("routing.restored", calls=len(ledger), live_channels=len(live))
+
+
+async def _ledger(runtime: RoutingRuntime) -> list[Any]:
+    table = tables.active_calls
+    async with runtime.db.session() as session:
+        query = sa.select(table).where(table.c.tenant == runtime.tenant)
+        return list((await session.execute(query.order_by(table.c.enqueued_at))).all())
+
+
+def _restore_ledger_call(
+    runtime: RoutingRuntime,
+    row: Any,
+    channel: LiveChannel | None,
+    live: dict[str, LiveChannel],
+    agents: dict[str, AgentConfig],
+) -> list[Command]:
+    """Rebuild one call routing had offered, and end it if it ended while we were away."""
+    acd, now = runtime.acd, runtime.now()
+    parked = ParkedCall(
+        row.call_id, row.queue, row.priority, row.enqueued_at, caller_number=row.caller_number
+    )
+    if channel is not None:
+        try:
+            parked = ParkedCall.from_variables(channel.uuid, channel.variables)
+        except ValueError as exc:
+            log.warning("routing.restore_variables_unreadable", call_id=row.call_id, error=str(exc))
+    commands: list[Command] = []
+    if row.answered_at is not None and row.agent_id in agents:
+        commands += acd.restore_call(
+            parked,
+            now,
+            answered_by=row.agent_id,
+            agent_leg=row.agent_leg,
+            answered_at=row.answered_at,
+        )
+        if channel is None:
+            commands += acd.caller_hung_up(row.call_id, now, cause="NORMAL_CLEARING")
+        elif row.agent_leg not in live:
+            # The agent left while we were away; the caller is still parked: let them go.
+            commands += acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
+            commands.append(HangupCall(row.call_id, "NORMAL_CLEARING"))
+        return commands
+    commands += acd.restore_call(parked, now)
+    if channel is None:
+        commands += acd.caller_hung_up(row.call_id, now, cause="ORIGINATOR_CANCEL")
+    return commands
+
+
+def _stray_caller(runtime: RoutingRuntime, channel: LiveChannel, now: float) -> list[Command]:
+    """A live caller routing has no record of: new (offer it), or left from a finished call."""
+    if "cc_answered_at" in channel.variables:
+        return [HangupCall(channel.uuid, "NORMAL_CLEARING")]
+    try:
+        parked = ParkedCall.from_variables(channel.uuid, channel.variables)
+    except ValueError as exc:
+        log.warning("routing.restore_skipped", call_id=channel.uuid, reason=str(exc))
+        return []
+    return _take_in(runtime, parked, now)
 
 
 async def _restore_agents(
     runtime: RoutingRuntime, now: float, agents: dict[str, AgentConfig]
-) -> set[str]:
-    """Restore each agent's stored state; return those who may be restored onto a call."""
+) -> None:
+    """Restore each agent's stored state (on a call: available until their call is restored)."""
     async with runtime.db.session() as session:
         rows = (
             await session.execute(
                 sa.select(tables.agent_states).where(tables.agent_states.c.tenant == runtime.tenant)
             )
         ).all()
-    on_call: set[str] = set()
     for row in rows:
         config = agents.get(row.agent_id)
         if config is None:
             continue
         state = AgentState(row.state)
         if state is AgentState.ON_CALL:
-            on_call.add(row.agent_id)
-            state = AgentState.AVAILABLE  # restore_call puts them back on the call if it lives
+            state = AgentState.AVAILABLE  # restore_call puts them back on their call
         runtime.acd.restore_agent(
             config,
             state=state,
@@ -177,7 +224,6 @@ async def _restore_agents(
             calls_answered=row.calls_answered,
             talk_seconds=row.talk_seconds,
         )
-    return on_call
 
 
 async def _restore_callbacks(runtime: RoutingRuntime, now: float) -> list[Command]:
@@ -225,5 +271,16 @@ async def resync(runtime: RoutingRuntime, live: Sequence[LiveChannel]) -> None:
                 parked = ParkedCall.from_variables(channel.uuid, channel.variables)
             except ValueError:
                 continue
-            commands += acd.restore_call(parked, now)
+            commands += _take_in(runtime, parked, now)
     await runtime.step(lambda: [*commands, *acd.resume(now)])
+
+
+def _take_in(runtime: RoutingRuntime, parked: ParkedCall, now: float) -> list[Command]:
+    """A waiting caller: back in its place if routing had queued it, else newly offered.
+
+    ``cc_enqueued_at`` is written when routing queues a call, so a caller without it parked
+    while no instance was listening and has never been offered: it must be, publicly.
+    """
+    if parked.enqueued_at is None:
+        return runtime.acd.call_arrived(parked, now)
+    return runtime.acd.restore_call(parked, now)

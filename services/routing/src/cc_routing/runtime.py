@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cc_common.db import Database, Outbox, OutboxRelay, upsert
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.logging import get_logger, log_context
-from cc_proto.events import CallCallbackRequested, CallEnded
+from cc_proto.events import CallAnswered, CallCallbackRequested, CallEnded, CallOffered
 from cc_routing.adapters import db as tables
 from cc_routing.adapters.freeswitch import (
     ROUTING_EVENTS,
@@ -144,31 +144,50 @@ class RoutingRuntime:
         async with self.db.session() as session:
             for published in batch.events:
                 await self.outbox.add(session, published.envelope(tenant=self.tenant))
-                await self._track_callbacks(session, published)
+                await self._track_calls(session, published)
             for agent_id in sorted(batch.agents):
                 await self._save_agent_state(session, agent_id)
 
-    async def _track_callbacks(self, session: AsyncSession, published: PublishEvent) -> None:
-        data = published.data
-        if isinstance(data, CallCallbackRequested) and published.call_id is not None:
-            view = self.acd.call_view(published.call_id)
-            if view is not None:
-                await session.execute(
-                    tables.callbacks.insert().values(
-                        tenant=self.tenant,
-                        callback_id=view.call_id,
-                        queue=view.queue,
-                        number=view.callback_number or data.callback_number,
-                        priority=view.priority,
-                        enqueued_at=view.enqueued_at,
-                        origin_call_id=published.call_id,
-                    )
-                )
-        elif isinstance(data, CallEnded) and published.call_id is not None:
+    async def _track_calls(self, session: AsyncSession, published: PublishEvent) -> None:
+        """Keep the ledgers a restart needs: calls in progress and booked callbacks."""
+        data, call_id = published.data, published.call_id
+        if call_id is None:
+            return
+        calls, callbacks = tables.active_calls, tables.callbacks
+        mine = (calls.c.tenant == self.tenant) & (calls.c.call_id == call_id)
+        if isinstance(data, CallOffered):
+            values = {
+                "tenant": self.tenant,
+                "call_id": call_id,
+                "queue": data.queue,
+                "priority": data.priority,
+                "enqueued_at": published.at,
+                "caller_number": data.caller_number,
+            }
+            await upsert(session, calls, values, ["tenant", "call_id"])
+        elif isinstance(data, CallAnswered):
+            answered = {"agent_id": published.agent_id, "agent_leg": data.agent_leg_uuid}
             await session.execute(
-                tables.callbacks.delete().where(
-                    tables.callbacks.c.tenant == self.tenant,
-                    tables.callbacks.c.callback_id == published.call_id,
+                calls.update().where(mine).values(answered_at=published.at, **answered)
+            )
+        elif isinstance(data, CallCallbackRequested) and data.callback_call_id is not None:
+            view = self.acd.call_view(data.callback_call_id)
+            await session.execute(
+                callbacks.insert().values(
+                    tenant=self.tenant,
+                    callback_id=data.callback_call_id,
+                    queue=data.queue,
+                    number=data.callback_number,
+                    priority=data.priority,
+                    enqueued_at=view.enqueued_at if view is not None else published.at,
+                    origin_call_id=call_id,
+                )
+            )
+        elif isinstance(data, CallEnded):
+            await session.execute(calls.delete().where(mine))
+            await session.execute(
+                callbacks.delete().where(
+                    callbacks.c.tenant == self.tenant, callbacks.c.callback_id == call_id
                 )
             )
 

@@ -58,3 +58,18 @@ callbacks = Table(
     Column("origin_call_id", String(64), nullable=True),
     Column("skills", String(1000), nullable=True),
 )
+
+active_calls = Table(
+    "active_calls",
+    metadata,
+    Column("tenant", String(63), primary_key=True),
+    Column("call_id", String(64), primary_key=True),
+    Column("queue", String(200), nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("enqueued_at", Float, nullable=False),
+    Column("caller_number", String(64), nullable=True),
+    Column("agent_id", String(200), nullable=True),
+    Column("agent_leg", String(64), nullable=True),
+    Column("answered_at", Float, nullable=True),
+)
+"""Calls routing has offered and not yet ended, so a restart can end those FreeSWITCH lost."""
