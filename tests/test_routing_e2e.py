@@ -27,7 +27,13 @@ from cc_routing.settings import RoutingSettings
 from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.simulator import Simulator
-from cc_sim.traffic import AgentTraffic, Distribution, NumberTraffic, TrafficGenerator
+from cc_sim.traffic import (
+    AgentTraffic,
+    Distribution,
+    NumberStats,
+    NumberTraffic,
+    TrafficGenerator,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -169,5 +175,6 @@ async def test_a_thousand_calls_all_accounted_for_across_a_routing_restart(
     assert 0 <= stats.abandoned - abandoned <= 3
 
 
-def _other(stats: Any) -> int:
-    return sum(stats.causes.values()) - stats.completed - stats.abandoned
+def _other(stats: NumberStats) -> int:
+    """Callers whose call ended some other way (neither talked nor gave up)."""
+    return int(sum(stats.causes.values())) - stats.completed - stats.abandoned
