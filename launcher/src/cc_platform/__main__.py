@@ -1,9 +1,11 @@
-"""``python -m cc_platform``: every service (and later the simulator) in one event loop.
+"""``python -m cc_platform``: the FreeSWITCH simulator and every service in one event loop.
 
 Each service keeps its own app, port and metrics registry, exactly as when it runs alone; they
 share the process's in-process bus (``memory://local``) and SQLite file unless CC_AMQP_URL and
 CC_DATABASE_URL point at RabbitMQ and PostgreSQL. CC_HTTP_PORT is ignored here: each service
-listens on its default port plus CC_PLATFORM_PORT_OFFSET (default 0).
+listens on its default port plus CC_PLATFORM_PORT_OFFSET (default 0). The simulator's event
+socket is on 8021 plus the offset; set CC_PLATFORM_SIMULATOR=false to use the FreeSWITCH at
+CC_ESL_HOST:CC_ESL_PORT instead.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import uvicorn
 from cc_common.logging import configure_logging, get_logger
 from cc_common.settings import load_settings
 from cc_platform.services import SERVICES
+from cc_sim.config import from_env
+from cc_sim.simulator import Simulator
 
 log = get_logger("cc_platform")
 
@@ -31,11 +35,14 @@ class _Server(uvicorn.Server):
         yield
 
 
-def build_servers(port_offset: int) -> list[uvicorn.Server]:
+def build_servers(port_offset: int, esl_port: int | None) -> list[uvicorn.Server]:
     """Build one uvicorn server per service on its default port plus ``port_offset``."""
     servers: list[uvicorn.Server] = []
+    overrides: dict[str, object] = {"http_port": None}
+    if esl_port is not None:
+        overrides.update(esl_host="127.0.0.1", esl_port=esl_port)
     for spec in SERVICES:
-        settings = load_settings(spec.settings_cls, http_port=None)
+        settings = load_settings(spec.settings_cls, **overrides)
         port = settings.default_http_port + port_offset
         config = uvicorn.Config(
             spec.create_app(settings),
@@ -50,9 +57,22 @@ def build_servers(port_offset: int) -> list[uvicorn.Server]:
     return servers
 
 
-async def run_platform(port_offset: int = 0) -> None:
-    """Serve every service until SIGINT or SIGTERM."""
-    servers = build_servers(port_offset)
+async def run_platform(port_offset: int = 0, *, simulator: bool = True) -> None:
+    """Serve every service (and the simulator) until SIGINT or SIGTERM."""
+    async with contextlib.AsyncExitStack() as stack:
+        esl_port = None
+        if simulator:
+            password = os.environ.get("CC_ESL_PASSWORD", "ClueCon")  # what the services will send
+            config = from_env().with_overrides(
+                esl_host="127.0.0.1", esl_port=8021 + port_offset, esl_password=password
+            )
+            sim = await stack.enter_async_context(Simulator(config))
+            esl_port = sim.esl_port
+            log.info("platform.simulator", esl=f"127.0.0.1:{esl_port}")
+        await _serve(build_servers(port_offset, esl_port))
+
+
+async def _serve(servers: list[uvicorn.Server]) -> None:
 
     def stop_all() -> None:
         for server in servers:
@@ -67,7 +87,9 @@ async def run_platform(port_offset: int = 0) -> None:
 def main() -> None:
     """Entry point of ``make run``."""
     configure_logging(os.environ.get("CC_LOG_LEVEL", "INFO"))
-    asyncio.run(run_platform(int(os.environ.get("CC_PLATFORM_PORT_OFFSET", "0"))))
+    offset = int(os.environ.get("CC_PLATFORM_PORT_OFFSET", "0"))
+    simulator = os.environ.get("CC_PLATFORM_SIMULATOR", "true").lower() not in ("0", "false", "no")
+    asyncio.run(run_platform(offset, simulator=simulator))
 
 
 if __name__ == "__main__":
