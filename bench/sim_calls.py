@@ -18,7 +18,7 @@ import time
 from functools import partial
 
 from cc_common.esl import EslEvent, InboundClient
-from cc_sim import AgentPhone, AnswerPlan, SimConfig, Simulator
+from cc_sim import AgentPhone, SimConfig, Simulator
 
 EVENTS = (
     "CHANNEL_CREATE",

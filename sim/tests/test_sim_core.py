@@ -97,7 +97,9 @@ def test_sim_events_serialize_as_freeswitch_plain_and_json() -> None:
     assert b"variable_weird: a%20b%26c%3Dd\n" in event.plain()
     assert event_from_plain(event.plain()).headers == event.headers
     assert event_from_json(event.json()).headers == event.headers
-    job = factory.make("BACKGROUND_JOB", 1, post=[("Job-UUID", "j"), ("Content-Length", "4")], body="+OK\n")
+    job = factory.make(
+        "BACKGROUND_JOB", 1, post=[("Job-UUID", "j"), ("Content-Length", "4")], body="+OK\n"
+    )
     assert event_from_plain(job.plain()).body == "+OK\n"
 
 
@@ -123,7 +125,8 @@ def test_sim_default_dialplan_has_the_capture_extensions() -> None:
         Action("socket", "127.0.0.1:9999 async full")
     ]
     public = plan.route("public", "7100", "sofia")
-    assert public is not None and public[-1] == Action("transfer", "7100 XML default")
+    assert public is not None
+    assert public[-1] == Action("transfer", "7100 XML default")
 
 
 def test_sim_parse_actions_and_its_errors() -> None:
@@ -147,7 +150,12 @@ def test_sim_originate_arguments_parse_like_freeswitch() -> None:
     assert request.var("cc_skills") == "billing,vip"
     assert request.var("origination_uuid") == "abc"
     exten = parse_originate("loopback/7101/default 7100 XML default Bob 100 20")
-    assert (exten.extension, exten.context, exten.cid_name, exten.timeout) == ("7100", "default", "Bob", 20.0)
+    assert (exten.extension, exten.context, exten.cid_name, exten.timeout) == (
+        "7100",
+        "default",
+        "Bob",
+        20.0,
+    )
     with pytest.raises(DialError) as error:
         parse_originate("user/1001")
     assert str(error.value) == ORIGINATE_USAGE
@@ -165,7 +173,9 @@ def test_sim_causes_and_states_carry_freeswitch_numbers() -> None:
 
 
 def test_sim_playback_lengths_follow_the_stream() -> None:
-    assert media.playback_seconds("tone_stream://%(400,200,440,480);loops=2", default_seconds=3) == 1.2
+    assert (
+        media.playback_seconds("tone_stream://%(400,200,440,480);loops=2", default_seconds=3) == 1.2
+    )
     assert media.playback_seconds("tone_stream://%(1000,0,350,440)", default_seconds=3) == 1.0
     assert media.playback_seconds("silence_stream://1500", default_seconds=3) == 1.5
     assert media.playback_seconds("local_stream://moh", default_seconds=3) is None

@@ -10,7 +10,9 @@ from cc_sim.core.dialplan import Action, default_dialplan
 from cc_sim.engine.endpoints import AgentPhone, AnswerPlan, Callee
 from cc_sim.testing import SwitchBench
 
-CUSTOMER = "{origination_uuid=cust-a,origination_caller_id_number=5551000}loopback/7100/default &park()"
+CUSTOMER = (
+    "{origination_uuid=cust-a,origination_caller_id_number=5551000}loopback/7100/default &park()"
+)
 
 
 def start_customer(bench: SwitchBench) -> str:
@@ -130,7 +132,8 @@ def test_sim_agent_talks_then_hangs_up_and_wraps_up_busy() -> None:
     bench.advance(30)
     later = bench.api("originate", "user/1002 &park()")
     bench.advance(2)
-    assert later and later[0].startswith("+OK")
+    assert later
+    assert later[0].startswith("+OK")
     assert phone.calls == 3
 
 
@@ -201,7 +204,9 @@ def test_sim_uuid_record_writes_a_wav_of_the_simulated_length(tmp_path: Path) ->
     bench.advance(2)
     bench.api("uuid_record", f"{customer} stop {short}")
     assert not short.exists()  # under 3 s: deleted, as FreeSWITCH does
-    assert bench.api("uuid_record", f"{customer} stop {short}") == ["-ERR Cannot stop record session!\n"]
+    assert bench.api("uuid_record", f"{customer} stop {short}") == [
+        "-ERR Cannot stop record session!\n"
+    ]
 
 
 def test_sim_hold_on_loopback_fails_off_but_toggles() -> None:
@@ -218,7 +223,10 @@ def test_sim_hold_on_loopback_fails_off_but_toggles() -> None:
 
 def test_sim_sip_hold_and_unhold_change_call_states() -> None:
     bench = SwitchBench()
-    bench.api("originate", "{origination_caller_id_number=5551000}sofia/internal/7100@127.0.0.1:5080 &park()")
+    bench.api(
+        "originate",
+        "{origination_caller_id_number=5551000}sofia/internal/7100@127.0.0.1:5080 &park()",
+    )
     customer = bench.channel_named("5551000@127.0.0.1")
     bench.api("uuid_answer", customer)
     bench.api("originate", "{origination_uuid=ag}sofia/internal/7101@127.0.0.1:5080 &park()")
@@ -226,7 +234,9 @@ def test_sim_sip_hold_and_unhold_change_call_states() -> None:
     bench.api("uuid_bridge", f"{customer} ag")
     assert bench.api("uuid_hold", customer) == ["+OK Success\n"]
     assert bench.api("uuid_hold", f"off {customer}") == ["+OK Success\n"]
-    states = [e.get("Channel-Call-State") for e in bench.of(customer) if e.name == "CHANNEL_CALLSTATE"]
+    states = [
+        e.get("Channel-Call-State") for e in bench.of(customer) if e.name == "CHANNEL_CALLSTATE"
+    ]
     assert states[-3:] == ["HELD", "UNHELD", "ACTIVE"]
     assert bench.named("CUSTOM")[0].subclass == "sofia::reinvite"
 
@@ -287,9 +297,12 @@ def test_sim_bridge_app_rings_an_agent_and_eavesdrop_listens() -> None:
     assert bench.first("CHANNEL_EXECUTE", lambda e: e.get("Application") == "eavesdrop")
     bench.advance(25)
     assert bench.switch.get(caller) is None
-    assert bench.first(
-        "CHANNEL_EXECUTE_COMPLETE", lambda e: e.get("Application") == "eavesdrop"
-    ).unique_id == listener
+    assert (
+        bench.first(
+            "CHANNEL_EXECUTE_COMPLETE", lambda e: e.get("Application") == "eavesdrop"
+        ).unique_id
+        == listener
+    )
 
 
 def test_sim_gateway_callee_plans_and_unknown_api() -> None:

@@ -70,7 +70,8 @@ async def test_sim_client_originates_bridges_and_gets_job_results(sim: Simulator
         )
         async with asyncio.timeout(5):
             result = await customer.result()
-        assert result.ok and result.text == "+OK cust\n"
+        assert result.ok
+        assert result.text == "+OK cust\n"
         agent = await client.bgapi("originate {origination_uuid=agent}user/1001 &park()")
         async with asyncio.timeout(5):
             assert (await agent.result()).ok
@@ -205,30 +206,34 @@ async def test_sim_outbound_socket_runs_an_ivr_with_the_platform_client() -> Non
             "default", "8000", [Action("socket", f"127.0.0.1:{server.port} async full")]
         )
         config = SimConfig(esl_port=0, time_compression=20.0)
-        async with Simulator(config, dialplan=plan) as sim:
-            async with InboundClient("127.0.0.1", sim.esl_port, reconnect=False) as client:
-                completed: asyncio.Queue[EslEvent] = asyncio.Queue()
-                client.on("CHANNEL_HANGUP_COMPLETE", completed.put_nowait)
-                await client.events("plain", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB")
-                job = await client.bgapi(
-                    "originate {origination_uuid=ivr}loopback/8000/default &park()"
-                )
-                await asyncio.wait_for(finished.wait(), 10)
-                assert (await asyncio.wait_for(job.result(), 5)).ok
-                names = {}
-                for _ in range(2):
-                    event = await asyncio.wait_for(completed.get(), 5)
-                    names[event.get("Channel-Name")] = event
-                complete = names["loopback/8000-b"]
-                assert complete.variable("cc_queue") == "sales"
-                assert complete.variable("last_app") == "set"  # as FreeSWITCH reports it
+        async with (
+            Simulator(config, dialplan=plan) as sim,
+            InboundClient("127.0.0.1", sim.esl_port, reconnect=False) as client,
+        ):
+            completed: asyncio.Queue[EslEvent] = asyncio.Queue()
+            client.on("CHANNEL_HANGUP_COMPLETE", completed.put_nowait)
+            await client.events("plain", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB")
+            job = await client.bgapi(
+                "originate {origination_uuid=ivr}loopback/8000/default &park()"
+            )
+            await asyncio.wait_for(finished.wait(), 10)
+            assert (await asyncio.wait_for(job.result(), 5)).ok
+            names = {}
+            for _ in range(2):
+                event = await asyncio.wait_for(completed.get(), 5)
+                names[event.get("Channel-Name")] = event
+            complete = names["loopback/8000-b"]
+            assert complete.variable("cc_queue") == "sales"
+            assert complete.variable("last_app") == "set"  # as FreeSWITCH reports it
     assert seen == ["8000", "FILE PLAYED"]
 
 
 async def test_sim_socket_to_a_closed_port_falls_through_the_dialplan() -> None:
     plan = default_dialplan()
     plan.set_extension(
-        "default", "8001", [Action("socket", "127.0.0.1:1 async full"), Action("answer"), Action("park")]
+        "default",
+        "8001",
+        [Action("socket", "127.0.0.1:1 async full"), Action("answer"), Action("park")],
     )
     async with Simulator(SimConfig(esl_port=0, time_compression=20.0), dialplan=plan) as sim:
         sim.directory.register(AgentPhone("1001"))

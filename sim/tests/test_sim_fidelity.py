@@ -35,7 +35,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 @pytest.mark.parametrize("folder", INBOUND_FOLDERS)
 async def test_sim_replays_every_inbound_scenario_like_freeswitch(folder: str) -> None:
     report = await replay_inbound(ROOT / folder, compression=10.0)
-    assert report.scenarios == [log.name.removesuffix(".log") for log in scenario_logs(ROOT / folder)]
+    assert report.scenarios == [
+        log.name.removesuffix(".log") for log in scenario_logs(ROOT / folder)
+    ]
     assert len(report.scenarios) == 14
     assert not report.unexplained, "\n".join(map(str, report.unexplained))
 
@@ -67,7 +69,11 @@ def test_sim_comparison_catches_a_missing_event_and_a_wrong_reply() -> None:
     labels = Labels()
     for frame in frames:
         labels.learn_frame(frame)
-    dropped = [f for f in frames if f.get("Content-Type") != "text/event-plain" or b"CALL_UPDATE" not in f.body]
+    dropped = [
+        f
+        for f in frames
+        if f.get("Content-Type") != "text/event-plain" or b"CALL_UPDATE" not in f.body
+    ]
     assert len(dropped) == len(frames) - 1
     report = Report("negative")
     compare("02", frames, dropped, labels, labels, report)

@@ -26,7 +26,8 @@ def test_sim_phone_outcomes_follow_their_probabilities() -> None:
     answered = AgentPhone("1002", answer_delay=(1.0, 2.0), talk_seconds=(30.0, 60.0))
     plan = answered.plan(random.Random(1))
     assert 1.0 <= plan.after_seconds <= 2.0
-    assert plan.talk_seconds is not None and 30.0 <= plan.talk_seconds <= 60.0
+    assert plan.talk_seconds is not None
+    assert 30.0 <= plan.talk_seconds <= 60.0
 
 
 def test_sim_directory_registration() -> None:
@@ -55,9 +56,10 @@ def test_sim_caller_presses_digits_once_answered() -> None:
     bench.advance(0.2)
     digits = [e.get("DTMF-Digit") for e in bench.named("DTMF") if e.unique_id == uuid]
     assert digits == ["1", "#"]
-    assert bench.first("CHANNEL_CREATE", lambda e: e.unique_id == uuid).get(
-        "Caller-Caller-ID-Number"
-    ) == "5550001"
+    assert (
+        bench.first("CHANNEL_CREATE", lambda e: e.unique_id == uuid).get("Caller-Caller-ID-Number")
+        == "5550001"
+    )
 
 
 def test_sim_caller_gives_up_when_patience_runs_out() -> None:

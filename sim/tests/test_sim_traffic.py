@@ -97,7 +97,8 @@ def test_sim_agents_from_traffic_config_answer_and_wrap_up() -> None:
     bench.advance(20)
     ready = bench.api("originate", "user/1001 &park()")
     bench.advance(2)
-    assert ready and ready[0].startswith("+OK")
+    assert ready
+    assert ready[0].startswith("+OK")
 
 
 @pytest.mark.slow
@@ -114,7 +115,9 @@ async def test_sim_time_compressed_traffic_over_esl() -> None:
             traffic = TrafficGenerator(
                 sim.switch,
                 sim.callers,
-                numbers=[NumberTraffic("8000", calls_per_hour=360, patience=Distribution("fixed", 30))],
+                numbers=[
+                    NumberTraffic("8000", calls_per_hour=360, patience=Distribution("fixed", 30))
+                ],
                 seed=5,
             )
             started = time.monotonic()

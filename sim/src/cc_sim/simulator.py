@@ -125,7 +125,16 @@ class Simulator:
     def register_agent(self, user: str, **behaviour: object) -> AgentPhone:
         """Register an agent phone (``user/<user>`` rings it); see AgentPhone for behaviour."""
         phone = AgentPhone(user, **behaviour)  # type: ignore[arg-type]
-        return self.directory.register(phone)
+        if self._switch is None:
+            return self.directory.register(phone)
+        return self._switch.register_phone(phone)
+
+    def unregister_agent(self, user: str) -> None:
+        """Take an agent's phone offline (calls to it fail with USER_NOT_REGISTERED)."""
+        if self._switch is None:
+            self.directory.unregister(user)
+        else:
+            self._switch.unregister_phone(user)
 
     def place_call(
         self,

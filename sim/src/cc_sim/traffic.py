@@ -172,7 +172,7 @@ class TrafficGenerator:
         """Register the agents and schedule each number's first caller."""
         if self.agents is not None and self.sw.directory is not None:
             for user in self.agents.users:
-                self.sw.directory.register(
+                self.sw.register_phone(
                     AgentPhone(
                         user,
                         answer_delay=self.agents.answer_delay,

@@ -31,7 +31,7 @@ from cc_sim.engine.recorder import Recorder
 from cc_sim.engine.session import AppRun, Message, Session
 
 if TYPE_CHECKING:
-    from cc_sim.engine.endpoints import Directory
+    from cc_sim.engine.endpoints import AgentPhone, Directory
 
 EventSink = Callable[[SimEvent], None]
 _VARIABLE = re.compile(r"\$\{([^{}]+)\}")
@@ -159,6 +159,44 @@ class Switch:
         if argument:
             post.append(("API-Command-Argument", argument))
         self.fire("API", post=post)
+
+    # ---- registrations -----------------------------------------------------------------------
+
+    def register_phone(self, phone: AgentPhone) -> AgentPhone:
+        """Register an agent phone in the directory and fire sofia::register, as a REGISTER does."""
+        if self.directory is None:
+            raise RuntimeError("the switch has no directory")
+        self.directory.register(phone)
+        self.fire("CUSTOM", subclass="sofia::register", post=self._registration(phone.user, "3600"))
+        return phone
+
+    def unregister_phone(self, user: str) -> None:
+        """Take a phone offline and fire sofia::unregister."""
+        if self.directory is None:
+            return
+        self.directory.unregister(user)
+        self.fire("CUSTOM", subclass="sofia::unregister", post=self._registration(user, "0"))
+
+    def _registration(self, user: str, expires: str) -> list[Header]:
+        ip = self.settings.sip_ip
+        return [
+            ("profile-name", "internal"),
+            ("from-user", user),
+            ("from-host", self.settings.domain),
+            ("presence-hosts", self.settings.domain),
+            ("contact", f'"{user}" <sip:{user}@{ip}:5062>'),
+            ("call-id", str(uuidlib.uuid4())),
+            ("rpid", "unknown"),
+            ("status", "Registered(UDP)" if expires != "0" else "Unregistered"),
+            ("expires", expires),
+            ("to-user", user),
+            ("to-host", self.settings.domain),
+            ("network-ip", ip),
+            ("network-port", "5062"),
+            ("username", user),
+            ("realm", self.settings.domain),
+            ("user-agent", "cc-sim-phone/1.0"),
+        ]
 
     # ---- sessions --------------------------------------------------------------------------
 
