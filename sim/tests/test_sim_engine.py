@@ -315,3 +315,56 @@ def test_sim_gateway_callee_plans_and_unknown_api() -> None:
     api_events = bench.named("API")
     assert api_events[-1].get("API-Command") == "nosuchcommand"
     assert api_events[-1].get("API-Command-Argument") is None
+
+
+def test_sim_sendmsg_record_session_and_hangup_messages(tmp_path: Path) -> None:
+    from cc_sim.engine.session import Message
+
+    bench = SwitchBench()
+    customer = start_customer(bench)
+    bench.api("uuid_answer", customer)
+    sess = bench.switch.sessions[customer]
+    path = tmp_path / "session.wav"
+    bench.switch.deliver(sess, Message("execute", "record_session", str(path)))
+    bench.advance(5)
+    bench.switch.deliver(sess, Message("hangup", hangup_cause="CALL_REJECTED"))
+    bench.advance(1)
+    assert path.exists()  # stopped by the hangup after 5 s: kept
+    assert bench.first("RECORD_STOP").get("Record-Completion-Cause") == "success-maxtime"
+    commands = [e for e in bench.named("PRIVATE_COMMAND") if e.unique_id == customer]
+    assert len(commands) == 2
+    hangup = bench.first("CHANNEL_HANGUP", lambda e: e.unique_id == customer)
+    assert hangup.get("Hangup-Cause") == "CALL_REJECTED"
+
+
+def test_sim_a_failing_command_replies_an_error_and_the_switch_goes_on() -> None:
+    from cc_sim.engine import api
+
+    bench = SwitchBench()
+
+    def broken(_api: api.ApiCommands, _arg: str, _reply: object) -> None:
+        raise RuntimeError("boom")
+
+    original = api.HANDLERS["status"]
+    api.HANDLERS["status"] = broken
+    try:
+        assert bench.api("status") == ["-ERR RuntimeError: boom\n"]
+    finally:
+        api.HANDLERS["status"] = original
+    assert bench.api("status")[0].startswith("UP 0 years")
+
+
+def test_sim_hash_application_keeps_memory_bounded() -> None:
+    from cc_sim.engine import apps
+
+    plan = default_dialplan()
+    plan.set_extension("default", "7600", [Action("hash", "insert/r/${uuid}/x"), Action("hangup")])
+    bench = SwitchBench(dialplan=plan)
+    limit, apps.HASH_LIMIT = apps.HASH_LIMIT, 5
+    try:
+        for _ in range(8):
+            bench.api("originate", "loopback/7600/default &park()")
+            bench.advance(1)
+    finally:
+        apps.HASH_LIMIT = limit
+    assert len(bench.switch.hash_store) == 5

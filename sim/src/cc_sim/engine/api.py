@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from cc_common.logging import get_logger
 from cc_sim.core.dialstring import DialError, parse_originate
 from cc_sim.core.states import normalize_cause
 from cc_sim.engine.legs import broadcast_message
@@ -20,6 +21,7 @@ from cc_sim.engine.session import Session
 if TYPE_CHECKING:
     from cc_sim.engine.switch import Switch
 
+log = get_logger("cc_sim.api")
 Reply = Callable[[str], None]
 Handler = Callable[["ApiCommands", str, Reply], None]
 
@@ -96,7 +98,11 @@ class ApiCommands:
         if handler is None:
             finish(f"-ERR {command} Command not found!\n")
             return
-        handler(self, arg, finish)
+        try:
+            handler(self, arg, finish)
+        except Exception as exc:  # a bad argument must never take the switch down
+            log.exception("sim.api_failed", command=command, argument=arg)
+            finish(f"-ERR {type(exc).__name__}: {exc}\n")
 
     # ---- helpers ---------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from cc_sim.engine.switch import Switch
 
 App = Callable[["Switch", Session, AppRun], bool]
+HASH_LIMIT = 10_000
+"""Entries the ``hash`` application keeps (oldest dropped first)."""
 
 
 def app_answer(sw: Switch, sess: Session, run: AppRun) -> bool:
@@ -147,7 +149,11 @@ def app_hash(sw: Switch, sess: Session, run: AppRun) -> bool:
     if len(parts) >= 3:
         key = f"{parts[1]}/{parts[2]}"
         if parts[0] == "insert" and len(parts) == 4:
-            sw.hash_store[key] = parts[3]
+            store = sw.hash_store
+            store.pop(key, None)
+            store[key] = parts[3]
+            while len(store) > HASH_LIMIT:  # keep a long traffic run's memory flat
+                del store[next(iter(store))]
         elif parts[0] == "delete":
             sw.hash_store.pop(key, None)
     return True

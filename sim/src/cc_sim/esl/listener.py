@@ -284,7 +284,11 @@ class Listener:
             return
         from cc_sim.esl import commands
 
-        await commands.dispatch(self, frame, line, lower)
+        try:
+            await commands.dispatch(self, frame, line, lower)
+        except Exception as exc:  # reply and carry on, as a switch must
+            log.exception("esl.command_failed", command=line[:80])
+            self.reply(f"-ERR {type(exc).__name__}")
 
     def _handle_auth(self, line: str) -> None:
         lower = line.lower()
