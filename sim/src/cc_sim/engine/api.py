@@ -425,22 +425,16 @@ def api_uuid_broadcast(api: ApiCommands, arg: str, reply: Reply) -> None:
 
 
 def api_uuid_send_dtmf(api: ApiCommands, arg: str, reply: Reply) -> None:
-    """uuid_send_dtmf <uuid> <digits[@duration]>."""
-    words = arg.split()
-    if len(words) < 2:
-        reply("-USAGE: <uuid> <dtmf_data>\n")
-        return
-    sess = api.session(words[0])
-    if sess is None:
-        reply("-ERR Cannot locate session!\n")
-        return
-    digits, duration = _dtmf(words[1])
-    reply(f"+OK {sess.uuid} sent DTMF {words[1]}.\n")
-    api.sw.scheduler.call_soon(lambda: api.sw.legs.send_dtmf(sess, digits, duration))
+    """uuid_send_dtmf <uuid> <digits[@duration]>: the digits leave the channel."""
+    _dtmf_command(api, arg, reply, "sent")
 
 
 def api_uuid_recv_dtmf(api: ApiCommands, arg: str, reply: Reply) -> None:
-    """uuid_recv_dtmf <uuid> <digits[@duration]>."""
+    """uuid_recv_dtmf <uuid> <digits[@duration]>: the digits arrive on the channel."""
+    _dtmf_command(api, arg, reply, "received")
+
+
+def _dtmf_command(api: ApiCommands, arg: str, reply: Reply, verb: str) -> None:
     words = arg.split()
     if len(words) < 2:
         reply("-USAGE: <uuid> <dtmf_data>\n")
@@ -450,8 +444,10 @@ def api_uuid_recv_dtmf(api: ApiCommands, arg: str, reply: Reply) -> None:
         reply("-ERR Cannot locate session!\n")
         return
     digits, duration = _dtmf(words[1])
-    reply(f"+OK {sess.uuid} received DTMF {words[1]}.\n")
-    api.sw.scheduler.call_soon(lambda: api.sw.legs.recv_dtmf(sess, digits, duration))
+    reply(f"+OK {sess.uuid} {verb} DTMF {words[1]}.\n")
+    legs = api.sw.legs
+    action = legs.send_dtmf if verb == "sent" else legs.recv_dtmf
+    api.sw.scheduler.call_soon(partial(action, sess, digits, duration))
 
 
 def _dtmf(text: str) -> tuple[str, int]:

@@ -203,7 +203,7 @@ def app_record_session(sw: Switch, sess: Session, run: AppRun) -> bool:
     """Start recording the call to a WAV file (``path [limit_seconds]``)."""
     words = run.data.split()
     if words:
-        limit = float(words[1]) if len(words) > 1 and _is_number(words[1]) else None
+        limit = float(words[1]) if len(words) > 1 and media.is_number(words[1]) else None
         sw.recorder.start(sess, words[0], limit_seconds=limit)
     return True
 
@@ -395,14 +395,6 @@ class PromptCollector:
         self.timer_token += 1
         if self.on_digit in self.sess.on_dtmf:
             self.sess.on_dtmf.remove(self.on_digit)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 APPS: dict[str, App] = {

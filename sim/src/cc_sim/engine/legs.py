@@ -83,7 +83,7 @@ class Legs:
         self.sw.mark_pre_answered(sess)
 
     def negotiate(self, sess: Session) -> None:
-        """Set up media on a SIP leg: the two CODEC events and the RTP variables."""
+        """Set up media on a SIP leg: the two CODEC events and the RTP variables (once)."""
         ch = sess.channel
         if ch.read_codec is not None:
             return
@@ -115,16 +115,7 @@ class Legs:
                 call_id=ch.variables.get("sip_call_id") or ch.uuid,
             )
         )
-        if ch.read_codec is None:
-            ch.read_codec = OPUS
-            ch.write_codec = OPUS
-            self.sw.fire_codec_events(sess, real=True)
-            ip = self.sw.settings.sip_ip
-            ch.set_vars(
-                sipvars.negotiated_media(
-                    ip=ip, local_port=sipvars.media_port(), remote_port=sipvars.media_port()
-                )
-            )
+        self.negotiate(sess)
         self.sw.mark_answered(sess)
 
     # ---- DTMF ------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def playback_seconds(path: str, *, default_seconds: float) -> float | None:
         total_ms = 0
         for group in _TONE.findall(text):
             parts = [p for p in group.split(",") if p.strip()]
-            numbers = [int(float(p)) for p in parts[:2] if _is_number(p)]
+            numbers = [int(float(p)) for p in parts[:2] if is_number(p)]
             total_ms += sum(numbers)
         return max(total_ms * max(loops, 1), 0) / 1000
     if text.startswith("silence_stream://"):
@@ -50,7 +50,8 @@ def playback_type(path: str) -> str:
     return suffix or "file"
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Return True when ``text`` reads as a number."""
     try:
         float(text)
     except ValueError:

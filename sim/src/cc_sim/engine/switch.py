@@ -484,24 +484,23 @@ class Switch:
             sess.bridge_partner = None
             if partner is not None:
                 partner.bridge_partner = None
+        self._drop_app(sess)
+        self.transfer(sess, extension, context)
+
+    def _drop_app(self, sess: Session) -> None:
+        """End the running application at once (its EXECUTE_COMPLETE, nothing after it)."""
         run = sess.app
         if run is not None and not run.done:
             if run.timer is not None:
                 run.timer.cancel()
             run.on_interrupt = None
             self.finish_app_quiet(sess, run)
-        self.transfer(sess, extension, context)
 
     def park_call(self, sess: Session) -> None:
         """uuid_park: stop what runs and park the channel."""
         if sess.channel.is_down or sess.park is not None:
             return
-        run = sess.app
-        if run is not None and not run.done:
-            if run.timer is not None:
-                run.timer.cancel()
-            run.on_interrupt = None
-            self.finish_app_quiet(sess, run)
+        self._drop_app(sess)
         sess.script.clear()
         if sess.channel.running_state is not ChannelState.CS_EXECUTE:
             self.enter_execute(sess)
