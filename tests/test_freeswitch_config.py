@@ -6,6 +6,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from cc_routing.adapters.freeswitch import Dialplan, to_esl
+from cc_routing.core import PlayAnnouncement
+
 CONFIG = Path(__file__).resolve().parents[1] / "freeswitch"
 
 
@@ -47,3 +50,18 @@ def test_the_agent_test_extensions_match_the_transcripts() -> None:
     ivr = extensions["inbound-ivr-then-queue"]
     assert ("socket", "$${cc_ivr_socket} async full") in ivr
     assert ivr[-1] == ("park", None)  # after the IVR lets go, the call waits for routing
+
+
+def test_the_announcement_phrase_routing_broadcasts_exists_for_both_forms() -> None:
+    macro = next(
+        m
+        for m in parse("lang/en/contact-center.xml").iter("macro")
+        if m.get("name") == "cc_queue_position"
+    )
+    patterns = [i.get("pattern") or "" for i in macro.iter("input")]
+    for estimate in (None, 240.0):
+        line = to_esl(
+            PlayAnnouncement("c1", "sales", 3, estimate), dialplan=Dialplan(), gateway_template=""
+        )[0]
+        argument = line.split("phrase::cc_queue_position:")[1].split()[0]
+        assert any(re.match(p, argument) for p in patterns), argument
