@@ -159,7 +159,9 @@ async def test_a_thousand_calls_all_accounted_for_across_a_routing_restart(
 
     assert offered >= CALLS
     assert waiting_through_restart > 0
-    assert ledger.duplicates == 0
+    # At least once: a relay stopped between publishing and marking re-publishes a few events;
+    # consumers dedupe by id (as the ledger does), and a clean restart should make almost none.
+    assert ledger.duplicates <= 5
     assert len(ledger.by_call) == offered, "a caller was never seen by routing"
     for call_id, types in ledger.by_call.items():
         assert types.count("call.ended") == 1, (call_id, types)

@@ -62,6 +62,7 @@ class OutboxRelay:
         self._idle_poll = idle_poll
         self._keep = keep_published
         self._wakeup = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def notify(self) -> None:
@@ -91,15 +92,15 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self) -> None:
-        """Relay until cancelled; errors are logged and retried after a pause."""
-        while True:
+        """Relay until stopped; errors are logged and retried after a pause."""
+        while not self._stopping:
             try:
                 published = await self.relay_once()
             except Exception:  # the relay must outlive a broker or database blip
                 log.exception("outbox.relay_failed")
                 published = 0
                 await asyncio.sleep(1.0)
-            if published < self._batch:
+            if published < self._batch and not self._stopping:
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._idle_poll)
@@ -108,13 +109,22 @@ class OutboxRelay:
         """Run the relay as a background task."""
         self._task = asyncio.create_task(self.run(), name="outbox-relay")
 
-    async def stop(self) -> None:
-        """Stop the background task, flushing what is committed first."""
+    async def stop(self, *, grace_seconds: float = 5.0) -> None:
+        """Stop the background task after its current batch, then flush what is committed.
+
+        Cancelling mid-batch would re-publish rows already on the bus (consumers dedupe them,
+        but a clean shutdown should not make work for them); only a stuck relay is cancelled.
+        """
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stopping = True
+        self._wakeup.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace_seconds)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         self._task = None
         with contextlib.suppress(Exception):
             while await self.relay_once():
