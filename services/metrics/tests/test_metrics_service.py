@@ -198,7 +198,7 @@ async def test_out_of_contract_events_are_dead_lettered_with_the_reason(
     await service.wait_processed(1)
     reasons: list[str] = []
     for _ in range(100):
-        reasons += [d.reason for d in await publisher.dead_letters(service.settings.metrics_queue)]
+        reasons += [d.reason for d in await publisher.dead_letters(service.settings.consumer_queue)]
         if len(reasons) >= 5:
             break
         await asyncio.sleep(0.1)
@@ -305,7 +305,7 @@ async def test_an_event_the_database_refuses_fails_alone(start_service: Any) -> 
     dead: list[Any] = []
     async with asyncio.timeout(30):
         while not dead:
-            dead = await service.publisher.dead_letters(service.settings.metrics_queue)
+            dead = await service.publisher.dead_letters(service.settings.consumer_queue)
             await asyncio.sleep(0.1)
     [letter] = dead
     assert json.loads(letter.body)["call_id"] == "c2"
@@ -343,7 +343,7 @@ async def test_an_unreachable_database_is_waited_out_without_losing_events(
     await service.wait_processed(5)
     assert seen_down[1:] == [0.0, 0.0]  # the consumer reported itself down while waiting
     assert consumer_up() == 1.0
-    assert await service.publisher.dead_letters(service.settings.metrics_queue) == []
+    assert await service.publisher.dead_letters(service.settings.consumer_queue) == []
     body = (
         await service.get("/reports/queues", queue="sales", granularity="total", **RANGE)
     ).json()

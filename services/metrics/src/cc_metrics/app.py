@@ -54,7 +54,7 @@ def create_app(settings: MetricsSettings, *, clock: Clock = _now) -> FastAPI:
         stack.push_async_callback(consumer.stop)
         bus = await open_bus(app, stack, settings, service="metrics")
         subscription = await bus.consume(
-            settings.metrics_queue,
+            settings.consumer_queue,
             bindings=[f"{settings.tenant}.#"],
             handler=consumer.handle,
             concurrency=settings.metrics_concurrency,

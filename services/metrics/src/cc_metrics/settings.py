@@ -37,7 +37,9 @@ class MetricsSettings(ServiceSettings):
         description="Break reason codes exposed as labels; others show as 'other'.",
     )
     report_time_zone: str = Field(default="UTC", description="Default zone for days and weeks.")
-    metrics_queue: str = Field(default="metrics.events", min_length=1)
+    metrics_queue: str | None = Field(
+        default=None, description="Its bus queue; default <bus exchange>.metrics."
+    )
     metrics_concurrency: int = Field(default=64, ge=1, le=1024, description="Events in flight.")
     metrics_batch_max: int = Field(
         default=256, ge=1, le=10_000, description="Events per transaction."
@@ -69,3 +71,8 @@ class MetricsSettings(ServiceSettings):
             abandon_rate_limit=self.abandon_rate_limit,
             longest_wait_limit_seconds=self.longest_wait_limit_seconds,
         )
+
+    @property
+    def consumer_queue(self) -> str:
+        """Return the bus queue: named after the exchange so platforms on one broker never clash."""
+        return self.metrics_queue or f"{self.bus_exchange}.metrics"
