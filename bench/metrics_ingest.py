@@ -61,7 +61,7 @@ async def measure(settings: MetricsSettings, publisher: RabbitBus) -> None:
     run = simulate_run(
         seed=1, agents=60, calls_per_hour=1300, duration_seconds=3 * 3600, tenant="bench"
     )
-    await publisher.declare(settings.metrics_queue, bindings=["bench.#"])
+    await publisher.declare(settings.consumer_queue, bindings=["bench.#"])
     for start in range(0, len(run.events), 256):
         await asyncio.gather(*(publisher.publish(e) for e in run.events[start : start + 256]))
     app = create_app(settings)
