@@ -9,16 +9,17 @@ are many more than the calls in progress need, so routing is what falls behind f
 
 Stages of a few seconds each offer one fixed rate. A stage keeps up when the completions match
 the offered rate over its steady window (after a warm-up) and the callers still waiting for an
-agent leg at its end are fewer than a quarter second of arrivals. Rising by half, then bisecting,
-finds roughly the highest rate kept up with; a longer stage confirms it (stepping down by 10 %
-while the queue still grows slowly) and gives the figures. Then one stage at half that rate, and
-one at twice it (the queue grows: what does routing still complete?). The latency comes from
-FreeSWITCH's own Event-Date-Timestamp: the caller's CHANNEL_PARK and the CHANNEL_ORIGINATE of the
-first agent leg whose ``cc_call_id`` is the caller's uuid.
+agent leg at its end are fewer than a quarter second of arrivals. Rising by 60 %, then
+bisecting, finds roughly the highest rate kept up with; a longer stage a little below it confirms
+it (stepping down by 10 % while the queue still grows slowly) and gives the figures. Then one
+stage at half that rate, and one at twice it (the queue grows: what does routing still
+complete?). The latency comes from FreeSWITCH's own Event-Date-Timestamp: the caller's
+CHANNEL_PARK and the CHANNEL_ORIGINATE of the first agent leg whose ``cc_call_id`` is the
+caller's uuid.
 
 Figures (stdout, one JSON line each), from the confirming stage: ``routing_calls_per_second``
 (completed per second over its steady window), ``routing_calls_per_second_offered`` (its offered
-rate), ``routing_park_to_originate_p50`` / ``_p99`` (ms; near capacity, so mostly queueing) and
+rate), ``routing_park_to_originate_p50`` / ``_p99`` (ms, close to capacity) and
 ``routing_cpu_per_call`` (ms of the routing process's CPU per completed call); then the latency
 at half that rate, with little queueing (``..._p50_half_load`` / ``..._p99_half_load``: the p50
 is the steady figure to compare runs by; the p99 mostly shows the routing process's pauses) and
@@ -26,7 +27,7 @@ is the steady figure to compare runs by; the p99 mostly shows the routing proces
 rate). One line per stage goes to stderr. Uses its own database and exchange, both
 removed afterwards; every socket is on 127.0.0.1.
 
-    .tools/bin/uv run python bench/routing_throughput.py [--budget 52]
+    .tools/bin/uv run python bench/routing_throughput.py [--budget 54]
 """
 
 from __future__ import annotations
@@ -73,10 +74,14 @@ AGENTS = tuple(str(2000 + n) for n in range(300))
 ANSWER_DELAY = (0.005, 0.01)
 TALK_SECONDS = 0.05
 
-FIRST_RATE = 15.0
-STEP_UP = 1.5
+FIRST_RATE = 20.0
+STEP_UP = 1.6
 CLOSE_ENOUGH = 1.15
 """Bisecting stops once the failing rate is within this factor of the kept-up one."""
+MARGIN = 0.92
+"""The longer stage starts this far below the rate a short stage kept up with..."""
+STEP_DOWN = 0.9
+"""... and steps down by this factor while the queue still grows."""
 LADDER = (3.0, 1.0)
 FINAL = (6.0, 1.0)
 HALF = (5.0, 1.0)
@@ -494,8 +499,8 @@ async def measure(budget: float) -> None:
             await configure(app)
             note(f"set up in {time.monotonic() - started:.1f} s ({len(AGENTS)} agents)")
             await run_stage(switch, app, FIRST_RATE, (1.0, 0.2), 10_000)  # warm the paths up
-            reserve = HALF[0] + SATURATED[0] + 10  # and their drains, and the teardown
-            found = await search(switch, app, started + budget - FINAL[0] - reserve)
+            reserve = HALF[0] + SATURATED[0] + 8  # and their drains, and the teardown
+            found = await search(switch, app, started + budget - 1.5 * FINAL[0] - reserve)
             final = await confirm(switch, app, found.rate, started + budget - reserve)
             half = await run_stage(switch, app, final.rate / 2, HALF, 10_000)
             overload = await run_stage(switch, app, 2 * final.rate, SATURATED, 10_000)
@@ -513,13 +518,14 @@ async def measure(budget: float) -> None:
     note(f"done in {time.monotonic() - started:.1f} s; callers: {totals}")
 
 
-async def confirm(switch: SwitchProcess, app: FastAPI, rate: float, deadline: float) -> Stage:
-    """Hold the found rate for longer (slow queue growth shows); step down by 10 % if it fails."""
+async def confirm(switch: SwitchProcess, app: FastAPI, found: float, deadline: float) -> Stage:
+    """Hold a rate a little below the found one for longer (slow queue growth shows there)."""
+    rate = round(found * MARGIN, 1)
     while True:
         stage = await run_stage(switch, app, rate, FINAL, int(rate * ABORT_BACKLOG_SECONDS))
         if stage.kept_up or time.monotonic() + FINAL[0] + 2 > deadline:
             return stage
-        rate = round(rate * 0.9, 1)
+        rate = round(rate * STEP_DOWN, 1)
 
 
 def _check(totals: dict[str, Any], final: Stage, half: Stage) -> None:
@@ -538,7 +544,7 @@ def _check(totals: dict[str, Any], final: Stage, half: Stage) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--budget", type=float, default=52.0, help="seconds to aim for")
+    parser.add_argument("--budget", type=float, default=54.0, help="seconds to aim for")
     parser.add_argument("--switch", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.switch:
