@@ -474,7 +474,8 @@ async def search(switch: SwitchProcess, app: FastAPI, deadline: float) -> Stage:
         else:
             rate = round(math.sqrt(passed.rate * failed), 1)
     if passed is None:
-        raise RuntimeError(f"routing did not keep up with {FIRST_RATE} calls/s")
+        why = "did not keep up with" if failed == FIRST_RATE else "had no time (budget) for"
+        raise RuntimeError(f"routing {why} {FIRST_RATE} calls/s")
     return passed
 
 
