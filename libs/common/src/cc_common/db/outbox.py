@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cc_common.aio import wait_for_wakeup
 from cc_common.bus import Bus
 from cc_common.db._database import Database
 from cc_common.logging import get_logger
@@ -102,8 +103,7 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
             if published < self._batch and not self._stopping:
                 self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._idle_poll)
+                await wait_for_wakeup(self._wakeup, self._idle_poll)
 
     def start(self) -> None:
         """Run the relay as a background task."""
