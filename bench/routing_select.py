@@ -31,6 +31,7 @@ from cc_routing.core import (
     Tier,
 )
 from cc_routing.core.strategies import pick_agents
+from cc_routing.core.testing import answer
 
 AGENTS, QUEUES, SKILLS = 5000, 200, 50
 LANGUAGES = ("en", "fr", "de", "es", "it")
@@ -98,7 +99,7 @@ def make_busy(acd: Acd, rng: random.Random) -> float:
         out = acd.call_arrived(ParkedCall(call_id, f"queue-{rng.randrange(QUEUES):03d}"), now)
         offers = [c for c in out if isinstance(c, OfferCall)]
         if offers:
-            acd.agent_answered(offers[0].offer_id, now)
+            answer(acd, offers[0].offer_id, now)
             talking += 1
         else:
             misses += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ import pytest
 from fastapi import FastAPI
 
 from cc_common.bus import Bus
+from cc_common.esl import EslEvent, InboundClient
 from cc_common.testing import eventually
 from cc_proto import Envelope, EventData
 from cc_routing.app import create_app
@@ -69,8 +71,39 @@ class Ledger:
         if event.call_id is not None and event.type.startswith("call."):
             self.by_call[event.call_id].append(event.type)
 
+    def unended(self) -> dict[str, list[str]]:
+        """Return the calls seen without a call.ended, for a failure message."""
+        return {c: types for c, types in self.by_call.items() if "call.ended" not in types}
+
     def ended(self) -> int:
         return sum(1 for types in self.by_call.values() if "call.ended" in types)
+
+
+class SwitchWatch:
+    """What FreeSWITCH itself saw of the callers, on a connection of its own.
+
+    A caller who parks and hangs up while no routing instance is listening (nor has yet
+    listed the live channels) leaves no trace routing could act on; this tells those apart
+    from callers routing lost.
+    """
+
+    def __init__(self) -> None:
+        self.hung_up_at: dict[str, float] = {}
+        self.callers: set[str] = set()
+
+    async def __call__(self, event: EslEvent) -> None:
+        uuid = event.unique_id
+        if uuid is None:
+            return
+        if event.name == "CHANNEL_PARK":
+            if event.variable("cc_queue") and not event.variable("cc_role"):
+                self.callers.add(uuid)
+        elif event.name == "CHANNEL_HANGUP_COMPLETE":
+            self.hung_up_at.setdefault(uuid, time.monotonic())
+
+    def gone_before(self, moment: float) -> set[str]:
+        """Return the callers who had hung up before ``moment`` (monotonic)."""
+        return {c for c in self.callers if self.hung_up_at.get(c, moment) < moment}
 
 
 async def configure(client: httpx.AsyncClient) -> None:
@@ -108,7 +141,12 @@ async def test_a_thousand_calls_all_accounted_for_across_a_routing_restart(
 
     route = ("default", "8000", tuple(parse_actions("set:cc_queue=sales;set:cc_priority=0;park")))
     config = SimConfig(esl_port=0, routes=(route,), seed=11, heartbeat_seconds=20)
+    switch_watch = SwitchWatch()
     async with Simulator(config) as sim:
+        watcher = InboundClient("127.0.0.1", sim.esl_port, "ClueCon")
+        watcher.on("*", switch_watch)
+        await watcher.connect()
+        await watcher.events("plain", "CHANNEL_PARK", "CHANNEL_HANGUP_COMPLETE")
         settings = RoutingSettings(
             tenant=TENANT,
             database_url=pg_url,
@@ -149,20 +187,34 @@ async def test_a_thousand_calls_all_accounted_for_across_a_routing_restart(
         await asyncio.sleep(1.0)
         waiting_through_restart = stats.offered - ledger.ended()
         async with routing_service(settings):
+            back_at = time.monotonic()
             await eventually(lambda: stats.offered >= CALLS, within=180)
             traffic.stop()
             offered = stats.offered
             await eventually(
                 lambda: stats.completed + stats.abandoned + _other(stats) >= offered, within=120
             )
-            await eventually(lambda: ledger.ended() >= offered, within=60)
+            gone = switch_watch.gone_before(back_at)
+            try:
+                await eventually(
+                    lambda: ledger.ended() >= offered - len(gone - ledger.by_call.keys()),
+                    within=60,
+                )
+            except TimeoutError:
+                pytest.fail(f"calls never ended: {ledger.unended()}")
+        await watcher.close()
 
     assert offered >= CALLS
     assert waiting_through_restart > 0
     # At least once: a relay stopped between publishing and marking re-publishes a few events;
     # consumers dedupe by id (as the ledger does), and a clean restart should make almost none.
     assert ledger.duplicates <= 5
-    assert len(ledger.by_call) == offered, "a caller was never seen by routing"
+    assert len(switch_watch.callers) == offered
+    # Only a caller who came and went while routing was away may be missing, and few are.
+    unseen = switch_watch.callers - ledger.by_call.keys()
+    assert unseen <= switch_watch.gone_before(back_at), "routing lost a caller it could see"
+    assert len(unseen) <= 10
+    assert len(ledger.by_call) == offered - len(unseen)
     for call_id, types in ledger.by_call.items():
         assert types.count("call.ended") == 1, (call_id, types)
         assert types[0] == "call.offered", (call_id, types)
@@ -170,11 +222,12 @@ async def test_a_thousand_calls_all_accounted_for_across_a_routing_restart(
         assert len(outcomes & set(types)) == 1, (call_id, types)
     answered = sum("call.answered" in t for t in ledger.by_call.values())
     abandoned = sum("call.abandoned" in t for t in ledger.by_call.values())
-    assert answered + abandoned == offered  # no queue limits here: nothing blocked or overflowed
+    # No queue limits here: nothing blocked or overflowed.
+    assert answered + abandoned == offered - len(unseen)
     # A caller who hangs up in the instant their agent answers was bridged for routing (answered,
     # then ended) but gave up for the simulated person: the two views may differ by such races.
     assert 0 <= answered - stats.completed <= 3
-    assert 0 <= stats.abandoned - abandoned <= 3
+    assert 0 <= stats.abandoned - len(unseen) - abandoned <= 3
 
 
 def _other(stats: NumberStats) -> int:

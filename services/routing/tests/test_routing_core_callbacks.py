@@ -17,7 +17,7 @@ from cc_routing.core import (
     ReleaseCaller,
     RoutingError,
 )
-from cc_routing.core.testing import agent, build, events, of_type
+from cc_routing.core.testing import agent, answer, build, events, of_type
 
 Q = "support"
 
@@ -26,7 +26,7 @@ def busy_queue(**queue: object) -> Acd:
     """One agent talking on 't'; c1, c2, c3 waiting (entered at 10, 20, 30)."""
     acd = build([QueueConfig(Q, **queue)], [agent("a1", Q)])  # type: ignore[arg-type]
     (offer,) = of_type(acd.call_arrived(ParkedCall("t", Q), 0.0), OfferCall)
-    acd.agent_answered(offer.offer_id, 0.0)
+    answer(acd, offer.offer_id, 0.0)
     for number in (1, 2, 3):
         acd.call_arrived(ParkedCall(f"c{number}", Q), 10.0 * number)
     return acd
@@ -67,7 +67,7 @@ def test_when_its_turn_comes_the_agent_is_reserved_and_the_customer_dialled() ->
     cb = callback_id(acd, "c2")
     out = acd.caller_hung_up("t", 60.0)
     (first,) = of_type(out, OfferCall)
-    acd.agent_answered(first.offer_id, 60.0)
+    answer(acd, first.offer_id, 60.0)
     assert first.call_id == "c1"
     out = acd.caller_hung_up("c1", 100.0)
     (offer,) = of_type(out, OfferCall)
@@ -76,7 +76,7 @@ def test_when_its_turn_comes_the_agent_is_reserved_and_the_customer_dialled() ->
         "+33123456789",
         "+33123456789",
     )
-    out = acd.agent_answered(offer.offer_id, 103.0)
+    out = answer(acd, offer.offer_id, 103.0)
     assert of_type(out, DialCustomer) == [
         DialCustomer(cb, "+33123456789", offer.offer_id, "a1", Q, 25.0)
     ]
@@ -100,7 +100,7 @@ def test_an_unreachable_customer_is_retried_in_place_then_given_up() -> None:
     acd.request_callback("c1", "555", 5.0)
     cb = callback_id(acd, "c1")
     (offer,) = of_type(acd.set_available("a1", 10.0), OfferCall)
-    acd.agent_answered(offer.offer_id, 11.0)
+    answer(acd, offer.offer_id, 11.0)
     out = acd.customer_unreachable(cb, "NO_ANSWER", 40.0)
     assert of_type(out, CancelOffer) == [CancelOffer(offer.offer_id, cb, "a1", "callback_failed")]
     assert acd.agent_view("a1").state == "available"
@@ -108,7 +108,7 @@ def test_an_unreachable_customer_is_retried_in_place_then_given_up() -> None:
     assert of_type(out, OfferCall) == []  # not before the retry delay
     out = acd.advance(100.0)
     (again,) = of_type(out, OfferCall)
-    acd.agent_answered(again.offer_id, 101.0)
+    answer(acd, again.offer_id, 101.0)
     out = acd.customer_unreachable(cb, "USER_BUSY", 120.0)
     (ended,) = events(out, CallEnded)
     assert (ended.outcome, ended.hangup_cause) == (CallOutcome.FAILED, "USER_BUSY")
@@ -121,7 +121,7 @@ def test_silence_from_the_switch_ends_the_dial_attempt() -> None:
     acd.call_arrived(ParkedCall("c1", Q), 0.0)
     acd.request_callback("c1", "555", 5.0)
     (offer,) = of_type(acd.set_available("a1", 10.0), OfferCall)
-    acd.agent_answered(offer.offer_id, 10.0)
+    answer(acd, offer.offer_id, 10.0)
     assert acd.advance(44.9) == []
     out = acd.advance(45.0)
     assert [c.reason for c in of_type(out, CancelOffer)] == ["callback_failed"]
@@ -134,7 +134,7 @@ def test_the_agent_hanging_up_while_dialling_cancels_the_customer_leg() -> None:
     acd.request_callback("c1", "555", 5.0)
     cb = callback_id(acd, "c1")
     (offer,) = of_type(acd.set_available("a1", 10.0), OfferCall)
-    acd.agent_answered(offer.offer_id, 10.0)
+    answer(acd, offer.offer_id, 10.0)
     out = acd.agent_hung_up(offer.offer_id, 12.0)
     assert of_type(out, HangupCall) == [HangupCall(cb, "ORIGINATOR_CANCEL")]
     view = acd.call_view(cb)
@@ -190,7 +190,7 @@ def test_a_callback_waiting_to_retry_survives_a_queue_change() -> None:
     acd.call_arrived(ParkedCall("c1", Q), 0.0)
     acd.request_callback("c1", "555", 5.0)
     (offer,) = of_type(acd.set_available("a1", 10.0), OfferCall)
-    acd.agent_answered(offer.offer_id, 10.0)
+    answer(acd, offer.offer_id, 10.0)
     acd.customer_unreachable(callback_id(acd, "c1"), "NO_ANSWER", 20.0)
     acd.configure_queue(QueueConfig(Q, callback_retry_seconds=60, ring_timeout_seconds=30), 30.0)
     out = acd.advance(80.0)

@@ -13,7 +13,7 @@ from cc_routing.core import (
     Strategy,
     Tier,
 )
-from cc_routing.core.testing import agent, build, of_type
+from cc_routing.core.testing import agent, answer, build, of_type
 
 Q = "support"
 
@@ -38,7 +38,7 @@ def test_a_decision_names_the_chosen_the_runners_up_and_the_skipped() -> None:
     for call_id, who in (("t1", "talker"), ("t2", "wrapper")):
         (offer,) = of_type(acd.call_arrived(ParkedCall(call_id, Q), 1.0), OfferCall)
         assert offer.agent_id == who
-        acd.agent_answered(offer.offer_id, 1.0)
+        answer(acd, offer.offer_id, 1.0)
     acd.caller_hung_up("t2", 5.0)
     acd.set_break("luncher", "lunch", 6.0)
     (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 10.0), OfferCall)
@@ -103,7 +103,7 @@ def test_rotating_strategies_say_where_they_continued() -> None:
         [agent("a1", (Q, Tier(position=1))), agent("a2", (Q, Tier(position=2)))],
     )
     (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 0.0), OfferCall)
-    acd.agent_answered(offer.offer_id, 0.0)
+    answer(acd, offer.offer_id, 0.0)
     acd.call_arrived(ParkedCall("c2", Q), 1.0)
     (decision,) = acd.explain("c2")
     assert decision.trigger == "arrival; rotation after seat (1, 1.0)"

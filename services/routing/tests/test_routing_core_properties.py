@@ -1,7 +1,7 @@
 """Properties over random call-center days: no double offers, FIFO within a priority, one end each.
 
-A random world (queues, agents, arrivals, answers, misses, hangups, callbacks, breaks, time)
-drives the core while an observer plays FreeSWITCH: it tracks agent legs and queue contents
+A random world (queues, agents, arrivals, answers, bridges, misses, hangups, callbacks, breaks,
+time) drives the core while an observer plays FreeSWITCH: it tracks agent legs and queue contents
 from the commands alone and checks every offer against them.
 """
 
@@ -75,6 +75,7 @@ class Observer:
     queues: dict[str, dict[str, Waiting]] = field(default_factory=dict)
     where: dict[str, str] = field(default_factory=dict)
     connected: dict[str, str] = field(default_factory=dict)  # call -> offer
+    bridging: dict[str, str] = field(default_factory=dict)  # bridge asked for, not yet confirmed
     dialing: dict[str, str] = field(default_factory=dict)
     ended: Counter[str] = field(default_factory=Counter)
     closings: Counter[str] = field(default_factory=Counter)
@@ -105,7 +106,8 @@ class Observer:
             elif isinstance(command, BridgeCall):
                 self.answered_legs.add(command.offer_id)
                 self.connected[command.call_id] = command.offer_id
-                self.dialing.pop(command.call_id, None)
+                if self.dialing.pop(command.call_id, None) is None:
+                    self.bridging[command.call_id] = command.offer_id
             elif isinstance(command, DialCustomer):
                 self.answered_legs.add(command.offer_id)
                 self.dialing[command.call_id] = command.offer_id
@@ -139,6 +141,9 @@ class Observer:
         if isinstance(data, CallAgentMissed):
             # the core took the leg's failure in (it may have timed it out first, at its time)
             self.end_leg(data.agent_leg_uuid)
+            for legs in (self.connected, self.bridging):
+                if legs.get(call_id) == data.agent_leg_uuid:
+                    del legs[call_id]
         elif isinstance(data, CallOffered):
             self.seq += 1
             self.visits[call_id] += 1
@@ -152,6 +157,7 @@ class Observer:
         ):
             self.closings[call_id] += 1
             self.last_closing[call_id] = data.event_type
+            self.bridging.pop(call_id, None)
             queue = self.where.pop(call_id, None)
             if queue is not None:
                 self.queues[queue].pop(call_id, None)
@@ -160,6 +166,7 @@ class Observer:
             self.ended[call_id] += 1
             assert self.ended[call_id] == 1, f"{call_id} ended twice"
             self.outcomes[call_id] = data.outcome
+            self.bridging.pop(call_id, None)
             offer_id = self.connected.pop(call_id, None)
             if offer_id is not None:
                 self.end_leg(offer_id)
@@ -211,7 +218,7 @@ def worlds(
         st.lists(
             st.tuples(
                 st.floats(0, 12, allow_nan=False),
-                st.integers(0, 9),
+                st.integers(0, 10),
                 st.integers(0, 1000),
                 st.integers(0, 1000),
             ),
@@ -315,6 +322,8 @@ def act(
         return acd.customer_unreachable(call_id, "NO_ANSWER", now)
     if kind == 9:
         return agent_action(acd, agents[a % len(agents)].agent_id, b % 6, now)
+    if kind == 10 and watch.bridging:
+        return acd.call_bridged(sorted(watch.bridging)[a % len(watch.bridging)], now)
     return acd.advance(now)
 
 
@@ -374,6 +383,7 @@ def test_with_equal_callers_answers_follow_priority_then_arrival(
             elif isinstance(command, BridgeCall):
                 answered[command.call_id] = at
                 talks.append((at + 30.0, command.call_id))
+                carry(acd.call_bridged(command.call_id, at), at)
 
     for number, (dt, priority) in enumerate(steps):
         now += dt

@@ -31,7 +31,7 @@ from cc_routing.core import (
     SetCallVariables,
     TransferCall,
 )
-from cc_routing.core.testing import agent, build, event_types, events, of_type
+from cc_routing.core.testing import agent, answer, build, event_types, events, of_type
 
 Q = "support"
 
@@ -40,7 +40,7 @@ def answer_all(acd: Acd, out: Sequence[object], now: float) -> list[str]:
     """Answer every offer in ``out``; return the call ids answered."""
     answered = []
     for offer in of_type(out, OfferCall):
-        acd.agent_answered(offer.offer_id, now)
+        answer(acd, offer.offer_id, now)
         answered.append(offer.call_id)
     return answered
 
@@ -122,7 +122,7 @@ def test_a_blocked_call_can_go_to_another_queue() -> None:
     assert event_types(out)[:3] == ["call.blocked", "call.offered", "call.agent_offered"]
     assert events(out, CallOffered)[0].queue == "backup"
     (offer,) = of_type(out, OfferCall)
-    acd.agent_answered(offer.offer_id, 1.0)
+    answer(acd, offer.offer_id, 1.0)
     (ended,) = events(acd.caller_hung_up("c1", 9.0), CallEnded)
     assert (ended.outcome, ended.queue) == (CallOutcome.ANSWERED, "backup")
 

@@ -18,7 +18,7 @@ from cc_routing.core import (
     RoutingError,
     SetCallVariables,
 )
-from cc_routing.core.testing import agent, build, events, of_type
+from cc_routing.core.testing import agent, answer, build, events, of_type
 
 Q = "support"
 
@@ -68,7 +68,7 @@ def test_a_restart_keeps_every_waiting_caller_in_place() -> None:
     out = before.call_arrived(ParkedCall("talking", Q), 0.0)
     channel_variables(out, channels)
     (offer,) = of_type(out, OfferCall)
-    channel_variables(before.agent_answered(offer.offer_id, 1.0), channels)
+    channel_variables(answer(before, offer.offer_id, 1.0), channels)
     before.set_break("a2", "lunch", 1.0)
     for number, priority in enumerate([0, 3, 0, 3, 0]):
         channel_variables(
@@ -120,7 +120,7 @@ def test_resume_offers_waiting_calls_to_available_agents() -> None:
     out = after.resume(11.0)
     assert [o.call_id for o in of_type(out, OfferCall)] == ["c1"]
     (offer,) = of_type(out, OfferCall)
-    bridge = of_type(after.agent_answered(offer.offer_id, 12.0), BridgeCall)
+    bridge = of_type(answer(after, offer.offer_id, 12.0), BridgeCall)
     assert bridge == [BridgeCall("c1", offer.offer_id, "a1")]
 
 

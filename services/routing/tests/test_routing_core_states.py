@@ -25,7 +25,7 @@ from cc_routing.core import (
     QueueConfig,
     RoutingError,
 )
-from cc_routing.core.testing import agent, build, events, of_type
+from cc_routing.core.testing import agent, answer, build, events, of_type
 
 Q = "support"
 
@@ -49,7 +49,7 @@ def offer_of(out: Sequence[object]) -> OfferCall:
 def talk(acd: Acd, call_id: str, now: float) -> OfferCall:
     """Bring a call in, let the offered agent answer; return the offer."""
     offer = offer_of(acd.call_arrived(ParkedCall(call_id, Q), now))
-    acd.agent_answered(offer.offer_id, now + 1)
+    answer(acd, offer.offer_id, now + 1)
     return offer
 
 
@@ -86,7 +86,7 @@ def test_a_call_walks_the_agent_through_reserved_on_call_wrap_up_and_back() -> N
     out = acd.call_arrived(ParkedCall("c1", Q), 100.0)
     offer = offer_of(out)
     assert states(out) == [("a1", "available->reserved", None)]
-    out = acd.agent_answered(offer.offer_id, 103.0)
+    out = answer(acd, offer.offer_id, 103.0)
     assert states(out) == [("a1", "reserved->on_call", None)]
     out = acd.caller_hung_up("c1", 160.0)
     assert states(out) == [("a1", "on_call->wrap_up", None)]
@@ -298,7 +298,7 @@ def test_empty_hangup_causes_and_codes_never_break_an_event() -> None:
     (missed,) = events(out, CallAgentMissed)
     assert missed.cause == "UNSPECIFIED"
     offer = offer_of(out)
-    acd.agent_answered(offer.offer_id, 2.0)
+    answer(acd, offer.offer_id, 2.0)
     (ended,) = events(acd.caller_hung_up("c1", 3.0, cause=" "), CallEnded)
     assert ended.hangup_cause == "UNSPECIFIED"
     with pytest.raises(RoutingError, match="1-200 characters"):

@@ -15,7 +15,7 @@ from cc_routing.core import (
     Strategy,
     Tier,
 )
-from cc_routing.core.testing import agent, build, of_type
+from cc_routing.core.testing import agent, answer, build, of_type
 
 Q = "q"
 
@@ -38,7 +38,7 @@ def serve(acd: Acd, call_id: str, now: float, *, talk: float = 10.0) -> str:
     """Bring a call in, let the (single) offered agent answer and talk; return who took it."""
     out = acd.call_arrived(ParkedCall(call_id, Q), now)
     (offer,) = of_type(out, OfferCall)
-    acd.agent_answered(offer.offer_id, now)
+    answer(acd, offer.offer_id, now)
     acd.caller_hung_up(call_id, now + talk)
     return offer.agent_id
 
@@ -63,7 +63,7 @@ def test_ring_all_rings_everyone_and_the_first_answer_wins() -> None:
     out = acd.call_arrived(ParkedCall("c1", Q), 10.0)
     offers = of_type(out, OfferCall)
     assert [o.agent_id for o in offers] == ["a1", "a2", "a3"]
-    out = acd.agent_answered(offers[1].offer_id, 12.0)
+    out = answer(acd, offers[1].offer_id, 12.0)
     cancelled = of_type(out, CancelOffer)
     assert {(c.agent_id, c.reason) for c in cancelled} == {
         ("a1", "answered_elsewhere"),
@@ -77,7 +77,7 @@ def test_ring_all_adds_an_agent_freed_while_the_call_rings() -> None:
     acd = seats(Strategy.RING_ALL, *positions(2))
     serve_out = acd.call_arrived(ParkedCall("c0", Q), 5.0)
     first = of_type(serve_out, OfferCall)[0]
-    acd.agent_answered(first.offer_id, 5.0)  # a1 talks; a2 is back to available
+    answer(acd, first.offer_id, 5.0)  # a1 talks; a2 is back to available
     out = acd.call_arrived(ParkedCall("c1", Q), 10.0)
     assert offered(out) == ["a2"]
     out = acd.caller_hung_up("c0", 11.0)  # a1 frees up while c1 still rings a2
@@ -176,7 +176,7 @@ def test_ring_progressively_adds_an_agent_every_delay_and_keeps_ringing() -> Non
     out = acd.advance(20.0)
     second = of_type(out, OfferCall)
     assert [o.agent_id for o in second] == ["a3"]
-    out = acd.agent_answered(second[0].offer_id, 21.0)
+    out = answer(acd, second[0].offer_id, 21.0)
     assert {c.agent_id for c in of_type(out, CancelOffer)} == {"a1", "a2"}
     assert acd.advance(40.0) == []  # nothing more is added once answered
 
@@ -185,7 +185,7 @@ def test_cancelled_offers_do_not_cost_an_agent_their_place_in_line() -> None:
     acd = seats(Strategy.RING_ALL, *positions(2))
     out = acd.call_arrived(ParkedCall("c1", Q), 10.0)
     offers = of_type(out, OfferCall)
-    acd.agent_answered(offers[0].offer_id, 11.0)
+    answer(acd, offers[0].offer_id, 11.0)
     acd.configure_queue(QueueConfig(Q, strategy=Strategy.LONGEST_IDLE_AGENT), 12.0)
     acd.call_arrived(ParkedCall("c2", Q), 20.0)
     (decision,) = acd.explain("c2")

@@ -11,6 +11,7 @@ from cc_routing.adapters.freeswitch import (
     AgentAnswered,
     AgentLegEnded,
     BadCall,
+    CallerBridged,
     CallerEnded,
     CallerParked,
     CustomerAnswered,
@@ -203,3 +204,19 @@ def test_background_jobs_report_the_originate_failure_cause() -> None:
 
 def test_event_time_is_freeswitchs_own() -> None:
     assert event_time(event("CHANNEL_PARK"), default=0.0) == pytest.approx(1795341044.617405)
+
+
+def test_the_bridge_of_a_caller_is_reported_with_its_agent_leg() -> None:
+    # FreeSWITCH sends CHANNEL_BRIDGE once, on uuid_bridge's first leg (sip-plain/06_uuid_bridge).
+    bridged = classify(
+        event(
+            "CHANNEL_BRIDGE",
+            "c1",
+            variable_cc_queue="s",
+            Other__Leg__Unique__ID="o1",
+            Bridge__A__Unique__ID="c1",
+            Bridge__B__Unique__ID="o1",
+        )
+    )
+    assert bridged == CallerBridged("c1", "o1")
+    assert classify(event("CHANNEL_BRIDGE", "cb", variable_cc_role="customer")) is None

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cc_common.aio import wait_for_wakeup
 from cc_common.db import Database, Outbox, OutboxRelay, upsert
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.logging import get_logger, log_context
@@ -28,6 +29,7 @@ from cc_routing.adapters.freeswitch import (
     AgentAnswered,
     AgentLegEnded,
     BadCall,
+    CallerBridged,
     CallerEnded,
     CallerParked,
     CustomerAnswered,
@@ -42,6 +44,7 @@ from cc_routing.adapters.freeswitch import (
 )
 from cc_routing.core import (
     Acd,
+    BridgeCall,
     Command,
     Destination,
     DialCustomer,
@@ -96,6 +99,11 @@ class RoutingRuntime:
         self._esl: InboundClient | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._jobs: set[asyncio.Task[None]] = set()
+        # Closed while the core is rebuilt from a snapshot of the live channels: an event
+        # handled between the snapshot and the rebuild would be lost (a hangup applied to a
+        # call not yet restored), so events wait here, in order, and are applied after it.
+        self._in_step_with_switch = asyncio.Event()
+        self._listening = True
         self.problems = 0
 
     # --- the one path every input takes -------------------------------------------------------
@@ -104,9 +112,17 @@ class RoutingRuntime:
         """Return the service clock (epoch seconds)."""
         return self._clock()
 
-    async def step(self, decide: Callable[[], list[Command]]) -> list[Command]:
-        """Ask the core (``decide``) under the lock and carry out what it returns."""
+    async def step(
+        self, decide: Callable[[], list[Command]], *, from_switch: bool = False
+    ) -> list[Command]:
+        """Ask the core (``decide``) under the lock and carry out what it returns.
+
+        Once a stopping instance has settled, FreeSWITCH's news is left to the next one
+        (``from_switch`` steps do nothing): it reconciles from the live channels.
+        """
         async with self._lock:
+            if from_switch and not self._listening:
+                return []
             commands = decide()
             await self._carry_out(commands)
             return commands
@@ -222,16 +238,16 @@ class RoutingRuntime:
                     "routing.command_failed", command=line.split(" ", 1)[0], error=repr(exc)
                 )
                 return
-            if isinstance(command, OfferCall | DialCustomer):
+            if isinstance(command, OfferCall | DialCustomer | BridgeCall):
                 self._watch(job, command)
 
-    def _watch(self, job: Any, command: OfferCall | DialCustomer) -> None:
+    def _watch(self, job: Any, command: OfferCall | DialCustomer | BridgeCall) -> None:
         task = asyncio.create_task(self._job_done(job, command))
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
 
-    async def _job_done(self, job: Any, command: OfferCall | DialCustomer) -> None:
-        """An originate that failed before any channel event tells us so only here."""
+    async def _job_done(self, job: Any, command: OfferCall | DialCustomer | BridgeCall) -> None:
+        """An originate or bridge that failed before any channel event tells us so only here."""
         try:
             result = await job.result()
         except Exception:
@@ -240,12 +256,23 @@ class RoutingRuntime:
             return
         cause = failure_cause(result.text)
         when = self.now()
-        if isinstance(command, OfferCall):
+        if isinstance(command, BridgeCall):
+            await self.step(lambda: self.acd.bridge_failed(command.offer_id, when))
+        elif isinstance(command, OfferCall):
             await self.step(lambda: self.acd.agent_hung_up(command.offer_id, when, cause=cause))
         else:
             await self.step(lambda: self.acd.customer_unreachable(command.call_id, cause, when))
 
     # --- FreeSWITCH ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def reconciling(self) -> AsyncIterator[None]:
+        """Hold FreeSWITCH's events while the core is rebuilt from the live channels."""
+        self._in_step_with_switch.clear()
+        try:
+            yield
+        finally:
+            self._in_step_with_switch.set()
 
     def attach(self, client: InboundClient) -> None:
         """Route the client's events into the core."""
@@ -263,36 +290,47 @@ class RoutingRuntime:
         if happened is None or isinstance(happened, JobFinished):
             return
         when = event_time(event, self.now())
+        await self._in_step_with_switch.wait()
         with log_context(call_id=getattr(happened, "call_id", None) or event.unique_id):
             await self.handle(happened, when)
 
     async def handle(self, happened: Input, when: float) -> None:
         """Apply one classified FreeSWITCH input."""
+        decide = self._decision(happened, when)
+        if decide is not None:
+            await self.step(decide, from_switch=True)
+
+    def _decision(self, happened: Input, when: float) -> Callable[[], list[Command]] | None:
+        """Return the core's question for one FreeSWITCH input (None: nothing to ask)."""
         acd = self.acd
         match happened:
             case CallerParked(parked=parked, after_bridge=True):
-                if parked.call_id not in set(acd.active_calls()):
-                    # The conversation ended and the caller fell back to park: let them go.
-                    await self.step(lambda: [HangupCall(parked.call_id, "NORMAL_CLEARING")])
+                if parked.call_id in set(acd.active_calls()):
+                    return None
+                # The conversation ended and the caller fell back to park: let them go.
+                return lambda: [HangupCall(parked.call_id, "NORMAL_CLEARING")]
             case CallerParked(parked=parked):
-                await self.step(lambda: acd.call_arrived(parked, when))
+                return lambda: acd.call_arrived(parked, when)
             case AgentAnswered(offer_id=offer_id):
-                await self.step(lambda: acd.agent_answered(offer_id, when))
+                return lambda: acd.agent_answered(offer_id, when)
             case AgentLegEnded(offer_id=offer_id, cause=cause):
-                await self.step(lambda: acd.agent_hung_up(offer_id, when, cause=cause))
+                return lambda: acd.agent_hung_up(offer_id, when, cause=cause)
+            case CallerBridged(call_id=call_id):
+                return lambda: acd.call_bridged(call_id, when)
             case CallerEnded(call_id=call_id, cause=cause):
-                await self.step(lambda: acd.caller_hung_up(call_id, when, cause=cause))
+                return lambda: acd.caller_hung_up(call_id, when, cause=cause)
             case CustomerAnswered(call_id=call_id):
-                await self.step(lambda: acd.customer_answered(call_id, when))
+                return lambda: acd.customer_answered(call_id, when)
             case CustomerEnded(call_id=call_id, cause=cause, answered=True):
-                await self.step(lambda: acd.caller_hung_up(call_id, when, cause=cause))
+                return lambda: acd.caller_hung_up(call_id, when, cause=cause)
             case CustomerEnded(call_id=call_id, cause=cause):
-                await self.step(lambda: acd.customer_unreachable(call_id, cause, when))
+                return lambda: acd.customer_unreachable(call_id, cause, when)
             case BadCall(call_id=call_id, reason=reason):
                 # A caller routing cannot read goes to the platform's fallback, never dropped.
                 problem = ReportProblem("bad_call_variables", reason, call_id=call_id)
                 send = TransferCall(call_id, self._fallback, "bad_call_variables")
-                await self.step(lambda: [problem, send])
+                return lambda: [problem, send]
+        return None
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -305,8 +343,7 @@ class RoutingRuntime:
             deadline = self.acd.next_deadline()
             self._wake.clear()
             timeout = None if deadline is None else max(0.0, deadline - self.now())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await wait_for_wakeup(self._wake, timeout)
             deadline = self.acd.next_deadline()
             if deadline is not None and deadline <= self.now():
                 try:
@@ -316,6 +353,23 @@ class RoutingRuntime:
 
     def _advance(self) -> list[Command]:
         return self.acd.advance(self.now())
+
+    async def settle(self, within: float) -> None:
+        """Wait (at most ``within`` seconds) for the bridges asked for, then stop listening.
+
+        A clean handover then leaves no call half-answered: the next instance learns of an
+        answer only from the ledger, and a bridge confirmed while nobody listened would be
+        lost. Checked and closed under the lock, so no answer slips in between.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            async with self._lock:
+                if not self.acd.connecting_calls() or loop.time() >= deadline:
+                    self._listening = False
+                    return
+            # Polled: this runs once, at shutdown, and each confirmation is an ordinary event.
+            await asyncio.sleep(0.01)
 
     async def close(self) -> None:
         """Stop timers and job watchers."""

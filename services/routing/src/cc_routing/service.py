@@ -26,6 +26,9 @@ from cc_routing.settings import RoutingSettings
 
 log = get_logger(__name__)
 
+SETTLE_SECONDS = 2.0
+"""How long a stopping instance waits for FreeSWITCH to confirm the bridges it asked for."""
+
 
 class RoutingService:
     """The routing runtime plus its connections, lease and start-up sequence."""
@@ -62,9 +65,10 @@ class RoutingService:
             self.lease.held.set()
         self.relay.start()
         agents = await load_configuration(self.runtime)
-        self.events = await self._connect(events=True)
-        self.api = await self._connect(events=False)
-        await restore(self.runtime, await read_live_channels(self.api), agents)
+        async with self.runtime.reconciling():
+            self.events = await self._connect(events=True)
+            self.api = await self._connect(events=False)
+            await restore(self.runtime, await read_live_channels(self.api), agents)
         self.runtime.start_timers()
         self.live.set()
         log.info("routing.live", tenant=self.settings.tenant)
@@ -99,7 +103,8 @@ class RoutingService:
         if not self.live.is_set() or self.api is None:
             return
         log.warning("routing.freeswitch_reconnected", core_restarted=info.core_restarted)
-        await resync(self.runtime, await read_live_channels(self.api))
+        async with self.runtime.reconciling():
+            await resync(self.runtime, await read_live_channels(self.api))
 
     async def check_freeswitch(self) -> None:
         """Readiness: the lease is ours and FreeSWITCH's live calls are loaded."""
@@ -108,11 +113,13 @@ class RoutingService:
             raise RuntimeError("not connected to FreeSWITCH (or still restoring its calls)")
 
     async def stop(self) -> None:
-        """Stop in reverse: timers, connections, relay (flushing), lease."""
+        """Stop in reverse: pending bridges, timers, connections, relay (flushing), lease."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        if self.live.is_set():
+            await self.runtime.settle(within=SETTLE_SECONDS)
         await self.runtime.close()
         for client in (self.events, self.api):
             if client is not None:

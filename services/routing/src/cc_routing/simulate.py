@@ -161,6 +161,7 @@ class Simulation:
                     pending.extend(self.acd.agent_answered(command.offer_id, self.now))
                 elif kind is BridgeCall:
                     assert isinstance(command, BridgeCall)
+                    pending.extend(self.acd.call_bridged(command.call_id, self.now))
                     self.answered.add(command.call_id)
                     talk = self.rng.expovariate(1.0 / self.params.aht_seconds)
                     self._schedule(self.now + talk, _HANGUP, command.call_id)

@@ -36,6 +36,7 @@ VAR_OFFER_AGENT = "cc_offer_agent"
 ROUTING_EVENTS = (
     "CHANNEL_PARK",
     "CHANNEL_ANSWER",
+    "CHANNEL_BRIDGE",
     "CHANNEL_HANGUP_COMPLETE",
     "BACKGROUND_JOB",
 )
@@ -171,6 +172,14 @@ class AgentLegEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class CallerBridged:
+    """FreeSWITCH bridged a caller (``uuid_bridge``'s A leg) to the leg named ``other_leg``."""
+
+    call_id: str
+    other_leg: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class CallerEnded:
     call_id: str
     cause: str
@@ -207,6 +216,7 @@ Input = (
     CallerParked
     | AgentAnswered
     | AgentLegEnded
+    | CallerBridged
     | CallerEnded
     | CustomerAnswered
     | CustomerEnded
@@ -248,6 +258,8 @@ def classify(event: EslEvent) -> Input | None:
         return CallerParked(parked, after_bridge=event.variable("cc_answered_at") is not None)
     if name == "CHANNEL_HANGUP_COMPLETE":
         return CallerEnded(uuid, event.hangup_cause or "NORMAL_CLEARING")
+    if name == "CHANNEL_BRIDGE":
+        return CallerBridged(uuid, event.get("Bridge-B-Unique-ID"))
     return None
 
 

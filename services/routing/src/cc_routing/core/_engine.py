@@ -467,11 +467,52 @@ class Engine:
 
     # --- answering, missing, cancelling --------------------------------------------------------
 
+    def _bridge(self, call: Call, offer: Offer, out: list[Command]) -> None:
+        """The agent picked up: stop the other rings and bridge, keeping the agent reserved.
+
+        The answer counts only once FreeSWITCH confirms the bridge (:meth:`_connect`): a caller
+        who hangs up before that never reached the agent, so it is an abandon, not an answer.
+        """
+        offer.active = False
+        offer.answered_at = self._now
+        call.offers.pop(offer.offer_id, None)
+        freed = self._cancel_offers(call, out, "answered_elsewhere")
+        call.offers[offer.offer_id] = offer
+        call.offer = offer
+        call.status = CallStatus.CONNECTING
+        out.append(BridgeCall(call.call_id, offer.offer_id, offer.agent.agent_id))
+        out.append(
+            SetCallVariables(
+                call.call_id, ((VAR_AGENT, offer.agent.agent_id), (VAR_AGENT_LEG, offer.offer_id))
+            )
+        )
+        for other in freed:
+            self._serve(other, out)
+
+    def _bridge_failed(self, call: Call, offer: Offer, cause: str, out: list[Command]) -> None:
+        """The agent leg went away before the bridge held: the call looks for someone else.
+
+        It goes back to ringing that one leg so that :meth:`_miss` counts the agent's miss and
+        returns the call to its place; its queue deadlines, dropped while it was connecting,
+        are armed again.
+        """
+        queue = self._queues[call.queue]
+        call.offer = None
+        call.status = CallStatus.RINGING
+        offer.active = True
+        call.visit += 1
+        self._arm(call, queue)
+        self._miss(offer, cause, out)
+
     def _connect(self, call: Call, offer: Offer, out: list[Command]) -> None:
-        """The agent (and for a callback, the customer) is there: bridge and count the answer."""
+        """The caller and the agent are bridged: count the answer and put the agent on the call.
+
+        For a callback the customer's answer is the moment; the bridge is sent from here.
+        """
         now = self._now
         agent = offer.agent
         queue = self._queues.get(call.queue)
+        bridged = call.status is CallStatus.CONNECTING
         offer.active = False
         call.offers.pop(offer.offer_id, None)
         freed = self._cancel_offers(call, out, "answered_elsewhere")
@@ -488,7 +529,8 @@ class Engine:
         wait = now - call.enqueued_at
         if queue is not None and not call.is_callback:
             queue.service_level.record(now, wait, answered=True)
-        out.append(BridgeCall(call.call_id, offer.offer_id, agent.agent_id))
+        if not bridged:
+            out.append(BridgeCall(call.call_id, offer.offer_id, agent.agent_id))
         out.append(
             SetCallVariables(
                 call.call_id,
@@ -499,13 +541,14 @@ class Engine:
                 ),
             )
         )
+        picked_up = offer.answered_at if offer.answered_at is not None else now
         self._emit(
             out,
             CallAnswered(
                 queue=call.queue,
                 agent_leg_uuid=offer.offer_id,
                 wait_seconds=max(wait, 0.0),
-                ring_seconds=now - offer.started_at,
+                ring_seconds=max(picked_up - offer.started_at, 0.0),
             ),
             call.call_id,
             agent.agent_id,
@@ -794,7 +837,7 @@ class Engine:
         """Return the call's queue if a call timer still concerns this stay in the queue."""
         if self._calls.get(call.call_id) is not call or call.visit != token:
             return None
-        if call.status is CallStatus.CONNECTED or call.status is CallStatus.DONE:
+        if call.status in (CallStatus.CONNECTING, CallStatus.CONNECTED, CallStatus.DONE):
             return None
         return self._queues.get(call.queue)
 

@@ -324,7 +324,7 @@ class Acd(Engine):
         if agent.state is AgentState.LOGGED_OUT:
             raise RoutingError(f"agent {agent_id!r} is not logged in")
         out = self._begin(now)
-        if agent.state is AgentState.ON_CALL or self._dialing(agent):
+        if agent.state is AgentState.ON_CALL or self._connecting(agent):
             agent.pending = (AgentState.LOGGED_OUT, reason)
             return out
         if agent.state is AgentState.RESERVED:
@@ -333,10 +333,13 @@ class Acd(Engine):
         self._log_out(agent, out, reason)
         return out
 
-    def _dialing(self, agent: Agent) -> bool:
-        """Whether the agent is on a callback whose customer is being dialled."""
+    def _connecting(self, agent: Agent) -> bool:
+        """Whether the agent picked up and waits for the bridge or a callback's customer."""
         offer = agent.offer
-        return offer is not None and offer.call.status is CallStatus.DIALING
+        return offer is not None and offer.call.status in (
+            CallStatus.CONNECTING,
+            CallStatus.DIALING,
+        )
 
     def _withdraw_offer(self, agent: Agent, out: list[Command], reason: str) -> None:
         """Stop ringing an agent who left; the call keeps its place and looks for someone else."""
@@ -530,7 +533,29 @@ class Acd(Engine):
         if offer.call.is_callback:
             self._dial_customer(offer.call, offer, out)
         else:
-            self._connect(offer.call, offer, out)
+            self._bridge(offer.call, offer, out)
+        return out
+
+    def call_bridged(self, call_id: str, now: float) -> list[Command]:
+        """FreeSWITCH bridged the caller to the agent who answered: the call is answered now."""
+        out = self._begin(now)
+        call = self._calls.get(call_id)
+        if call is None or call.status is not CallStatus.CONNECTING or call.offer is None:
+            return out  # a callback's bridge, or a caller routing already let go
+        self._connect(call, call.offer, out)
+        return out
+
+    def bridge_failed(self, offer_id: str, now: float) -> list[Command]:
+        """FreeSWITCH refused the bridge: hang up the agent leg.
+
+        Its hangup (:meth:`agent_hung_up`, no fault of the agent's) puts the caller back in
+        their place; if the caller is what vanished, their own hangup makes it an abandon.
+        """
+        out = self._begin(now)
+        offer = self._offers.get(offer_id)
+        if offer is not None and offer.call.status is CallStatus.CONNECTING:
+            call = offer.call
+            out.append(CancelOffer(offer_id, call.call_id, offer.agent.agent_id, "bridge_failed"))
         return out
 
     def offer_failed(self, offer_id: str, cause: str, now: float) -> list[Command]:
@@ -558,6 +583,8 @@ class Acd(Engine):
         elif call.status is CallStatus.DIALING:
             out.append(HangupCall(call.call_id, "ORIGINATOR_CANCEL"))
             self._callback_failed(call, "AGENT_HANGUP", out)
+        elif call.status is CallStatus.CONNECTING:
+            self._bridge_failed(call, offer, cause, out)
         elif call.status is CallStatus.CONNECTED:
             self._finish(call, out, "agent", cause)
         return out
@@ -697,7 +724,7 @@ class Acd(Engine):
         queue = self._queues[call.queue]
         wait = self._now - call.enqueued_at
         position = queue.position(call)
-        ringing = call.status is CallStatus.RINGING
+        ringing = call.status in (CallStatus.RINGING, CallStatus.CONNECTING)
         freed = self._cancel_offers(call, out, "caller_abandoned")
         queue.remove(call)
         queue.service_level.record(self._now, wait, answered=False, abandoned=True)
@@ -953,6 +980,10 @@ class Acd(Engine):
     def agent_ids(self) -> list[str]:
         """Return every known agent's id."""
         return sorted(self._agents)
+
+    def connecting_calls(self) -> list[str]:
+        """Return the calls whose bridge to an answering agent is not yet confirmed."""
+        return sorted(c.call_id for c in self._calls.values() if c.status is CallStatus.CONNECTING)
 
     def active_calls(self) -> list[str]:
         """Return the ids of calls routing currently holds (queued, ringing, talking, callbacks)."""

@@ -31,6 +31,7 @@ class CallStatus(Enum):
 
     WAITING = "waiting"
     RINGING = "ringing"
+    CONNECTING = "connecting"  # the agent answered; the bridge to the caller is not yet confirmed
     DIALING = "dialing"  # callback: the agent answered, the customer is being dialled
     CONNECTED = "connected"
     DONE = "done"
@@ -95,7 +96,16 @@ def _float_var(call_id: str, variables: Mapping[str, str], name: str) -> float |
 class Offer:
     """One ring of one agent for one call; its id is the agent leg's origination uuid."""
 
-    __slots__ = ("active", "agent", "attempt", "call", "offer_id", "queue", "started_at")
+    __slots__ = (
+        "active",
+        "agent",
+        "answered_at",
+        "attempt",
+        "call",
+        "offer_id",
+        "queue",
+        "started_at",
+    )
 
     def __init__(self, offer_id: str, call: Call, agent: Agent, queue: str, now: float) -> None:
         self.offer_id = offer_id
@@ -105,6 +115,7 @@ class Offer:
         self.started_at = now
         self.attempt = call.attempts
         self.active = True
+        self.answered_at: float | None = None
 
 
 class Call:

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from cc_proto.envelope import EventData
 from cc_routing.core.acd import Acd
-from cc_routing.core.commands import Command, PublishEvent
+from cc_routing.core.commands import BridgeCall, Command, PublishEvent
 from cc_routing.core.config import AgentConfig, QueueConfig, Tier
 
 T = TypeVar("T")
@@ -68,3 +68,12 @@ def build(
         if login:
             core.login(config.agent_id, now)
     return core
+
+
+def answer(acd: Acd, offer_id: str, now: float) -> list[Command]:
+    """The agent leg answers and, as FreeSWITCH does at once, the bridge it asks for holds."""
+    out = acd.agent_answered(offer_id, now)
+    for bridge in of_type(out, BridgeCall):
+        if bridge.offer_id == offer_id:
+            out += acd.call_bridged(bridge.call_id, now)
+    return out
