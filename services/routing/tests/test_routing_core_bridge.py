@@ -36,8 +36,7 @@ def test_the_agent_answering_asks_for_the_bridge_and_counts_nothing_yet() -> Non
     offer = ring(acd, "c1", 10.0)
     out = acd.agent_answered(offer.offer_id, 14.0)
     assert of_type(out, BridgeCall) == [BridgeCall("c1", offer.offer_id, "a1")]
-    (variables,) = of_type(out, SetCallVariables)
-    assert dict(variables.variables) == {"cc_agent": "a1", "cc_agent_leg": offer.offer_id}
+    assert of_type(out, SetCallVariables) == []  # the agent is written on the call once bridged
     assert events(out, CallAnswered) == []
     assert acd.agent_view("a1").state == AgentState.RESERVED.value
     view = acd.call_view("c1")
@@ -55,6 +54,12 @@ def test_the_confirmed_bridge_answers_with_ring_time_to_the_pick_up_and_wait_to_
     (answered,) = events(out, CallAnswered)
     assert (answered.ring_seconds, answered.wait_seconds) == (4.0, 4.25)
     assert of_type(out, BridgeCall) == []  # asked for once, at the answer
+    (variables,) = of_type(out, SetCallVariables)
+    assert dict(variables.variables) == {
+        "cc_agent": "a1",
+        "cc_agent_leg": offer.offer_id,
+        "cc_answered_at": "14.25",
+    }
     assert acd.agent_view("a1").state == AgentState.ON_CALL.value
     assert acd.call_bridged("c1", 15.0) == []  # a repeated bridge event changes nothing
 

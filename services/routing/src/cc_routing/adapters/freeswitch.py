@@ -173,10 +173,9 @@ class AgentLegEnded:
 
 @dataclass(frozen=True, slots=True)
 class CallerBridged:
-    """FreeSWITCH bridged a caller (``uuid_bridge``'s A leg) to the leg named ``other_leg``."""
+    """FreeSWITCH bridged a caller: the event comes once, on ``uuid_bridge``'s first leg."""
 
     call_id: str
-    other_leg: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +258,7 @@ def classify(event: EslEvent) -> Input | None:
     if name == "CHANNEL_HANGUP_COMPLETE":
         return CallerEnded(uuid, event.hangup_cause or "NORMAL_CLEARING")
     if name == "CHANNEL_BRIDGE":
-        return CallerBridged(uuid, event.get("Bridge-B-Unique-ID"))
+        return CallerBridged(uuid)
     return None
 
 

@@ -473,21 +473,26 @@ class Engine:
         The answer counts only once FreeSWITCH confirms the bridge (:meth:`_connect`): a caller
         who hangs up before that never reached the agent, so it is an abandon, not an answer.
         """
-        offer.active = False
         offer.answered_at = self._now
+        freed = self._hold_agent(call, offer, CallStatus.CONNECTING, out)
+        out.append(BridgeCall(call.call_id, offer.offer_id, offer.agent.agent_id))
+        for other in freed:
+            self._serve(other, out)
+
+    def _hold_agent(
+        self, call: Call, offer: Offer, status: CallStatus, out: list[Command]
+    ) -> list[Agent]:
+        """Keep the agent who picked up reserved for the call, stop its other rings.
+
+        Returns the agents those rings freed, to be served once the call is settled.
+        """
+        offer.active = False
         call.offers.pop(offer.offer_id, None)
         freed = self._cancel_offers(call, out, "answered_elsewhere")
         call.offers[offer.offer_id] = offer
         call.offer = offer
-        call.status = CallStatus.CONNECTING
-        out.append(BridgeCall(call.call_id, offer.offer_id, offer.agent.agent_id))
-        out.append(
-            SetCallVariables(
-                call.call_id, ((VAR_AGENT, offer.agent.agent_id), (VAR_AGENT_LEG, offer.offer_id))
-            )
-        )
-        for other in freed:
-            self._serve(other, out)
+        call.status = status
+        return freed
 
     def _bridge_failed(self, call: Call, offer: Offer, cause: str, out: list[Command]) -> None:
         """The agent leg went away before the bridge held: the call looks for someone else.
@@ -929,12 +934,7 @@ class Engine:
     def _dial_customer(self, call: Call, offer: Offer, out: list[Command]) -> None:
         """The agent picked up a callback: keep them reserved and dial the customer."""
         queue = self._queues[call.queue]
-        offer.active = False
-        call.status = CallStatus.DIALING
-        call.offers.pop(offer.offer_id, None)
-        freed = self._cancel_offers(call, out, "answered_elsewhere")
-        call.offers[offer.offer_id] = offer
-        call.offer = offer
+        freed = self._hold_agent(call, offer, CallStatus.DIALING, out)
         timeout = queue.config.callback_dial_timeout_seconds
         out.append(
             DialCustomer(
