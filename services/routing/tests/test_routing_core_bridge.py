@@ -80,6 +80,18 @@ def test_a_caller_who_hangs_up_before_the_bridge_abandoned_and_the_agent_is_free
     assert acd.call_bridged("c1", 14.2) == []  # the late bridge event of a call that is gone
 
 
+def test_routing_holds_a_call_from_its_arrival_to_its_end() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    assert not acd.holds_call("c1")
+    offer = ring(acd, "c1", 10.0)
+    assert acd.holds_call("c1")
+    acd.agent_answered(offer.offer_id, 14.0)
+    acd.call_bridged("c1", 14.2)
+    assert acd.holds_call("c1")
+    acd.caller_hung_up("c1", 20.0, cause="NORMAL_CLEARING")
+    assert not acd.holds_call("c1")
+
+
 def test_an_agent_leg_lost_before_the_bridge_sends_the_caller_to_the_next_agent() -> None:
     acd = build([QueueConfig(Q, strategy=Strategy.TOP_DOWN)], [agent("a1", Q), agent("a2", Q)])
     offer = ring(acd, "c1", 10.0)

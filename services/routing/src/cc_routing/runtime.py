@@ -305,7 +305,7 @@ class RoutingRuntime:
         acd = self.acd
         match happened:
             case CallerParked(parked=parked, after_bridge=True):
-                if parked.call_id in set(acd.active_calls()):
+                if acd.holds_call(parked.call_id):
                     return None
                 # The conversation ended and the caller fell back to park: let them go.
                 return lambda: [HangupCall(parked.call_id, "NORMAL_CLEARING")]

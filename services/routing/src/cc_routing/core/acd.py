@@ -985,6 +985,10 @@ class Acd(Engine):
         """Return the calls whose bridge to an answering agent is not yet confirmed."""
         return sorted(c.call_id for c in self._calls.values() if c.status is CallStatus.CONNECTING)
 
+    def holds_call(self, call_id: str) -> bool:
+        """Whether routing holds the call (queued, ringing, talking, a callback)."""
+        return call_id in self._calls
+
     def active_calls(self) -> list[str]:
         """Return the ids of calls routing currently holds (queued, ringing, talking, callbacks)."""
         return sorted(self._calls)
