@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import aio_pika
 import asyncpg
@@ -20,6 +22,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from cc_common.bus._rabbit import RabbitBus, dead_letter_queue
+from cc_common.testing import eventually
+from cc_sim.config import SimConfig
+from cc_sim.simulator import Simulator
+from cc_sim.switches import ENV_VAR as SWITCH_ENV_VAR
+from cc_sim.switches import RealSwitch, SwitchEndpoint, configured_launcher, switch_kinds
 
 TEST_DATABASE_URL = os.environ.get(
     "CC_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -136,3 +143,55 @@ async def make_rabbit_bus(
     yield make
     for bus in made:
         await bus.close()
+
+
+# ---- the switches: the simulator always, the real FreeSWITCH when CC_TEST_FREESWITCH names one --
+
+FS_OVERLAY = Path(__file__).resolve().parent / "tests" / "fs-overlay"
+
+
+@dataclass
+class SwitchUnderTest:
+    """A running switch for one test: its endpoint, and the simulator or real process behind it."""
+
+    endpoint: SwitchEndpoint
+    simulator: Simulator | None = None
+    real: RealSwitch | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.endpoint.kind
+
+
+@pytest.fixture(scope="session")
+def real_switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSwitch]:
+    """Yield one real FreeSWITCH for the session (project overlay applied); stopped at the end."""
+    launcher = configured_launcher()
+    if launcher is None:
+        raise RuntimeError(f"{SWITCH_ENV_VAR} is not set: no real FreeSWITCH to run on")
+    switch = RealSwitch(launcher, tmp_path_factory.mktemp("freeswitch"), overlays=[FS_OVERLAY])
+    switch.start()
+    yield switch
+    switch.stop()
+
+
+@pytest.fixture(params=switch_kinds())
+async def switch(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[SwitchUnderTest]:
+    """Yield a switch to run on: the simulator, and (a second run) the real FreeSWITCH if set.
+
+    The real one is shared by the session; every channel a test left is hung up after it.
+    """
+    if request.param == "sim":
+        async with Simulator(SimConfig(esl_port=0)) as simulator:
+            endpoint = SwitchEndpoint("sim", "127.0.0.1", simulator.esl_port)
+            yield SwitchUnderTest(endpoint, simulator=simulator)
+        return
+    real: RealSwitch = request.getfixturevalue("real_switch")
+    assert real.endpoint is not None
+    try:
+        yield SwitchUnderTest(real.endpoint, real=real)
+    finally:
+        real.cli("hupall NORMAL_CLEARING")
+        await eventually(lambda: real.channel_count() == 0, within=10, poll=0.2)

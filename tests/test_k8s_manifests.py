@@ -2,7 +2,7 @@
 
 Each kustomization (the base and every overlay) is rendered with kustomize v5; built-in kinds are
 validated against the Kubernetes API schemas (kubernetes-validate, strict) and custom resources
-against the operators' schemas in ``../shared/k8s-crd-schemas``. Then what the services need is
+against the operators' schemas in ``testdata/k8s-crd-schemas``. Then what the services need is
 checked against the code itself: the commands, ports and settings classes of
 ``cc_platform.services.SERVICES``, the README's configuration table, the bus's queue arguments,
 and which conversations the network policies allow.
@@ -44,8 +44,7 @@ S = TypeVar("S", bound=ServiceSettings)
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
-# CI clones the project with the steering repo's shared/ beside it, as here.
-CRD_SCHEMAS = ROOT.parent / "shared" / "k8s-crd-schemas"
+CRD_SCHEMAS = ROOT / "testdata" / "k8s-crd-schemas"
 TARGETS = {
     "base": K8S / "base",
     "dev": K8S / "overlays" / "dev",
@@ -255,7 +254,7 @@ def crd_validator(doc: Doc) -> jsonschema.protocols.Validator:
     """Return a validator for a custom resource from the operator schema of its group/kind."""
     group, _, version = doc["apiVersion"].rpartition("/")
     path = CRD_SCHEMAS / group / f"{doc['kind'].lower()}_{version}.json"
-    assert CRD_SCHEMAS.is_dir(), f"{CRD_SCHEMAS} is missing: shared/ must sit beside the clone"
+    assert CRD_SCHEMAS.is_dir(), f"{CRD_SCHEMAS} is missing"
     assert path.is_file(), f"no schema for {doc['kind']} {doc['apiVersion']} in {CRD_SCHEMAS}"
     schema = json.loads(path.read_text())
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)

@@ -1,4 +1,4 @@
-"""The simulator against the golden FreeSWITCH 1.10.12 captures (../shared/esl-transcripts).
+"""The simulator against the golden FreeSWITCH 1.10.12 captures (testdata/esl-transcripts).
 
 Each capture folder is replayed as a whole session (scenarios 00-13 in order, state carried
 over) and compared scenario by scenario: replies, per-channel event order, background job

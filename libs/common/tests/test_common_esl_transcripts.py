@@ -1,4 +1,4 @@
-"""The parser against every byte a real FreeSWITCH 1.10.12 sent (../shared/esl-transcripts).
+"""The parser against every byte a real FreeSWITCH 1.10.12 sent (testdata/esl-transcripts).
 
 Every capture must parse with nothing left over, the messages must be the ones the summaries
 list (same count per event type, same order, same Unique-ID, subclass, reply text and body), and

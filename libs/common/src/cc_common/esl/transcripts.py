@@ -1,4 +1,4 @@
-"""Read the golden captures of a real FreeSWITCH (../shared/esl-transcripts) for tests and benches.
+"""Read the golden captures of a real FreeSWITCH (testdata/esl-transcripts) for tests and benches.
 
 Each scenario has ``NN_name.recv.raw`` / ``.sent.raw`` (exact bytes) and ``NN_name.log``, which
 lists every message in the order it crossed the wire with its size. Cutting the raw files by
@@ -20,13 +20,13 @@ _SUMMARY_FILE = re.compile(r"^== (\S+): (\d+) messages, (\d+) trailing bytes$")
 
 
 def transcripts_root() -> Path:
-    """Find the captures: ``$CC_ESL_TRANSCRIPTS``, else ``shared/esl-transcripts`` by the repo."""
+    """Find the captures: ``$CC_ESL_TRANSCRIPTS``, else ``testdata/esl-transcripts`` in the repo."""
     configured = os.environ.get(ENV_VAR)
     if configured:
         return Path(configured)
     for start in (Path.cwd(), Path(__file__).resolve()):
         for parent in (start, *start.parents):
-            candidate = parent.parent / "shared" / "esl-transcripts"
+            candidate = parent / "testdata" / "esl-transcripts"
             if candidate.is_dir():
                 return candidate
     raise FileNotFoundError(f"no esl-transcripts found; set {ENV_VAR}")
