@@ -46,6 +46,8 @@ async def test_a_loopback_leg_answers_parks_and_hangs_up(switch: SwitchUnderTest
         await client.bgapi(f"uuid_kill {leg}")
         async with asyncio.timeout(10):
             await hung_up.wait()
-    assert seen.index("CHANNEL_ANSWER") < seen.index("CHANNEL_PARK") < seen.index(
-        "CHANNEL_HANGUP_COMPLETE"
+    assert (
+        seen.index("CHANNEL_ANSWER")
+        < seen.index("CHANNEL_PARK")
+        < seen.index("CHANNEL_HANGUP_COMPLETE")
     )
