@@ -68,8 +68,11 @@ def test_an_offer_originates_the_agent_leg_with_our_uuid_and_parks_it() -> None:
         caller_number="+4930123",
     )
     [line] = esl(offer)
-    assert line.startswith("originate {origination_uuid=a1b2,cc_role=agent,cc_call_id=c9,")
-    assert "originate_timeout=15" in line
+    assert line.startswith(
+        "originate {origination_uuid=a1b2,cc_role=agent,cc_leg=a1b2,cc_call_id=c9,"
+    )
+    # FreeSWITCH's own timeout trails routing's ring timer, so the two never race.
+    assert "originate_timeout=17" in line
     assert "origination_caller_id_number=+4930123" in line
     assert "origination_caller_id_name='sales support'" in line  # a space needs quoting
     assert line.endswith("}user/1001 &park()")
@@ -220,3 +223,29 @@ def test_the_bridge_of_a_caller_is_reported_and_a_customer_legs_is_not() -> None
     )
     assert bridged == CallerBridged("c1")
     assert classify(event("CHANNEL_BRIDGE", "cb", variable_cc_role="customer")) is None
+
+
+def test_the_far_half_of_a_loopback_agent_pair_is_not_the_agent_leg() -> None:
+    # mod_loopback copies the originate variables onto both halves; only the leg whose uuid
+    # routing chose (cc_leg) is the agent leg.
+    ours = event("CHANNEL_ANSWER", "o1", variable_cc_role="agent", variable_cc_leg="o1")
+    far = event("CHANNEL_ANSWER", "o1-b", variable_cc_role="agent", variable_cc_leg="o1")
+    assert classify(ours) == AgentAnswered("o1")
+    assert classify(far) is None
+    ended = event("CHANNEL_HANGUP_COMPLETE", "o1-b", variable_cc_role="agent", variable_cc_leg="o1")
+    assert classify(ended) is None
+
+
+def test_a_callers_numbers_come_from_the_caller_profile_headers() -> None:
+    parked = classify(
+        event(
+            "CHANNEL_PARK",
+            "c1",
+            variable_cc_queue="support",
+            Caller__Caller__ID__Number="+4930111",
+            Caller__Destination__Number="7200",
+        )
+    )
+    assert isinstance(parked, CallerParked)
+    assert parked.parked.caller_number == "+4930111"
+    assert parked.parked.dialed_number == "7200"

@@ -33,6 +33,11 @@ class SimConfig:
     default_file_seconds: float = 3.0
     seed: int | None = None
     esl_users: Mapping[str, str] = field(default_factory=dict)
+    originate_reply_seconds: float = 0.02
+    """Time from an originated leg's answer to the originate's reply (FreeSWITCH polls)."""
+    early_bridge_cancel: float = 1.0
+    """Chance a leg bridged before its originate replies ends the job ``-ERR ORIGINATOR_CANCEL``
+    (the bridge stands), as FreeSWITCH 1.10 does under load; 0 turns the race off."""
 
     def with_overrides(self, **changes: object) -> SimConfig:
         """Return a copy with some fields changed."""
@@ -112,6 +117,12 @@ def validate(config: SimConfig) -> SimConfig:
         raise ValueError(f"time compression must be > 0, got {config.time_compression}")
     if not config.heartbeat_seconds > 0:
         raise ValueError(f"heartbeat must be > 0 seconds, got {config.heartbeat_seconds}")
+    if config.originate_reply_seconds < 0:
+        raise ValueError(
+            f"originate reply delay must be >= 0, got {config.originate_reply_seconds}"
+        )
+    if not 0 <= config.early_bridge_cancel <= 1:
+        raise ValueError(f"early bridge cancel must be 0-1, got {config.early_bridge_cancel}")
     if not config.esl_password:
         raise ValueError("the ESL password must not be empty")
     return config

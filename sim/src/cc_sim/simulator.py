@@ -81,7 +81,12 @@ class Simulator:
         host = HostInfo(
             core_uuid=config.core_uuid or str(uuidlib.uuid4()), hostname=config.hostname
         )
-        settings = SwitchSettings(default_file_seconds=config.default_file_seconds)
+        settings = SwitchSettings(
+            default_file_seconds=config.default_file_seconds,
+            originate_reply_seconds=config.originate_reply_seconds,
+            early_bridge_cancel=config.early_bridge_cancel,
+            seed=config.seed,
+        )
         switch = Switch(
             scheduler=self.scheduler, dialplan=self.dialplan, host=host, settings=settings
         )

@@ -13,13 +13,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field, TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cc_common.db import upsert
 from cc_proto import make_event
 from cc_proto.events import AgentState, ConfigChanged
 from cc_routing.adapters import db as tables
 from cc_routing.core import AgentConfig, ConfigError, QueueConfig, RoutingError
-from cc_routing.runtime import RoutingRuntime
+from cc_routing.runtime import RoutingRuntime, Store
 from cc_routing.service import RoutingService
 
 router = APIRouter(prefix="/v1", tags=["routing"])
@@ -47,13 +48,15 @@ def _bad(exc: Exception, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> H
 # --- configuration -----------------------------------------------------------------------------
 
 
-async def _save_config(
+def _config_store(
     runtime: RoutingRuntime, kind: Literal["queue", "agent"], key: str, document: Any | None
-) -> None:
-    """Store (or delete) a configuration row and publish config.changed, in one transaction."""
+) -> Store:
+    """Return the write that stores (or deletes) a configuration row and publishes
+    config.changed; the step runs it in its own transaction, under the lock it applies in."""
     table = tables.queues if kind == "queue" else tables.agents
     key_column = "name" if kind == "queue" else "agent_id"
-    async with runtime.db.session() as session:
+
+    async def store(session: AsyncSession) -> None:
         if document is None:
             await session.execute(
                 table.delete().where(table.c.tenant == runtime.tenant, table.c[key_column] == key)
@@ -72,7 +75,8 @@ async def _save_config(
             ConfigChanged(entity=kind, entity_id=key, action=action), tenant=runtime.tenant
         )
         await runtime.outbox.add(session, event)
-    runtime.relay.notify()
+
+    return store
 
 
 QUEUES: TypeAdapter[QueueConfig] = TypeAdapter(QueueConfig)
@@ -85,12 +89,14 @@ async def put_queue(name: str, config: QueueConfig, service: ServiceDep) -> dict
     if config.name != name:
         raise _bad(ValueError(f"body names queue {config.name!r}, the path {name!r}"))
     runtime = _runtime(service)
+    document: dict[str, Any] = QUEUES.dump_python(config, mode="json")
     try:
-        await runtime.step(lambda: runtime.acd.configure_queue(config, runtime.now()))
+        await runtime.step(
+            lambda: runtime.acd.configure_queue(config, runtime.now()),
+            store=_config_store(runtime, "queue", name, document),
+        )
     except ConfigError as exc:
         raise _bad(exc) from None
-    document: dict[str, Any] = QUEUES.dump_python(config, mode="json")
-    await _save_config(runtime, "queue", name, document)
     return document
 
 
@@ -101,10 +107,12 @@ async def delete_queue(name: str, service: ServiceDep) -> Response:
     if name not in runtime.acd.queue_names():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue named {name!r}")
     try:
-        await runtime.step(lambda: runtime.acd.remove_queue(name, runtime.now()))
+        await runtime.step(
+            lambda: runtime.acd.remove_queue(name, runtime.now()),
+            store=_config_store(runtime, "queue", name, None),
+        )
     except (RoutingError, ConfigError) as exc:
         raise _bad(exc, status.HTTP_409_CONFLICT) from None
-    await _save_config(runtime, "queue", name, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -134,12 +142,14 @@ async def put_agent(agent_id: str, config: AgentConfig, service: ServiceDep) -> 
     if config.agent_id != agent_id:
         raise _bad(ValueError(f"body names agent {config.agent_id!r}, the path {agent_id!r}"))
     runtime = _runtime(service)
+    document: dict[str, Any] = AGENTS.dump_python(config, mode="json")
     try:
-        await runtime.step(lambda: runtime.acd.upsert_agent(config, runtime.now()))
+        await runtime.step(
+            lambda: runtime.acd.upsert_agent(config, runtime.now()),
+            store=_config_store(runtime, "agent", agent_id, document),
+        )
     except (ConfigError, RoutingError) as exc:
         raise _bad(exc) from None
-    document: dict[str, Any] = AGENTS.dump_python(config, mode="json")
-    await _save_config(runtime, "agent", agent_id, document)
     return document
 
 
@@ -149,10 +159,12 @@ async def delete_agent(agent_id: str, service: ServiceDep) -> Response:
     runtime = _runtime(service)
     _known_agent(runtime, agent_id)
     try:
-        await runtime.step(lambda: runtime.acd.remove_agent(agent_id, runtime.now()))
+        await runtime.step(
+            lambda: runtime.acd.remove_agent(agent_id, runtime.now()),
+            store=_config_store(runtime, "agent", agent_id, None),
+        )
     except RoutingError as exc:
         raise _bad(exc, status.HTTP_409_CONFLICT) from None
-    await _save_config(runtime, "agent", agent_id, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -21,8 +21,14 @@ from cc_common.esl import InboundClient
 from cc_common.logging import get_logger
 from cc_proto.events import AgentState
 from cc_routing.adapters import db as tables
-from cc_routing.adapters.freeswitch import ROLE, ROLE_AGENT, ROLE_CUSTOMER
-from cc_routing.core import AgentConfig, Command, HangupCall, ParkedCall, QueueConfig
+from cc_routing.adapters.freeswitch import (
+    ROLE,
+    ROLE_AGENT,
+    ROLE_CUSTOMER,
+    VAR_LEG,
+    is_own_leg,
+)
+from cc_routing.core import AgentConfig, BridgeCall, Command, HangupCall, ParkedCall, QueueConfig
 from cc_routing.runtime import RoutingRuntime
 
 log = get_logger(__name__)
@@ -37,6 +43,8 @@ CHANNEL_VARIABLES = (
     "cc_agent_leg",
     "cc_answered_at",
     ROLE,
+    VAR_LEG,
+    "bridge_uuid",
     "caller_id_number",
     "destination_number",
 )
@@ -54,8 +62,15 @@ class LiveChannel:
 
     @property
     def role(self) -> str | None:
-        """Return ``agent``/``customer`` for legs routing made, None for callers and others."""
-        return self.variables.get(ROLE)
+        """Return ``agent``/``customer`` for legs routing made, None for callers and others.
+
+        The far half of a loopback pair routing originated carries the same variables but is
+        not routing's leg: it has no role here (it ends with its partner).
+        """
+        role = self.variables.get(ROLE)
+        if role is not None and not is_own_leg(self.uuid, self.variables.get(VAR_LEG)):
+            return None
+        return role
 
 
 async def read_live_channels(api: InboundClient, *, parallel: int = 32) -> list[LiveChannel]:
@@ -129,6 +144,8 @@ async def restore(
     known = {row.call_id for row in ledger}
     bridged_legs = {row.agent_leg for row in ledger if row.agent_leg}
     for channel in sorted(live, key=lambda c: float(c.variables.get("cc_enqueued_at") or now)):
+        if ROLE in channel.variables and channel.role is None:
+            continue  # a loopback agent's own phone half: it ends with the leg routing rang
         if channel.role is None and "cc_queue" in channel.variables and channel.uuid not in known:
             commands += _stray_caller(runtime, channel, now)
         elif channel.role in (ROLE_AGENT, ROLE_CUSTOMER) and channel.uuid not in bridged_legs:
@@ -179,10 +196,42 @@ def _restore_ledger_call(
             commands += acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
             commands.append(HangupCall(row.call_id, "NORMAL_CLEARING"))
         return commands
+    if row.agent_leg is not None and row.agent_id in agents:
+        return commands + _restore_bridging(runtime, row, parked, channel, live)
     commands += acd.restore_call(parked, now)
     if channel is None:
         commands += acd.caller_hung_up(row.call_id, now, cause="ORIGINATOR_CANCEL")
     return commands
+
+
+def _restore_bridging(
+    runtime: RoutingRuntime,
+    row: Any,
+    parked: ParkedCall,
+    channel: LiveChannel | None,
+    live: dict[str, LiveChannel],
+) -> list[Command]:
+    """A call whose agent picked up and whose bridge was asked for, unconfirmed at the stop.
+
+    Bridged now: it is answered, from the time of the pick-up. Both still there, not bridged:
+    ask again. The agent gone: a failed bridge (the caller goes back in line). The caller gone:
+    an abandon (the agent's leg is cancelled).
+    """
+    acd, now = runtime.acd, runtime.now()
+    commands = acd.restore_call(
+        parked,
+        now,
+        bridging_to=row.agent_id,
+        agent_leg=row.agent_leg,
+        answered_at=row.bridge_requested_at,
+    )
+    if channel is None:
+        return commands + acd.caller_hung_up(row.call_id, now, cause="NORMAL_CLEARING")
+    if row.agent_leg not in live:
+        return commands + acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
+    if channel.variables.get("bridge_uuid") == row.agent_leg:
+        return commands + acd.call_bridged(row.call_id, now, bridged_at=row.bridge_requested_at)
+    return [*commands, BridgeCall(row.call_id, row.agent_leg, row.agent_id)]
 
 
 def _stray_caller(runtime: RoutingRuntime, channel: LiveChannel, now: float) -> list[Command]:

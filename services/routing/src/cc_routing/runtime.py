@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,11 @@ from cc_routing.core import (
 
 log = get_logger(__name__)
 
+ORIGINATOR_CANCEL = "ORIGINATOR_CANCEL"
+
 Clock = Callable[[], float]
+Store = Callable[[AsyncSession], Awaitable[None]]
+"""Extra writes (configuration) made in the same transaction as the step's events."""
 
 
 @dataclass(slots=True)
@@ -67,6 +71,7 @@ class _Batch:
     events: list[PublishEvent] = field(default_factory=list)
     switch: list[Command] = field(default_factory=list)
     agents: set[str] = field(default_factory=set)
+    bridges: list[BridgeCall] = field(default_factory=list)
 
 
 class RoutingRuntime:
@@ -113,10 +118,16 @@ class RoutingRuntime:
         return self._clock()
 
     async def step(
-        self, decide: Callable[[], list[Command]], *, from_switch: bool = False
+        self,
+        decide: Callable[[], list[Command]],
+        *,
+        from_switch: bool = False,
+        store: Store | None = None,
     ) -> list[Command]:
         """Ask the core (``decide``) under the lock and carry out what it returns.
 
+        ``store`` writes what the change needs kept (configuration) in the same transaction,
+        under the same lock, so stored and applied changes never come in different orders.
         Once a stopping instance has settled, FreeSWITCH's news is left to the next one
         (``from_switch`` steps do nothing): it reconciles from the live channels.
         """
@@ -124,10 +135,10 @@ class RoutingRuntime:
             if from_switch and not self._listening:
                 return []
             commands = decide()
-            await self._carry_out(commands)
+            await self._carry_out(commands, store)
             return commands
 
-    async def _carry_out(self, commands: Sequence[Command]) -> None:
+    async def _carry_out(self, commands: Sequence[Command], store: Store | None = None) -> None:
         batch = _Batch()
         for command in commands:
             if isinstance(command, PublishEvent):
@@ -138,8 +149,10 @@ class RoutingRuntime:
                 self._report(command)
             else:
                 batch.switch.append(command)
-        if batch.events:
-            await self._persist(batch)
+                if isinstance(command, BridgeCall):
+                    batch.bridges.append(command)
+        if batch.events or batch.bridges or store is not None:
+            await self._persist(batch, store)
             self.relay.notify()
         for command in batch.switch:
             await self._send(command)
@@ -155,14 +168,36 @@ class RoutingRuntime:
             queue=problem.queue,
         )
 
-    async def _persist(self, batch: _Batch) -> None:
-        """Write events to the outbox and the agents' states, in one transaction."""
+    async def _persist(self, batch: _Batch, store: Store | None = None) -> None:
+        """Write events to the outbox, the agents' states and bridges asked for, in one go."""
         async with self.db.session() as session:
+            if store is not None:
+                await store(session)
             for published in batch.events:
                 await self.outbox.add(session, published.envelope(tenant=self.tenant))
                 await self._track_calls(session, published)
+            for bridge in batch.bridges:
+                await self._bridge_requested(session, bridge)
             for agent_id in sorted(batch.agents):
                 await self._save_agent_state(session, agent_id)
+
+    async def _bridge_requested(self, session: AsyncSession, bridge: BridgeCall) -> None:
+        """Note the bridge before asking for it: a crash before its confirmation restores the
+        call as connecting to that agent leg, never as a caller still waiting."""
+        calls = tables.active_calls
+        view = self.acd.call_view(bridge.call_id)
+        if view is None or view.status != "connecting":
+            return  # a callback's bridge: the customer answered, the call is already answered
+        mine = (calls.c.tenant == self.tenant) & (calls.c.call_id == bridge.call_id)
+        await session.execute(
+            calls.update()
+            .where(mine)
+            .values(
+                agent_id=bridge.agent_id,
+                agent_leg=bridge.offer_id,
+                bridge_requested_at=self.acd.offer_answered_at(bridge.offer_id),
+            )
+        )
 
     async def _track_calls(self, session: AsyncSession, published: PublishEvent) -> None:
         """Keep the ledgers a restart needs: calls in progress and booked callbacks."""
@@ -197,6 +232,7 @@ class RoutingRuntime:
                     priority=data.priority,
                     enqueued_at=view.enqueued_at if view is not None else published.at,
                     origin_call_id=call_id,
+                    skills=view.skills if view is not None else None,
                 )
             )
         elif isinstance(data, CallEnded):
@@ -218,7 +254,7 @@ class RoutingRuntime:
             "state": view.state,
             "since": view.since,
             "reason": view.reason,
-            "wrap_until": None,
+            "wrap_until": view.wrap_until,
             "calls_answered": view.calls_answered,
             "talk_seconds": view.talk_seconds,
         }
@@ -259,7 +295,14 @@ class RoutingRuntime:
         if isinstance(command, BridgeCall):
             await self.step(lambda: self.acd.bridge_failed(command.offer_id, when))
         elif isinstance(command, OfferCall):
-            await self.step(lambda: self.acd.agent_hung_up(command.offer_id, when, cause=cause))
+            if cause == ORIGINATOR_CANCEL:
+                # Our own cancel, or FreeSWITCH's race: a leg bridged before its originate
+                # returned ends the job so while the bridge stands. The leg's own events
+                # (answer, bridge, hangup) say what happened; the job's reply does not.
+                return
+            # A leg that failed before it existed (no channel events): a miss while ringing,
+            # nothing once the leg answered.
+            await self.step(lambda: self.acd.offer_failed(command.offer_id, cause, when))
         else:
             await self.step(lambda: self.acd.customer_unreachable(command.call_id, cause, when))
 
@@ -355,21 +398,25 @@ class RoutingRuntime:
         return self.acd.advance(self.now())
 
     async def settle(self, within: float) -> None:
-        """Wait (at most ``within`` seconds) for the bridges asked for, then stop listening.
+        """Wait (at most ``within`` seconds) for rings and bridges to resolve, then stop listening.
 
-        A clean handover then leaves no call half-answered: the next instance learns of an
-        answer only from the ledger, and a bridge confirmed while nobody listened would be
-        lost. Checked and closed under the lock, so no answer slips in between.
+        A clean handover then leaves no call half-answered and no agent ringing for nobody:
+        rings still going at the deadline are cancelled (each call keeps its place for the
+        next instance), and a bridge asked for is in the ledger. Checked and closed under the
+        lock, so no answer slips in between.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while True:
             async with self._lock:
-                if not self.acd.connecting_calls() or loop.time() >= deadline:
+                busy = self.acd.connecting_calls() or self.acd.ringing_offers()
+                if not busy or loop.time() >= deadline:
+                    commands = self.acd.stop_ringing(self.now())
+                    await self._carry_out(commands)
                     self._listening = False
                     return
             # Polled: this runs once, at shutdown, and each confirmation is an ordinary event.
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.02)
 
     async def close(self) -> None:
         """Stop timers and job watchers."""

@@ -1,7 +1,9 @@
 """The simulated switch's dialplan: contexts of extensions, each a list of applications.
 
 The default plan mirrors what the golden captures ran against: 7100 parks without answering,
-7101 answers then parks, 7102 hands the call to an outbound socket, and the ``public`` context
+7101 answers then parks, 7102 hands the call to an outbound socket; the real test build's 7200
+(a caller for queue ``support``), 7301 (answers after 1 s), 7302 (never answers) and 7303
+(answers at once) behave as there; and the ``public`` context
 (where SIP calls from the external profile land) sets ``outside_call`` and transfers into
 ``default``. As in the vanilla configuration, SIP channels entering ``default`` first run the
 ``global`` extension (spymap/last_dial hashes and the RFC2822 date) before their own extension.
@@ -135,6 +137,22 @@ def default_dialplan(*, socket_address: str = "127.0.0.1:8084") -> Dialplan:
     plan.set_extension("default", "7100", [Action("park")])
     plan.set_extension("default", "7101", [Action("answer"), Action("park")])
     plan.set_extension("default", "7102", [Action("socket", f"{socket_address} async full")])
+    # The real test build's extensions, so the same scenarios run on both switches.
+    plan.set_extension(
+        "default",
+        "7200",
+        [
+            Action("set", "cc_queue=support"),
+            Action("set", "cc_priority=0"),
+            Action("answer"),
+            Action("park"),
+        ],
+    )
+    plan.set_extension(
+        "default", "7301", [Action("sleep", "1000"), Action("answer"), Action("park")]
+    )
+    plan.set_extension("default", "7302", [Action("park")])
+    plan.set_extension("default", "7303", [Action("answer"), Action("park")])
     plan.add(
         "public",
         Extension(

@@ -77,7 +77,11 @@ class Originator:
         def answered() -> None:
             if hung_up in leg.on_hangup:
                 leg.on_hangup.remove(hung_up)
-            self.sw.scheduler.call_soon(lambda: self.answered(leg, request, finish))
+            delay = self.sw.settings.originate_reply_seconds
+            if delay > 0:
+                self.sw.scheduler.call_later(delay, lambda: self.answered(leg, request, finish))
+            else:
+                self.sw.scheduler.call_soon(lambda: self.answered(leg, request, finish))
 
         def hung_up(cause: str) -> None:
             finish(f"-ERR {cause}\n")
@@ -96,6 +100,12 @@ class Originator:
         """The far end answered: flip caller id (CALL_UPDATE), reply, then run the app."""
         ch = leg.channel
         if ch.is_down:
+            finish(f"-ERR {ch.hangup_cause or 'NORMAL_CLEARING'}\n")
+            return
+        if leg.bridge_partner is not None and self.early_bridge_cancelled():
+            # Bridged before the originate noticed its answer: FreeSWITCH 1.10 may end the
+            # job ORIGINATOR_CANCEL although the leg is up and stays bridged.
+            finish("-ERR ORIGINATOR_CANCEL\n")
             return
         ch.set_var("endpoint_disposition", "ANSWER")
         profile = ch.profile
@@ -112,6 +122,8 @@ class Originator:
         )
         self.sw.fire("CALL_UPDATE", ch, pre=[("Direction", "RECV")])
         finish(f"+OK {ch.uuid}\n")
+        if leg.bridge_partner is not None:
+            return  # already bridged: the originate's application never runs
         if request.app:
             ch.flags.add("dialplan")
             leg.script.clear()
@@ -120,6 +132,11 @@ class Originator:
             self.sw.advance(leg)
         elif request.extension:
             self.sw.transfer(leg, request.extension, request.context)
+
+    def early_bridge_cancelled(self) -> bool:
+        """Draw whether this early bridge hits the ORIGINATOR_CANCEL race."""
+        chance = self.sw.settings.early_bridge_cancel
+        return chance >= 1.0 or (chance > 0 and self.sw.rng.random() < chance)
 
     # ---- profiles and variables ------------------------------------------------------------
 

@@ -9,6 +9,7 @@ the same per-channel order, with the same header and variable sets as FreeSWITCH
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import time
 import uuid as uuidlib
@@ -55,6 +56,13 @@ class SwitchSettings:
     max_sessions: int = 1000
     sessions_per_second: int = 30
     global_vars: dict[str, str] = field(default_factory=dict)
+    originate_reply_seconds: float = 0.0
+    """How long an originate takes to return after its leg answers (FreeSWITCH's originate
+    thread notices the answer on its next poll); the leg's ``&app()`` runs after the reply."""
+    early_bridge_cancel: float = 0.0
+    """Chance that a leg bridged in that window ends its originate ``-ERR ORIGINATOR_CANCEL``
+    while the bridge stands (FreeSWITCH 1.10's race: 1.0 reproduces it every time)."""
+    seed: int | None = None
 
 
 class Switch:
@@ -92,6 +100,7 @@ class Switch:
         self.directory: Directory | None = None
         self.outbound_connector: OutboundConnector | None = None
         self.hash_store: dict[str, str] = {}
+        self.rng = random.Random(self.settings.seed)
         self.legs = Legs(self)
         self.originator = Originator(self)
         self.bridges = Bridges(self)

@@ -71,5 +71,9 @@ active_calls = Table(
     Column("agent_id", String(200), nullable=True),
     Column("agent_leg", String(64), nullable=True),
     Column("answered_at", Float, nullable=True),
+    Column("bridge_requested_at", Float, nullable=True),
 )
-"""Calls routing has offered and not yet ended, so a restart can end those FreeSWITCH lost."""
+"""Calls routing has offered and not yet ended, so a restart can end those FreeSWITCH lost.
+
+``agent_id``/``agent_leg`` with ``bridge_requested_at`` and no ``answered_at``: the agent picked
+up and the bridge was asked for, not yet confirmed."""

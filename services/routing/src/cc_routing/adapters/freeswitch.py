@@ -1,8 +1,11 @@
 """Between the ACD core and FreeSWITCH: core commands to ESL lines, ESL events to core inputs.
 
 Pure functions only; :mod:`cc_routing.runtime` does the I/O. Legs routing originates carry
-``cc_role`` (``agent`` or ``customer``) so their events are never mistaken for a caller's;
-callers carry ``cc_queue`` (set by the IVR) and the membership variables the core writes.
+``cc_role`` (``agent`` or ``customer``) so their events are never mistaken for a caller's, and
+``cc_leg`` (their own uuid): mod_loopback copies originate variables onto both halves of a
+pair, so only the channel whose uuid is ``cc_leg`` is the leg routing rang; the other half is
+the far end's, never acted on. Callers carry ``cc_queue`` (set by the IVR) and the membership
+variables the core writes.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ ROLE_AGENT = "agent"
 ROLE_CUSTOMER = "customer"
 VAR_CALL = "cc_call_id"
 VAR_OFFER_AGENT = "cc_offer_agent"
+VAR_LEG = "cc_leg"
+"""On a leg routing originates: that leg's own uuid (told apart from a loopback's other half)."""
+RING_GRACE_SECONDS = 2
+"""FreeSWITCH's own originate timeout trails routing's ring timer, so routing's cancel comes
+first and the two never race to end the same leg."""
+HEADER_CALLER_NUMBER = "Caller-Caller-ID-Number"
+HEADER_DIALED_NUMBER = "Caller-Destination-Number"
 
 ROUTING_EVENTS = (
     "CHANNEL_PARK",
@@ -75,9 +85,12 @@ def originate_agent(offer: OfferCall) -> str:
         {
             "origination_uuid": offer.offer_id,
             ROLE: ROLE_AGENT,
+            VAR_LEG: offer.offer_id,
             VAR_CALL: offer.call_id,
             VAR_OFFER_AGENT: offer.agent_id,
-            "originate_timeout": str(max(1, round(offer.ring_timeout_seconds))),
+            "originate_timeout": str(
+                max(1, round(offer.ring_timeout_seconds)) + RING_GRACE_SECONDS
+            ),
             "ignore_early_media": "true",
             "hangup_after_bridge": "true",
             "origination_caller_id_number": offer.caller_number or offer.callback_number,
@@ -93,6 +106,7 @@ def originate_customer(dial: DialCustomer, *, gateway_template: str) -> str:
         {
             "origination_uuid": dial.call_id,
             ROLE: ROLE_CUSTOMER,
+            VAR_LEG: dial.call_id,
             VAR_OFFER_AGENT: dial.agent_id,
             "originate_timeout": str(max(1, round(dial.timeout_seconds))),
             "ignore_early_media": "true",
@@ -243,6 +257,8 @@ def classify(event: EslEvent) -> Input | None:
     if uuid is None:
         return None
     role = event.variable(ROLE)
+    if role is not None and not is_own_leg(uuid, event.variable(VAR_LEG)):
+        return None  # the far half of a loopback pair routing originated
     if role == ROLE_AGENT:
         return _agent_leg(name, uuid, event)
     if role == ROLE_CUSTOMER:
@@ -251,7 +267,7 @@ def classify(event: EslEvent) -> Input | None:
         return None
     if name == "CHANNEL_PARK":
         try:
-            parked = ParkedCall.from_variables(uuid, event.variables)
+            parked = ParkedCall.from_variables(uuid, caller_variables(event))
         except ValueError as exc:
             return BadCall(uuid, str(exc))
         return CallerParked(parked, after_bridge=event.variable("cc_answered_at") is not None)
@@ -260,6 +276,28 @@ def classify(event: EslEvent) -> Input | None:
     if name == "CHANNEL_BRIDGE":
         return CallerBridged(uuid)
     return None
+
+
+def is_own_leg(uuid: str, leg: str | None) -> bool:
+    """Whether a channel tagged with a role is the leg routing rang (not a loopback's far half)."""
+    return leg is None or leg == uuid
+
+
+def caller_variables(event: EslEvent) -> dict[str, str]:
+    """Return a caller's variables with its numbers from the caller profile headers.
+
+    FreeSWITCH sends the numbers as ``Caller-Caller-ID-Number`` / ``Caller-Destination-Number``
+    (``variable_caller_id_number`` is not in the event); ``uuid_getvar`` reads the same fields.
+    """
+    variables = dict(event.variables)
+    for name, header in (
+        ("caller_id_number", HEADER_CALLER_NUMBER),
+        ("destination_number", HEADER_DIALED_NUMBER),
+    ):
+        value = event.get(header)
+        if value:
+            variables[name] = value
+    return variables
 
 
 def _agent_leg(name: str, uuid: str, event: EslEvent) -> Input | None:

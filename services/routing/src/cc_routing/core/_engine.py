@@ -509,12 +509,15 @@ class Engine:
         self._arm(call, queue)
         self._miss(offer, cause, out)
 
-    def _connect(self, call: Call, offer: Offer, out: list[Command]) -> None:
+    def _connect(
+        self, call: Call, offer: Offer, out: list[Command], *, at: float | None = None
+    ) -> None:
         """The caller and the agent are bridged: count the answer and put the agent on the call.
 
         For a callback the customer's answer is the moment; the bridge is sent from here.
+        ``at`` is FreeSWITCH's time of the bridge when it is learnt late (a restore).
         """
-        now = self._now
+        now = self._now if at is None else min(at, self._now)
         agent = offer.agent
         queue = self._queues.get(call.queue)
         bridged = call.status is CallStatus.CONNECTING

@@ -7,7 +7,9 @@ A clock that steps backwards is held at the latest time seen, so durations never
 
 from __future__ import annotations
 
+import math
 import random
+import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -65,6 +67,8 @@ class CallView:
     estimated_wait_seconds: float | None
     agent_id: str | None
     callback_number: str | None
+    skills: str | None = None
+    """The call's own requirement (``cc_skills``), kept so a stored callback keeps it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,13 @@ class AgentView:
     calls_answered: int
     talk_seconds: float
     no_answer_count: int
+    wrap_until: float | None = None
+    """When the wrap-up ends (only in wrap-up), kept so a restart keeps it."""
+
+
+def _uuid4() -> str:
+    """Return a fresh agent-leg uuid: FreeSWITCH refuses or mixes up a uuid seen before."""
+    return str(uuid.uuid4())
 
 
 def _cause(cause: str) -> str:
@@ -132,11 +143,17 @@ class Acd(Engine):
         explain: bool = True,
         explain_capacity: int = 1000,
     ) -> None:
-        """Set up an empty ACD; ``rng`` drives the random strategy and generated leg uuids."""
+        """Set up an empty ACD; ``rng`` drives the random strategy and generated leg uuids.
+
+        Without ``rng`` (a real deployment) agent legs get fresh uuid4s, unique in every
+        process; a seeded ``rng`` (tests, simulations) numbers them reproducibly.
+        """
         if fallback is not None:
             check_destination(fallback, "the platform fallback")
+        if new_id is None and rng is None:
+            new_id = _uuid4
         super().__init__(
-            rng=rng if rng is not None else random.Random(0),
+            rng=rng if rng is not None else random.Random(),
             new_id=new_id,
             fallback=fallback or Destination("hangup", "NORMAL_CLEARING"),
             known_skills=known_skills,
@@ -536,13 +553,19 @@ class Acd(Engine):
             self._bridge(offer.call, offer, out)
         return out
 
-    def call_bridged(self, call_id: str, now: float) -> list[Command]:
-        """FreeSWITCH bridged the caller to the agent who answered: the call is answered now."""
+    def call_bridged(
+        self, call_id: str, now: float, *, bridged_at: float | None = None
+    ) -> list[Command]:
+        """FreeSWITCH bridged the caller to the agent who answered: the call is answered now.
+
+        ``bridged_at`` is when that happened if it was learnt later (a restore): wait and talk
+        are measured from it, not from when routing noticed.
+        """
         out = self._begin(now)
         call = self._calls.get(call_id)
         if call is None or call.status is not CallStatus.CONNECTING or call.offer is None:
             return out  # a callback's bridge, or a caller routing already let go
-        self._connect(call, call.offer, out)
+        self._connect(call, call.offer, out, at=bridged_at)
         return out
 
     def bridge_failed(self, offer_id: str, now: float) -> list[Command]:
@@ -836,11 +859,15 @@ class Acd(Engine):
         answered_by: str | None = None,
         agent_leg: str | None = None,
         answered_at: float | None = None,
+        bridging_to: str | None = None,
     ) -> list[Command]:
         """Rebuild a call from its channel variables after a restart, publishing nothing.
 
         A waiting call keeps its place (ordered by ``cc_enqueued_at``); a bridged call puts its
-        agent back on the call. Call :meth:`resume` once everything is restored.
+        agent back on the call; a call whose bridge to ``bridging_to`` (agent id, leg
+        ``agent_leg`` picked up at ``answered_at``) was asked for but not yet confirmed waits
+        for that confirmation (:meth:`call_bridged`) with its agent reserved. Call
+        :meth:`resume` once everything is restored.
         """
         out = self._begin(now)
         if parked.call_id in self._calls:
@@ -853,6 +880,9 @@ class Acd(Engine):
         call.arrived_at = call.enqueued_at
         if answered_by is not None:
             self._restore_connected(call, answered_by, agent_leg, answered_at)
+            return out
+        if bridging_to is not None and agent_leg is not None and queue is not None:
+            self._restore_connecting(call, queue, bridging_to, agent_leg, answered_at)
             return out
         if queue is None:
             self._unknown_queue(call, out)
@@ -875,6 +905,55 @@ class Acd(Engine):
         self._quiet_state(agent, AgentState.ON_CALL, call.answered_at, None)
         agent.call = call
         self._reindex(agent)
+
+    def _restore_connecting(
+        self,
+        call: Call,
+        queue: QueueRuntime,
+        agent_id: str,
+        agent_leg: str,
+        answered_at: float | None,
+    ) -> None:
+        """Put back a call whose agent picked up and whose bridge is not yet confirmed."""
+        agent = self._agent(agent_id)
+        self._place(call, queue)
+        offer = Offer(agent_leg, call, agent, call.queue, answered_at or self._now)
+        offer.active = False
+        offer.answered_at = answered_at
+        call.offers[agent_leg] = offer
+        call.offer = offer
+        call.status = CallStatus.CONNECTING
+        call.attempts += 1
+        self._offers[agent_leg] = offer
+        agent.offer = offer
+        self._quiet_state(agent, AgentState.RESERVED, answered_at or self._now, None)
+        self._reindex(agent)
+
+    def stop_ringing(self, now: float) -> list[Command]:
+        """Cancel every agent still ringing (an instance stopping): each call keeps its place.
+
+        A ring left behind would be answered with nobody listening; the next instance offers
+        the calls again. Costs the agents nothing.
+        """
+        out = self._begin(now)
+        for call in list(self._calls.values()):
+            if call.status is not CallStatus.RINGING:
+                continue
+            freed = self._cancel_offers(call, out, "routing_stopped")
+            call.status = CallStatus.WAITING
+            for agent in freed:
+                agent.ready_at = math.inf  # not offered again by this stopping instance
+                self._reindex(agent)
+        return out
+
+    def offer_answered_at(self, offer_id: str) -> float | None:
+        """Return when an agent leg picked up (None: unknown, or not picked up)."""
+        offer = self._offers.get(offer_id)
+        return offer.answered_at if offer is not None else None
+
+    def ringing_offers(self) -> list[str]:
+        """Return the agent legs ringing now (offered, not yet answered or missed)."""
+        return sorted(o.offer_id for o in self._offers.values() if o.active)
 
     def resume(self, now: float) -> list[Command]:
         """After a restore, offer every waiting call that an available agent fits."""
@@ -917,6 +996,7 @@ class Acd(Engine):
             estimated_wait_seconds=estimate,
             agent_id=call.agent.agent_id if call.agent is not None else None,
             callback_number=call.callback_number,
+            skills=call.own_requirement.text if call.own_requirement is not None else None,
         )
 
     def queue_status(self, name: str, now: float | None = None) -> QueueStatus:
@@ -967,6 +1047,7 @@ class Acd(Engine):
             calls_answered=agent.calls_answered,
             talk_seconds=agent.talk_seconds,
             no_answer_count=agent.no_answer_count,
+            wrap_until=agent.wrap_until if agent.state is AgentState.WRAP_UP else None,
         )
 
     def explain(self, call_id: str) -> tuple[Decision, ...]:
