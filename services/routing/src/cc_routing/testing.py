@@ -1,0 +1,204 @@
+"""Test kit (tests only; needs httpx): routing against a switch, in-process; what it published,
+what the switch itself saw on a connection of its own.
+
+Callers are loopback pairs to extension 7200 (``set cc_queue=support``, answer, park); the
+half that runs the dialplan (``-b``) is the caller routing queues. Agents are loopback
+contacts: 7303 answers at once, 7301 after 1 s, 7302 never.
+"""
+
+from __future__ import annotations
+
+import collections
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+from fastapi import FastAPI
+
+from cc_common.esl import EslEvent, InboundClient
+from cc_common.testing import eventually
+from cc_proto import Envelope, EventData
+from cc_routing.app import create_app
+from cc_routing.service import RoutingService
+from cc_routing.settings import RoutingSettings
+
+
+class SwitchEndpoint(Protocol):
+    """Where a switch's event socket listens (``cc_sim.switches.SwitchEndpoint`` fits)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def esl_port(self) -> int: ...
+    @property
+    def password(self) -> str: ...
+
+
+QUEUE = "support"
+AGENT_AT_ONCE = "loopback/7303/default"
+AGENT_AFTER_1S = "loopback/7301/default"
+AGENT_NEVER = "loopback/7302/default"
+WATCHED = (
+    "CHANNEL_ANSWER",
+    "CHANNEL_PARK",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_HANGUP_COMPLETE",
+    "BACKGROUND_JOB",
+)
+
+
+@dataclass
+class Routing:
+    """One running routing instance: its API client and its service."""
+
+    api: httpx.AsyncClient
+    app: FastAPI
+
+    @property
+    def service(self) -> RoutingService:
+        service: RoutingService = self.app.state.routing
+        return service
+
+    def crash(self) -> None:
+        """Stop acting on anything at once, as a killed process would (no settle, no cancel)."""
+        self.service.runtime._listening = False
+        self.service.live.clear()
+
+
+@asynccontextmanager
+async def routing(settings: RoutingSettings) -> AsyncIterator[Routing]:
+    """Run one routing instance (lifespan and all) until the block ends."""
+    app: FastAPI = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+            await eventually(lambda: app.state.routing.live.is_set(), within=30)
+            yield Routing(client, app)
+
+
+def routing_settings(
+    endpoint: SwitchEndpoint, *, tenant: str, pg_url: str, amqp_url: str, exchange: str
+) -> RoutingSettings:
+    """Settings for a routing instance on this switch, database and exchange."""
+    return RoutingSettings(
+        tenant=tenant,
+        database_url=pg_url,
+        amqp_url=amqp_url,
+        bus_exchange=exchange,
+        esl_host=endpoint.host,
+        esl_port=endpoint.esl_port,
+        esl_password=endpoint.password,
+        routing_lease=False,
+    )
+
+
+async def configure(
+    api: httpx.AsyncClient,
+    agents: dict[str, str],
+    *,
+    ring_timeout: float = 8,
+    wrap_up: float = 0,
+) -> None:
+    """Create queue ``support`` and log in the agents (id -> contact)."""
+    queue = {
+        "name": QUEUE,
+        "ring_timeout_seconds": ring_timeout,
+        "wrap_up_seconds": wrap_up,
+        "no_answer_delay_seconds": 1,
+    }
+    reply = await api.put(f"/v1/queues/{QUEUE}", json=queue)
+    assert reply.status_code == 200, reply.text
+    for agent_id, contact in agents.items():
+        agent = {"agent_id": agent_id, "contact": contact, "tiers": {QUEUE: {}}}
+        reply = await api.put(f"/v1/agents/{agent_id}", json=agent)
+        assert reply.status_code == 200, reply.text
+        reply = await api.post(f"/v1/agents/{agent_id}/login", json={})
+        assert reply.status_code == 200, reply.text
+
+
+class Published:
+    """Every event routing published, in order, deduplicated by id."""
+
+    def __init__(self) -> None:
+        self.events: list[Envelope[EventData]] = []
+        self.ids: set[uuid.UUID] = set()
+        self.by_call: dict[str, list[str]] = collections.defaultdict(list)
+
+    async def __call__(self, event: Envelope[EventData]) -> None:
+        if event.id in self.ids:
+            return
+        self.ids.add(event.id)
+        self.events.append(event)
+        if event.call_id is not None and event.type.startswith("call."):
+            self.by_call[event.call_id].append(event.type)
+
+    def of(self, kind: str, call_id: str | None = None) -> list[Envelope[EventData]]:
+        """Return the events of one type (for one call)."""
+        return [
+            e for e in self.events if e.type == kind and (call_id is None or e.call_id == call_id)
+        ]
+
+
+@dataclass
+class SwitchLog:
+    """What the switch reported, on a connection of its own."""
+
+    events: dict[str, list[str]] = field(default_factory=lambda: collections.defaultdict(list))
+    callers: list[str] = field(default_factory=list)
+    bridges: list[tuple[str, str]] = field(default_factory=list)
+    agent_answers: list[str] = field(default_factory=list)
+    job_replies: list[str] = field(default_factory=list)
+    hung_up: dict[str, float] = field(default_factory=dict)
+    parked_at: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, event: EslEvent) -> None:
+        if event.name == "BACKGROUND_JOB":
+            self.job_replies.append(event.body.strip())
+            return
+        leg = event.unique_id
+        if leg is None:
+            return
+        self.events[leg].append(event.name)
+        stamp = event.timestamp
+        when = stamp.timestamp() if stamp is not None else 0.0
+        role = event.variable("cc_role")
+        if event.name == "CHANNEL_PARK" and event.variable("cc_queue") and role is None:
+            if leg not in self.parked_at:
+                self.callers.append(leg)
+                self.parked_at[leg] = when
+        elif event.name == "CHANNEL_BRIDGE":
+            other = event.get("Bridge-B-Unique-ID") or event.get("Other-Leg-Unique-ID") or ""
+            self.bridges.append((leg, other))
+        elif event.name == "CHANNEL_ANSWER" and role == "agent":
+            if event.variable("cc_leg") == leg:
+                self.agent_answers.append(leg)
+        elif event.name == "CHANNEL_HANGUP_COMPLETE":
+            self.hung_up.setdefault(leg, when)
+
+    def bridged_callers(self) -> list[str]:
+        """Return every caller the switch bridged, once per bridge."""
+        callers = set(self.callers)
+        return [a if a in callers else b for a, b in self.bridges if a in callers or b in callers]
+
+
+@asynccontextmanager
+async def watch(endpoint: SwitchEndpoint) -> AsyncIterator[tuple[InboundClient, SwitchLog]]:
+    """Yield a client of our own on the switch (for callers) and the log of what it saw."""
+    log = SwitchLog()
+    client = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    client.on("*", log)
+    async with client:
+        await client.events("plain", *WATCHED)
+        yield client, log
+
+
+async def call_in(client: InboundClient, number: str = "4930111", **variables: str) -> str:
+    """Place a caller (loopback to 7200); return the uuid of the half that originates."""
+    leg = str(uuid.uuid4())
+    pairs = {"origination_uuid": leg, "origination_caller_id_number": number, **variables}
+    text = ",".join(f"{k}={v}" for k, v in pairs.items())
+    await client.bgapi(f"originate {{{text}}}loopback/7200/default &park()")
+    return leg

@@ -1,0 +1,195 @@
+"""Routing on a switch: the races and restarts the real FreeSWITCH shows, on both switches.
+
+Each test runs on the simulator and, when ``CC_TEST_FREESWITCH`` names one, on the real
+FreeSWITCH. The routing service runs in-process with the real PostgreSQL and RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cc_common.bus import Bus
+from cc_common.testing import eventually
+from cc_routing.adapters.freeswitch import CallerBridged, Input
+from cc_routing.testing import (
+    AGENT_AFTER_1S,
+    AGENT_AT_ONCE,
+    AGENT_NEVER,
+    Published,
+    call_in,
+    configure,
+    routing,
+    routing_settings,
+    watch,
+)
+from conftest import SwitchUnderTest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def setup(
+    switch: SwitchUnderTest,
+    pg_url: str,
+    amqp_url: str,
+    make_rabbit_bus: Callable[..., Any],
+    unique_name: Callable[[str], str],
+    rabbit_cleanup: Any,
+) -> tuple[SwitchUnderTest, Any, Published]:
+    """The switch, routing's settings for it, and everything routing publishes."""
+    observer: Bus = await make_rabbit_bus()
+    exchange = observer._exchange_name  # type: ignore[attr-defined]
+    published = Published()
+    tenant = unique_name("t")[:40]
+    queue = rabbit_cleanup.queue(unique_name("published"))
+    await observer.consume(queue, bindings=[f"{tenant}.#"], handler=published, concurrency=1)
+    settings = routing_settings(
+        switch.endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
+    )
+    if switch.simulator is not None:
+        # FreeSWITCH's originate replies about 20 ms after the answer; here it waits long
+        # enough for routing's bridge to land first every time, so the race always happens.
+        switch.simulator.switch.settings.originate_reply_seconds = 0.5
+        switch.simulator.switch.settings.early_bridge_cancel = 1.0
+    return switch, settings, published
+
+
+def outcome(published: Published, call_id: str) -> list[str]:
+    return [e.data.outcome.value for e in published.of("call.ended", call_id)]  # type: ignore[attr-defined]
+
+
+async def test_an_agent_bridged_before_the_originate_returns_is_answered_once(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"alice": AGENT_AT_ONCE})
+        leg = await call_in(client, number="4930111")
+        await eventually(lambda: bool(seen.callers), within=10)
+        caller = seen.callers[0]
+        await eventually(lambda: bool(published.of("call.answered", caller)), within=10)
+        # The originate's reply (often ORIGINATOR_CANCEL on the real switch) comes and goes.
+        await asyncio.sleep(1.0)
+        assert instance.service.runtime.problems == 0  # no unknown or stale agent leg
+        await client.bgapi(f"uuid_kill {leg}")
+        await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
+    if switch.simulator is not None:
+        assert "-ERR ORIGINATOR_CANCEL" in seen.job_replies
+    assert len(published.of("call.agent_offered", caller)) == 1
+    assert published.of("call.agent_missed") == []
+    assert len(published.of("call.answered", caller)) == 1
+    assert published.of("call.abandoned") == []
+    assert outcome(published, caller) == ["answered"]
+    assert len(seen.agent_answers) == 1
+    assert seen.bridged_callers() == [caller]
+    [offered] = published.of("call.offered", caller)
+    assert offered.data.caller_number == "4930111"  # type: ignore[attr-defined]
+    assert offered.data.dialed_number == "7200"  # type: ignore[attr-defined]
+
+
+async def test_a_restart_leaves_a_live_conversation_alone(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen):
+        async with routing(settings) as first:
+            await configure(first.api, {"alice": AGENT_AT_ONCE})
+            leg = await call_in(client)
+            await eventually(lambda: bool(seen.callers), within=10)
+            caller = seen.callers[0]
+            await eventually(lambda: bool(published.of("call.answered", caller)), within=10)
+        async with routing(settings) as second:
+            await asyncio.sleep(1.0)
+            # Neither the caller nor either half of the agent's loopback pair was hung up.
+            assert seen.hung_up == {}
+            alice = (await second.api.get("/v1/agents/alice")).json()
+            assert alice["state"] == "on_call"
+            assert second.service.runtime.problems == 0
+            await client.bgapi(f"uuid_kill {leg}")
+            await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
+    assert outcome(published, caller) == ["answered"]
+    assert len(published.of("call.answered", caller)) == 1
+
+
+async def test_a_crash_between_bridge_and_confirmation_restores_an_answered_call(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen):
+        async with routing(settings) as first:
+            await configure(first.api, {"alice": AGENT_AT_ONCE, "bob": AGENT_AT_ONCE})
+            handle = first.service.runtime.handle
+
+            async def crash_on_bridge(happened: Input, when: float) -> None:
+                if isinstance(happened, CallerBridged):
+                    first.crash()  # the process dies before the confirmation is applied
+                    return
+                await handle(happened, when)
+
+            first.service.runtime.handle = crash_on_bridge  # type: ignore[method-assign]
+            leg = await call_in(client)
+            await eventually(lambda: len(seen.bridges) == 1, within=10)
+            caller = seen.callers[0]
+            await asyncio.sleep(0.3)
+        assert published.of("call.answered") == []
+        async with routing(settings) as second:
+            await eventually(lambda: bool(published.of("call.answered", caller)), within=10)
+            await asyncio.sleep(1.0)
+            await client.bgapi(f"uuid_kill {leg}")
+            await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
+            agents = [(await second.api.get(f"/v1/agents/{a}")).json() for a in ("alice", "bob")]
+    # Answered once, from the pick-up; nobody else was rung for the caller meanwhile.
+    assert len(published.of("call.agent_offered", caller)) == 1
+    assert len(published.of("call.answered", caller)) == 1
+    assert outcome(published, caller) == ["answered"]
+    assert seen.bridged_callers() == [caller]
+    assert {a["state"] for a in agents} == {"available"}
+    [answered] = published.of("call.answered", caller)
+    assert answered.data.wait_seconds < 5  # type: ignore[attr-defined]
+
+
+async def test_a_clean_stop_waits_for_a_ringing_agent_to_answer(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen):
+        async with routing(settings) as first:
+            await configure(first.api, {"alice": AGENT_AFTER_1S})
+            leg = await call_in(client)
+            await eventually(lambda: bool(published.of("call.agent_offered")), within=10)
+            caller = seen.callers[0]
+        # The stopping instance waited for the answer 1 s later and saw the bridge through.
+        assert len(published.of("call.answered", caller)) == 1
+        async with routing(settings):
+            await client.bgapi(f"uuid_kill {leg}")
+            await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
+    assert outcome(published, caller) == ["answered"]
+    assert seen.bridged_callers() == [caller]
+
+
+async def test_a_clean_stop_cancels_a_ring_nobody_answers_and_the_next_instance_offers_again(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen):
+        async with routing(settings) as first:
+            await configure(first.api, {"carol": AGENT_NEVER}, ring_timeout=30)
+            leg = await call_in(client)
+            await eventually(lambda: bool(published.of("call.agent_offered")), within=10)
+            caller = seen.callers[0]
+            [ring] = published.of("call.agent_offered", caller)
+            ringing = ring.data.agent_leg_uuid  # type: ignore[attr-defined]
+        # Nobody would hear that agent pick up now: the ring was cancelled on the way out.
+        await eventually(lambda: ringing in seen.hung_up, within=10)
+        async with routing(settings):
+            await eventually(
+                lambda: len(published.of("call.agent_offered", caller)) == 2, within=10
+            )
+            await client.bgapi(f"uuid_kill {leg}")
+            await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
+    assert outcome(published, caller) == ["abandoned"]
+    assert published.of("call.agent_missed") == []  # a cancel of ours costs the agent nothing
