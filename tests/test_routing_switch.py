@@ -193,3 +193,35 @@ async def test_a_clean_stop_cancels_a_ring_nobody_answers_and_the_next_instance_
             await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
     assert outcome(published, caller) == ["abandoned"]
     assert published.of("call.agent_missed") == []  # a cancel of ours costs the agent nothing
+
+
+async def test_a_restart_keeps_a_wrap_up_and_a_callbacks_skills(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen):
+        async with routing(settings) as first:
+            await configure(first.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
+            leg = await call_in(client)
+            await eventually(lambda: bool(published.of("call.answered")), within=10)
+            await client.bgapi(f"uuid_kill {leg}")
+            await eventually(lambda: bool(published.of("call.ended")), within=10)
+            before = (await first.api.get("/v1/agents/alice")).json()
+            assert before["state"] == "wrap_up"
+            await call_in(client, cc_skills="english")
+            await eventually(lambda: len(seen.callers) == 2, within=10)
+            waiting = seen.callers[1]
+            await eventually(lambda: bool(published.of("call.queued", waiting)), within=10)
+            reply = await first.api.post(
+                f"/v1/calls/{waiting}/callback", json={"number": "4930777"}
+            )
+            assert reply.status_code == 200, reply.text
+            callback_id = reply.json()["call_id"]
+            assert reply.json()["skills"] == "english"
+        async with routing(settings) as second:
+            after = (await second.api.get("/v1/agents/alice")).json()
+            callback = (await second.api.get(f"/v1/calls/{callback_id}")).json()
+    assert after["state"] == "wrap_up"
+    assert after["wrap_until"] == pytest.approx(before["wrap_until"])
+    assert callback["skills"] == "english"
+    assert callback["callback_number"] == "4930777"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+import uuid
 
 import pytest
 
-from cc_proto.events import AgentState, AgentStateChanged, CallEnded, CallOutcome
+from cc_proto.events import AgentState, AgentStateChanged, CallAnswered, CallEnded, CallOutcome
 from cc_routing.core import (
     Acd,
     BridgeCall,
@@ -155,3 +156,55 @@ def test_a_restored_call_for_a_vanished_queue_goes_to_the_fallback() -> None:
     after = Acd()
     out = after.restore_call(ParkedCall("c1", "gone", enqueued_at=1.0), 5.0)
     assert events(out, CallEnded)[0].outcome is CallOutcome.BLOCKED
+
+
+def test_every_acd_names_its_agent_legs_with_fresh_uuid4s() -> None:
+    # The same uuids in every process let a restarted instance reuse a live leg's uuid.
+    legs = []
+    for _ in range(2):
+        acd = Acd()
+        acd.configure_queue(QueueConfig(Q), 0.0)
+        acd.upsert_agent(agent("a1", Q), 0.0)
+        acd.login("a1", 0.0)
+        (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 1.0), OfferCall)
+        legs.append(offer.offer_id)
+    assert legs[0] != legs[1]
+    assert all(uuid.UUID(leg).version == 4 for leg in legs)
+    seeded = [Acd(rng=random.Random(3)), Acd(rng=random.Random(3))]
+    for acd in seeded:
+        acd.configure_queue(QueueConfig(Q), 0.0)
+        acd.upsert_agent(agent("a1", Q), 0.0)
+        acd.login("a1", 0.0)
+    offers = [of_type(a.call_arrived(ParkedCall("c1", Q), 1.0), OfferCall)[0] for a in seeded]
+    assert offers[0].offer_id == offers[1].offer_id  # simulations stay reproducible
+
+
+def test_a_call_restored_while_its_bridge_was_pending_is_answered_from_the_pick_up() -> None:
+    after = Acd()
+    after.configure_queue(QueueConfig(Q), 100.0)
+    after.restore_agent(agent("a1", Q), state=AgentState.RESERVED, since=10.0, now=100.0)
+    after.restore_call(
+        ParkedCall("c1", Q, enqueued_at=5.0), 100.0, bridging_to="a1", agent_leg="leg-1",
+        answered_at=12.0,
+    )  # fmt: skip
+    assert after.agent_view("a1").state == "reserved"
+    assert of_type(after.resume(100.0), OfferCall) == []  # nobody else is rung for it
+    out = after.call_bridged("c1", 100.0, bridged_at=12.0)
+    (answered,) = events(out, CallAnswered)
+    assert answered.wait_seconds == 7.0
+    assert after.agent_view("a1").state == "on_call"
+    (ended,) = events(after.caller_hung_up("c1", 112.0), CallEnded)
+    assert (ended.outcome, ended.talk_seconds) == (CallOutcome.ANSWERED, 100.0)
+
+
+def test_wrap_up_end_and_callback_skills_are_in_the_views_a_restart_stores() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q, wrap_up_seconds=30.0)])
+    (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 1.0), OfferCall)
+    answer(acd, offer.offer_id, 2.0)
+    acd.call_bridged("c1", 2.0)
+    acd.caller_hung_up("c1", 10.0)
+    assert acd.agent_view("a1").wrap_until == 40.0
+    acd.call_arrived(ParkedCall("c2", Q, skills="billing"), 11.0)  # a1 is in wrap-up
+    acd.request_callback("c2", "+4930999", 12.0)
+    view = acd.call_view("c2")
+    assert view is not None and view.skills == "billing"
