@@ -129,6 +129,7 @@ async def configure(client: httpx.AsyncClient) -> None:
 
 async def test_a_thousand_calls_all_accounted_for_across_a_routing_restart(
     pg_url: str,
+    amqp_url: str,
     make_rabbit_bus: Callable[..., Any],
     unique_name: Callable[[str], str],
     rabbit_cleanup: Any,
@@ -150,7 +151,7 @@ async def test_a_thousand_calls_all_accounted_for_across_a_routing_restart(
         settings = RoutingSettings(
             tenant=TENANT,
             database_url=pg_url,
-            amqp_url="amqp://guest:guest@127.0.0.1:5672/",
+            amqp_url=amqp_url,
             bus_exchange=exchange,
             esl_port=sim.esl_port,
             routing_lease=True,

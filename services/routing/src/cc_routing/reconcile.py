@@ -150,6 +150,7 @@ async def restore(
             commands += _stray_caller(runtime, channel, now)
         elif channel.role in (ROLE_AGENT, ROLE_CUSTOMER) and channel.uuid not in bridged_legs:
             # A ring in progress when we stopped: its offer is lost, the call will be re-offered.
+            runtime.orphans.add(channel.uuid)
             commands.append(HangupCall(channel.uuid, "ORIGINATOR_CANCEL"))
     commands += await _restore_callbacks(runtime, now)
     await runtime.step(lambda: [*commands, *acd.resume(now)])

@@ -110,6 +110,9 @@ class RoutingRuntime:
         self._in_step_with_switch = asyncio.Event()
         self._listening = True
         self.problems = 0
+        self.orphans: set[str] = set()
+        """Legs a restore hung up (rung by an instance that is gone): their last events are
+        expected and mean nothing to this core."""
 
     # --- the one path every input takes -------------------------------------------------------
 
@@ -354,6 +357,12 @@ class RoutingRuntime:
                 return lambda: [HangupCall(parked.call_id, "NORMAL_CLEARING")]
             case CallerParked(parked=parked):
                 return lambda: acd.call_arrived(parked, when)
+            case AgentAnswered(offer_id=offer_id) | AgentLegEnded(offer_id=offer_id) if (
+                offer_id in self.orphans
+            ):
+                if isinstance(happened, AgentLegEnded):
+                    self.orphans.discard(offer_id)
+                return None
             case AgentAnswered(offer_id=offer_id):
                 return lambda: acd.agent_answered(offer_id, when)
             case AgentLegEnded(offer_id=offer_id, cause=cause):

@@ -22,6 +22,7 @@ from cc_common.esl import EslEvent, InboundClient
 from cc_common.testing import eventually
 from cc_proto import Envelope, EventData
 from cc_routing.app import create_app
+from cc_routing.core import Command
 from cc_routing.service import RoutingService
 from cc_routing.settings import RoutingSettings
 
@@ -63,8 +64,15 @@ class Routing:
         return service
 
     def crash(self) -> None:
-        """Stop acting on anything at once, as a killed process would (no settle, no cancel)."""
-        self.service.runtime._listening = False
+        """Stop deciding and sending anything at once, as a killed process would: no settle,
+        no cancel, no timer, no event or API request acted on."""
+
+        async def dead(*_args: object, **_kwargs: object) -> list[Command]:
+            return []
+
+        runtime = self.service.runtime
+        runtime._listening = False
+        runtime.step = dead  # type: ignore[method-assign]
         self.service.live.clear()
 
 
@@ -103,16 +111,17 @@ async def configure(
     wrap_up: float = 0,
 ) -> None:
     """Create queue ``support`` and log in the agents (id -> contact)."""
-    queue = {
-        "name": QUEUE,
-        "ring_timeout_seconds": ring_timeout,
-        "wrap_up_seconds": wrap_up,
-        "no_answer_delay_seconds": 1,
-    }
+    queue = {"name": QUEUE, "ring_timeout_seconds": ring_timeout, "wrap_up_seconds": wrap_up}
     reply = await api.put(f"/v1/queues/{QUEUE}", json=queue)
     assert reply.status_code == 200, reply.text
     for agent_id, contact in agents.items():
-        agent = {"agent_id": agent_id, "contact": contact, "tiers": {QUEUE: {}}}
+        agent = {
+            "agent_id": agent_id,
+            "contact": contact,
+            "tiers": {QUEUE: {}},
+            "max_no_answer": 0,
+            "no_answer_delay_seconds": 1,
+        }
         reply = await api.put(f"/v1/agents/{agent_id}", json=agent)
         assert reply.status_code == 200, reply.text
         reply = await api.post(f"/v1/agents/{agent_id}/login", json={})
@@ -153,6 +162,12 @@ class SwitchLog:
     job_replies: list[str] = field(default_factory=list)
     hung_up: dict[str, float] = field(default_factory=dict)
     parked_at: dict[str, float] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+    """Caller (the loopback half that parked in the queue) -> the half the test originated."""
+    agent_legs: dict[str, list[tuple[float, float, float, str]]] = field(
+        default_factory=lambda: collections.defaultdict(list)
+    )
+    """Agent id -> (created, answered or 0, hung up, uuid) of each agent leg routing rang."""
 
     def __call__(self, event: EslEvent) -> None:
         if event.name == "BACKGROUND_JOB":
@@ -169,6 +184,7 @@ class SwitchLog:
             if leg not in self.parked_at:
                 self.callers.append(leg)
                 self.parked_at[leg] = when
+                self.origin[leg] = event.variable("other_loopback_leg_uuid") or leg
         elif event.name == "CHANNEL_BRIDGE":
             other = event.get("Bridge-B-Unique-ID") or event.get("Other-Leg-Unique-ID") or ""
             self.bridges.append((leg, other))
@@ -177,6 +193,32 @@ class SwitchLog:
                 self.agent_answers.append(leg)
         elif event.name == "CHANNEL_HANGUP_COMPLETE":
             self.hung_up.setdefault(leg, when)
+            agent = event.variable("cc_offer_agent")
+            if role == "agent" and agent and event.variable("cc_leg") == leg:
+                created = int(event.get("Caller-Channel-Created-Time") or 0) / 1e6
+                answered = int(event.get("Caller-Channel-Answered-Time") or 0) / 1e6
+                self.agent_legs[agent].append((created, answered, when, leg))
+
+    def overlapping_legs(self, *, answered: bool, slack: float = 0.0) -> list[tuple[str, str]]:
+        """Return (agent, leg) for each leg of an agent that began while another was alive.
+
+        ``answered``: compare the times legs were picked up (talking twice at once) rather than
+        created (ringing twice). ``slack`` forgives a leg created that soon before the previous
+        one's hangup completed (a cancel and the next ring go out in the same step).
+        """
+        found = []
+        for agent, legs in self.agent_legs.items():
+            spans = sorted(
+                (answered_at if answered else created, ended, leg)
+                for created, answered_at, ended, leg in legs
+                if not answered or answered_at > 0
+            )
+            latest = float("-inf")
+            for began, ended, leg in spans:
+                if began < latest - slack:
+                    found.append((agent, leg))
+                latest = max(latest, ended)
+        return found
 
     def bridged_callers(self) -> list[str]:
         """Return every caller the switch bridged, once per bridge."""

@@ -1,0 +1,187 @@
+"""Routing and metrics against a switch, counted by the switch itself, across two restarts.
+
+Two loopback agents (7301: answers after 1 s; 7302: never answers), 50 callers parked for queue
+``support`` (7200) about 0.5 s apart, a quarter of them hanging up after 1.5 s, the others
+talking 0.5 s once bridged or giving up after 12 s. Routing is stopped cleanly once and
+crash-like once while callers keep coming. The metrics service's offered, answered and
+abandoned equal what the switch saw: callers parked, callers bridged to an agent leg (its own
+CHANNEL_BRIDGE events), the rest. No agent rings or talks twice at once, no caller is bridged
+twice, no agent-leg uuid is used twice. Runs on the simulator and on the real FreeSWITCH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from cc_common.bus import Bus
+from cc_common.esl import InboundClient
+from cc_common.testing import eventually
+from cc_metrics.app import create_app as create_metrics_app
+from cc_metrics.settings import MetricsSettings
+from cc_routing.testing import (
+    AGENT_AFTER_1S,
+    AGENT_NEVER,
+    QUEUE,
+    Published,
+    Routing,
+    SwitchLog,
+    call_in,
+    configure,
+    routing,
+    routing_settings,
+    watch,
+)
+from conftest import SwitchUnderTest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CALLERS = 50
+GAP = 0.5
+EARLY_HANGUP = 1.5
+TALK = 0.5
+PATIENCE = 12.0
+CLEAN_STOP_AT = 17
+CRASH_AT = 34
+
+
+def hangs_up_early(index: int) -> bool:
+    """A quarter of the callers give up after 1.5 s; none right around a restart, so every
+    caller lives while some routing instance listens (one that came and went unseen would be
+    nobody's to count)."""
+    near_restart = any(abs(index - at) <= 4 for at in (CLEAN_STOP_AT, CRASH_AT))
+    return index % 4 == 1 and not near_restart
+
+
+async def caller(client: InboundClient, seen: SwitchLog, index: int) -> None:
+    """One caller: park for the queue, then hang up early, after talking, or out of patience."""
+    leg = await call_in(client, number=f"49301{index:05d}")
+    async with asyncio.timeout(10):
+        while (me := next((c for c, o in seen.origin.items() if o == leg), None)) is None:
+            await asyncio.sleep(0.02)
+    if hangs_up_early(index):
+        await asyncio.sleep(EARLY_HANGUP)
+    else:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + PATIENCE
+        while me not in seen.bridged_callers() and loop.time() < give_up and me not in seen.hung_up:
+            await asyncio.sleep(0.05)
+        if me in seen.bridged_callers():
+            await asyncio.sleep(TALK)
+    await client.bgapi(f"uuid_kill {leg}")
+
+
+async def metrics_facts(api: httpx.AsyncClient, start: datetime) -> dict[str, float]:
+    """Return the queue's summed facts over the run."""
+    end = start + timedelta(hours=1)
+    params = {
+        "queue": QUEUE,
+        "granularity": "total",
+        "facts": "true",
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
+    reply = await api.get("/reports/queues", params=params)
+    assert reply.status_code == 200, reply.text
+    rows = reply.json()["rows"]
+    return dict(rows[0]["facts"]) if rows else {}
+
+
+async def test_metrics_count_what_the_switch_saw_across_a_clean_stop_and_a_crash(
+    switch: SwitchUnderTest,
+    pg_url: str,
+    make_pg_url: Callable[[], Awaitable[str]],
+    amqp_url: str,
+    make_rabbit_bus: Callable[..., Any],
+    unique_name: Callable[[str], str],
+    rabbit_cleanup: Any,
+) -> None:
+    now = datetime.now(UTC)
+    started = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    observer: Bus = await make_rabbit_bus()
+    exchange = observer._exchange_name  # type: ignore[attr-defined]
+    tenant = unique_name("t")[:40]
+    published = Published()
+    await observer.consume(
+        rabbit_cleanup.queue(unique_name("published")),
+        bindings=[f"{tenant}.#"],
+        handler=published,
+        concurrency=1,
+    )
+    metrics_settings = MetricsSettings(
+        tenant=tenant,
+        database_url=await make_pg_url(),
+        amqp_url=amqp_url,
+        bus_exchange=exchange,
+        metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
+        metrics_queues=[QUEUE],
+    )
+    settings = routing_settings(
+        switch.endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
+    )
+    metrics_app = create_metrics_app(metrics_settings)
+    async with (
+        metrics_app.router.lifespan_context(metrics_app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=metrics_app), base_url="http://metrics"
+        ) as metrics,
+        watch(switch.endpoint) as (client, seen),
+    ):
+        callers: list[asyncio.Task[None]] = []
+        instance: Routing
+
+        async def place(first: int, last: int) -> None:
+            for index in range(first, last):
+                callers.append(asyncio.create_task(caller(client, seen, index)))
+                await asyncio.sleep(GAP)
+
+        async with routing(settings) as instance:
+            await configure(
+                instance.api, {"fast": AGENT_AFTER_1S, "never": AGENT_NEVER}, ring_timeout=4
+            )
+            await place(0, CLEAN_STOP_AT)
+        await place(CLEAN_STOP_AT, CLEAN_STOP_AT + 2)  # routing is down: they wait parked
+        async with routing(settings) as instance:
+            await place(CLEAN_STOP_AT + 2, CRASH_AT)
+            instance.crash()
+        await place(CRASH_AT, CRASH_AT + 2)
+        async with routing(settings) as instance:
+            await place(CRASH_AT + 2, CALLERS)
+            await asyncio.gather(*callers)
+            await eventually(lambda: all(c in seen.hung_up for c in seen.callers), within=20)
+            await eventually(lambda: len(published.of("call.ended")) >= CALLERS, within=30)
+            await asyncio.sleep(1.0)  # the agent legs' last hangups
+            assert instance.service.runtime.problems == 0
+
+        bridges = collections.Counter(seen.bridged_callers())
+        answered, parked = len(bridges), len(seen.callers)
+        expected = {"offered": parked, "answered": answered, "abandoned": parked - answered}
+
+        async def counted() -> dict[str, float]:
+            facts = await metrics_facts(metrics, started)
+            return {key: facts.get(key, 0.0) for key in expected}
+
+        async with asyncio.timeout(30):
+            while (facts := await counted()) != expected:
+                await asyncio.sleep(0.2)
+
+    assert parked == CALLERS
+    assert facts == expected
+    assert 0 < answered < CALLERS
+    assert max(bridges.values()) == 1  # no caller bridged twice
+    assert seen.overlapping_legs(answered=True) == []  # no agent talked twice at once
+    # ... nor rang twice: a leg began only once the agent's previous one was gone (a cancel
+    # and the next ring leave in the same step, so its hangup may complete just after).
+    assert seen.overlapping_legs(answered=False, slack=0.25) == []
+    offered = [e.data.agent_leg_uuid for e in published.of("call.agent_offered")]  # type: ignore[attr-defined]
+    assert len(offered) == len(set(offered))  # every agent leg a new uuid, across instances
+    assert {e.call_id for e in published.of("call.answered")} == set(bridges)
+    assert sorted(published.by_call) == sorted(seen.callers)
+    for call_id in seen.callers:
+        assert published.by_call[call_id].count("call.ended") == 1, published.by_call[call_id]
