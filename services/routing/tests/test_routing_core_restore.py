@@ -207,4 +207,5 @@ def test_wrap_up_end_and_callback_skills_are_in_the_views_a_restart_stores() -> 
     acd.call_arrived(ParkedCall("c2", Q, skills="billing"), 11.0)  # a1 is in wrap-up
     acd.request_callback("c2", "+4930999", 12.0)
     view = acd.call_view("c2")
-    assert view is not None and view.skills == "billing"
+    assert view is not None
+    assert view.skills == "billing"
