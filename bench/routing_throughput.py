@@ -27,6 +27,13 @@ is the steady figure to compare runs by; the p99 mostly shows the routing proces
 rate). One line per stage goes to stderr. Uses its own database and exchange, both
 removed afterwards; every socket is on 127.0.0.1.
 
+When ``CC_TEST_FREESWITCH`` names a real FreeSWITCH launcher, the same service then runs against
+a real FreeSWITCH 1.10 started for the bench: callers loop back to extension 7200 at a fixed
+rate, 24 agents are ``loopback/7303`` (they answer at once), each caller hangs up 0.2 s after
+its bridge. ``routing_real_calls_per_second`` (bridged per second over the steady window),
+``routing_real_calls_per_second_offered`` and ``routing_real_park_to_originate_p50`` / ``_p99``
+(ms, from FreeSWITCH's own event times) sit beside the simulator's figures.
+
     .tools/bin/uv run python bench/routing_throughput.py [--budget 54]
 """
 
@@ -41,11 +48,13 @@ import math
 import os
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -61,6 +70,7 @@ from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.engine.endpoints import CallerScript
 from cc_sim.simulator import Simulator
+from cc_sim.switches import RealSwitch, configured_launcher
 
 AMQP_URL = os.environ.get("CC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 DATABASE_URL = os.environ.get(
@@ -543,6 +553,146 @@ def _check(totals: dict[str, Any], final: Stage, half: Stage) -> None:
         note("note: out of time before a longer stage kept up; its figures are near capacity")
 
 
+# --- the real FreeSWITCH (when CC_TEST_FREESWITCH names one) ----------------------------------
+
+REAL_QUEUE = "support"
+"""Extension 7200 of the real test build parks its callers for this queue."""
+REAL_AGENTS = 24
+REAL_RATE = 5.0
+REAL_STAGE = (8.0, 2.0)
+"""(seconds, warm-up seconds) of the one stage at ``REAL_RATE`` calls per second."""
+REAL_TALK = 0.2
+
+
+class RealSwitchboard:
+    """Callers (loopback to 7200) at a fixed rate, hung up after a short talk once bridged."""
+
+    def __init__(self, client: InboundClient) -> None:
+        self.client = client
+        self.parked: dict[str, float] = {}
+        self.origin: dict[str, str] = {}
+        self.originated: dict[str, float] = {}
+        self.bridged_at: dict[str, float] = {}
+        self.placed: list[str] = []
+        self.gone: set[str] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def on_event(self, event: EslEvent) -> None:
+        """FreeSWITCH's own times: a caller's park, its first agent leg, its bridge."""
+        stamp = int(event.get("Event-Date-Timestamp") or 0) / 1e6
+        leg = event.unique_id or ""
+        if event.name == "CHANNEL_ORIGINATE":
+            call_id = event.variable("cc_call_id")
+            if call_id is not None:
+                self.originated.setdefault(call_id, stamp)
+        elif event.name == "CHANNEL_PARK":
+            if event.variable("cc_role") is None and event.variable("cc_queue") is not None:
+                self.parked.setdefault(leg, stamp)
+                self.origin[leg] = event.variable("other_loopback_leg_uuid") or leg
+        elif event.name == "CHANNEL_BRIDGE":
+            for side in ("Bridge-A-Unique-ID", "Bridge-B-Unique-ID"):
+                caller = event.get(side) or ""
+                if caller in self.parked and caller not in self.bridged_at:
+                    self.bridged_at[caller] = time.monotonic()
+                    task = asyncio.create_task(self.hang_up_later(self.origin[caller]))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+        elif event.name == "CHANNEL_HANGUP_COMPLETE":
+            self.gone.add(leg)
+
+    async def hang_up_later(self, leg: str) -> None:
+        await asyncio.sleep(REAL_TALK)
+        await self.client.bgapi(f"uuid_kill {leg}")
+
+    async def place(self) -> None:
+        leg = str(uuid.uuid4())
+        self.placed.append(leg)
+        await self.client.bgapi(
+            f"originate {{origination_uuid={leg}}}loopback/7200/default &park()"
+        )
+
+
+async def measure_real(launcher: Path) -> None:
+    """Throughput and park-to-originate latency of routing on the real FreeSWITCH."""
+    with tempfile.TemporaryDirectory(prefix="bench-freeswitch-") as work:
+        real = RealSwitch(launcher, Path(work))
+        endpoint = await asyncio.to_thread(real.start)
+        try:
+            async with scratch_database() as database_url, scratch_exchange() as exchange:
+                settings = RoutingSettings(
+                    tenant=TENANT,
+                    database_url=database_url,
+                    amqp_url=AMQP_URL,
+                    bus_exchange=exchange,
+                    esl_host=endpoint.host,
+                    esl_port=endpoint.esl_port,
+                    esl_password=endpoint.password,
+                    http_host="127.0.0.1",
+                )
+                async with routing_service(settings) as app:
+                    await configure_real(app)
+                    completed, latencies = await real_stage(endpoint)
+        finally:
+            await asyncio.to_thread(real.stop)
+    seconds, warm = REAL_STAGE
+    report("routing_real_calls_per_second", completed / (seconds - warm), "calls/s")
+    report("routing_real_calls_per_second_offered", REAL_RATE, "calls/s")
+    report("routing_real_park_to_originate_p50", statistics.median(latencies), "ms")
+    report("routing_real_park_to_originate_p99", percentile(latencies, 0.99), "ms")
+
+
+async def configure_real(app: FastAPI) -> None:
+    """Queue ``support`` and agents reached as loopback/7303 (they answer at once)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+        queue = {"name": REAL_QUEUE, "ring_timeout_seconds": 10, "wrap_up_seconds": 0}
+        _ok(await client.put(f"/v1/queues/{REAL_QUEUE}", json=queue))
+        for n in range(REAL_AGENTS):
+            agent = {
+                "agent_id": f"real-{n}",
+                "contact": "loopback/7303/default",
+                "tiers": {REAL_QUEUE: {}},
+            }
+            _ok(await client.put(f"/v1/agents/real-{n}", json=agent))
+            _ok(await client.post(f"/v1/agents/real-{n}/login", json={}))
+
+
+async def real_stage(endpoint: Any) -> tuple[int, list[float]]:
+    """Offer ``REAL_RATE`` calls/s; return the bridges of the steady window and its latencies."""
+    client = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    board = RealSwitchboard(client)
+    client.on("*", board.on_event)
+    seconds, warm = REAL_STAGE
+    async with client:
+        await client.events(
+            "plain",
+            "CHANNEL_PARK",
+            "CHANNEL_ORIGINATE",
+            "CHANNEL_BRIDGE",
+            "CHANNEL_HANGUP_COMPLETE",
+        )
+        start = time.monotonic()
+        window = (start + warm, start + seconds)
+        count = 0
+        while time.monotonic() < window[1]:
+            await board.place()
+            count += 1
+            await asyncio.sleep(max(0.0, start + count / REAL_RATE - time.monotonic()))
+        steady_callers = len(board.parked)
+        async with asyncio.timeout(30):
+            while board.tasks or not board.gone >= set(board.parked):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    completed = sum(1 for at in board.bridged_at.values() if window[0] <= at < window[1])
+    latencies = [
+        (board.originated[call] - parked) * 1000
+        for call, parked in board.parked.items()
+        if call in board.originated
+    ]
+    if not latencies or len(board.bridged_at) < steady_callers:
+        raise RuntimeError(f"real switch: {len(board.bridged_at)} of {steady_callers} bridged")
+    return completed, latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=float, default=54.0, help="seconds to aim for")
@@ -552,6 +702,9 @@ def main() -> None:
         asyncio.run(run_switch())
     else:
         asyncio.run(measure(args.budget))
+        launcher = configured_launcher()
+        if launcher is not None:
+            asyncio.run(measure_real(launcher))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,10 @@ async def routing_service(settings: RoutingSettings) -> AsyncIterator[httpx.Asyn
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
-            await eventually(lambda: app.state.routing.live.is_set(), within=30)
+            service = app.state.routing
+            await eventually(lambda: service.live.is_set() or service._task.done(), within=30)
+            if not service.live.is_set():
+                service._task.result()  # the start-up's own error, not a timeout
             yield client
 
 
@@ -141,7 +144,16 @@ async def test_a_thousand_calls_all_accounted_for_across_a_routing_restart(
     await observer.consume(watch, bindings=[f"{TENANT}.#"], handler=ledger, concurrency=1)
 
     route = ("default", "8000", tuple(parse_actions("set:cc_queue=sales;set:cc_priority=0;park")))
-    config = SimConfig(esl_port=0, routes=(route,), seed=11, heartbeat_seconds=20)
+    # The originate replies 20 ms after the answer, as on the real switch: a bridge sent on the
+    # answer lands first and ends the job ORIGINATOR_CANCEL, as FreeSWITCH 1.10 does.
+    config = SimConfig(
+        esl_port=0,
+        routes=(route,),
+        seed=11,
+        heartbeat_seconds=20,
+        originate_reply_seconds=0.02,
+        early_bridge_cancel=1.0,
+    )
     switch_watch = SwitchWatch()
     async with Simulator(config) as sim:
         watcher = InboundClient("127.0.0.1", sim.esl_port, "ClueCon")

@@ -33,8 +33,9 @@ class SimConfig:
     default_file_seconds: float = 3.0
     seed: int | None = None
     esl_users: Mapping[str, str] = field(default_factory=dict)
-    originate_reply_seconds: float = 0.02
-    """Time from an originated leg's answer to the originate's reply (FreeSWITCH polls)."""
+    originate_reply_seconds: float = 0.0
+    """Time from an originated leg's answer to the originate's reply: FreeSWITCH polls, about
+    20 ms on the real test build; 0 replies at once (as the golden captures were replayed)."""
     early_bridge_cancel: float = 1.0
     """Chance a leg bridged before its originate replies ends the job ``-ERR ORIGINATOR_CANCEL``
     (the bridge stands), as FreeSWITCH 1.10 does under load; 0 turns the race off."""

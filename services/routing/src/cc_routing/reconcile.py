@@ -10,6 +10,7 @@ call back in its place, in its order; then it resumes offering.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,11 @@ CHANNEL_VARIABLES = (
     "destination_number",
 )
 UNSET = ("", "_undef_")
+PROFILE_FIELDS = {
+    "caller_id_number": "Caller-Caller-ID-Number",
+    "destination_number": "Caller-Destination-Number",
+}
+"""Variables a channel dump holds as caller profile headers rather than ``variable_*``."""
 QUEUE_ADAPTER: TypeAdapter[QueueConfig] = TypeAdapter(QueueConfig)
 AGENT_ADAPTER: TypeAdapter[AgentConfig] = TypeAdapter(AgentConfig)
 
@@ -74,22 +80,34 @@ class LiveChannel:
 
 
 async def read_live_channels(api: InboundClient, *, parallel: int = 32) -> list[LiveChannel]:
-    """List live channels and read their routing variables (on a connection without events)."""
+    """List live channels and read their routing variables (on a connection without events).
+
+    One ``uuid_dump`` per channel (not one ``uuid_getvar`` per variable): a restart with
+    hundreds of callers parked must not stay blind for long.
+    """
     rows = await api.show_channels()
     found: list[LiveChannel] = []
     for start in range(0, len(rows), parallel):
         chunk = rows[start : start + parallel]
-        found.extend(await asyncio.gather(*(_read(api, row.uuid) for row in chunk)))
+        read = await asyncio.gather(*(_read(api, row.uuid) for row in chunk))
+        found.extend(channel for channel in read if channel is not None)
     return found
 
 
-async def _read(api: InboundClient, uuid: str) -> LiveChannel:
-    replies = await asyncio.gather(*(api.api(f"uuid_getvar {uuid} {v}") for v in CHANNEL_VARIABLES))
-    variables = {
-        name: reply.text.strip()
-        for name, reply in zip(CHANNEL_VARIABLES, replies, strict=True)
-        if reply.text.strip() not in UNSET and not reply.text.startswith("-ERR")
-    }
+async def _read(api: InboundClient, uuid: str) -> LiveChannel | None:
+    """Read one channel's routing variables; None when it is gone already."""
+    reply = await api.api(f"uuid_dump {uuid} json")
+    try:
+        dump = json.loads(reply.text)
+    except ValueError:
+        return None  # -ERR No such channel: it ended since the listing
+    if not isinstance(dump, dict):
+        return None
+    variables: dict[str, str] = {}
+    for name in CHANNEL_VARIABLES:
+        value = dump.get(PROFILE_FIELDS.get(name, f"variable_{name}"))
+        if isinstance(value, str) and value.strip() not in UNSET:
+            variables[name] = value.strip()
     return LiveChannel(uuid, variables)
 
 

@@ -1,0 +1,162 @@
+"""What routing relies on from FreeSWITCH, checked the same way on the simulator and the real one.
+
+Each scenario drives a switch with the commands routing sends (originate an agent leg tagged
+``cc_role``/``cc_leg``, ``uuid_bridge`` on its answer, ``uuid_kill``) and reduces what came back
+to what routing reads: per leg, the routing events in order with the variables and causes it
+uses, and the command replies. Both switches must give the same reduced trace, written down
+here once, so the simulator agrees with the real FreeSWITCH (which is right when they differ).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import pytest
+
+from cc_common.esl import EslEvent, InboundClient
+from cc_common.testing import eventually
+from cc_routing.adapters.freeswitch import ROUTING_EVENTS
+from conftest import SwitchUnderTest
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Trace:
+    """The routing events each leg got, reduced to what routing reads from them."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    legs: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    jobs: dict[str, str] = field(default_factory=dict)
+    caller: str | None = None
+
+    def __call__(self, event: EslEvent) -> None:
+        if event.name == "BACKGROUND_JOB":
+            self.jobs[event.job_uuid or ""] = event.body.strip()
+            return
+        leg = event.unique_id or ""
+        caller = event.variable("cc_queue") and not event.variable("cc_role")
+        if caller and self.caller is None:
+            self.caller = leg
+            self.names[leg] = "caller"
+        name = self.names.get(leg)
+        if name is None and event.variable("cc_role") == "agent":
+            name = "agent" if event.variable("cc_leg") == leg else "agent-far-half"
+            self.names[leg] = name
+        if name is None:
+            return
+        self.legs[name].append(reduce(event, name))
+
+    def ended(self, name: str) -> bool:
+        return any(line.startswith("CHANNEL_HANGUP_COMPLETE") for line in self.legs[name])
+
+
+def reduce(event: EslEvent, name: str) -> str:
+    """One event as routing sees it: its name and the fields routing reads for this leg."""
+    parts = [event.name]
+    if name == "caller" and event.name == "CHANNEL_PARK":
+        parts += [
+            f"queue={event.variable('cc_queue')}",
+            f"number={event.get('Caller-Caller-ID-Number')}",
+            f"dialled={event.get('Caller-Destination-Number')}",
+        ]
+    if event.name == "CHANNEL_HANGUP_COMPLETE":
+        parts.append(f"cause={event.hangup_cause}")
+    return " ".join(parts)
+
+
+async def run(switch: SwitchUnderTest, agent: str, *, then: str) -> tuple[Trace, list[str]]:
+    """Park a caller, ring ``agent``; ``then``: bridge on answer, or a hangup while ringing."""
+    endpoint = switch.endpoint
+    trace = Trace()
+    client = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    client.on("*", trace)
+    replies: list[str] = []
+    async with client:
+        await client.events("plain", *ROUTING_EVENTS)
+        origin = str(uuid.uuid4())
+        await client.bgapi(
+            f"originate {{origination_uuid={origin},origination_caller_id_number=4930222}}"
+            "loopback/7200/default &park()"
+        )
+        await eventually(lambda: trace.caller is not None, within=10)
+        caller = trace.caller
+        assert caller is not None
+        leg = str(uuid.uuid4())
+        timeout = "2" if then == "no_answer" else "30"
+        job = await client.bgapi(
+            f"originate {{origination_uuid={leg},cc_role=agent,cc_leg={leg},"
+            f"originate_timeout={timeout},ignore_early_media=true,hangup_after_bridge=true}}"
+            f"{agent} &park()"
+        )
+        if then == "bridge":
+            await eventually(lambda: bool(trace.legs["agent"]), within=10)
+            bridge = await client.bgapi(f"uuid_bridge {caller} {leg}")
+            replies.append(f"uuid_bridge {_reply((await bridge.result()).text, leg)}")
+            replies.append(f"originate {_reply((await job.result()).text, leg)}")
+            await eventually(lambda: "CHANNEL_BRIDGE" in trace.legs["caller"], within=10)
+            await asyncio.sleep(0.3)
+            await client.bgapi(f"uuid_kill {origin}")
+        elif then == "abandon":
+            await asyncio.sleep(0.5)
+            await client.bgapi(f"uuid_kill {origin}")
+            await eventually(lambda: trace.ended("caller"), within=10)
+            kill = await client.bgapi(f"uuid_kill {leg} ORIGINATOR_CANCEL")
+            replies.append(f"uuid_kill {_reply((await kill.result()).text, leg)}")
+            replies.append(f"originate {_reply((await job.result()).text, leg)}")
+        else:
+            replies.append(f"originate {_reply((await job.result()).text, leg)}")
+            await client.bgapi(f"uuid_kill {origin}")
+        await eventually(lambda: trace.ended("caller") and trace.ended("agent"), within=10)
+        await asyncio.sleep(0.3)
+    return trace, replies
+
+
+def _reply(text: str, leg: str) -> str:
+    """A command's reply with the agent leg's uuid named."""
+    return text.strip().replace(leg, "<agent leg>")
+
+
+CALLER_PARKED = "CHANNEL_PARK queue=support number=4930222 dialled=7200"
+
+
+async def test_offer_answer_and_bridge(switch: SwitchUnderTest) -> None:
+    if switch.simulator is not None:
+        switch.simulator.switch.settings.originate_reply_seconds = 0.5  # the race, every time
+    trace, replies = await run(switch, "loopback/7303/default", then="bridge")
+    assert trace.legs["caller"] == [
+        "CHANNEL_ANSWER",
+        CALLER_PARKED,
+        "CHANNEL_BRIDGE",
+        "CHANNEL_HANGUP_COMPLETE cause=NORMAL_CLEARING",
+    ]
+    assert trace.legs["agent"][0] == "CHANNEL_ANSWER"
+    assert trace.legs["agent"][-1] == "CHANNEL_HANGUP_COMPLETE cause=NORMAL_CLEARING"
+    assert "CHANNEL_BRIDGE" not in trace.legs["agent"]  # reported once, on the caller
+    # mod_loopback copies the originate variables onto the far half too: told apart by cc_leg.
+    assert trace.legs["agent-far-half"][0] == "CHANNEL_ANSWER"
+    assert replies[0] == "uuid_bridge +OK <agent leg>"
+    # Bridged before the originate returned: its job may end ORIGINATOR_CANCEL, bridge standing.
+    assert replies[1] in ("originate +OK <agent leg>", "originate -ERR ORIGINATOR_CANCEL")
+    if switch.simulator is not None:
+        assert replies[1] == "originate -ERR ORIGINATOR_CANCEL"
+
+
+async def test_the_caller_abandons_while_the_agent_rings(switch: SwitchUnderTest) -> None:
+    trace, replies = await run(switch, "loopback/7302/default", then="abandon")
+    assert trace.legs["caller"] == [
+        "CHANNEL_ANSWER",
+        CALLER_PARKED,
+        "CHANNEL_HANGUP_COMPLETE cause=NORMAL_CLEARING",
+    ]
+    assert trace.legs["agent"] == ["CHANNEL_HANGUP_COMPLETE cause=ORIGINATOR_CANCEL"]
+    assert replies == ["uuid_kill +OK", "originate -ERR ORIGINATOR_CANCEL"]
+
+
+async def test_the_agent_does_not_answer(switch: SwitchUnderTest) -> None:
+    trace, replies = await run(switch, "loopback/7302/default", then="no_answer")
+    assert trace.legs["agent"] == ["CHANNEL_HANGUP_COMPLETE cause=NO_ANSWER"]
+    assert replies == ["originate -ERR NO_ANSWER"]
