@@ -158,6 +158,7 @@ class RabbitBus(Bus):
         prefetch: int = 64,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         stall_seconds: float = STALL_SECONDS,
+        reconnect_seconds: float = 1.0,
     ) -> None:
         self._url = url
         self._service = service
@@ -167,6 +168,7 @@ class RabbitBus(Bus):
         self._prefetch = prefetch
         self._max_bytes = max_message_bytes
         self._stall_seconds = stall_seconds
+        self._reconnect_seconds = reconnect_seconds
         self._watch_channel: AbstractChannel | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._connection: AbstractRobustConnection | None = None
@@ -181,7 +183,9 @@ class RabbitBus(Bus):
         async with self._lock:
             if self._connection is None:
                 self._connection = await aio_pika.connect_robust(
-                    self._url, client_properties={"connection_name": f"cc-{self._service}"}
+                    self._url,
+                    client_properties={"connection_name": f"cc-{self._service}"},
+                    reconnect_interval=self._reconnect_seconds,
                 )
                 self._publish_channel = await self._connection.channel(publisher_confirms=True)
                 self._exchange = await self._publish_channel.declare_exchange(
