@@ -350,3 +350,60 @@ async def _ended_once(ledger: Ledger, call_id: str) -> bool:
     await asyncio.sleep(0.2)
     assert ledger.count(call_id, "call.ended") == 1, ledger.by_call[call_id]
     return True
+
+
+async def test_a_refused_password_is_logged_retried_and_named_by_readiness(
+    pg_url: str, observed: tuple[Bus, Ledger], caplog: pytest.LogCaptureFixture
+) -> None:
+    bus, _ = observed
+    async with AsyncExitStack() as stack:
+        right = await stack.enter_async_context(Simulator(SimConfig(esl_port=0)))
+        wrong = await stack.enter_async_context(
+            Simulator(SimConfig(esl_port=0, esl_password="not-ours"))
+        )
+        proxy = EslProxy("127.0.0.1", wrong.esl_port)
+        await proxy.start()
+        stack.push_async_callback(proxy.close)
+        switch = Switch("sim", Path())
+        settings = RoutingSettings(
+            tenant=TENANT,
+            database_url=pg_url,
+            amqp_url=bus._url,  # type: ignore[attr-defined]
+            bus_exchange=bus._exchange_name,  # type: ignore[attr-defined]
+            esl_port=proxy.port,
+            esl_password=switch.password,
+            routing_lease=False,
+        )
+        app = create_app(settings)
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://routing")
+        )
+
+        def refusals() -> int:
+            return sum(
+                r.getMessage() == "routing.freeswitch_password_refused" for r in caplog.records
+            )
+
+        # At start: refused, said so, retried with growing pauses.
+        await eventually(lambda: refusals() >= 3, within=15)
+        times = [r.created for r in caplog.records if r.getMessage().endswith("password_refused")]
+        assert times[2] - times[1] > times[1] - times[0]  # backing off
+        body = await wait_ready(client, expected=False)
+        assert "refused the ESL password" in body["checks"]["freeswitch"]
+        assert "CC_ESL_PASSWORD" in body["checks"]["freeswitch"]
+        # The right switch answers: routing starts.
+        proxy.target = ("127.0.0.1", right.esl_port)
+        await wait_ready(client, expected=True, within=30)
+
+        # Later the link drops and the switch behind it refuses us: readiness names that too.
+        proxy.target = ("127.0.0.1", wrong.esl_port)
+        proxy.cut(refuse=False)
+        body = await wait_ready(client, expected=False)
+        await eventually(
+            lambda: "refused the ESL password" in (app.state.routing.freeswitch_problem() or ""),
+            within=15,
+        )
+        proxy.target = ("127.0.0.1", right.esl_port)
+        await wait_ready(client, expected=True, within=60)
+        assert app.state.routing.resyncs == 1
