@@ -27,6 +27,7 @@ from cc_common.esl import EslEvent, InboundClient
 from cc_common.testing import eventually
 from cc_proto import Envelope, EventData
 from cc_routing.app import create_app
+from cc_routing.reconcile import LEG_GRACE_SECONDS
 from cc_routing.service import RoutingService
 from cc_routing.settings import RoutingSettings
 from cc_sim.config import SimConfig
@@ -174,11 +175,9 @@ class Callers:
         await self.control.bgapi(f"uuid_kill {call_id}")
         await eventually(lambda: call_id in self.gone, within=15)
 
-    async def live(self) -> set[str]:
-        """Return the callers the switch has now."""
-        rows = await self.control.show_channels()
-        alive = {row.uuid for row in rows}
-        return {call for call in self.by_tag.values() if call in alive}
+    async def channels(self) -> set[str]:
+        """Return every channel the switch has now."""
+        return {row.uuid for row in await self.control.show_channels()}
 
 
 @pytest.fixture(params=switch_kinds())
@@ -246,19 +245,36 @@ def agent_call(service: RoutingService, agent_id: str) -> tuple[str, str | None]
 
 
 async def in_step(service: RoutingService, callers: Callers, agents: list[str]) -> None:
-    """Wait until routing holds exactly the switch's callers, and no agent a dead call."""
-    live: set[str] = set()
+    """Wait until routing holds exactly the switch's callers and agent legs, no more."""
+    acd = service.runtime.acd
+    problems: list[str] = []
 
     async def check() -> bool:
-        nonlocal live
-        live = await callers.live()
-        held = set(service.runtime.acd.active_calls())
-        on_dead = [a for a in agents if (c := agent_call(service, a)[1]) and c not in live]
-        return held == live and not on_dead
+        channels = await callers.channels()
+        live = {call for call in callers.by_tag.values() if call in channels}
+        settled = service.runtime.now() - 3
+        problems[:] = [
+            *(f"holds ended call {c}" for c in set(acd.active_calls()) - live),
+            *(f"misses live caller {c}" for c in live - set(acd.active_calls())),
+            *(
+                f"{a} on ended call"
+                for a in agents
+                if (c := agent_call(service, a)[1]) and c not in live
+            ),
+            *(
+                f"{leg.agent_id} has no leg {leg.offer_id}"
+                for leg in acd.agent_legs()
+                if leg.started_at < settled and leg.offer_id not in channels
+            ),
+        ]
+        return not problems
 
-    async with asyncio.timeout(30):
-        while not await check():
-            await asyncio.sleep(0.1)
+    try:
+        async with asyncio.timeout(30):
+            while not await check():
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"routing is not where the switch is: {problems}") from None
 
 
 @pytest.fixture
@@ -289,28 +305,46 @@ async def test_a_lost_link_and_a_switch_restart_leave_routing_where_the_switch_i
         service, client = await stack.enter_async_context(
             routing_through(proxy, switch, pg_url, bus)
         )
-        agents = {"answers": ANSWERS, "rings": NEVER_ANSWERS}
+        agents = {
+            "answers": ANSWERS,
+            "rings": NEVER_ANSWERS,
+            "leaves": ANSWERS,
+            "rejects": NEVER_ANSWERS,
+        }
         await configure(client, agents)
 
-        # Bridged: the agent who answers takes the first caller.
-        await login(client, "answers")
-        bridged = await callers.place("bridged")
-        await eventually(lambda: agent_call(service, "answers") == ("on_call", bridged), within=20)
-        # Ringing: the agent who never answers is offered the second.
-        await login(client, "rings")
-        ringing = await callers.place("ringing")
-        await eventually(lambda: agent_call(service, "rings")[1] == ringing, within=20)
-        # Queued: nobody is left for the third.
+        async def offered_alone(agent_id: str, tag: str, state: str | None = None) -> str:
+            """Log one agent in and give them a new caller of their own."""
+            await login(client, agent_id)
+            call = await callers.place(tag)
+            await eventually(lambda: agent_call(service, agent_id)[1] == call, within=20)
+            if state is not None:
+                await eventually(lambda: agent_call(service, agent_id)[0] == state, within=20)
+            return call
+
+        def leg_of(call_id: str) -> str:
+            [leg] = [g.offer_id for g in service.runtime.acd.agent_legs() if g.call_id == call_id]
+            return leg
+
+        bridged = await offered_alone("answers", "bridged", "on_call")
+        talking = await offered_alone("leaves", "talking", "on_call")
+        ringing = await offered_alone("rings", "ringing")
+        unanswered = await offered_alone("rejects", "unanswered")
         queued = await callers.place("queued")
         await eventually(lambda: service.runtime.acd.holds_call(queued), within=20)
+        await asyncio.sleep(LEG_GRACE_SECONDS)  # every leg is old enough to be judged
+        talking_leg, unanswered_leg = leg_of(talking), leg_of(unanswered)
         assert await ready(client)
 
-        # The link goes down; meanwhile two callers hang up and a new one parks.
+        # The link goes down. Meanwhile: two callers hang up (one talking, one ringing), an
+        # agent leaves a conversation, a ringing phone gives up, and a new caller parks.
         proxy.cut()
         body = await wait_ready(client, expected=False)
         assert "FreeSWITCH" in body["checks"]["freeswitch"]
         await callers.hang_up(bridged)
         await callers.hang_up(ringing)
+        await callers.hang_up(talking_leg)
+        await callers.hang_up(unanswered_leg)
         newcomer = await callers.place("newcomer")
         await asyncio.sleep(1.0)
         assert not await ready(client)
@@ -318,11 +352,13 @@ async def test_a_lost_link_and_a_switch_restart_leave_routing_where_the_switch_i
         await wait_ready(client, expected=True)
         assert service.resyncs == 1
         await in_step(service, callers, list(agents))
-        for call in (bridged, ringing):
-            assert ledger.count(call, "call.ended") == 1 or await _ended_once(ledger, call)
+        for call in (bridged, ringing, talking):
+            await _ended_once(ledger, call)
         assert service.runtime.acd.holds_call(newcomer)
-        assert not service.runtime.acd.holds_call(bridged)
+        assert service.runtime.acd.holds_call(unanswered)  # its caller still waits
         assert agent_call(service, "rings")[1] != ringing  # the ring was let go
+        assert agent_call(service, "leaves")[1] != talking
+        assert agent_call(service, "rejects")[0] != "not_ready"  # a lost ring is no miss
 
         # The switch dies and comes back: every call is gone.
         await switch.stop()

@@ -189,7 +189,8 @@ class RoutingService:
             await events.wait_connected()
             await api.wait_connected()
         async with self.runtime.reconciling():
-            await resync(self.runtime, await read_live_channels(api))
+            read_at = self.runtime.now()
+            await resync(self.runtime, await read_live_channels(api), read_at=read_at)
 
     async def check_freeswitch(self) -> None:
         """Readiness: the lease is ours, both connections are up and routing is in step."""
