@@ -37,6 +37,8 @@ SETTLE_SECONDS = 2.0
 """How long a stopping instance waits for FreeSWITCH to confirm the bridges it asked for."""
 RETRY_FIRST, RETRY_MAX = 0.5, 10.0
 """Backoff for connecting to FreeSWITCH and for re-syncing after a reconnect."""
+LEASE_RETRY_SECONDS = 0.5
+"""How often a standby tries the lease: a dead leader's calls wait no longer than this for it."""
 PASSWORD_REFUSED = "FreeSWITCH refused the ESL password (check CC_ESL_PASSWORD)"
 
 
@@ -58,7 +60,9 @@ class RoutingService:
             gateway_template=settings.routing_callback_dial,
             fallback=fallback,
         )
-        self.lease = AdvisoryLease(db, f"routing:{settings.tenant}", on_lost=_terminate)
+        self.lease = AdvisoryLease(
+            db, f"routing:{settings.tenant}", retry_seconds=LEASE_RETRY_SECONDS, on_lost=_terminate
+        )
         self.events: InboundClient | None = None
         self.api: InboundClient | None = None
         self.live = asyncio.Event()
