@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -10,11 +11,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from cc_common.bus import Bus, Rejected
+from cc_common.bus import MAX_MESSAGE_BYTES, Bus, MessageTooLarge, Rejected
+from cc_common.bus._base import MAX_REASON_CHARS, failure_reason
 from cc_common.bus._memory import MemoryBroker, MemoryBus
+from cc_common.bus._rabbit import RabbitBus
 from cc_common.db import Database, claim_event, kit_tables
 from cc_common.testing import eventually
-from cc_proto import Envelope, EventData, make_event
+from cc_proto import ContractError, Envelope, EventData, make_event
 from cc_proto.events import AgentLoggedIn, CallOffered
 
 pytestmark = pytest.mark.integration
@@ -214,3 +217,105 @@ async def test_redelivery_after_commit_does_not_process_twice(
     assert sorted(map(str, await applied())) == sorted(str(e.id) for e in sent)
     assert await bus.dead_letters(queue_name) == []
     await db.dispose()
+
+
+def unchecked_publisher(bus: Bus) -> Bus:
+    """Return a bus on the same broker and exchange that allows far larger messages."""
+    if isinstance(bus, MemoryBus):
+        return MemoryBus(bus._broker, exchange=bus._exchange, max_message_bytes=1 << 30)
+    rabbit: Any = bus
+    return RabbitBus(
+        rabbit._url, service="test", exchange=rabbit._exchange_name, max_message_bytes=1 << 30
+    )
+
+
+async def test_a_message_over_the_size_limit_is_refused_at_publish(
+    bus: Bus, queue_name: str
+) -> None:
+    handler = Collector()
+    await bus.consume(queue_name, bindings=["acme.#"], handler=handler)
+    with pytest.raises(MessageTooLarge):
+        await bus.publish_raw(b"x" * (MAX_MESSAGE_BYTES + 1), routing_key="acme.call.offered")
+    with pytest.raises(MessageTooLarge):
+        huge = CallOffered.model_construct(queue="q" * MAX_MESSAGE_BYTES)  # past validation
+        await bus.publish(make_event(huge, tenant="acme"))
+    await bus.publish(offered("after"))
+    await eventually(lambda: len(handler.seen) == 1)
+
+
+HOSTILE = [
+    pytest.param(
+        json.dumps({"type": "call.offered", "version": 1, "data": {"queue": "x" * 400_000}}),
+        "message too large",
+        id="too-large",
+    ),
+    pytest.param(
+        '{"type": "call.offered", "version": 1, "data": ' + "[" * 50_000 + "]" * 50_000 + "}",
+        "nested too deeply",
+        id="too-deep",
+    ),
+    pytest.param(
+        json.dumps({"type": "t" * 200_000, "version": 1}),
+        "unknown event type/version",
+        id="huge-type",
+    ),
+    pytest.param(
+        json.dumps({"type": "call.offered", "version": 1, **{f"f{i}": i for i in range(15_000)}}),
+        "unknown envelope fields",
+        id="many-fields",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "reason_part"), HOSTILE)
+async def test_hostile_messages_are_dead_lettered_at_once_with_a_short_reason(
+    bus: Bus, queue_name: str, body: str, reason_part: str
+) -> None:
+    handler = Collector()
+    await bus.consume(queue_name, bindings=["acme.#"], handler=handler)
+    loose = unchecked_publisher(bus)
+    try:
+        await loose.publish_raw(body.encode(), routing_key="acme.call.offered")
+    finally:
+        await loose.close()
+    await bus.publish(offered("after-poison"))
+    await eventually(lambda: len(handler.seen) == 1, within=20)
+    [dead] = await dead_letters_of(bus, queue_name, 1)
+    assert reason_part in dead.reason
+    assert len(dead.reason) <= MAX_REASON_CHARS
+    assert dead.body == body.encode()  # kept whole for whoever investigates
+    assert len(handler.attempts) == 1  # the poison never reached the handler, nor came back
+    await bus.ping()  # the connection survived
+
+
+@pytest.mark.parametrize(
+    "error", [RecursionError("deep"), UnicodeDecodeError("utf-8", b"", 0, 1, "x")]
+)
+async def test_a_handler_failing_on_the_message_itself_is_poison_not_transient(
+    bus: Bus, queue_name: str, error: Exception
+) -> None:
+    handler = Collector(fail_times=1000, exc=error)
+    await bus.consume(queue_name, bindings=["#"], handler=handler)
+    event = offered("sales")
+    await bus.publish(event)
+    [dead] = await dead_letters_of(bus, queue_name, 1)
+    assert handler.attempts[event.id] == 1
+    assert type(error).__name__ in dead.reason
+
+
+def test_a_long_reason_is_cut_to_fit_a_header() -> None:
+    reason = failure_reason(ContractError("unknown event type/version: " + "t" * 300_000))
+    assert len(reason) == MAX_REASON_CHARS
+    assert reason.startswith("unknown event type/version: ttt")
+    assert reason.endswith("more characters)")
+    assert failure_reason(Rejected("short")) == "short"
+
+
+async def test_a_consumer_that_stopped_makes_the_bus_not_ready(bus: Bus, queue_name: str) -> None:
+    consumer = await bus.consume(queue_name, bindings=["#"], handler=Collector())
+    await bus.ping()
+    for task in consumer._workers if isinstance(bus, MemoryBus) else consumer.workers:  # type: ignore[attr-defined]
+        task.cancel()
+    await asyncio.sleep(0.05)
+    with pytest.raises(ConnectionError, match="stopped"):
+        await bus.ping()

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aio_pika
@@ -138,3 +138,87 @@ async def test_publishing_to_a_missing_exchange_fails_loudly(amqp_url: str) -> N
     with pytest.raises(aio_pika.exceptions.AMQPException):
         await bus.publish(make_event(CallOffered(queue="sales"), tenant="acme"))
     await bus.close()
+
+
+class Gate:
+    """A handler that holds every message until opened, and records what it finished."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.holding = 0
+        self.done: list[uuid.UUID] = []
+
+    async def __call__(self, event: Envelope[EventData]) -> None:
+        self.holding += 1
+        try:
+            await self.open.wait()
+        finally:
+            self.holding -= 1
+        self.done.append(event.id)
+
+
+@pytest.fixture
+async def own_bus(
+    unique_name: Callable[[str], str], rabbit_cleanup: Any, amqp_url: str
+) -> AsyncIterator[Callable[..., RabbitBus]]:
+    """Yield a maker of RabbitMQ buses with options of the test's choosing; closed after."""
+    made: list[RabbitBus] = []
+    exchange = unique_name("ex")
+    rabbit_cleanup.exchanges.update({exchange, f"{exchange}.dlx"})
+
+    def make(**options: Any) -> RabbitBus:
+        bus = RabbitBus(amqp_url, service="test", exchange=exchange, **options)
+        made.append(bus)
+        return bus
+
+    yield make
+    for bus in made:
+        await bus.close()
+
+
+async def test_a_consumer_keeps_consuming_after_the_broker_closes_its_channel_mid_message(
+    own_bus: Callable[..., RabbitBus], queue_name: str
+) -> None:
+    bus = own_bus()
+    gate = Gate()
+    consumer: Any = await bus.consume(queue_name, bindings=["#"], handler=gate, concurrency=4)
+    sent = [make_event(CallOffered(queue="sales"), tenant="acme") for _ in range(40)]
+    for event in sent:
+        await bus.publish(event)
+    await eventually(lambda: gate.holding == 4, within=10)
+    channel = await consumer._channel.get_underlay_channel()
+    await channel.basic_ack(delivery_tag=10_000)  # unknown tag: RabbitMQ closes the channel
+    await eventually(lambda: channel.is_closed, within=10)
+    gate.open.set()  # the four in hand finish; their acks have nowhere to go
+    await eventually(lambda: {e.id for e in sent} <= set(gate.done), within=20)
+    assert all(not task.done() for task in consumer.workers)
+    await eventually(lambda: consumer.problem() is None, within=10)
+    await bus.ping()
+
+
+async def test_readiness_fails_while_a_consumer_settles_nothing_with_messages_waiting(
+    own_bus: Callable[..., RabbitBus], queue_name: str
+) -> None:
+    bus = own_bus(stall_seconds=1.0)
+    gate = Gate()
+    await bus.consume(queue_name, bindings=["#"], handler=gate, concurrency=2)
+    await asyncio.sleep(1.5)
+    await bus.ping()  # idle for longer than the stall limit is not stuck
+    for _ in range(5):
+        await bus.publish(make_event(CallOffered(queue="sales"), tenant="acme"))
+    await eventually(lambda: gate.holding == 2, within=10)
+    await bus.ping()  # busy, not yet stuck
+
+    async def stuck() -> bool:
+        try:
+            await bus.ping()
+        except ConnectionError as exc:
+            return "settled nothing" in str(exc) and "5 waiting" in str(exc)
+        return False
+
+    async with asyncio.timeout(10):
+        while not await stuck():
+            await asyncio.sleep(0.1)
+    gate.open.set()
+    await eventually(lambda: len(gate.done) == 5, within=10)
+    await bus.ping()

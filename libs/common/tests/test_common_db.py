@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from cc_common.bus import Bus
+from cc_common.bus import MAX_MESSAGE_BYTES, Bus, MessageTooLarge
 from cc_common.bus._memory import MemoryBroker, MemoryBus
 from cc_common.db import Database, Outbox, OutboxRelay, claim_event, kit_tables
 from cc_common.testing import eventually
@@ -109,6 +109,48 @@ async def test_the_relay_keeps_rows_when_the_broker_refuses(db: Database) -> Non
             sa.select(sa.func.count()).where(kit.outbox.c.published_at.is_(None))
         )
         assert pending.scalar_one() == 1
+
+
+async def test_an_event_too_large_for_the_bus_is_refused_and_never_blocks_the_relay(
+    db: Database,
+) -> None:
+    broker = MemoryBroker()
+    bus = MemoryBus(broker)
+    received: list[Envelope[EventData]] = []
+
+    async def collect(event: Envelope[EventData]) -> None:
+        received.append(event)
+
+    await bus.consume("watch", bindings=["#"], handler=collect)
+    outbox = Outbox(kit.outbox)
+    huge = make_event(CallOffered.model_construct(queue="q" * MAX_MESSAGE_BYTES), tenant="acme")
+    async with db.session() as session:
+        with pytest.raises(MessageTooLarge):
+            await outbox.add(session, huge)
+    small = [make_event(CallOffered(queue="q"), tenant="acme") for _ in range(2)]
+    async with db.session() as session:
+        await outbox.add(session, small[0])
+        # One written before the limit was lowered (straight into the table): it must not block.
+        await session.execute(
+            kit.outbox.insert().values(
+                event_id=huge.id,
+                routing_key="acme.call.offered",
+                body=huge.to_json(),
+                created_at=huge.occurred_at,
+            )
+        )
+        await outbox.add(session, small[1])
+    relay = OutboxRelay(db, bus, outbox)
+    assert await relay.relay_once() == 2
+    assert await relay.relay_once() == 0
+    await eventually(lambda: len(received) == 2)
+    assert [e.id for e in received] == [e.id for e in small]
+    async with db.session() as session:
+        pending = await session.execute(
+            sa.select(kit.outbox.c.event_id).where(kit.outbox.c.published_at.is_(None))
+        )
+        assert list(pending.scalars()) == [huge.id]  # kept for whoever investigates
+    await bus.close()
 
 
 async def test_the_background_relay_delivers_to_rabbitmq(

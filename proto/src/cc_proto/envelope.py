@@ -7,6 +7,7 @@ person can act on; the bus turns that into a dead-lettered message carrying the 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -84,6 +85,12 @@ class Envelope(BaseModel, Generic[D]):
         return self.model_dump_json().encode()
 
 
+@functools.cache
+def envelope_of(model: type[EventData]) -> Any:
+    """Return ``Envelope[model]``, built once per event class (pydantic's lookup costs per call)."""
+    return Envelope[model]  # type: ignore[valid-type]
+
+
 def routing_key(event: Envelope[Any]) -> str:
     """Return the bus routing key ``<tenant>.<aggregate>.<event>``."""
     return f"{event.tenant}.{event.type}"
@@ -99,8 +106,7 @@ def make_event(
     event_id: uuid.UUID | None = None,
 ) -> Envelope[D]:
     """Wrap event data in a new envelope; ``occurred_at`` defaults to now (UTC)."""
-    model: Any = Envelope[type(data)]  # type: ignore[misc]  # parametrise by the data's class
-    envelope: Envelope[D] = model(
+    envelope: Envelope[D] = envelope_of(type(data))(
         id=event_id or uuid.uuid4(),
         type=data.event_type,
         version=data.event_version,
@@ -133,9 +139,10 @@ def parse_event(raw: bytes | str) -> Envelope[EventData]:
     if unknown:
         raise ContractError(f"unknown envelope fields: {sorted(unknown)}")
     try:
-        return Envelope[model].model_validate(doc)  # type: ignore[valid-type]
+        validated: Envelope[EventData] = envelope_of(model).model_validate(doc)
     except ValidationError as exc:
         raise ContractError(f"schema: {_brief(exc)}") from None
+    return validated
 
 
 def _brief(exc: ValidationError) -> str:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
-from cc_common.app import create_service_app, open_bus, open_database
+from cc_common.app import add_readiness_check, create_service_app, open_bus, open_database
 from cc_metrics.adapters.consumer import MetricsConsumer
 from cc_metrics.adapters.db import SCHEMA
 from cc_metrics.api import cdrs, inputs, reports, staffing
@@ -59,7 +59,8 @@ def create_app(settings: MetricsSettings, *, clock: Clock = _now) -> FastAPI:
             handler=consumer.handle,
             concurrency=settings.metrics_concurrency,
         )
-        live.consumer_up.set(1)
+        consumer.watch(subscription)  # cc_metrics_consumer_up follows what really happens
+        add_readiness_check(app, "consumer", consumer.check)
 
         async def stop_consuming() -> None:
             live.consumer_up.set(0)

@@ -319,8 +319,25 @@ async def _restore_callbacks(runtime: RoutingRuntime, now: float) -> list[Comman
     return commands
 
 
-async def resync(runtime: RoutingRuntime, live: Sequence[LiveChannel]) -> None:
-    """After a reconnect: end what vanished while we were away, take in callers we missed."""
+LEG_GRACE_SECONDS = 2.0
+"""An agent leg offered this recently may not be in a snapshot yet: it is not judged missing."""
+
+
+async def resync(
+    runtime: RoutingRuntime, live: Sequence[LiveChannel], *, read_at: float | None = None
+) -> None:
+    """After a reconnect: end what vanished while we were away, take in callers we missed.
+
+    ``read_at`` is when the snapshot was started; agent legs offered after it are left alone.
+    Decided under the runtime's lock, so no other input interleaves with the comparison.
+    """
+    snapshot_at = runtime.now() if read_at is None else read_at
+    await runtime.step(lambda: _resync_commands(runtime, live, snapshot_at))
+
+
+def _resync_commands(
+    runtime: RoutingRuntime, live: Sequence[LiveChannel], snapshot_at: float
+) -> list[Command]:
     acd, now = runtime.acd, runtime.now()
     alive = {channel.uuid for channel in live}
     commands: list[Command] = []
@@ -330,6 +347,17 @@ async def resync(runtime: RoutingRuntime, live: Sequence[LiveChannel]) -> None:
             continue  # callbacks being waited on have no channel
         if call_id not in alive:
             commands += acd.caller_hung_up(call_id, now, cause="NORMAL_CLEARING")
+    for leg in acd.agent_legs():
+        if leg.offer_id in alive or leg.call_id not in alive:
+            continue  # there, or its caller's hangup above has dealt with it
+        if leg.started_at > snapshot_at - LEG_GRACE_SECONDS:
+            continue
+        if leg.ringing:  # the ring ended while we were away: nobody's fault, offer again
+            commands += acd.agent_hung_up(leg.offer_id, now, cause="ORIGINATOR_CANCEL")
+            continue
+        commands += acd.agent_hung_up(leg.offer_id, now, cause="NORMAL_CLEARING")
+        if leg.call_status == "connected":  # the agent left the conversation: so does the caller
+            commands.append(HangupCall(leg.call_id, "NORMAL_CLEARING"))
     known = set(acd.active_calls())
     for channel in live:
         if channel.role is None and "cc_queue" in channel.variables and channel.uuid not in known:
@@ -340,7 +368,7 @@ async def resync(runtime: RoutingRuntime, live: Sequence[LiveChannel]) -> None:
             except ValueError:
                 continue
             commands += _take_in(runtime, parked, now)
-    await runtime.step(lambda: [*commands, *acd.resume(now)])
+    return [*commands, *acd.resume(now)]
 
 
 def _take_in(runtime: RoutingRuntime, parked: ParkedCall, now: float) -> list[Command]:

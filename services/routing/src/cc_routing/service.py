@@ -2,7 +2,13 @@
 
 Standby until the lease is ours; then configuration from the database, the event connection to
 FreeSWITCH (retried until it answers), a second connection for ``api`` queries, the restore from
-live channels, and only then timers and offering. After every reconnect the core is re-synced.
+live channels, and only then timers and offering.
+
+Events that happen while a connection is down are lost for good, so after every reconnect (of
+either connection) the core is re-synced with ``show channels``: once both connections are up,
+retried with backoff until it succeeds. Routing reports not ready from the moment a connection
+drops until that re-sync has finished. A refused password is logged as such, retried with
+backoff, and named by readiness.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from typing import Any
 
 from cc_common.db import Database, Outbox, OutboxRelay
 from cc_common.db.lease import AdvisoryLease
-from cc_common.esl import InboundClient, ReconnectInfo
+from cc_common.esl import AuthenticationError, EslError, InboundClient, ReconnectInfo
+from cc_common.esl.protocol import ProtocolError
 from cc_common.logging import get_logger
 from cc_routing.adapters import db as tables
 from cc_routing.adapters.freeswitch import Dialplan
@@ -28,6 +35,11 @@ log = get_logger(__name__)
 
 SETTLE_SECONDS = 2.0
 """How long a stopping instance waits for FreeSWITCH to confirm the bridges it asked for."""
+RETRY_FIRST, RETRY_MAX = 0.5, 10.0
+"""Backoff for connecting to FreeSWITCH and for re-syncing after a reconnect."""
+LEASE_RETRY_SECONDS = 0.5
+"""How often a standby tries the lease: a dead leader's calls wait no longer than this for it."""
+PASSWORD_REFUSED = "FreeSWITCH refused the ESL password (check CC_ESL_PASSWORD)"
 
 
 class RoutingService:
@@ -48,76 +60,170 @@ class RoutingService:
             gateway_template=settings.routing_callback_dial,
             fallback=fallback,
         )
-        self.lease = AdvisoryLease(db, f"routing:{settings.tenant}", on_lost=_terminate)
+        self.lease = AdvisoryLease(
+            db, f"routing:{settings.tenant}", retry_seconds=LEASE_RETRY_SECONDS, on_lost=_terminate
+        )
         self.events: InboundClient | None = None
         self.api: InboundClient | None = None
         self.live = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._problem: str | None = "starting"
+        self._resync_task: asyncio.Task[None] | None = None
+        self._resyncs_asked = 0
+        self.resyncs = 0
+        """Re-syncs completed since start (one per outage, however many reconnects it took)."""
 
     def start(self) -> None:
         """Start the leader election and everything after it in the background."""
         self._task = asyncio.create_task(self._run(), name="routing-start")
 
     async def _run(self) -> None:
+        try:
+            await self._start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never silently: readiness and the log both say why
+            self._problem = f"start-up failed: {type(exc).__name__}: {exc}"[:300]
+            log.exception("routing.start_failed")
+            raise
+
+    async def _start(self) -> None:
+        self._problem = "waiting for the lease"
         if self.settings.routing_lease:
             await self.lease.acquire()
         else:
             self.lease.held.set()
         self.relay.start()
+        self._problem = "loading configuration"
         agents = await load_configuration(self.runtime)
         async with self.runtime.reconciling():
             self.events = await self._connect(events=True)
             self.api = await self._connect(events=False)
+            self._problem = "restoring FreeSWITCH's live calls"
             await restore(self.runtime, await read_live_channels(self.api), agents)
         self.runtime.start_timers()
+        self._problem = None
         self.live.set()
         log.info("routing.live", tenant=self.settings.tenant)
 
     async def _connect(self, *, events: bool) -> InboundClient:
-        """Connect to FreeSWITCH, retrying with backoff until it answers."""
+        """Connect to FreeSWITCH, retrying with backoff until it answers and accepts us."""
         password = self.settings.esl_password.get_secret_value()
-        delay = 0.5
+        which = "event" if events else "api"
+        delay = RETRY_FIRST
         while True:
             client = InboundClient(
                 self.settings.esl_host,
                 self.settings.esl_port,
                 password,
-                on_reconnect=self._reconnected if events else None,
+                on_reconnect=self._reconnected,
+                name=f"esl-{which}",
             )
             if events:
                 self.runtime.attach(client)
             try:
                 await client.connect()
-            except OSError as exc:
-                log.warning("routing.freeswitch_unreachable", error=str(exc), retry_in=delay)
-                await client.close()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            if events:
-                await self.runtime.subscribe(client)
-            return client
+            except AuthenticationError as exc:
+                self._problem = PASSWORD_REFUSED
+                log.error(
+                    "routing.freeswitch_password_refused",
+                    connection=which,
+                    error=str(exc),
+                    hint="check CC_ESL_PASSWORD",
+                    retry_in=delay,
+                )
+            except (OSError, EslError, ProtocolError, TimeoutError) as exc:
+                reason = str(exc) or type(exc).__name__
+                self._problem = f"FreeSWITCH {which} connection failed: {reason}"[:300]
+                log.warning(
+                    "routing.freeswitch_unreachable", connection=which, error=reason, retry_in=delay
+                )
+            else:
+                if events:
+                    await self.runtime.subscribe(client)
+                return client
+            await client.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
 
     async def _reconnected(self, client: InboundClient, info: ReconnectInfo) -> None:
-        """FreeSWITCH is back: drop what ended meanwhile, take in what we missed."""
-        if not self.live.is_set() or self.api is None:
-            return
-        log.warning("routing.freeswitch_reconnected", core_restarted=info.core_restarted)
+        """A connection is back: events of the outage are lost, so re-sync with the live calls."""
+        log.warning(
+            "routing.freeswitch_reconnected",
+            connection=client.name,
+            core_restarted=info.core_restarted,
+            downtime=round(info.downtime, 3),
+        )
+        if self.live.is_set():
+            self.resync_soon()
+
+    def resync_soon(self) -> None:
+        """Ask for a re-sync; one runs at a time, and a request made during one runs it again."""
+        self._resyncs_asked += 1
+        if self._resync_task is None or self._resync_task.done():
+            self._resync_task = asyncio.create_task(self._resync(), name="routing-resync")
+
+    async def _resync(self) -> None:
+        """Re-sync once both connections are up; retry with backoff until it succeeds."""
+        delay = RETRY_FIRST
+        while True:
+            asked = self._resyncs_asked
+            try:
+                await self._resync_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "routing.resync_failed", error=f"{type(exc).__name__}: {exc}", retry_in=delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            if asked == self._resyncs_asked:
+                self.resyncs += 1
+                log.info("routing.resynced", resyncs=self.resyncs)
+                return
+            delay = RETRY_FIRST  # another reconnect happened meanwhile: look again
+
+    async def _resync_once(self) -> None:
+        events, api = self.events, self.api
+        if events is None or api is None:
+            raise RuntimeError("FreeSWITCH connections are not open yet")
+        async with asyncio.timeout(30):
+            await events.wait_connected()
+            await api.wait_connected()
         async with self.runtime.reconciling():
-            await resync(self.runtime, await read_live_channels(self.api))
+            read_at = self.runtime.now()
+            await resync(self.runtime, await read_live_channels(api), read_at=read_at)
 
     async def check_freeswitch(self) -> None:
-        """Readiness: the lease is ours and FreeSWITCH's live calls are loaded."""
+        """Readiness: the lease is ours, both connections are up and routing is in step."""
         await self.lease.check()
-        if not self.live.is_set() or self.events is None or not self.events.connected:
-            raise RuntimeError("not connected to FreeSWITCH (or still restoring its calls)")
+        problem = self.freeswitch_problem()
+        if problem is not None:
+            raise RuntimeError(problem)
+
+    def freeswitch_problem(self) -> str | None:
+        """Return why routing is not in step with FreeSWITCH now (None when it is)."""
+        if not self.live.is_set():
+            return self._problem or "starting"
+        for which, client in (("event", self.events), ("api", self.api)):
+            if client is None or not client.connected:
+                error = client.last_error if client is not None else None
+                refused = error is not None and "refused the password" in error
+                detail = PASSWORD_REFUSED if refused else (error or "reconnecting")
+                return f"FreeSWITCH {which} connection is down: {detail}"[:300]
+        if self._resync_task is not None and not self._resync_task.done():
+            return "re-syncing with FreeSWITCH's live calls after a reconnect"
+        return None
 
     async def stop(self) -> None:
         """Stop in reverse: pending bridges, timers, connections, relay (flushing), lease."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        for task in (self._task, self._resync_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self.live.is_set():
             await self.runtime.settle(within=SETTLE_SECONDS)
         await self.runtime.close()

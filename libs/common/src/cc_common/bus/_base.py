@@ -16,6 +16,22 @@ REASON_HEADER = "x-cc-dead-reason"
 SOURCE_QUEUE_HEADER = "x-cc-source-queue"
 ROUTING_KEY_HEADER = "x-cc-routing-key"
 
+MAX_MESSAGE_BYTES = 256 * 1024
+"""The largest body the bus publishes or hands to a handler; events are a few hundred bytes."""
+MAX_REASON_CHARS = 500
+"""A dead-letter reason goes in a message header, and a header must fit in one AMQP frame."""
+STALL_SECONDS = 30.0
+"""A consumer with messages waiting that settles none for this long is reported stuck."""
+
+
+class MessageTooLarge(ValueError):
+    """A body over the bus's size limit: refused at publish, dead-lettered at consume."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"message too large: {size} bytes (limit {limit})")
+        self.size = size
+        self.limit = limit
+
 
 class Rejected(Exception):
     """Raised by a handler for a message that can never succeed: dead-letter it with ``reason``."""
@@ -41,6 +57,10 @@ class Consumer(abc.ABC):
     @abc.abstractmethod
     async def cancel(self) -> None:
         """Stop taking messages; a message being handled is returned to the queue."""
+
+    def problem(self) -> str | None:
+        """Return why this consumer is not making progress (None while it is), for readiness."""
+        return None
 
 
 class Bus(abc.ABC):
@@ -74,7 +94,7 @@ class Bus(abc.ABC):
 
     @abc.abstractmethod
     async def ping(self) -> None:
-        """Raise if the broker cannot be reached; used by ``/readyz``."""
+        """Raise if the broker cannot be reached or a consumer is stuck; used by ``/readyz``."""
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -87,26 +107,52 @@ class Bus(abc.ABC):
         await self.close()
 
 
-def encode(event: Envelope[Any]) -> tuple[bytes, str]:
-    """Return the wire body and routing key for an event."""
-    return event.to_json(), routing_key(event)
+def check_size(body: bytes, limit: int = MAX_MESSAGE_BYTES) -> bytes:
+    """Return ``body`` if it fits the bus; raise :class:`MessageTooLarge` if not."""
+    if len(body) > limit:
+        raise MessageTooLarge(len(body), limit)
+    return body
 
 
-def decode(body: bytes) -> Envelope[EventData]:
+def encode(event: Envelope[Any], limit: int = MAX_MESSAGE_BYTES) -> tuple[bytes, str]:
+    """Return the wire body and routing key for an event (too large: MessageTooLarge)."""
+    return check_size(event.to_json(), limit), routing_key(event)
+
+
+def decode(body: bytes, limit: int = MAX_MESSAGE_BYTES) -> Envelope[EventData]:
     """Parse a delivered body; :class:`ContractError` means dead-letter it."""
-    return parse_event(body)
+    if len(body) > limit:
+        raise ContractError(str(MessageTooLarge(len(body), limit)))
+    try:
+        return parse_event(body)
+    except RecursionError:
+        raise ContractError("nested too deeply to parse") from None
+
+
+POISON = (ContractError, Rejected, MessageTooLarge, RecursionError, MemoryError, UnicodeError)
+"""Failures a retry cannot fix: the message itself is at fault."""
 
 
 def is_permanent(exc: BaseException) -> bool:
-    """Return True for failures no retry can fix: broken contracts and handler rejections."""
-    return isinstance(exc, ContractError | Rejected)
+    """Return True for failures no retry can fix: broken contracts, rejections, poison input."""
+    return isinstance(exc, POISON)
 
 
 def failure_reason(exc: BaseException) -> str:
-    """Return the reason to record for a message that is being dead-lettered."""
+    """Return the reason to record for a dead-lettered message, short enough for a header."""
     if isinstance(exc, ContractError | Rejected):
-        return exc.reason
-    return f"handler failed: {type(exc).__name__}: {exc}"[:1000]
+        reason = exc.reason
+    else:
+        reason = f"handler failed: {type(exc).__name__}: {exc}"
+    return truncate_reason(reason)
+
+
+def truncate_reason(reason: str, limit: int = MAX_REASON_CHARS) -> str:
+    """Cut a reason to ``limit`` characters, saying how much was cut."""
+    if len(reason) <= limit:
+        return reason
+    cut = f"... ({len(reason) - limit} more characters)"
+    return reason[: max(0, limit - len(cut))] + cut
 
 
 def connect_bus(
@@ -116,6 +162,7 @@ def connect_bus(
     exchange: str = "cc.events",
     delivery_limit: int = 5,
     prefetch: int = 64,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> Bus:
     """Return a bus for ``memory://<name>`` (in-process) or ``amqp://...`` (RabbitMQ)."""
     if url.startswith("memory://"):
@@ -125,6 +172,7 @@ def connect_bus(
             broker_named(url.removeprefix("memory://") or "local"),
             exchange=exchange,
             delivery_limit=delivery_limit,
+            max_message_bytes=max_message_bytes,
         )
     if url.startswith(("amqp://", "amqps://")):
         from cc_common.bus._rabbit import RabbitBus
@@ -135,6 +183,7 @@ def connect_bus(
             exchange=exchange,
             delivery_limit=delivery_limit,
             prefetch=prefetch,
+            max_message_bytes=max_message_bytes,
         )
     raise ValueError(
         f"unsupported bus URL scheme: {url.split(':', 1)[0]!r} (use amqp:// or memory://)"

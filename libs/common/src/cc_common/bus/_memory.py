@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cc_common.bus._base import (
+    MAX_MESSAGE_BYTES,
     REASON_HEADER,
     SOURCE_QUEUE_HEADER,
     Bus,
     Consumer,
     DeadLetter,
     Handler,
+    check_size,
     decode,
     encode,
     failure_reason,
@@ -84,6 +86,11 @@ class _MemoryConsumer(Consumer):
     def __init__(self, workers: list[asyncio.Task[None]]) -> None:
         self._workers = workers
 
+    def problem(self) -> str | None:
+        if any(task.done() for task in self._workers):
+            return "consumer has stopped"
+        return None
+
     async def cancel(self) -> None:
         for task in self._workers:
             task.cancel()
@@ -96,18 +103,25 @@ class MemoryBus(Bus):
     """A :class:`Bus` over a :class:`MemoryBroker`."""
 
     def __init__(
-        self, broker: MemoryBroker, *, exchange: str = "cc.events", delivery_limit: int = 5
+        self,
+        broker: MemoryBroker,
+        *,
+        exchange: str = "cc.events",
+        delivery_limit: int = 5,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self._broker = broker
+        self._max_bytes = max_message_bytes
         self._exchange = exchange
         self._delivery_limit = delivery_limit
         self._consumers: list[_MemoryConsumer] = []
 
     async def publish(self, event: Any) -> None:
-        body, key = encode(event)
+        body, key = encode(event, self._max_bytes)
         self._broker.route(self._exchange, body, key)
 
     async def publish_raw(self, body: bytes, *, routing_key: str) -> None:
+        check_size(body, self._max_bytes)
         self._broker.route(self._exchange, body, routing_key)
 
     async def consume(
@@ -129,7 +143,7 @@ class MemoryBus(Bus):
                 await queue.wakeup.wait()
             message = queue.ready.popleft()
             try:
-                await handler(decode(message.body))
+                await handler(decode(message.body, self._max_bytes))
             except asyncio.CancelledError:
                 message.returns += 1
                 queue.put(message, front=True)
@@ -162,7 +176,9 @@ class MemoryBus(Bus):
         return [q.dead.popleft() for _ in range(min(limit, len(q.dead)))]
 
     async def ping(self) -> None:
-        return None
+        problems = [p for p in (c.problem() for c in self._consumers) if p is not None]
+        if problems:
+            raise ConnectionError("; ".join(problems))
 
     async def close(self) -> None:
         for consumer in self._consumers:

@@ -17,7 +17,7 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cc_common.aio import wait_for_wakeup
-from cc_common.bus import Bus
+from cc_common.bus import MAX_MESSAGE_BYTES, Bus, MessageTooLarge
 from cc_common.db._database import Database
 from cc_common.logging import get_logger
 from cc_proto import Envelope, routing_key
@@ -32,12 +32,19 @@ class Outbox:
         self.table = table
 
     async def add(self, session: AsyncSession, event: Envelope[Any]) -> None:
-        """Stage an event for publishing; it is published only if the transaction commits."""
+        """Stage an event for publishing; it is published only if the transaction commits.
+
+        An event too large for the bus raises :class:`MessageTooLarge` here, so the change that
+        made it fails with it instead of the relay meeting it later.
+        """
+        body = event.to_json()
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise MessageTooLarge(len(body), MAX_MESSAGE_BYTES)
         await session.execute(
             self.table.insert().values(
                 event_id=event.id,
                 routing_key=routing_key(event),
-                body=event.to_json(),
+                body=body,
                 created_at=datetime.now(UTC),
             )
         )
@@ -79,18 +86,25 @@ class OutboxRelay:
             if self._db.is_postgres:
                 query = query.with_for_update(skip_locked=True)
             rows = (await session.execute(query)).all()
+            done = []
             for row in rows:
-                await self._bus.publish_raw(row.body, routing_key=row.routing_key)
-            if rows:
+                try:
+                    await self._bus.publish_raw(row.body, routing_key=row.routing_key)
+                except MessageTooLarge as exc:  # kept, and loud, but never blocking the rest
+                    log.error(
+                        "outbox.too_large", seq=row.seq, routing_key=row.routing_key, error=str(exc)
+                    )
+                    continue
+                done.append(row.seq)
+            if done:
                 now = datetime.now(UTC)
-                done = [row.seq for row in rows]
                 await session.execute(
                     update(self._table).where(self._table.c.seq.in_(done)).values(published_at=now)
                 )
                 await session.execute(
                     delete(self._table).where(self._table.c.published_at < now - self._keep)
                 )
-        return len(rows)
+        return len(done)
 
     async def run(self) -> None:
         """Relay until stopped; errors are logged and retried after a pause."""

@@ -114,6 +114,8 @@ class InboundClient(EslControl):
         self.subscriptions = Subscriptions()
         self.core_uuid: str | None = None
         self.reconnects = 0
+        self.last_error: str | None = None
+        """Why the last reconnect attempt failed (None once connected), for readiness."""
         self._conn: EslConnection | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
@@ -136,6 +138,11 @@ class InboundClient(EslControl):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    @property
+    def name(self) -> str:
+        """Return the name this connection logs and names its tasks with."""
+        return self._name
 
     @property
     def connected(self) -> bool:
@@ -277,6 +284,7 @@ class InboundClient(EslControl):
             if self._stopping():
                 return
             self._connected.clear()
+            self.last_error = f"connection lost: {reason}"
             lost_at = time.monotonic()
             previous_core = self.core_uuid
             log.warning("esl.connection_lost", reason=str(reason))
@@ -303,13 +311,17 @@ class InboundClient(EslControl):
             attempt += 1
             try:
                 await self._open()
-                return attempt
             except AuthenticationError as exc:
+                self.last_error = f"FreeSWITCH refused the password: {exc}"
                 log.error("esl.reconnect_refused", error=str(exc), attempt=attempt)
             except (OSError, EslError, ProtocolError, TimeoutError) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 log.info(
                     "esl.reconnect_failed", error=str(exc) or type(exc).__name__, attempt=attempt
                 )
+            else:
+                self.last_error = None
+                return attempt
 
     async def exit(self) -> Reply:
         """Say ``exit``: FreeSWITCH answers ``+OK bye`` and hangs up; we do not reconnect."""

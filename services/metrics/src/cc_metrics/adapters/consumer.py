@@ -8,6 +8,10 @@ metrics move. If the transaction fails the engine forgets its memory and reloads
 database, which holds the truth; an unreachable database is waited out (the events stay unacked
 and keep their delivery count), while data the database refuses is retried event by event so
 only the event at fault is redelivered and, at the delivery limit, dead-lettered.
+
+``cc_metrics_consumer_up`` is 1 only while events are being counted: the last batch committed
+and the bus subscription reports no problem (connected, workers alive, not stuck with events
+waiting). A watcher re-evaluates it every second, so it drops during a broker outage too.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from cc_common.bus import Rejected
+from cc_common.bus import Consumer, Rejected
 from cc_common.db import Database, claim_events
 from cc_common.logging import get_logger
 from cc_metrics.adapters.db import kit
@@ -36,6 +40,7 @@ STATE_HORIZON = timedelta(hours=6)
 SEGMENT_HORIZON = timedelta(days=2)
 PRUNE_EVERY = timedelta(minutes=1)
 RETRY_FIRST, RETRY_MAX = 0.2, 10.0
+WATCH_SECONDS = 1.0
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -77,6 +82,9 @@ class MetricsConsumer:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_prune = clock()
+        self._subscription: Consumer | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._storing = True
 
     async def load(self) -> None:
         """Give the engine what it needs to continue: agents, recent segments, waiting calls."""
@@ -95,8 +103,43 @@ class MetricsConsumer:
         """Run the batch writer in the background."""
         self._task = asyncio.create_task(self._run(), name="metrics-batches")
 
+    def watch(self, subscription: Consumer) -> None:
+        """Keep ``cc_metrics_consumer_up`` true to the subscription and the batch writer."""
+        self._subscription = subscription
+        self._show_health()
+        self._watcher = asyncio.create_task(self._watch(), name="metrics-consumer-watch")
+
+    def problem(self) -> str | None:
+        """Return why events are not being counted now (None while they are)."""
+        if not self._storing:
+            return "events cannot be stored (database failing)"
+        if self._subscription is None:
+            return "not subscribed to the bus"
+        return self._subscription.problem()
+
+    async def check(self) -> None:
+        """Readiness: raise while events are not being counted."""
+        problem = self.problem()
+        if problem is not None:
+            raise RuntimeError(problem)
+
+    def _show_health(self) -> None:
+        self.live.consumer_up.set(0 if self.problem() else 1)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            self._show_health()
+
     async def stop(self) -> None:
         """Stop the batch writer; events still waiting are redelivered by the bus."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        self._subscription = None
+        self.live.consumer_up.set(0)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -141,6 +184,7 @@ class MetricsConsumer:
             except Exception as exc:  # memory is rebuilt from storage either way
                 transient = _unreachable(exc)
                 log.exception("metrics.batch_failed", events=len(batch), transient=transient)
+                self._storing = False
                 self.live.consumer_up.set(0)  # alerts fire while nothing is being counted
                 await self._recover()
                 if transient:
@@ -163,7 +207,8 @@ class MetricsConsumer:
 
     def _release(self, batch: list[_Pending], outcomes: list[Outcome]) -> None:
         now = self._clock()
-        self.live.consumer_up.set(1)
+        self._storing = True
+        self._show_health()
         for outcome in outcomes:
             self.live.record(outcome, now=now)
         for pending in batch:

@@ -54,6 +54,18 @@ class RoutingError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class AgentLegView:
+    """An agent leg routing believes exists: ringing, or answered for its call."""
+
+    offer_id: str
+    call_id: str
+    agent_id: str
+    ringing: bool
+    call_status: str
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallView:
     """Where a call stands, for the API and announcements."""
 
@@ -1073,3 +1085,17 @@ class Acd(Engine):
     def active_calls(self) -> list[str]:
         """Return the ids of calls routing currently holds (queued, ringing, talking, callbacks)."""
         return sorted(self._calls)
+
+    def agent_legs(self) -> list[AgentLegView]:
+        """Return every agent leg routing believes exists, to check against the live channels."""
+        return [
+            AgentLegView(
+                offer_id=offer.offer_id,
+                call_id=offer.call.call_id,
+                agent_id=offer.agent.agent_id,
+                ringing=offer.active,
+                call_status=offer.call.status.value,
+                started_at=offer.started_at,
+            )
+            for offer in self._offers.values()
+        ]
