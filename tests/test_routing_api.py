@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from cc_common.bus import Bus
 from cc_common.bus._memory import MemoryBus, broker_named
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_proto import Envelope, EventData
 from cc_routing.app import create_app
 from cc_routing.settings import RoutingSettings
@@ -42,6 +42,7 @@ async def platform(
             database_url=f"sqlite+aiosqlite:///{tmp_path}/cc.sqlite3",
             amqp_url=f"memory://{name}",
             esl_port=sim.esl_port,
+            service_token=TEST_SERVICE_TOKEN,
         )
         app: FastAPI = create_app(settings)
         watcher: Bus = MemoryBus(broker_named(name))
@@ -50,11 +51,9 @@ async def platform(
             seen.append(event)
 
         await watcher.consume("watch", bindings=["api.#"], handler=collect)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
-                await eventually(lambda: app.state.routing.live.is_set(), within=20)
-                yield client, sim, seen
+        async with app.router.lifespan_context(app), api_client(app, "http://r") as client:
+            await eventually(lambda: app.state.routing.live.is_set(), within=20)
+            yield client, sim, seen
         await watcher.close()
 
 

@@ -5,6 +5,11 @@ A service supplies its routers and a ``startup`` coroutine that opens its resour
 readiness check for each dependency. The factory adds ``/healthz`` (the process is alive),
 ``/readyz`` (every dependency answers) and ``/metrics`` (the app's own registry, so several apps
 in one process never share or clash over series).
+
+Every app also gets, once, here: the service token on its internal routers
+(:mod:`cc_common.access`; ``open_routers`` such as the wallboard go without), the request body
+cap, and RFC 9457 problem details for every error, written into its OpenAPI as well
+(:mod:`cc_common.problems`).
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+from cc_common.access import SERVICE_TOKEN_SCHEME, BodyLimit, require_service_token
 from cc_common.bus import Bus, connect_bus
 from cc_common.db import Database, migrations
 from cc_common.logging import get_logger
+from cc_common.problems import document_problems, install_problem_handlers
 from cc_common.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -46,10 +53,15 @@ def create_service_app(
     title: str,
     startup: Startup | None = None,
     routers: Sequence[APIRouter] = (),
+    open_routers: Sequence[APIRouter] = (),
     registry: CollectorRegistry | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
-    """Build a service app: lifespan-managed resources, health, readiness and metrics routes."""
+    """Build a service app: lifespan-managed resources, health, readiness and metrics routes.
+
+    ``routers`` are the internal API and require the service token; ``open_routers`` (the
+    wallboard, or routes with their own credentials) do not.
+    """
     registry = registry or _new_registry()
     up = Gauge(
         "cc_service_up",
@@ -61,6 +73,8 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if settings.service_token is None:
+                log.warning("service.no_token", service=title, effect="internal API admits no one")
             if startup is not None:
                 await startup(app, stack)
             up.labels(title).set(1)
@@ -73,10 +87,32 @@ def create_service_app(
     app.state.settings = settings
     app.state.registry = registry
     app.state.readiness = {}
+    token = settings.service_token
+    app.state.service_token = None if token is None else token.get_secret_value().encode()
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.http_max_body_bytes)
     app.include_router(_ops_router(title))
+    guard = [Depends(require_service_token)]
     for router in routers:
+        app.include_router(router, dependencies=guard)
+    for router in open_routers:
         app.include_router(router)
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Make the app's OpenAPI describe its errors as problem details, the 401s and the 413s."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(
+                build(), body_limited=True, service_token_scheme=SERVICE_TOKEN_SCHEME
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _new_registry() -> CollectorRegistry:
