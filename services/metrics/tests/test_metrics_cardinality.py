@@ -84,7 +84,7 @@ def test_unconfigured_names_are_counted_as_other() -> None:
 
 
 def announce(e: Events, entity: str, name: str, at: float = 0) -> Envelope[EventData]:
-    return e.make(ConfigChanged(entity=entity, entity_id=name, action="created"), at)  # type: ignore[arg-type]
+    return e.make(ConfigChanged(entity=entity, entity_id=name, action="created"), at)
 
 
 def test_queues_routing_announces_become_labels_up_to_a_limit() -> None:
