@@ -64,6 +64,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from cc_common.esl import EslEvent, InboundClient
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client
 from cc_routing.app import create_app
 from cc_routing.settings import RoutingSettings
 from cc_sim.config import SimConfig
@@ -358,8 +359,7 @@ async def routing_service(settings: RoutingSettings) -> AsyncIterator[FastAPI]:
 
 async def configure(app: FastAPI) -> None:
     """One queue, and every agent in it, logged in and available, through the HTTP API."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+    async with api_client(app, "http://routing") as client:
         queue = {
             "name": QUEUE,
             "ring_timeout_seconds": 10,
@@ -505,6 +505,7 @@ async def measure(budget: float) -> None:
             esl_host="127.0.0.1",
             esl_port=port,
             http_host="127.0.0.1",
+            service_token=TEST_SERVICE_TOKEN,
         )
         async with routing_service(settings) as app:
             await configure(app)

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from cc_common.bus import Bus
 from cc_common.bus._memory import MemoryBus, broker_named
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_proto import Envelope, EventData
 from cc_routing.app import create_app
 from cc_routing.settings import RoutingSettings
@@ -42,6 +42,7 @@ async def platform(
             database_url=f"sqlite+aiosqlite:///{tmp_path}/cc.sqlite3",
             amqp_url=f"memory://{name}",
             esl_port=sim.esl_port,
+            service_token=TEST_SERVICE_TOKEN,
         )
         app: FastAPI = create_app(settings)
         watcher: Bus = MemoryBus(broker_named(name))
@@ -50,11 +51,9 @@ async def platform(
             seen.append(event)
 
         await watcher.consume("watch", bindings=["api.#"], handler=collect)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
-                await eventually(lambda: app.state.routing.live.is_set(), within=20)
-                yield client, sim, seen
+        async with app.router.lifespan_context(app), api_client(app, "http://r") as client:
+            await eventually(lambda: app.state.routing.live.is_set(), within=20)
+            yield client, sim, seen
         await watcher.close()
 
 
@@ -153,3 +152,56 @@ async def test_a_call_for_an_unknown_queue_is_blocked_and_sent_to_the_fallback(
         assert blocked.data.reason == "unknown_queue"  # type: ignore[attr-defined]
         await eventually(lambda: caller not in sim.switch.sessions, within=5)
         assert (await client.get(f"/v1/calls/{caller}")).status_code == 404
+
+
+async def test_hostile_configuration_is_refused_with_a_reason_and_nothing_stored(
+    tmp_path: Path,
+) -> None:
+    async with platform(tmp_path, "api-hostile") as (client, _, seen):
+        assert (await client.put("/v1/queues/sales", json=QUEUE)).status_code == 200
+        good = {"agent_id": "a1", "contact": "user/1001", "tiers": {"sales": {}}}
+        refused = {
+            "user/3001 &system(touch${_}/tmp/pwned)": "whitespace",
+            "user/3001&system(touch${_}/tmp/pwned)": "'&'",
+            "user/1004\n\nbgapi hupall": "line breaks",
+            "{origination_uuid=x}user/1004": "variable block",
+        }
+        for contact, reason in refused.items():
+            reply = await client.put("/v1/agents/a1", json={**good, "contact": contact})
+            assert reply.status_code == 422, contact
+            assert reply.headers["content-type"] == "application/problem+json"
+            assert reason in reply.json()["detail"]
+        bad_agents = [
+            ({**good, "agent_id": "nl2\n"}, "nl2%0A", "control character"),
+            ({**good, "tiers": {"nowhere": {}}}, "a1", "queues that do not exist: nowhere"),
+            ({**good, "skills": {"s" * 5000: 3}}, "a1", "5000 characters long"),
+            ({**good, "team": "blue\r\n"}, "a1", "control character"),
+        ]
+        for body, path, reason in bad_agents:
+            reply = await client.put(f"/v1/agents/{path}", json=body)
+            assert reply.status_code == 422, body
+            assert reason in reply.json()["detail"]
+        big_music = {**QUEUE, "name": "big", "music_on_hold": "m" * 20_000_000}
+        too_big = await client.put("/v1/queues/big", json=big_music)
+        assert too_big.status_code == 413
+        assert too_big.headers["content-type"] == "application/problem+json"
+        long_music = {**QUEUE, "name": "big", "music_on_hold": "m" * 600}
+        assert "at most 500" in (await client.put("/v1/queues/big", json=long_music)).text
+        newline = await client.put("/v1/queues/nl2%0A", json={**QUEUE, "name": "nl2\n"})
+        assert newline.status_code == 422
+        assert "control character" in newline.json()["detail"]
+        # Nothing of it was stored, remembered or announced.
+        assert (await client.get("/v1/agents/a1")).status_code == 404
+        names = [q["queue"] for q in (await client.get("/v1/queues")).json()]
+        assert names == ["sales"]
+        assert (await client.put("/v1/agents/a1", json=good)).status_code == 200
+        await eventually(lambda: any(e.type == "config.changed" for e in seen if _agent(e)))
+        changes = [e for e in seen if e.type == "config.changed"]
+        assert [(c.data.entity, c.data.entity_id) for c in changes] == [  # type: ignore[attr-defined]
+            ("queue", "sales"),
+            ("agent", "a1"),
+        ]
+
+
+def _agent(event: Envelope[EventData]) -> bool:
+    return getattr(event.data, "entity", None) == "agent"

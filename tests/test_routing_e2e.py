@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from cc_common.bus import Bus
 from cc_common.esl import EslEvent, InboundClient
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_proto import Envelope, EventData
 from cc_routing.app import create_app
 from cc_routing.settings import RoutingSettings
@@ -48,14 +48,12 @@ CALLS = 1000
 async def routing_service(settings: RoutingSettings) -> AsyncIterator[httpx.AsyncClient]:
     """Run one routing instance (lifespan and all) and yield a client for its API."""
     app: FastAPI = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
-            service = app.state.routing
-            await eventually(lambda: service.live.is_set() or service._task.done(), within=30)
-            if not service.live.is_set():
-                service._task.result()  # the start-up's own error, not a timeout
-            yield client
+    async with app.router.lifespan_context(app), api_client(app, "http://routing") as client:
+        service = app.state.routing
+        await eventually(lambda: service.live.is_set() or service._task.done(), within=30)
+        if not service.live.is_set():
+            service._task.result()  # the start-up's own error, not a timeout
+        yield client
 
 
 class Ledger:
@@ -167,6 +165,7 @@ async def test_a_thousand_calls_all_accounted_for_across_a_routing_restart(
             bus_exchange=exchange,
             esl_port=sim.esl_port,
             routing_lease=True,
+            service_token=TEST_SERVICE_TOKEN,
         )
         traffic = TrafficGenerator(
             sim.switch,

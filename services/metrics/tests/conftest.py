@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from cc_common.bus._rabbit import RabbitBus
 from cc_common.db import Database
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client
 from cc_metrics.adapters.db import kit
 from cc_metrics.app import create_app
 from cc_metrics.settings import MetricsSettings
@@ -87,17 +88,14 @@ async def start_service(
                 bus_delivery_limit=2,
                 metrics_queues=["sales", "support"],
                 metrics_teams=["blue"],
-                **overrides,
+                **{"service_token": TEST_SERVICE_TOKEN, **overrides},
             )
             clock = clock or Clock()
             app = create_app(settings, clock=clock)
             own = AsyncExitStack()
             stack.push_async_callback(own.aclose)
             await own.enter_async_context(app.router.lifespan_context(app))
-            transport = httpx.ASGITransport(app=app)
-            client = await own.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url="http://metrics")
-            )
+            client = await own.enter_async_context(api_client(app, "http://metrics"))
             return Service(app, client, publisher, settings, clock, own)
 
         yield start

@@ -120,12 +120,12 @@ def test_service_level_counts_answers_within_t_over_calls_minus_short_abandons()
 
 
 def test_names_too_long_for_the_event_contracts_are_refused_up_front() -> None:
-    with pytest.raises(ConfigError, match="queue name longer than 200"):
+    with pytest.raises(ConfigError, match="queue name is 201 characters long; at most 64"):
         compile_queue(QueueConfig("q" * 201), known_skills=None)
     far = Destination("transfer", "x" * 200)
     with pytest.raises(ConfigError, match="overflow_destination: destination longer"):
         compile_queue(QueueConfig("q", overflow_destination=far), known_skills=None)
     with pytest.raises(ConfigError, match="not a usable destination"):
         compile_queue(QueueConfig("q", fallback=Destination("queue", " ")), known_skills=None)
-    with pytest.raises(ConfigError, match="contact longer than 200"):
+    with pytest.raises(ConfigError, match="contact: a dial string is at most 200"):
         check_agent(AgentConfig("a", "user/" + "1" * 200))

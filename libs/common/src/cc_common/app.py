@@ -5,6 +5,11 @@ A service supplies its routers and a ``startup`` coroutine that opens its resour
 readiness check for each dependency. The factory adds ``/healthz`` (the process is alive),
 ``/readyz`` (every dependency answers) and ``/metrics`` (the app's own registry, so several apps
 in one process never share or clash over series).
+
+Every app also gets, once, here: the service token on its internal routers
+(:mod:`cc_common.access`; ``open_routers`` such as the wallboard go without), the request body
+cap, and RFC 9457 problem details for every error, written into its OpenAPI as well
+(:mod:`cc_common.problems`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -26,10 +31,13 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from pydantic import BaseModel
 
+from cc_common.access import SERVICE_TOKEN_SCHEME, BodyLimit, require_service_token
 from cc_common.bus import Bus, connect_bus
 from cc_common.db import Database, migrations
 from cc_common.logging import get_logger
+from cc_common.problems import document_problems, install_problem_handlers
 from cc_common.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -46,10 +54,15 @@ def create_service_app(
     title: str,
     startup: Startup | None = None,
     routers: Sequence[APIRouter] = (),
+    open_routers: Sequence[APIRouter] = (),
     registry: CollectorRegistry | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
-    """Build a service app: lifespan-managed resources, health, readiness and metrics routes."""
+    """Build a service app: lifespan-managed resources, health, readiness and metrics routes.
+
+    ``routers`` are the internal API and require the service token; ``open_routers`` (the
+    wallboard, or routes with their own credentials) do not.
+    """
     registry = registry or _new_registry()
     up = Gauge(
         "cc_service_up",
@@ -61,6 +74,8 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if settings.service_token is None:
+                log.warning("service.no_token", service=title, effect="internal API admits no one")
             if startup is not None:
                 await startup(app, stack)
             up.labels(title).set(1)
@@ -73,10 +88,32 @@ def create_service_app(
     app.state.settings = settings
     app.state.registry = registry
     app.state.readiness = {}
+    token = settings.service_token
+    app.state.service_token = None if token is None else token.get_secret_value().encode()
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.http_max_body_bytes)
     app.include_router(_ops_router(title))
+    guard = [Depends(require_service_token)]
     for router in routers:
+        app.include_router(router, dependencies=guard)
+    for router in open_routers:
         app.include_router(router)
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Make the app's OpenAPI describe its errors as problem details, the 401s and the 413s."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(
+                build(), body_limited=True, service_token_scheme=SERVICE_TOKEN_SCHEME
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _new_registry() -> CollectorRegistry:
@@ -101,15 +138,34 @@ async def _run_check(check: Check) -> str:
     return "ok"
 
 
+class Health(BaseModel):
+    """The liveness answer."""
+
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    """The readiness answer: each dependency's check, ``ok`` or why it failed."""
+
+    status: str
+    service: str
+    checks: dict[str, str]
+
+
 def _ops_router(title: str) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz")
+    @router.get("/healthz", response_model=Health)
     async def healthz() -> dict[str, str]:
         """Answer while the process is alive (the liveness probe)."""
         return {"status": "ok", "service": title}
 
-    @router.get("/readyz")
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is down."}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         """Answer 200 only when every dependency answers (the readiness probe)."""
         checks: dict[str, Check] = request.app.state.readiness
@@ -119,7 +175,11 @@ def _ops_router(title: str) -> APIRouter:
         body = {"status": "ready" if ready else "not ready", "service": title, "checks": report}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+    )
     async def metrics(request: Request) -> Response:
         """Expose the service's Prometheus metrics."""
         return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,8 @@
 
 Secrets (passwords, URLs with credentials) may come from files: set ``CC_SECRETS_DIR`` to a
 directory holding one file per variable, named like it (``CC_DATABASE_URL``, ``CC_AMQP_URL``,
-``CC_ESL_PASSWORD`` ...), the layout a mounted Kubernetes Secret gives. Variables win over files.
+``CC_ESL_PASSWORD``, ``CC_SERVICE_TOKEN`` ...), the layout a mounted Kubernetes Secret gives.
+Variables win over files.
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ class ServiceSettings(BaseSettings):
     esl_port: int = Field(default=8021, ge=1, le=65535, description="FreeSWITCH event socket port.")
     esl_password: SecretStr = Field(
         default=SecretStr("ClueCon"), description="Event socket password."
+    )
+    service_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token internal APIs require and clients send; unset: nobody gets in.",
+    )
+    http_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=1_073_741_824, description="Largest request body accepted."
     )
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
     http_port: int | None = Field(

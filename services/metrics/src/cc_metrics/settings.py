@@ -45,6 +45,9 @@ class MetricsSettings(ServiceSettings):
         default=256, ge=1, le=10_000, description="Events per transaction."
     )
     metrics_batch_linger_seconds: float = Field(default=0.002, ge=0, le=1)
+    metrics_staffing_seconds: float = Field(
+        default=20.0, gt=0, le=600, description="Time limit of one staffing plan."
+    )
 
     @field_validator("service_level_seconds", "short_abandon_seconds")
     @classmethod

@@ -1,8 +1,10 @@
 """The routing service's internal HTTP API: agents, queues, calls, callbacks, explanations.
 
-Used by the CRM API and by supervisors' tools, never by the public directly. Every change goes
-through the runtime's single path (core, then outbox and FreeSWITCH), so an API call and a
-FreeSWITCH event can never interleave half-way.
+Used by the CRM API and by supervisors' tools, never by the public directly (the app factory
+requires the service token). Every change goes through the runtime's single path (core, then
+outbox and FreeSWITCH), so an API call and a FreeSWITCH event can never interleave half-way.
+Configuration is checked in full before the core sees it: a refused name, dial string or tier
+is a 422 with the reason, and nothing is stored or remembered.
 """
 
 from __future__ import annotations
@@ -16,14 +18,25 @@ from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cc_common.db import upsert
+from cc_common.names import Label
+from cc_common.problems import problem_doc
 from cc_proto import make_event
 from cc_proto.events import AgentState, ConfigChanged
 from cc_routing.adapters import db as tables
 from cc_routing.core import AgentConfig, ConfigError, QueueConfig, RoutingError
+from cc_routing.core.config import check_agent, check_queue_input
 from cc_routing.runtime import RoutingRuntime, Store
 from cc_routing.service import RoutingService
 
-router = APIRouter(prefix="/v1", tags=["routing"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["routing"],
+    responses={503: problem_doc("Routing is not live yet (starting, or another instance leads).")},
+)
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: problem_doc("No such queue, agent or call.")}
+CONFLICT: Responses = {409: problem_doc("The request does not fit the current state.")}
+EITHER: Responses = {**NOT_FOUND, **CONFLICT}
 
 
 def get_service(request: Request) -> RoutingService:
@@ -86,8 +99,12 @@ AGENTS: TypeAdapter[AgentConfig] = TypeAdapter(AgentConfig)
 @router.put("/queues/{name}", status_code=status.HTTP_200_OK)
 async def put_queue(name: str, config: QueueConfig, service: ServiceDep) -> dict[str, Any]:
     """Create or change a queue; a bad strategy, number or skill expression is a 422 with why."""
+    try:
+        check_queue_input(config)
+    except ConfigError as exc:
+        raise _bad(exc) from None
     if config.name != name:
-        raise _bad(ValueError(f"body names queue {config.name!r}, the path {name!r}"))
+        raise _bad(ValueError(f"body names queue {config.name!r}, the path another"))
     runtime = _runtime(service)
     document: dict[str, Any] = QUEUES.dump_python(config, mode="json")
     try:
@@ -100,7 +117,7 @@ async def put_queue(name: str, config: QueueConfig, service: ServiceDep) -> dict
     return document
 
 
-@router.delete("/queues/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/queues/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=EITHER)
 async def delete_queue(name: str, service: ServiceDep) -> Response:
     """Delete an empty queue (409 while it holds calls: nothing may be lost)."""
     runtime = _runtime(service)
@@ -123,7 +140,7 @@ async def list_queues(service: ServiceDep) -> list[dict[str, Any]]:
     return [_status(runtime, name) for name in runtime.acd.queue_names()]
 
 
-@router.get("/queues/{name}")
+@router.get("/queues/{name}", responses=NOT_FOUND)
 async def queue_status(name: str, service: ServiceDep) -> dict[str, Any]:
     """One queue's live figures: calls waiting, oldest wait, agents by state, service level."""
     runtime = _runtime(service)
@@ -138,10 +155,21 @@ def _status(runtime: RoutingRuntime, name: str) -> dict[str, Any]:
 
 @router.put("/agents/{agent_id}")
 async def put_agent(agent_id: str, config: AgentConfig, service: ServiceDep) -> dict[str, Any]:
-    """Create or change an agent: contact (any dial string), skills 1-5, queues as tiers."""
+    """Create or change an agent: contact (one FreeSWITCH endpoint), skills 1-5, queues as tiers.
+
+    The contact is one endpoint such as ``user/1001`` or ``sofia/gateway/carrier/4930123``: no
+    whitespace, ``&``, variable blocks or further endpoints. Tiers name existing queues.
+    """
+    try:
+        check_agent(config)
+    except ConfigError as exc:
+        raise _bad(exc) from None
     if config.agent_id != agent_id:
-        raise _bad(ValueError(f"body names agent {config.agent_id!r}, the path {agent_id!r}"))
+        raise _bad(ValueError(f"body names agent {config.agent_id!r}, the path another"))
     runtime = _runtime(service)
+    unknown = sorted(set(config.tiers) - set(runtime.acd.queue_names()))
+    if unknown:
+        raise _bad(ValueError(f"tiers name queues that do not exist: {', '.join(unknown[:10])}"))
     document: dict[str, Any] = AGENTS.dump_python(config, mode="json")
     try:
         await runtime.step(
@@ -153,7 +181,11 @@ async def put_agent(agent_id: str, config: AgentConfig, service: ServiceDep) -> 
     return document
 
 
-@router.delete("/agents/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/agents/{agent_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=EITHER,
+)
 async def delete_agent(agent_id: str, service: ServiceDep) -> Response:
     """Forget a logged-out agent (409 while logged in)."""
     runtime = _runtime(service)
@@ -180,16 +212,16 @@ class StateChange(BaseModel):
     """What an agent (or supervisor) asks for."""
 
     state: Literal["available", "break", "not_ready"]
-    reason: str | None = Field(default=None, max_length=200)
+    reason: Label | None = None
 
 
 class Login(BaseModel):
     state: Literal["available", "break", "not_ready"] = "available"
-    reason: str | None = Field(default=None, max_length=200)
+    reason: Label | None = None
 
 
 class Logout(BaseModel):
-    reason: str | None = Field(default=None, max_length=200)
+    reason: Label | None = None
 
 
 class WrapUp(BaseModel):
@@ -198,7 +230,7 @@ class WrapUp(BaseModel):
 
 
 class Disposition(BaseModel):
-    code: str = Field(min_length=1, max_length=100)
+    code: Label
     resolved: bool | None = None
 
 
@@ -212,7 +244,7 @@ async def _agent_action(service: RoutingService, agent_id: str, decide: Any) -> 
     return _fields(runtime.acd.agent_view(agent_id))
 
 
-@router.post("/agents/{agent_id}/login")
+@router.post("/agents/{agent_id}/login", responses=EITHER)
 async def login(agent_id: str, body: Login, service: ServiceDep) -> dict[str, Any]:
     """Start a shift, available or straight into a break."""
     state = AgentState(body.state)
@@ -223,7 +255,7 @@ async def login(agent_id: str, body: Login, service: ServiceDep) -> dict[str, An
     )
 
 
-@router.post("/agents/{agent_id}/logout")
+@router.post("/agents/{agent_id}/logout", responses=EITHER)
 async def logout(agent_id: str, body: Logout, service: ServiceDep) -> dict[str, Any]:
     """End a shift (after the current call, if on one)."""
     return await _agent_action(
@@ -231,7 +263,7 @@ async def logout(agent_id: str, body: Logout, service: ServiceDep) -> dict[str, 
     )
 
 
-@router.post("/agents/{agent_id}/state")
+@router.post("/agents/{agent_id}/state", responses=EITHER)
 async def change_state(agent_id: str, body: StateChange, service: ServiceDep) -> dict[str, Any]:
     """Go available, on break or not ready (a reason code is required for the last two)."""
     if body.state == "available":
@@ -245,7 +277,7 @@ async def change_state(agent_id: str, body: StateChange, service: ServiceDep) ->
     return await _agent_action(service, agent_id, decide)
 
 
-@router.post("/agents/{agent_id}/wrap-up")
+@router.post("/agents/{agent_id}/wrap-up", responses=EITHER)
 async def wrap_up(agent_id: str, body: WrapUp, service: ServiceDep) -> dict[str, Any]:
     """End wrap-up now, or extend it."""
     if body.action == "end":
@@ -257,7 +289,7 @@ async def wrap_up(agent_id: str, body: WrapUp, service: ServiceDep) -> dict[str,
     )
 
 
-@router.post("/agents/{agent_id}/disposition")
+@router.post("/agents/{agent_id}/disposition", responses=EITHER)
 async def disposition(agent_id: str, body: Disposition, service: ServiceDep) -> dict[str, Any]:
     """Record the outcome of the agent's current (or just ended) call."""
     return await _agent_action(
@@ -267,7 +299,7 @@ async def disposition(agent_id: str, body: Disposition, service: ServiceDep) -> 
     )
 
 
-@router.get("/agents/{agent_id}")
+@router.get("/agents/{agent_id}", responses=NOT_FOUND)
 async def agent(agent_id: str, service: ServiceDep) -> dict[str, Any]:
     """An agent's live state."""
     runtime = _runtime(service)
@@ -282,7 +314,7 @@ class CallbackRequest(BaseModel):
     number: str = Field(min_length=3, max_length=32, pattern=r"^\+?[0-9*#]+$")
 
 
-@router.get("/calls/{call_id}")
+@router.get("/calls/{call_id}", responses=NOT_FOUND)
 async def call(call_id: str, service: ServiceDep) -> dict[str, Any]:
     """Where a call stands: status, position and estimated wait, kept current."""
     runtime = _runtime(service)
@@ -292,7 +324,7 @@ async def call(call_id: str, service: ServiceDep) -> dict[str, Any]:
     return _finite(_fields(view))
 
 
-@router.post("/calls/{call_id}/callback")
+@router.post("/calls/{call_id}/callback", responses=CONFLICT)
 async def callback(call_id: str, body: CallbackRequest, service: ServiceDep) -> dict[str, Any]:
     """The caller leaves the line and keeps their place: they are called back in turn."""
     runtime = _runtime(service)
@@ -306,7 +338,7 @@ async def callback(call_id: str, body: CallbackRequest, service: ServiceDep) -> 
     return _finite(_fields(view)) if view is not None else {}
 
 
-@router.get("/calls/{call_id}/explain")
+@router.get("/calls/{call_id}/explain", responses=NOT_FOUND)
 async def explain(call_id: str, service: ServiceDep) -> list[dict[str, Any]]:
     """Why this call went (or did not go) to each agent: candidates, score terms, skips."""
     runtime = _runtime(service)

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from cc_common.settings import ServiceSettings
 from cc_routing.core import ConfigError, Destination
+from cc_routing.core.config import check_destination, dial_string_problem, sound_problem
 
 
 class RoutingSettings(ServiceSettings):
@@ -38,7 +39,7 @@ class RoutingSettings(ServiceSettings):
     @classmethod
     def _destination(cls, value: str) -> str:
         try:
-            Destination.parse(value)
+            check_destination(Destination.parse(value), "fallback")
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return value
@@ -48,4 +49,15 @@ class RoutingSettings(ServiceSettings):
     def _template(cls, value: str) -> str:
         if "{number}" not in value:
             raise ValueError("must contain {number}")
+        problem = dial_string_problem(value.replace("{number}", "0", 1))
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("routing_hold_music")
+    @classmethod
+    def _sound(cls, value: str) -> str:
+        problem = sound_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -20,6 +21,8 @@ class Runtime:
     settings: MetricsSettings
     engine: MetricsEngine
     clock: Callable[[], datetime]
+    staffing_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    """Staffing plans computed at once (each in its own worker process)."""
 
     @property
     def tenant(self) -> str:

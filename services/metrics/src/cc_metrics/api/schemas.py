@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
+from cc_common.names import MAX_NAME_LENGTH, Name
 from cc_metrics.core.workforce import Activity
+
+
+def _no_epoch_numbers(value: object) -> object:
+    if isinstance(value, int | float):
+        raise ValueError("give an ISO 8601 time with an offset, like 2026-01-05T09:00:00Z")
+    return value
+
+
+def _sane_instant(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("needs a UTC offset, like 2026-01-05T09:00:00Z")
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("must fall in the years 2000-2100")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_no_epoch_numbers), AfterValidator(_sane_instant)]
+"""A moment given as an ISO 8601 string with an offset (no epoch numbers), 2000-2100."""
+CostKey = Annotated[
+    str, StringConstraints(max_length=MAX_NAME_LENGTH, pattern=r"^(|\w[\w.:@+\-]*)$")
+]
 
 
 class KpiPublic(BaseModel):
@@ -97,22 +119,26 @@ class CallRecordPage(BaseModel):
 class ForecastIntervalIn(BaseModel):
     """Calls expected in one interval."""
 
-    start: datetime
-    calls: float = Field(ge=0)
-    aht_seconds: float = Field(gt=0)
+    start: Instant
+    calls: float = Field(ge=0, le=100_000, allow_inf_nan=False)
+    aht_seconds: float = Field(ge=1, le=7200, allow_inf_nan=False)
 
 
 class StaffingRequest(BaseModel):
     """A forecast and the target to staff it for."""
 
-    intervals: list[ForecastIntervalIn] = Field(min_length=1, max_length=10_000)
+    intervals: list[ForecastIntervalIn] = Field(
+        min_length=1, max_length=3000, description="At most a month of 15-minute intervals."
+    )
     interval_minutes: Literal[15, 30, 60] = 15
     target_service_level: float = Field(default=0.80, gt=0, lt=1)
-    threshold_seconds: float = Field(default=20.0, ge=0)
-    patience_seconds: float | None = Field(default=None, gt=0)
+    threshold_seconds: float = Field(default=20.0, ge=0, le=3600, allow_inf_nan=False)
+    patience_seconds: float | None = Field(
+        default=None, ge=1, le=3600, allow_inf_nan=False, description="Erlang A when given."
+    )
     shrinkage: float = Field(default=0.0, ge=0, lt=1)
     trunk_blocking: float | None = Field(default=None, gt=0, lt=1)
-    trunk_holding_seconds: float | None = Field(default=None, gt=0)
+    trunk_holding_seconds: float | None = Field(default=None, ge=1, le=86_400, allow_inf_nan=False)
 
 
 class StaffingIntervalOut(BaseModel):
@@ -144,26 +170,26 @@ class StaffingResponse(BaseModel):
 class ScheduleEntryIn(BaseModel):
     """One scheduled stretch of one agent's day."""
 
-    agent_id: str = Field(min_length=1, max_length=200)
-    start: datetime
-    end: datetime
+    agent_id: Name
+    start: Instant
+    end: Instant
     activity: Activity
 
 
 class ScheduleIn(BaseModel):
     """Schedule entries to add."""
 
-    entries: list[ScheduleEntryIn] = Field(min_length=1, max_length=50_000)
+    entries: list[ScheduleEntryIn] = Field(min_length=1, max_length=10_000)
 
 
 class CostIn(BaseModel):
     """The cost of a queue, a team or the whole tenant over a period."""
 
     scope: Literal["queue", "team", "tenant"]
-    key: str = Field(default="", max_length=200, description="Queue or team; empty for tenant.")
-    start: datetime
-    end: datetime
-    amount: float = Field(ge=0)
+    key: CostKey = Field(default="", description="Queue or team; empty for tenant.")
+    start: Instant
+    end: Instant
+    amount: float = Field(ge=0, le=1e12, allow_inf_nan=False)
 
 
 class Stored(BaseModel):
