@@ -136,7 +136,7 @@ class FlowStore:
                 .where(a.c.tenant == self.tenant, a.c.name == name)
                 .order_by(a.c.seq.desc())
             )
-            earlier = [v for (v,) in history if v != current]
+            earlier = [int(v) for (v,) in history if v != current]
             if current is None or not earlier:
                 raise FlowConflict(f"flow {name!r} has no earlier live version to roll back to")
             await self._activate(session, name, earlier[0])

@@ -1,0 +1,300 @@
+"""The flow runner: FreeSWITCH's ``socket <ivr>:8084 async full`` connects here, once per call.
+
+Each call gets one task (the outbound server's) that resolves the flow bound to the dialled
+number, walks it (:class:`~cc_ivr.core.FlowRun`) and carries out each command on the channel
+with ``sendmsg``. A caller who hangs up ends the task at the next step and is counted as
+abandoned in the IVR. When the flow queues the call, the runner sets ``cc_queue``,
+``cc_priority``, ``cc_skills``, ``cc_customer_id`` and closes the socket; the dialplan (which set
+``socket_resume=true``) goes on to ``park`` and routing takes the call from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from cc_common.db import Database, Outbox, OutboxRelay
+from cc_common.esl import EslError, EslEvent, OutboundSession
+from cc_common.logging import get_logger
+from cc_ivr.adapters.crm import CrmClient
+from cc_ivr.adapters.store import ActiveFlow, FlowStore
+from cc_ivr.core import (
+    CollectDigits,
+    Command,
+    Finish,
+    FlowRun,
+    LookupCustomer,
+    PlayFiles,
+    RecordMessage,
+    SayValue,
+    SpeakText,
+)
+from cc_proto import make_event
+from cc_proto.envelope import EventData
+from cc_proto.events import CallIvrCompleted, CallIvrStarted
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+DIGITS_VARIABLE = "cc_ivr_digits"
+ANY_DTMF = "^[0-9*#]+$"
+INTER_DIGIT_MS = 3000
+SAY = {
+    "number": ("number", "pronounced"),
+    "digits": ("number", "iterated"),
+    "money": ("currency", "pronounced"),
+    "date": ("current_date", "pronounced"),
+}
+
+
+class CallerGone(Exception):
+    """The caller hung up (or the socket closed) while the flow was running."""
+
+
+@dataclass
+class RunnerStats:
+    """What one runner has done since it started (for /metrics and the benchmark)."""
+
+    active: int = 0
+    started: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    unbound: int = 0
+
+
+class IvrRunner:
+    """Runs flows on outbound-socket sessions."""
+
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        store: FlowStore,
+        crm: CrmClient,
+        db: Database,
+        outbox: Outbox,
+        relay: OutboxRelay | None = None,
+        voicemail_dir: str = "${recordings_dir}/voicemail",
+        routing_url: str = "",
+        service_token: str = "",
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.tenant = tenant
+        self.store = store
+        self.crm = crm
+        self.db = db
+        self.outbox = outbox
+        self.relay = relay
+        self.voicemail_dir = voicemail_dir.rstrip("/")
+        self.routing_url = routing_url.rstrip("/")
+        self.service_token = service_token
+        self.clock = clock
+        self.stats = RunnerStats()
+
+    async def handle(self, session: OutboundSession) -> None:
+        """Serve one call from connect to the end of its flow."""
+        data = session.channel_data
+        call_id = session.unique_id
+        caller = data.get("Caller-Caller-ID-Number") or ""
+        dialed = data.variable("cc_dialed_number") or data.get("Caller-Destination-Number") or ""
+        active = await self.store.resolve(dialed)
+        if active is None:
+            self.stats.unbound += 1
+            log.warning("ivr.no_flow_for_number", dialed=dialed)
+            return  # the dialplan parks the call in the default queue
+        self.stats.started += 1
+        self.stats.active += 1
+        try:
+            await self._run(session, active, call_id, caller, dialed)
+        finally:
+            self.stats.active -= 1
+
+    async def _run(
+        self, session: OutboundSession, active: ActiveFlow, call_id: str, caller: str, dialed: str
+    ) -> None:
+        gone = asyncio.Event()
+        session.on("CHANNEL_HANGUP", lambda _e: gone.set())
+        await session.myevents()
+        await session.linger()
+        run = FlowRun(
+            active.flow, call_id=call_id, caller=caller, dialed=dialed, started_at=self.clock()
+        )
+        await self._publish(
+            call_id,
+            CallIvrStarted(
+                flow=active.name,
+                flow_version=active.version,
+                caller_number=caller or None,
+                dialed_number=dialed or None,
+            ),
+        )
+        finish: Finish | None = None
+        try:
+            await self._guard(session, gone, self._app(session, "answer"))
+            command: Command = run.start(self.clock())
+            while not isinstance(command, Finish):
+                result = await self._guard(session, gone, self._do(session, command, call_id))
+                command = run.resume(result, self.clock())
+            finish = command
+            await self._guard(session, gone, self._leave(session, finish, call_id))
+        except CallerGone:
+            run.abandon(self.clock())
+            finish = None
+        outcome = run.outcome or "abandoned"
+        self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
+        log.info("ivr.completed", flow=active.name, outcome=outcome, path=run.path)
+        await self._publish(call_id, _completed(active, run, finish))
+
+    # ----- carrying out commands
+
+    async def _guard(self, session: OutboundSession, gone: asyncio.Event, work: Awaitable[T]) -> T:
+        """Run one step, or raise CallerGone as soon as the caller hangs up."""
+        if gone.is_set() or not session.is_open:
+            _discard(work)
+            raise CallerGone
+        step = asyncio.ensure_future(work)
+        hangup = asyncio.ensure_future(gone.wait())
+        try:
+            done, _ = await asyncio.wait({step, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hangup.cancel()
+        if step not in done:
+            step.cancel()
+            raise CallerGone
+        try:
+            value = step.result()
+        except EslError as exc:
+            raise CallerGone from exc
+        if gone.is_set():
+            raise CallerGone
+        return value
+
+    async def _app(self, session: OutboundSession, app: str, arg: str | None = None) -> EslEvent:
+        done = await session.execute(app, arg, wait=True)
+        assert done is not None
+        if _hung_up(done):
+            raise CallerGone
+        return done
+
+    async def _do(self, session: OutboundSession, command: Command, call_id: str) -> object:
+        if isinstance(command, PlayFiles):
+            await self._app(session, "playback", _file_string(command.files))
+            return None
+        if isinstance(command, SayValue):
+            kind, method = SAY[command.kind]
+            value = command.value
+            if command.kind == "date":
+                day = dt.datetime.fromisoformat(command.value).replace(hour=12, tzinfo=dt.UTC)
+                value = str(int(day.timestamp()))
+            await self._app(session, "say", f"{command.language} {kind} {method} {value}")
+            return None
+        if isinstance(command, SpeakText):
+            text = command.text.replace("|", " ")
+            await self._app(session, "speak", f"flite|kal|{text}")
+            return None
+        if isinstance(command, CollectDigits):
+            return await self._collect(session, command)
+        if isinstance(command, LookupCustomer):
+            return await self.crm.lookup(command)
+        if isinstance(command, RecordMessage):
+            await self._app(session, "playback", _file_string(command.files))
+            path = f"{self.voicemail_dir}/{self.tenant}/{call_id}.wav"
+            await self._app(session, "set", f"cc_voicemail_file={path}")
+            await self._app(session, "record", f"{path} {command.max_seconds} 200 5")
+            return None
+        raise TypeError(f"unknown command {command!r}")
+
+    async def _collect(self, session: OutboundSession, ask: CollectDigits) -> str:
+        await self._app(session, "unset", DIGITS_VARIABLE)
+        terminators = ask.terminators or "none"
+        arg = (
+            f"{ask.min_digits} {ask.max_digits} 1 {ask.timeout_ms} {terminators} "
+            f"{_file_string(ask.files)} silence_stream://250 {DIGITS_VARIABLE} {ANY_DTMF} "
+            f"{INTER_DIGIT_MS}"
+        )
+        done = await self._app(session, "play_and_get_digits", arg)
+        return done.variable(DIGITS_VARIABLE) or ""
+
+    async def _leave(self, session: OutboundSession, finish: Finish, call_id: str) -> None:
+        variables = dict(finish.variables)
+        variables["cc_ivr_outcome"] = finish.outcome
+        if finish.outcome == "callback" and finish.queue and finish.callback_number:
+            variables.update(cc_queue=finish.queue, cc_callback_number=finish.callback_number)
+        for name, value in variables.items():
+            await self._app(session, "set", f"{name}={value}")
+        if finish.transfer_to is not None:
+            number, context = finish.transfer_to
+            await session.execute("transfer", f"{number} XML {context}")
+        elif finish.hangup:
+            await session.hangup("NORMAL_CLEARING")
+        if finish.outcome == "callback":
+            asyncio.get_running_loop().create_task(self._request_callback(call_id, finish))
+
+    async def _request_callback(self, call_id: str, finish: Finish) -> None:
+        """Ask routing to turn the queued call into a callback that keeps its place."""
+        if not self.routing_url or not finish.callback_number:
+            return
+        headers = {"Authorization": f"Bearer {self.service_token}"} if self.service_token else {}
+        url = f"{self.routing_url}/v1/calls/{call_id}/callback"
+        async with httpx.AsyncClient(headers=headers, timeout=5.0) as http:
+            for _ in range(20):  # routing sees the park a moment after the socket closes
+                try:
+                    response = await http.post(url, json={"number": finish.callback_number})
+                except httpx.HTTPError as exc:
+                    log.warning("ivr.callback_request_failed", error=str(exc))
+                    return
+                if response.status_code != 404:
+                    return
+                await asyncio.sleep(0.25)
+        log.warning("ivr.callback_not_taken", call_id=call_id)
+
+    # ----- events
+
+    async def _publish(self, call_id: str, data: EventData) -> None:
+        event = make_event(data, tenant=self.tenant, call_id=call_id)
+        async with self.db.session() as session:
+            await self.outbox.add(session, event)
+        if self.relay is not None:
+            self.relay.notify()
+
+
+def _completed(active: ActiveFlow, run: FlowRun, finish: Finish | None) -> CallIvrCompleted:
+    variables = dict(finish.variables) if finish is not None else {}
+    priority = variables.get("cc_priority", "")
+    skills = [s for s in variables.get("cc_skills", "").split(",") if s]
+    voicemail = run.variables.get("voicemail") == "true"
+    return CallIvrCompleted(
+        flow=active.name,
+        flow_version=active.version,
+        outcome=run.outcome or "abandoned",
+        queue=finish.queue if finish is not None else None,
+        duration_seconds=run.seconds,
+        selections=list(run.choices),
+        customer_id=variables.get("cc_customer_id") or run.variables.get("customer_id"),
+        path=list(run.path),
+        language=run.language,
+        priority=int(priority) if priority.isdigit() else None,
+        skills=skills,
+        voicemail_file=f"{run.call_id}.wav" if voicemail else None,
+    )
+
+
+def _file_string(files: tuple[str, ...]) -> str:
+    return files[0] if len(files) == 1 else "file_string://" + "!".join(files)
+
+
+def _hung_up(event: EslEvent) -> bool:
+    return event.get("Answer-State") == "hangup" or event.get("Channel-State") in (
+        "CS_HANGUP",
+        "CS_REPORTING",
+        "CS_DESTROY",
+    )
+
+
+def _discard(work: Any) -> None:
+    if asyncio.iscoroutine(work):
+        work.close()
