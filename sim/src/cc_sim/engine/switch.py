@@ -774,7 +774,12 @@ class Switch:
                     return value
             return self.global_vars.get(inner, "")
 
-        return _VARIABLE.sub(one, data)
+        for _ in range(4):  # inner ${...} first, as FreeSWITCH expands nested references
+            expanded = _VARIABLE.sub(one, data)
+            if expanded == data or "${" not in expanded:
+                return expanded
+            data = expanded
+        return data
 
     def inline_api(self, name: str, argument: str) -> str:
         """Run an API used inside a variable expansion (strftime, ...); fires its API event."""
@@ -784,6 +789,8 @@ class Switch:
             result = time.strftime(argument or "%Y-%m-%d %H:%M:%S", time.localtime(seconds))
         elif name == "global_getvar":
             result = self.global_vars.get(argument.strip(), "")
+        elif name == "cond":
+            result = _cond(argument)
         self.fire_api_event(name, argument or None)
         return result
 
@@ -847,3 +854,18 @@ def _source(key: str) -> tuple[str, str, int]:
     from cc_sim.core.events import SOURCES
 
     return SOURCES[key]
+
+
+_COND = re.compile(
+    r"^\s*('[^']*'|\S+)\s*(==|!=)\s*('[^']*'|\S+)\s*\?\s*(.*?)\s*:\s*(.*?)\s*$", re.S
+)
+
+
+def _cond(argument: str) -> str:
+    """``cond(a == b ? yes : no)``, FreeSWITCH's inline conditional (string comparison)."""
+    found = _COND.match(argument)
+    if found is None:
+        return "-ERR"
+    left, op, right, yes, no = found.groups()
+    equal = left.strip("'") == right.strip("'")
+    return yes if equal == (op == "==") else no
