@@ -118,8 +118,31 @@ def support_flow() -> dict[str, Any]:
     return document
 
 
+def after_hours_flow() -> dict[str, Any]:
+    """The sample after-hours line, closed all week."""
+    document: dict[str, Any] = json.loads(
+        json.dumps(sample_documents()["after_hours"], default=str)
+    )
+    document["nodes"]["hours"]["open"] = {}
+    document["nodes"]["voicemail"]["max_seconds"] = 3
+    return document
+
+
+TRANSFER = {
+    **PROOF,
+    "name": "transfer",
+    "nodes": {**PROOF["nodes"], "welcome": {"type": "transfer", "destination": "7101"}},
+}
+TRANSFER["nodes"] = {k: v for k, v in TRANSFER["nodes"].items() if k in ("hours", "welcome", "bye")}
+
+
 async def live(ivr: Ivr) -> None:
-    for number, document in (("8000", PROOF), ("8001", CLOSED)):
+    for number, document in (
+        ("8000", PROOF),
+        ("8001", CLOSED),
+        ("8003", after_hours_flow()),
+        ("8004", TRANSFER),
+    ):
         info = await ivr.store.create(document)
         await ivr.store.activate(info.name, info.version)
         await ivr.store.bind(number, info.name)
@@ -264,3 +287,65 @@ async def test_an_ivr_that_is_down_falls_through_to_the_default_queue(ivr: Ivr, 
     variables = await parked(line, caller)
     assert variables["cc_queue"] == "general"
     assert line.executed(caller.b_leg, "play_and_get_digits") == 0
+
+
+async def test_after_hours_voicemail_is_recorded_and_tied_to_the_call(
+    ivr: Ivr, line: Line, switch: Any
+) -> None:
+    await live(ivr)
+    caller = await line.call("8003", UNKNOWN, ivr.port)
+    await line.collecting(caller, 1)
+    await caller.press("1")
+    await eventually(lambda: line.hung_up(caller.b_leg), within=30)
+    data = await completed(ivr, caller)
+    assert data.outcome == "voicemail"
+    assert data.voicemail_file == f"voicemail-acme-{caller.b_leg}.wav"
+    assert line.executed(caller.b_leg, "record") == 1
+    if switch.real is not None:  # the real switch wrote the message where the flow said
+        recordings = switch.endpoint.work_dir / "recordings"
+        await eventually(lambda: (recordings / data.voicemail_file).exists(), within=10)
+
+
+async def test_a_callback_request_parks_the_caller_with_their_number(ivr: Ivr, line: Line) -> None:
+    await live(ivr)
+    caller = await line.call("8003", VIP, ivr.port)
+    await line.collecting(caller, 1)
+    await caller.press("2")
+    variables = await parked(line, caller)
+    assert variables["cc_queue"] == "support"
+    event = line.parked_with_queue(caller.b_leg)
+    assert event is not None
+    assert event.variable("cc_callback_number") == VIP
+    assert (await completed(ivr, caller)).outcome == "callback"
+
+
+async def test_a_transfer_sends_the_call_to_the_extension(ivr: Ivr, line: Line) -> None:
+    await live(ivr)
+    caller = await line.call("8004", VIP, ivr.port)
+    data = await completed(ivr, caller)
+    assert data.outcome == "transferred"
+    await eventually(lambda: line.executed(caller.b_leg, "transfer") == 1)
+    await eventually(
+        lambda: any(e.name == "CHANNEL_PARK" and e.unique_id == caller.b_leg for e in line.events)
+    )
+    assert line.parked_with_queue(caller.b_leg) is None  # at 7101, not in a queue
+
+
+async def test_a_call_in_progress_finishes_on_the_version_it_started_on(
+    ivr: Ivr, line: Line
+) -> None:
+    await live(ivr)
+    first = await line.call("8000", UNKNOWN, ivr.port)
+    await line.collecting(first, 1)
+    changed = json.loads(json.dumps(PROOF))
+    changed["nodes"]["banking"]["queue"] = "banking2"
+    info = await ivr.store.create(changed)
+    await ivr.store.activate("proof", info.version)
+    await first.press("2")
+    assert (await parked(line, first))["cc_queue"] == "banking"
+    assert (await completed(ivr, first)).flow_version == 1
+    second = await line.call("8000", UNKNOWN, ivr.port)
+    await line.collecting(second, 1)
+    await second.press("2")
+    assert (await parked(line, second))["cc_queue"] == "banking2"
+    assert (await completed(ivr, second)).flow_version == 2

@@ -128,6 +128,9 @@ def test_after_hours_voicemail_and_callback_and_holidays() -> None:
     assert finish.outcome == "callback"
     assert finish.callback_number == "15551230000"
     assert finish.queue == "support"
+    assert not finish.hangup  # parked in the queue; routing turns it into a callback
+    assert finish.variables["cc_callback_number"] == "15551230000"
+    assert finish.variables["cc_queue"] == "support"
     run = run_of("after_hours", HOLIDAY)
     assert isinstance(run.start(HOLIDAY), CollectDigits)  # closed on the 25th, inside hours
     assert run.path == ["hours", "closed"]

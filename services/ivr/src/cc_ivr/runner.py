@@ -78,7 +78,7 @@ class IvrRunner:
         db: Database,
         outbox: Outbox,
         relay: OutboxRelay | None = None,
-        voicemail_dir: str = "${recordings_dir}/voicemail",
+        voicemail_dir: str = "${recordings_dir}",
         routing_url: str = "",
         service_token: str = "",
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
@@ -147,7 +147,7 @@ class IvrRunner:
         outcome = run.outcome or "abandoned"
         self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
         log.info("ivr.completed", flow=active.name, outcome=outcome, path=run.path)
-        await self._publish(call_id, _completed(active, run, finish))
+        await self._publish(call_id, _completed(active, run, finish, self.tenant))
 
     # ----- carrying out commands
 
@@ -202,7 +202,9 @@ class IvrRunner:
             return await self.crm.lookup(command)
         if isinstance(command, RecordMessage):
             await self._app(session, "playback", _file_string(command.files))
-            path = f"{self.voicemail_dir}/{self.tenant}/{call_id}.wav"
+            # FreeSWITCH's record does not make directories (it hangs the call up instead), so
+            # messages sit flat in a directory that exists, named by tenant and call.
+            path = f"{self.voicemail_dir}/{voicemail_name(self.tenant, call_id)}"
             await self._app(session, "set", f"cc_voicemail_file={path}")
             await self._app(session, "record", f"{path} {command.max_seconds} 200 5")
             return None
@@ -222,8 +224,6 @@ class IvrRunner:
     async def _leave(self, session: OutboundSession, finish: Finish, call_id: str) -> None:
         variables = dict(finish.variables)
         variables["cc_ivr_outcome"] = finish.outcome
-        if finish.outcome == "callback" and finish.queue and finish.callback_number:
-            variables.update(cc_queue=finish.queue, cc_callback_number=finish.callback_number)
         for name, value in variables.items():
             await self._app(session, "set", f"{name}={value}")
         if finish.transfer_to is not None:
@@ -262,7 +262,14 @@ class IvrRunner:
             self.relay.notify()
 
 
-def _completed(active: ActiveFlow, run: FlowRun, finish: Finish | None) -> CallIvrCompleted:
+def voicemail_name(tenant: str, call_id: str) -> str:
+    """Return the file name of the message left on a call."""
+    return f"voicemail-{tenant}-{call_id}.wav"
+
+
+def _completed(
+    active: ActiveFlow, run: FlowRun, finish: Finish | None, tenant: str
+) -> CallIvrCompleted:
     variables = dict(finish.variables) if finish is not None else {}
     priority = variables.get("cc_priority", "")
     skills = [s for s in variables.get("cc_skills", "").split(",") if s]
@@ -279,7 +286,7 @@ def _completed(active: ActiveFlow, run: FlowRun, finish: Finish | None) -> CallI
         language=run.language,
         priority=int(priority) if priority.isdigit() else None,
         skills=skills,
-        voicemail_file=f"{run.call_id}.wav" if voicemail else None,
+        voicemail_file=voicemail_name(tenant, run.call_id) if voicemail else None,
     )
 
 

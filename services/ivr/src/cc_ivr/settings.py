@@ -40,8 +40,8 @@ class IvrSettings(ServiceSettings):
         default="", description="Comma-separated queues flows may name; empty: not checked."
     )
     voicemail_dir: str = Field(
-        default="${recordings_dir}/voicemail",
-        description="Where the switch records voicemail (expanded by FreeSWITCH).",
+        default="${recordings_dir}",
+        description="An existing directory on the switch for voicemail (FreeSWITCH expands it).",
     )
 
     def queue_names(self) -> list[str] | None:

@@ -334,13 +334,25 @@ class FlowRun:
 
     def _hangup(self, node: HangupNode) -> Command:
         outcome: Outcome = self._hint or ("self_served" if node.self_served else "ended")
-        number = self.variables["caller"] if outcome == "callback" else None
-        queue = self.variables.get("callback_queue") if outcome == "callback" else None
-        finish = self._finish(outcome, hangup=True, queue=queue, callback_number=number)
+        finish = self._callback() if outcome == "callback" else self._finish(outcome, hangup=True)
         if node.prompt is None:
             return finish
         self._resume = lambda _result: finish
         return PlayFiles(self._files([node.prompt]))
+
+    def _callback(self) -> Finish:
+        """Park the caller in the queue with their number: routing turns the call into a
+        callback that keeps its place (and ends the call)."""
+        queue = self.variables["callback_queue"]
+        variables = {
+            "cc_queue": queue,
+            "cc_priority": str(self._int("priority", 0)),
+            "cc_language": self.language,
+            "cc_callback_number": self.variables["caller"],
+        }
+        return self._finish(
+            "callback", queue=queue, variables=variables, callback_number=self.variables["caller"]
+        )
 
     def _finish(
         self,
