@@ -158,7 +158,7 @@ async def ivr(
         found.events.append(event)
 
     await watcher.consume(
-        rabbit_cleanup.queue(unique_name("watch")), bindings=["acme.call.#"], handler=collect
+        rabbit_cleanup.queue(unique_name("watch")), bindings=["acme.#"], handler=collect
     )
     try:
         yield found
@@ -215,6 +215,13 @@ class Line:
             if e.name == "CHANNEL_PARK" and e.unique_id == leg and e.variable("cc_queue"):
                 return e
         return None
+
+    def parked_with_queue_count(self, leg: str) -> int:
+        return sum(
+            1
+            for e in self.events
+            if e.name == "CHANNEL_PARK" and e.unique_id == leg and e.variable("cc_queue")
+        )
 
     def hung_up(self, leg: str) -> bool:
         return any(e.name == "CHANNEL_HANGUP" and e.unique_id == leg for e in self.events)

@@ -5,6 +5,7 @@ self-service, hang-up mid-flow and an IVR that is down each take their branch.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from cc_common.testing import eventually
 from cc_ivr.flows import sample_documents
 
-from .conftest import ACCOUNT, BROKEN, GARBAGE, SLOW, UNKNOWN, VIP, Caller, Ivr, Line
+from .conftest import ACCOUNT, BROKEN, CONTEXT, GARBAGE, SLOW, UNKNOWN, VIP, Caller, Ivr, Line
 
 pytestmark = pytest.mark.integration
 
@@ -349,3 +350,76 @@ async def test_a_call_in_progress_finishes_on_the_version_it_started_on(
     await second.press("2")
     assert (await parked(line, second))["cc_queue"] == "banking2"
     assert (await completed(ivr, second)).flow_version == 2
+
+
+SURVEYED = {
+    **PROOF,
+    "name": "surveyed",
+    "survey": {
+        "sample_rate": 1.0,
+        "csat_prompt": "menu",
+        "nps_prompt": "account",
+        "fcr_prompt": "menu",
+        "thanks_prompt": "goodbye",
+        "invalid_prompt": "invalid",
+        "timeout_seconds": 3,
+    },
+}
+
+
+async def talk_to_an_agent_who_hangs_up(line: Line, caller: Caller) -> None:
+    """What routing does, by hand: bridge the parked caller to an agent; the agent hangs up."""
+    await parked(line, caller)
+    job = await line.client.bgapi(f"originate loopback/7101/{CONTEXT} &park()")
+    async with asyncio.timeout(20):
+        result = await job.result()
+    agent = result.text.split()[-1]
+    assert (await line.client.api(f"uuid_setvar {caller.b_leg} cc_agent 1001")).ok
+    bridged = await line.client.api(f"uuid_bridge {caller.b_leg} {agent}")
+    assert bridged.ok, bridged.text
+    await asyncio.sleep(1.0)
+    await line.client.api(f"uuid_kill {agent}")
+
+
+async def surveyed(ivr: Ivr, caller: Caller) -> Any:
+    await eventually(
+        lambda: any(e.call_id == caller.b_leg for e in ivr.of("survey.completed")), within=30
+    )
+    return next(e for e in ivr.of("survey.completed") if e.call_id == caller.b_leg)
+
+
+async def test_a_post_call_survey_after_the_agent_hangs_up(ivr: Ivr, line: Line) -> None:
+    await live(ivr)
+    info = await ivr.store.create(SURVEYED)
+    await ivr.store.activate("surveyed", info.version)
+    await ivr.store.bind("8005", "surveyed")
+    caller = await line.call("8005", VIP, ivr.port)
+    await line.collecting(caller, 1)
+    await caller.press("2")
+    await talk_to_an_agent_who_hangs_up(line, caller)
+    for count, keys in ((2, "1"), (3, "9#"), (4, "1")):
+        await line.collecting(caller, count)
+        await caller.press(keys)
+    event = await surveyed(ivr, caller)
+    assert (event.data.csat, event.data.nps, event.data.fcr) == (1, 9, True)
+    assert event.data.queue == "banking"
+    assert event.agent_id == "1001"
+    await eventually(lambda: line.hung_up(caller.b_leg), within=20)  # thanked and hung up
+    assert line.parked_with_queue_count(caller.b_leg) == 1  # never queued again
+
+
+async def test_a_survey_cut_short_keeps_the_answers_given(ivr: Ivr, line: Line) -> None:
+    await live(ivr)
+    info = await ivr.store.create(SURVEYED)
+    await ivr.store.activate("surveyed", info.version)
+    await ivr.store.bind("8005", "surveyed")
+    caller = await line.call("8005", UNKNOWN, ivr.port)
+    await line.collecting(caller, 1)
+    await caller.press("2")
+    await talk_to_an_agent_who_hangs_up(line, caller)
+    await line.collecting(caller, 2)
+    await caller.press("3")
+    await line.collecting(caller, 3)
+    await caller.hang_up()
+    event = await surveyed(ivr, caller)
+    assert (event.data.csat, event.data.nps, event.data.fcr) == (3, None, None)

@@ -43,6 +43,7 @@ def create_app(settings: IvrSettings) -> FastAPI:
             voicemail_dir=settings.voicemail_dir,
             routing_url=settings.routing_url,
             service_token=token,
+            survey_target=settings.survey_target,
         )
         server = OutboundServer(runner.handle, settings.ivr_socket_host, settings.ivr_socket_port)
         await server.start()

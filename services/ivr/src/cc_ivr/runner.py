@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random as _random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,11 +23,12 @@ from cc_common.db import Database, Outbox, OutboxRelay
 from cc_common.esl import EslError, EslEvent, OutboundSession
 from cc_common.logging import get_logger
 from cc_ivr.adapters.crm import CrmClient
-from cc_ivr.adapters.store import ActiveFlow, FlowStore
+from cc_ivr.adapters.store import ActiveFlow, FlowNotFound, FlowStore
 from cc_ivr.core import (
     CollectDigits,
     Command,
     Finish,
+    Flow,
     FlowRun,
     LookupCustomer,
     PlayFiles,
@@ -34,9 +36,10 @@ from cc_ivr.core import (
     SayValue,
     SpeakText,
 )
+from cc_ivr.core.survey import SurveyRun
 from cc_proto import make_event
 from cc_proto.envelope import EventData
-from cc_proto.events import CallIvrCompleted, CallIvrStarted
+from cc_proto.events import CallIvrCompleted, CallIvrStarted, SurveyCompleted
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -81,6 +84,8 @@ class IvrRunner:
         voicemail_dir: str = "${recordings_dir}",
         routing_url: str = "",
         service_token: str = "",
+        survey_target: str = "cc_survey:XML:contact-center",
+        random: Callable[[], float] = _random.random,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.tenant = tenant
@@ -93,6 +98,8 @@ class IvrRunner:
         self.routing_url = routing_url.rstrip("/")
         self.service_token = service_token
         self.clock = clock
+        self.survey_target = survey_target
+        self.random = random
         self.stats = RunnerStats()
 
     async def handle(self, session: OutboundSession) -> None:
@@ -101,6 +108,9 @@ class IvrRunner:
         call_id = session.unique_id
         caller = data.get("Caller-Caller-ID-Number") or ""
         dialed = data.variable("cc_dialed_number") or data.get("Caller-Destination-Number") or ""
+        if data.variable("cc_ivr_mode") == "survey":
+            await self._survey(session, call_id)
+            return
         active = await self.store.resolve(dialed)
         if active is None:
             self.stats.unbound += 1
@@ -121,7 +131,12 @@ class IvrRunner:
         await session.myevents()
         await session.linger()
         run = FlowRun(
-            active.flow, call_id=call_id, caller=caller, dialed=dialed, started_at=self.clock()
+            active.flow,
+            call_id=call_id,
+            caller=caller,
+            dialed=dialed,
+            started_at=self.clock(),
+            survey_draw=self.random(),
         )
         await self._publish(
             call_id,
@@ -140,7 +155,7 @@ class IvrRunner:
                 result = await self._guard(session, gone, self._do(session, command, call_id))
                 command = run.resume(result, self.clock())
             finish = command
-            await self._guard(session, gone, self._leave(session, finish, call_id))
+            await self._guard(session, gone, self._leave(session, finish, call_id, active))
         except CallerGone:
             run.abandon(self.clock())
             finish = None
@@ -221,9 +236,17 @@ class IvrRunner:
         done = await self._app(session, "play_and_get_digits", arg)
         return done.variable(DIGITS_VARIABLE) or ""
 
-    async def _leave(self, session: OutboundSession, finish: Finish, call_id: str) -> None:
+    async def _leave(
+        self, session: OutboundSession, finish: Finish, call_id: str, active: ActiveFlow
+    ) -> None:
         variables = dict(finish.variables)
-        variables["cc_ivr_outcome"] = finish.outcome
+        variables.update(
+            cc_ivr_outcome=finish.outcome,
+            cc_ivr_flow=active.name,
+            cc_ivr_flow_version=str(active.version),
+        )
+        if variables.get("cc_survey") == "true":  # the agent's hang-up sends the caller there
+            variables["transfer_after_bridge"] = self.survey_target
         for name, value in variables.items():
             await self._app(session, "set", f"{name}={value}")
         if finish.transfer_to is not None:
@@ -252,10 +275,49 @@ class IvrRunner:
                 await asyncio.sleep(0.25)
         log.warning("ivr.callback_not_taken", call_id=call_id)
 
+    # ----- the post-call survey
+
+    async def _survey(self, session: OutboundSession, call_id: str) -> None:
+        """Ask the survey of the flow the caller came through; publish what was answered."""
+        data = session.channel_data
+        name = data.variable("cc_ivr_flow") or ""
+        version = data.variable("cc_ivr_flow_version") or ""
+        try:
+            _, document = await self.store.document(name, int(version))
+            survey = SurveyRun(Flow.model_validate(document), data.variable("cc_language") or "")
+        except (FlowNotFound, ValueError) as exc:
+            log.warning("ivr.survey_unavailable", flow=name, version=version, error=str(exc))
+            await session.hangup("NORMAL_CLEARING")
+            return
+        gone = asyncio.Event()
+        session.on("CHANNEL_HANGUP", lambda _e: gone.set())
+        await session.myevents()
+        await session.linger()
+        try:
+            question = survey.ask()
+            while question is not None:
+                survey.answer(await self._guard(session, gone, self._collect(session, question)))
+                question = survey.ask()
+            if survey.thanks():
+                await self._guard(
+                    session, gone, self._do(session, PlayFiles(survey.thanks()), call_id)
+                )
+            await self._guard(session, gone, session.hangup("NORMAL_CLEARING"))
+        except CallerGone:
+            log.info("ivr.survey_left_early", answered=sorted(survey.answers))
+        if survey.answers:  # partial answers count for the questions answered
+            completed = SurveyCompleted(
+                queue=data.variable("cc_survey_queue") or None,
+                csat=survey.csat,
+                nps=survey.nps,
+                fcr=survey.fcr,
+            )
+            await self._publish(call_id, completed, agent_id=data.variable("cc_agent"))
+
     # ----- events
 
-    async def _publish(self, call_id: str, data: EventData) -> None:
-        event = make_event(data, tenant=self.tenant, call_id=call_id)
+    async def _publish(self, call_id: str, data: EventData, *, agent_id: str | None = None) -> None:
+        event = make_event(data, tenant=self.tenant, call_id=call_id, agent_id=agent_id)
         async with self.db.session() as session:
             await self.outbox.add(session, event)
         if self.relay is not None:

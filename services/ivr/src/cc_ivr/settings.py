@@ -44,6 +44,12 @@ class IvrSettings(ServiceSettings):
         description="An existing directory on the switch for voicemail (FreeSWITCH expands it).",
     )
 
+    survey_target: str = Field(
+        default="cc_survey:XML:contact-center",
+        pattern=r"^[a-z_][a-z0-9_]*:XML:[a-z][a-z0-9_-]*$",
+        description="Where a surveyed caller goes when the agent hangs up (transfer_after_bridge).",
+    )
+
     def queue_names(self) -> list[str] | None:
         """Return the queues flows may use, or None when they are not checked."""
         names = [q.strip() for q in self.known_queues.split(",") if q.strip()]

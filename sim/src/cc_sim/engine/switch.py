@@ -453,6 +453,12 @@ class Switch:
         pch.set_var("total_loops", None)
         if self._end_bridge_app(partner):
             return
+        target = pch.get_var("transfer_after_bridge")
+        if target:  # "ext:XML:context" (or spaces), as switch_ivr_bridge reads it
+            parts = target.replace(":", " ").split()
+            context = parts[2] if len(parts) > 2 else pch.profile.context
+            self.transfer_call(partner, parts[0], context)
+            return
         if pch.get_var("park_after_bridge") == "true":
             apps.park_now(self, partner)
             return

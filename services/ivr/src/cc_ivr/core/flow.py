@@ -252,6 +252,21 @@ TERMINAL_TYPES = frozenset({"queue", "transfer", "hangup"})
 """Nodes where the caller leaves the IVR."""
 
 
+class SurveyConfig(BaseModel):
+    """The post-call survey: who is asked (opted in, or a sample) and the question prompts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sample_rate: float = Field(default=0.0, ge=0, le=1, description="Share of queued callers.")
+    csat_prompt: PromptName = Field(description="1 very satisfied, 2 satisfied, 3 not.")
+    nps_prompt: PromptName = Field(description="0 to 10, how likely to recommend.")
+    fcr_prompt: PromptName = Field(description="1 resolved, 2 not resolved.")
+    thanks_prompt: PromptName | None = None
+    invalid_prompt: PromptName | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    retries: int = Field(default=1, ge=0, le=3)
+
+
 class Flow(BaseModel):
     """One version of a flow: its languages, its prompts per language and its nodes."""
 
@@ -266,6 +281,9 @@ class Flow(BaseModel):
         default_factory=dict, description="Prompt name to its sound file per language."
     )
     nodes: dict[NodeId, Node] = Field(min_length=1)
+    survey: SurveyConfig | None = Field(
+        default=None, description="Queued callers who opt in (variable survey=true) or are sampled."
+    )
 
     def prompt_file(self, name: str, language: str) -> str:
         """Return the sound file of a prompt in a language (the default language as fallback)."""

@@ -147,8 +147,11 @@ class FlowRun:
         dialed: str,
         started_at: dt.datetime,
         variables: Mapping[str, str] | None = None,
+        survey_draw: float = 1.0,
     ) -> None:
         self.flow = flow
+        self.survey_draw = survey_draw
+        """A uniform draw in [0, 1): the call is sampled for the survey when below the rate."""
         self.call_id = call_id
         self.started_at = started_at
         self.language = flow.default_language
@@ -330,6 +333,11 @@ class FlowRun:
             variables["cc_skills"] = ",".join(skills)
         if _CUSTOMER.match(self.variables.get("customer_id", "")):
             variables["cc_customer_id"] = self.variables["customer_id"]
+        survey = self.flow.survey
+        if survey is not None and (
+            self.variables.get("survey") == "true" or self.survey_draw < survey.sample_rate
+        ):
+            variables["cc_survey"] = "true"
         return self._finish("queued", queue=node.queue, variables=variables)
 
     def _hangup(self, node: HangupNode) -> Command:

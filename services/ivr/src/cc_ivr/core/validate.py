@@ -82,6 +82,7 @@ def validate(flow: Flow, *, known_queues: Iterable[str] | None = None) -> list[F
     errors: list[FlowError] = []
     errors += _languages(flow)
     errors += _references(flow)
+    errors += _survey(flow)
     if flow.start not in flow.nodes:
         errors.append(FlowError(None, "start", f"no node {flow.start!r}"))
         return errors
@@ -121,6 +122,17 @@ def _references(flow: Flow) -> list[FlowError]:
             if prompt not in flow.prompts:
                 errors.append(FlowError(node_id, field, f"prompt {prompt!r} is not defined"))
     return errors
+
+
+def _survey(flow: Flow) -> list[FlowError]:
+    if flow.survey is None:
+        return []
+    fields = ("csat_prompt", "nps_prompt", "fcr_prompt", "thanks_prompt", "invalid_prompt")
+    return [
+        FlowError(None, f"survey.{field}", f"prompt {name!r} is not defined")
+        for field in fields
+        if (name := getattr(flow.survey, field)) is not None and name not in flow.prompts
+    ]
 
 
 def _prompts_of(node: object) -> list[tuple[str, str]]:
