@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ from cc_ivr.adapters.store import FlowStore
 from cc_ivr.core.breaker import CircuitBreaker
 from cc_ivr.runner import IvrRunner
 from cc_proto import Envelope, EventData
-from cc_sim.core.dialplan import Action, Extension
+from cc_sim.core.xml_dialplan import read_dialplan_dir
 from cc_sim.simulator import Simulator
 from cc_sim.switches import free_port
 
@@ -34,36 +32,11 @@ FREESWITCH = Path(__file__).resolve().parents[3] / "freeswitch"
 CONTEXT = "contact-center"
 
 
-def project_dialplan() -> tuple[list[Extension], dict[str, str]]:
-    """Read the project's FreeSWITCH dialplan and variables as the simulator's own."""
-    globals_: dict[str, str] = {}
-    for path in sorted((FREESWITCH / "dialplan").glob("*.xml")):
-        for pre in re.findall(r'<X-PRE-PROCESS cmd="set" data="(\w+)=([^"]*)"', path.read_text()):
-            globals_[pre[0]] = pre[1]
-    root = ET.parse(FREESWITCH / "dialplan" / "contact-center.xml").getroot()
-    extensions = []
-    for context in root.iter("context"):
-        if context.get("name") != CONTEXT:
-            continue
-        for ext in context.iter("extension"):
-            condition = ext.find("condition")
-            assert condition is not None
-            assert condition.get("field") == "destination_number"
-            actions = tuple(
-                Action(a.get("application") or "", a.get("data") or "")
-                for a in condition.iter("action")
-            )
-            extensions.append(
-                Extension(ext.get("name") or "", condition.get("expression") or "", actions)
-            )
-    return extensions, globals_
-
-
 def load_project_dialplan(simulator: Simulator) -> None:
     """Give the simulator the contact-center context and variables of freeswitch/."""
-    extensions, globals_ = project_dialplan()
-    simulator.dialplan.contexts[CONTEXT] = list(extensions)
-    simulator.switch.global_vars.update(globals_)
+    contexts, variables = read_dialplan_dir(FREESWITCH / "dialplan")
+    simulator.dialplan.contexts[CONTEXT] = list(contexts[CONTEXT])
+    simulator.switch.global_vars.update(variables)
 
 
 # --- a CRM on 127.0.0.1 ----------------------------------------------------------------------
