@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 
 from cc_common.db import Database, Outbox, OutboxRelay, migrations
 from cc_common.esl import EslEvent, InboundClient, OutboundServer
@@ -23,6 +24,7 @@ from cc_ivr.adapters.db import SCHEMA, kit
 from cc_ivr.adapters.store import FlowStore
 from cc_ivr.core.breaker import CircuitBreaker
 from cc_ivr.runner import IvrRunner
+from cc_ivr.telemetry import IvrMetrics
 from cc_proto import Envelope, EventData
 from cc_sim.core.xml_dialplan import read_dialplan_dir
 from cc_sim.simulator import Simulator
@@ -97,6 +99,7 @@ class Ivr:
     runner: IvrRunner
     store: FlowStore
     port: int
+    registry: CollectorRegistry
     events: list[Envelope[EventData]] = field(default_factory=list)
 
     def of(self, kind: str) -> list[Envelope[EventData]]:
@@ -122,10 +125,19 @@ async def ivr(
     relay.start()
     store = FlowStore(db, outbox, "acme")
     crm = CrmClient(crm_url, breaker=CircuitBreaker(failures_to_open=3, open_seconds=60))
-    runner = IvrRunner(tenant="acme", store=store, crm=crm, db=db, outbox=outbox, relay=relay)
+    registry = CollectorRegistry()
+    runner = IvrRunner(
+        tenant="acme",
+        store=store,
+        crm=crm,
+        db=db,
+        outbox=outbox,
+        relay=relay,
+        metrics=IvrMetrics(registry),
+    )
     server = OutboundServer(runner.handle, "127.0.0.1", 0)
     await server.start()
-    found = Ivr(runner, store, server.port)
+    found = Ivr(runner, store, server.port, registry)
 
     async def collect(event: Envelope[EventData]) -> None:
         found.events.append(event)

@@ -95,6 +95,8 @@ async def test_create_activate_roll_back_and_list_versions(api: Any) -> None:
     # every change went out through the outbox to RabbitMQ
     await eventually(lambda: len([e for e in seen if e.type == "config.changed"]) >= 6, within=20)
     assert {getattr(e.data, "entity", None) for e in seen} == {"flow"}
+    exposed = (await client.get("/metrics")).text
+    assert "cc_ivr_active_calls 0.0" in exposed
 
 
 async def test_bad_flows_are_refused_with_node_and_field(api: Any) -> None:

@@ -192,6 +192,10 @@ async def test_a_vip_caller_is_found_in_the_crm_and_parked_for_routing(
     assert getattr(started[0].data, "dialed_number", None) == "8000"
     assert getattr(started[0].data, "caller_number", None) == VIP
     await eventually(lambda: ivr.runner.stats.active == 0)
+    sample = ivr.registry.get_sample_value
+    assert sample("cc_ivr_calls_total", {"flow": "proof", "outcome": "queued"}) == 1
+    assert sample("cc_ivr_crm_lookups_total", {"status": "found"}) == 1
+    assert sample("cc_ivr_active_calls") == 0
 
 
 async def test_self_service_balance_read_back_then_goodbye(ivr: Ivr, line: Line) -> None:

@@ -16,6 +16,7 @@ from cc_ivr.api import router
 from cc_ivr.core.breaker import CircuitBreaker
 from cc_ivr.runner import IvrRunner
 from cc_ivr.settings import IvrSettings
+from cc_ivr.telemetry import IvrMetrics
 
 
 def create_app(settings: IvrSettings) -> FastAPI:
@@ -33,6 +34,9 @@ def create_app(settings: IvrSettings) -> FastAPI:
         breaker = CircuitBreaker(settings.crm_failures_to_open, settings.crm_open_seconds)
         crm = CrmClient(settings.crm_url, token=token, breaker=breaker)
         stack.push_async_callback(crm.close)
+        if getattr(app.state, "ivr_metrics", None) is None:  # once per app, not per lifespan
+            app.state.ivr_metrics = IvrMetrics(app.state.registry)
+        metrics: IvrMetrics = app.state.ivr_metrics
         runner = IvrRunner(
             tenant=settings.tenant,
             store=store,
@@ -44,6 +48,7 @@ def create_app(settings: IvrSettings) -> FastAPI:
             routing_url=settings.routing_url,
             service_token=token,
             survey_target=settings.survey_target,
+            metrics=metrics,
         )
         server = OutboundServer(runner.handle, settings.ivr_socket_host, settings.ivr_socket_port)
         await server.start()

@@ -37,6 +37,7 @@ from cc_ivr.core import (
     SpeakText,
 )
 from cc_ivr.core.survey import SurveyRun
+from cc_ivr.telemetry import IvrMetrics
 from cc_proto import make_event
 from cc_proto.envelope import EventData
 from cc_proto.events import CallIvrCompleted, CallIvrStarted, SurveyCompleted
@@ -86,6 +87,7 @@ class IvrRunner:
         service_token: str = "",
         survey_target: str = "cc_survey:XML:contact-center",
         random: Callable[[], float] = _random.random,
+        metrics: IvrMetrics | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.tenant = tenant
@@ -100,6 +102,7 @@ class IvrRunner:
         self.clock = clock
         self.survey_target = survey_target
         self.random = random
+        self.metrics = metrics
         self.stats = RunnerStats()
 
     async def handle(self, session: OutboundSession) -> None:
@@ -118,10 +121,14 @@ class IvrRunner:
             return  # the dialplan parks the call in the default queue
         self.stats.started += 1
         self.stats.active += 1
+        if self.metrics is not None:
+            self.metrics.active.inc()
         try:
             await self._run(session, active, call_id, caller, dialed)
         finally:
             self.stats.active -= 1
+            if self.metrics is not None:
+                self.metrics.active.dec()
 
     async def _run(
         self, session: OutboundSession, active: ActiveFlow, call_id: str, caller: str, dialed: str
@@ -161,6 +168,8 @@ class IvrRunner:
             finish = None
         outcome = run.outcome or "abandoned"
         self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
+        if self.metrics is not None:
+            self.metrics.completed(active.name, outcome, run.seconds)
         log.info("ivr.completed", flow=active.name, outcome=outcome, path=run.path)
         await self._publish(call_id, _completed(active, run, finish, self.tenant))
 
@@ -214,7 +223,10 @@ class IvrRunner:
         if isinstance(command, CollectDigits):
             return await self._collect(session, command)
         if isinstance(command, LookupCustomer):
-            return await self.crm.lookup(command)
+            result = await self.crm.lookup(command)
+            if self.metrics is not None:
+                self.metrics.lookups.labels(result.status).inc()
+            return result
         if isinstance(command, RecordMessage):
             await self._app(session, "playback", _file_string(command.files))
             # FreeSWITCH's record does not make directories (it hangs the call up instead), so
@@ -305,6 +317,9 @@ class IvrRunner:
             await self._guard(session, gone, session.hangup("NORMAL_CLEARING"))
         except CallerGone:
             log.info("ivr.survey_left_early", answered=sorted(survey.answers))
+        if self.metrics is not None:
+            for key in survey.answers:
+                self.metrics.surveys.labels(key).inc()
         if survey.answers:  # partial answers count for the questions answered
             completed = SurveyCompleted(
                 queue=data.variable("cc_survey_queue") or None,
