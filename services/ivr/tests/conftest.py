@@ -100,6 +100,7 @@ class Ivr:
     store: FlowStore
     port: int
     registry: CollectorRegistry
+    exchange: str
     events: list[Envelope[EventData]] = field(default_factory=list)
 
     def of(self, kind: str) -> list[Envelope[EventData]]:
@@ -137,7 +138,7 @@ async def ivr(
     )
     server = OutboundServer(runner.handle, "127.0.0.1", 0)
     await server.start()
-    found = Ivr(runner, store, server.port, registry)
+    found = Ivr(runner, store, server.port, registry, exchange)
 
     async def collect(event: Envelope[EventData]) -> None:
         found.events.append(event)
