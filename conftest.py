@@ -148,6 +148,8 @@ async def make_rabbit_bus(
 # ---- the switches: the simulator always, the real FreeSWITCH when CC_TEST_FREESWITCH names one --
 
 FS_OVERLAY = Path(__file__).resolve().parent / "tests" / "fs-overlay"
+PROJECT_FREESWITCH = Path(__file__).resolve().parent / "freeswitch"
+"""The project's FreeSWITCH configuration, applied to the real test switch as an overlay."""
 
 
 @dataclass
@@ -169,7 +171,8 @@ def real_switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSwitch
     launcher = configured_launcher()
     if launcher is None:
         raise RuntimeError(f"{SWITCH_ENV_VAR} is not set: no real FreeSWITCH to run on")
-    switch = RealSwitch(launcher, tmp_path_factory.mktemp("freeswitch"), overlays=[FS_OVERLAY])
+    overlays = [PROJECT_FREESWITCH, FS_OVERLAY]
+    switch = RealSwitch(launcher, tmp_path_factory.mktemp("freeswitch"), overlays=overlays)
     switch.start()
     yield switch
     switch.stop()

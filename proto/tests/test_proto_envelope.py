@@ -52,6 +52,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "call.offered": {"queue": "sales", "priority": 5, "caller_number": "+4930123"},
     "call.queued": {"queue": "sales", "position": 3, "estimated_wait_seconds": 42.5},
     "call.blocked": {"queue": "sales", "reason": "queue_full", "routed_to": "voicemail"},
+    "call.ivr_started": {"flow": "main", "flow_version": 3, "dialed_number": "8000"},
     "call.ivr_completed": {
         "flow": "main",
         "outcome": "queued",

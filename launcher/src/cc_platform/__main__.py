@@ -48,7 +48,10 @@ def build_servers(port_offset: int, esl_port: int | None) -> list[uvicorn.Server
     if esl_port is not None:
         overrides.update(esl_host="127.0.0.1", esl_port=esl_port)
     for spec in SERVICES:
-        settings = load_settings(spec.settings_cls, **overrides)
+        extra: dict[str, object] = {}
+        if spec.name == "ivr" and port_offset:  # its outbound socket moves with the offset too
+            extra["ivr_socket_port"] = 8084 + port_offset
+        settings = load_settings(spec.settings_cls, **overrides, **extra)
         port = settings.default_http_port + port_offset
         config = uvicorn.Config(
             spec.create_app(settings),

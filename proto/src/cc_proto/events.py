@@ -79,15 +79,36 @@ class CallBlocked(EventData):
 
 
 @register
+class CallIvrStarted(EventData):
+    event_type = "call.ivr_started"
+    summary = "The call entered an IVR flow (the version it runs on to the end)."
+    flow: Name
+    flow_version: int = Field(ge=1)
+    caller_number: str | None = None
+    dialed_number: str | None = None
+
+
+@register
 class CallIvrCompleted(EventData):
     event_type = "call.ivr_completed"
     summary = "The caller left the IVR: to a queue, to a transfer, or by hanging up there."
     flow: Name
-    outcome: Literal["queued", "ended", "transferred"]
+    outcome: Literal[
+        "queued", "ended", "transferred", "self_served", "voicemail", "callback", "abandoned"
+    ] = Field(
+        description="self_served: the IVR did the job (containment); abandoned: the caller hung "
+        "up in the IVR; ended: the flow hung up without serving (e.g. closed)."
+    )
     queue: str | None = None
     duration_seconds: Seconds = Field(ge=0)
     selections: list[str] = Field(default_factory=list, description="Menu choices, in order.")
     customer_id: str | None = None
+    flow_version: int | None = Field(default=None, ge=1)
+    path: list[str] = Field(default_factory=list, description="Nodes visited, in order.")
+    language: str | None = None
+    priority: int | None = Field(default=None, ge=0, le=100)
+    skills: list[str] = Field(default_factory=list)
+    voicemail_file: str | None = Field(default=None, description="The message left, if any.")
 
 
 @register

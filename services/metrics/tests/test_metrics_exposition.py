@@ -144,3 +144,24 @@ def test_agent_state_seconds_never_go_back(moves: int) -> None:
     for _ in range(moves):
         feed(live, clock, E.state("a1", S.AVAILABLE, S.ON_CALL, 60, since=0))
     assert value(live, "cc_agent_state_seconds_total", team="blue", state="available") >= first
+
+
+def test_ivr_outcomes_and_time_in_ivr() -> None:
+    """Containment (self_served), IVR abandonment and time in the IVR from call.ivr_completed."""
+    from cc_proto.events import CallIvrCompleted
+
+    live, clock = make()
+    assert value(live, "cc_ivr_duration_seconds_count", outcome="self_served") == 0
+    feed(
+        live, clock,
+        E.make(CallIvrCompleted(flow="bank", outcome="self_served", duration_seconds=42), 50,
+               call_id="c1"),
+        E.make(CallIvrCompleted(flow="bank", outcome="abandoned", duration_seconds=8), 51,
+               call_id="c2"),
+        E.make(CallIvrCompleted(flow="bank", outcome="queued", queue="sales",
+                                duration_seconds=15), 52, call_id="c3"),
+    )  # fmt: skip
+    assert value(live, "cc_ivr_duration_seconds_count", outcome="self_served") == 1
+    assert value(live, "cc_ivr_duration_seconds_sum", outcome="self_served") == 42
+    assert value(live, "cc_ivr_duration_seconds_bucket", outcome="abandoned", le="10.0") == 1
+    assert value(live, "cc_ivr_duration_seconds_count", outcome="queued") == 1

@@ -1,4 +1,4 @@
-"""The ivr service's FastAPI app: resources opened in the lifespan."""
+"""The ivr service's FastAPI app: resources opened in the lifespan, the outbound socket served."""
 
 from __future__ import annotations
 
@@ -7,15 +7,53 @@ from contextlib import AsyncExitStack
 from fastapi import FastAPI
 
 from cc_common.app import create_service_app, open_bus, open_database
-from cc_ivr.adapters.db import SCHEMA
+from cc_common.db import Outbox, OutboxRelay
+from cc_common.esl import OutboundServer
+from cc_ivr.adapters.crm import CrmClient
+from cc_ivr.adapters.db import SCHEMA, kit
+from cc_ivr.adapters.store import FlowStore
+from cc_ivr.api import router
+from cc_ivr.core.breaker import CircuitBreaker
+from cc_ivr.runner import IvrRunner
 from cc_ivr.settings import IvrSettings
+from cc_ivr.telemetry import IvrMetrics
 
 
 def create_app(settings: IvrSettings) -> FastAPI:
     """Build the ivr app; nothing is opened until the lifespan starts."""
 
     async def startup(app: FastAPI, stack: AsyncExitStack) -> None:
-        await open_database(app, stack, settings, schema=SCHEMA, package="cc_ivr")
-        await open_bus(app, stack, settings, service="ivr")
+        db = await open_database(app, stack, settings, schema=SCHEMA, package="cc_ivr")
+        bus = await open_bus(app, stack, settings, service="ivr")
+        outbox = Outbox(kit.outbox)
+        relay = OutboxRelay(db, bus, outbox)
+        relay.start()
+        stack.push_async_callback(relay.stop)
+        store = FlowStore(db, outbox, settings.tenant, known_queues=settings.queue_names())
+        token = settings.service_token.get_secret_value()
+        breaker = CircuitBreaker(settings.crm_failures_to_open, settings.crm_open_seconds)
+        crm = CrmClient(settings.crm_url, token=token, breaker=breaker)
+        stack.push_async_callback(crm.close)
+        if getattr(app.state, "ivr_metrics", None) is None:  # once per app, not per lifespan
+            app.state.ivr_metrics = IvrMetrics(app.state.registry)
+        metrics: IvrMetrics = app.state.ivr_metrics
+        runner = IvrRunner(
+            tenant=settings.tenant,
+            store=store,
+            crm=crm,
+            db=db,
+            outbox=outbox,
+            relay=relay,
+            voicemail_dir=settings.voicemail_dir,
+            routing_url=settings.routing_url,
+            service_token=token,
+            survey_target=settings.survey_target,
+            metrics=metrics,
+        )
+        server = OutboundServer(runner.handle, settings.ivr_socket_host, settings.ivr_socket_port)
+        await server.start()
+        stack.push_async_callback(server.close)
+        app.state.flows, app.state.relay, app.state.runner = store, relay, runner
+        app.state.outbound = server
 
-    return create_service_app(settings=settings, title="ivr", startup=startup)
+    return create_service_app(settings=settings, title="ivr", startup=startup, routers=[router])

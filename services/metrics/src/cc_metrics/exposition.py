@@ -27,7 +27,7 @@ from cc_common.names import name_problem
 from cc_metrics.core.engine import NO_TEAM, Measure, MetricsEngine, Observation, Outcome
 from cc_metrics.core.thresholds import WAIT_BOUNDS, Thresholds
 from cc_proto import Envelope, EventData
-from cc_proto.events import AgentState, CallBlocked, ConfigChanged
+from cc_proto.events import AgentState, CallBlocked, CallIvrCompleted, ConfigChanged
 
 WAIT_BUCKETS: tuple[float, ...] = (*map(float, WAIT_BOUNDS), 180.0, 240.0, 300.0, 600.0, 1200.0)
 RING_BUCKETS: tuple[float, ...] = (2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
@@ -143,6 +143,15 @@ class LiveMetrics:
             "Calls that finished in the IVR without entering a queue.",
             registry=registry,
         )
+        self._ivr = Histogram(
+            "cc_ivr_duration_seconds",
+            "Time in the IVR by how the caller left it (containment: self_served; abandoned).",
+            ["outcome"],
+            buckets=IVR_BUCKETS,
+            registry=registry,
+        )
+        for outcome in IVR_OUTCOMES:
+            self._ivr.labels(outcome)
         self._missed = Counter(
             "cc_agent_offers_missed", "Offers agents did not take.", ["team"], registry=registry
         )
@@ -280,6 +289,8 @@ class LiveMetrics:
             self._blocked.labels(labels["queue"], labels["reason"]).inc()
         elif obs.measure is Measure.IVR_ONLY:
             self._ivr_only.inc()
+        elif obs.measure is Measure.IVR:
+            self._ivr.labels(labels["outcome"]).observe(obs.value)
         elif obs.measure is Measure.MISSED:
             self._missed.labels(labels["team"]).inc()
         elif obs.measure is Measure.CSAT:
@@ -290,6 +301,11 @@ class LiveMetrics:
             self._qa.labels(labels["team"]).observe(obs.value)
         elif obs.measure is Measure.DIALER:
             self._dialer.labels(labels["campaign"], labels["result"]).inc()
+
+
+IVR_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+IVR_OUTCOMES = get_args(CallIvrCompleted.model_fields["outcome"].annotation)
+"""How a caller leaves the IVR; each has its series from the start."""
 
 
 def _histogram(

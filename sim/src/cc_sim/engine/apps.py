@@ -397,6 +397,23 @@ class PromptCollector:
             self.sess.on_dtmf.remove(self.on_digit)
 
 
+def app_say(sw: Switch, sess: Session, run: AppRun) -> bool:
+    """say / speak: the switch speaks (here: played for the default file length)."""
+    return app_playback(sw, sess, run)
+
+
+def app_record(sw: Switch, sess: Session, run: AppRun) -> bool:
+    """record <path> [max_seconds ...]: the caller speaks up to the limit (or the file length)."""
+    words = run.data.split()
+    limit = float(words[1]) if len(words) > 1 and words[1].isdigit() else None
+    seconds = sw.settings.default_file_seconds
+    seconds = min(seconds, limit) if limit else seconds
+    sess.channel.set_var("record_seconds", str(int(seconds)))
+    run.timer = sw.scheduler.call_later(seconds, lambda: sw.finish_app(sess, run))
+    run.on_interrupt = lambda: sw.finish_app(sess, run)
+    return False
+
+
 APPS: dict[str, App] = {
     "answer": app_answer,
     "pre_answer": app_pre_answer,
@@ -419,5 +436,8 @@ APPS: dict[str, App] = {
     "bridge": app_bridge,
     "eavesdrop": app_eavesdrop,
     "play_and_get_digits": app_play_and_get_digits,
+    "say": app_say,
+    "speak": app_say,
+    "record": app_record,
 }
 """Applications the simulator knows, by name."""

@@ -462,6 +462,12 @@ class Switch:
         pch.set_var("total_loops", None)
         if self._end_bridge_app(partner):
             return
+        target = pch.get_var("transfer_after_bridge")
+        if target:  # "ext:XML:context" (or spaces), as switch_ivr_bridge reads it
+            parts = target.replace(":", " ").split()
+            context = parts[2] if len(parts) > 2 else pch.profile.context
+            self.transfer_call(partner, parts[0], context)
+            return
         if pch.get_var("park_after_bridge") == "true":
             apps.park_now(self, partner)
             return
@@ -783,7 +789,12 @@ class Switch:
                     return value
             return self.global_vars.get(inner, "")
 
-        return _VARIABLE.sub(one, data)
+        for _ in range(4):  # inner ${...} first, as FreeSWITCH expands nested references
+            expanded = _VARIABLE.sub(one, data)
+            if expanded == data or "${" not in expanded:
+                return expanded
+            data = expanded
+        return data
 
     def inline_api(self, name: str, argument: str) -> str:
         """Run an API used inside a variable expansion (strftime, ...); fires its API event."""
@@ -793,6 +804,8 @@ class Switch:
             result = time.strftime(argument or "%Y-%m-%d %H:%M:%S", time.localtime(seconds))
         elif name == "global_getvar":
             result = self.global_vars.get(argument.strip(), "")
+        elif name == "cond":
+            result = _cond(argument)
         self.fire_api_event(name, argument or None)
         return result
 
@@ -856,3 +869,18 @@ def _source(key: str) -> tuple[str, str, int]:
     from cc_sim.core.events import SOURCES
 
     return SOURCES[key]
+
+
+_COND = re.compile(
+    r"^\s*('[^']*'|\S+)\s*(==|!=)\s*('[^']*'|\S+)\s*\?\s*(.*?)\s*:\s*(.*?)\s*$", re.S
+)
+
+
+def _cond(argument: str) -> str:
+    """``cond(a == b ? yes : no)``, FreeSWITCH's inline conditional (string comparison)."""
+    found = _COND.match(argument)
+    if found is None:
+        return "-ERR"
+    left, op, right, yes, no = found.groups()
+    equal = left.strip("'") == right.strip("'")
+    return yes if equal == (op == "==") else no

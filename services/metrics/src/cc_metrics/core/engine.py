@@ -84,6 +84,7 @@ class Measure(StrEnum):
     TRANSFERRED = "transferred"
     HANDLED = "handled"
     IVR_ONLY = "ivr_only"
+    IVR = "ivr"
     MISSED = "missed"
     CSAT = "csat"
     NPS = "nps"
@@ -441,6 +442,7 @@ def _on_blocked(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> 
 def _on_ivr_completed(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallIvrCompleted)
     engine.record_event(e, out)
+    out.observe(Measure.IVR, d.duration_seconds, outcome=d.outcome)
     if d.outcome != "queued":
         out.add_queue(NO_QUEUE, e.occurred_at, {"ivr_only": 1.0})
         out.observe(Measure.IVR_ONLY)

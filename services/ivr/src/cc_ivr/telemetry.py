@@ -1,0 +1,40 @@
+"""The IVR's own Prometheus series: calls by outcome (containment and abandonment in the IVR),
+time in the IVR, calls in the IVR now, CRM dips by result, survey answers."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+TIME_IN_IVR_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class IvrMetrics:
+    """Series registered on the app's own registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.calls = Counter(
+            "cc_ivr_calls",
+            "Calls that left the IVR, by flow and outcome (self_served is containment; "
+            "abandoned: the caller hung up in the IVR).",
+            ["flow", "outcome"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "cc_ivr_time_in_ivr_seconds",
+            "Time from the IVR answering to the caller leaving it.",
+            ["flow"],
+            buckets=TIME_IN_IVR_BUCKETS,
+            registry=registry,
+        )
+        self.active = Gauge("cc_ivr_active_calls", "Calls in the IVR now.", registry=registry)
+        self.lookups = Counter(
+            "cc_ivr_crm_lookups", "CRM data dips by result.", ["status"], registry=registry
+        )
+        self.surveys = Counter(
+            "cc_ivr_survey_answers", "Survey questions answered.", ["question"], registry=registry
+        )
+
+    def completed(self, flow: str, outcome: str, seconds: float) -> None:
+        """Count a call leaving the IVR."""
+        self.calls.labels(flow, outcome).inc()
+        self.seconds.labels(flow).observe(seconds)
