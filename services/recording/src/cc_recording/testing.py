@@ -103,9 +103,9 @@ def _wait_port(port: int, within: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def start_moto() -> S3Server:
-    """Start moto's S3 server as a separate process on a free loopback port."""
-    port = free_port()
+def start_moto(port: int | None = None) -> S3Server:
+    """Start moto's S3 server as a separate process on loopback (a free port by default)."""
+    port = port or free_port()
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
