@@ -418,10 +418,17 @@ async def media(
         )
     start, end = span if span is not None else (0, size - 1)
     header = f"bytes {start}-{end}/{size}"
+    try:  # the first window is read before answering, so a storage fault is a 503, not a cut
+        head = await rec.read(row, start, min(start + WINDOW - 1, end))
+    except StorageError as exc:
+        raise _fail(503, f"storage unavailable: {exc}") from None
+    except CryptoError as exc:
+        raise _fail(500, f"recording cannot be decrypted: {exc}") from None
     await rec.log_access(row, user, action, header if span is not None else None)
 
     async def body() -> AsyncIterator[bytes]:
-        for window in range(start, end + 1, WINDOW):
+        yield head
+        for window in range(start + WINDOW, end + 1, WINDOW):
             yield await rec.read(row, window, min(window + WINDOW - 1, end))
 
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start + 1)}

@@ -210,7 +210,7 @@ class Recorder:
         day = at.strftime("%Y/%m/%d")
         return str(self.switch_dir / self.tenant / day / f"{recording_id}.wav")
 
-    async def on_answered(self, event: Envelope[EventData], data: ev.CallAnswered) -> str | None:
+    async def on_answered(self, event: Envelope[Any], data: ev.CallAnswered) -> str | None:
         """The bridge is confirmed: record the caller's leg if the policies say so."""
         call_id = event.call_id
         if not call_id:
