@@ -213,3 +213,31 @@ async def test_a_policy_of_none_or_a_sampled_share_decides_on_the_bridge(
     assert count == 1
     assert len(audio[0]) / rate > 3.0
     assert await service.recordings(call_id=calls["skipped"]) == []
+
+
+async def test_a_call_that_ended_while_the_service_was_down_is_still_moved(
+    switch: Any, start_service: ServiceFactory
+) -> None:
+    service = await start_service(switch=switch.endpoint)
+    call_id = str(uuid.uuid4())
+    endpoint = switch.endpoint
+    client = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    async with client:
+        await client.events("plain", "BACKGROUND_JOB")
+        await place_call(switch, client, call_id)
+        await service.publish(
+            CallAnswered(queue="support", agent_leg_uuid="leg", wait_seconds=0, ring_seconds=1),
+            call_id=call_id,
+            agent_id="ann",
+        )
+        await service.wait_status(call_id, "recording")
+        await asyncio.sleep(3.5)
+        await service.stop()
+        await _run(client, f"uuid_kill {call_id}")  # no RECORD_STOP, no call.ended seen
+    service = await start_service(switch=switch.endpoint)
+    stored = await service.wait_status(call_id, "stored")
+    assert stored["duration_seconds"] > 3.0
+    whole = await fetch(service, stored["id"], "qa")
+    count, rate, audio = channels(whole.content)
+    assert count == 2
+    assert len(audio[0]) / rate > 3.0

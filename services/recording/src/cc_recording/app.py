@@ -75,8 +75,16 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
             signing_key = secrets.token_bytes(32)
         app.state.signing_key = signing_key
         switch: SwitchRecorder | None = None
+        reconcile_box: list[Callable[[InboundClient], Awaitable[None]]] = []
+
+        async def on_reconnect(client: InboundClient, _info: object) -> None:
+            for reconcile in reconcile_box:
+                await reconcile(client)
+
         if settings.recording_esl:
-            client = InboundClient.from_settings(settings, name="recording-esl")
+            client = InboundClient.from_settings(
+                settings, name="recording-esl", on_reconnect=on_reconnect
+            )
             await client.connect()
             stack.push_async_callback(client.close)
             switch = SwitchRecorder(client)
@@ -116,6 +124,15 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
 
             switch.on_record_stop(on_stop)
             await switch.subscribe()
+
+            async def reconcile(client: InboundClient) -> None:
+                live = {row.uuid for row in await client.show_channels()}
+                finished = await recorder.reconcile(live)
+                if finished:
+                    log.info("recording.reconciled", finished=finished)
+
+            reconcile_box.append(reconcile)
+            await reconcile(switch.client)
         bus = await open_bus(app, stack, settings, service="recording")
         relay = OutboxRelay(db, bus, recorder.outbox)
         relay_box.append(relay)

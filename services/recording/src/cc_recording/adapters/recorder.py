@@ -398,6 +398,24 @@ class Recorder:
         """The call is over: whatever is still recording is finished (if RECORD_STOP was missed)."""
         await self._finish(recordings.c.call_id == call_id, self.first_retry)
 
+    async def reconcile(self, live: set[str]) -> int:
+        """Finish recordings whose call the switch no longer has (events missed while away)."""
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(recordings.c.call_id).where(
+                        recordings.c.tenant == self.tenant,
+                        recordings.c.status == Status.RECORDING.value,
+                    )
+                )
+            ).all()
+        gone = {row.call_id for row in rows} - live
+        for call_id in gone:
+            await self._finish(recordings.c.call_id == call_id, 0.0)
+        if gone:
+            self._notify()
+        return len(gone)
+
     async def _finish(self, where: Any, delay: float) -> None:
         now = self.now()
         async with self.db.session() as session:
