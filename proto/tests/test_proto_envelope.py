@@ -116,6 +116,18 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "score": 8,
         "max_score": 10,
     },
+    "recording.resumed": {"recording_id": "r1", "paused_seconds": 12.5},
+    "recording.flagged": {"recording_id": "r1", "reason": "file_missing", "attempt": 2},
+    "recording.deleted": {"recording_id": "r1", "reason": "erased"},
+    "qa.evaluated": {
+        "evaluation_id": "e1",
+        "recording_id": "r1",
+        "scorecard": "basic",
+        "scorecard_version": 2,
+        "evaluator": "eve",
+        "percent": 87.5,
+        "passed": True,
+    },
     "survey.completed": {"csat": 1, "nps": 9, "fcr": True},
     "dialer.attempted": {
         "campaign": "renewals",

@@ -276,6 +276,32 @@ class RecordingPaused(EventData):
 
 
 @register
+class RecordingResumed(EventData):
+    event_type = "recording.resumed"
+    summary = "Recording resumed after a pause; the paused stretch is silence in the file."
+    recording_id: Name
+    paused_seconds: Seconds = Field(ge=0)
+
+
+@register
+class RecordingFlagged(EventData):
+    event_type = "recording.flagged"
+    summary = "A recording could not be moved to storage (missing, empty, checksum); retried."
+    recording_id: Name
+    reason: Name
+    attempt: int = Field(ge=1)
+    final: bool = Field(default=False, description="True when no further attempt will be made.")
+
+
+@register
+class RecordingDeleted(EventData):
+    event_type = "recording.deleted"
+    summary = "A recording was deleted from storage: expired by retention or erased on request."
+    recording_id: Name
+    reason: Literal["expired", "erased"]
+
+
+@register
 class RecordingCompleted(EventData):
     event_type = "recording.completed"
     summary = "The recording is finished and stored."
@@ -293,6 +319,24 @@ class RecordingEvaluated(EventData):
     scorecard: Name
     score: float = Field(ge=0)
     max_score: float = Field(gt=0)
+
+
+@register
+class QaEvaluated(EventData):
+    event_type = "qa.evaluated"
+    summary = "An evaluator scored a recorded call against a versioned scorecard."
+    evaluation_id: Name
+    recording_id: Name
+    scorecard: Name
+    scorecard_version: int = Field(ge=1)
+    evaluator: Name
+    queue: str | None = None
+    percent: float = Field(ge=0, le=100, description="0 when a critical question failed.")
+    passed: bool
+    critical_failed: list[str] = Field(default_factory=list)
+    calibration: str | None = Field(
+        default=None, description="Set for calibration scores, which are not the agent's result."
+    )
 
 
 @register

@@ -2,20 +2,177 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from cc_common.app import create_service_app, open_bus, open_database
-from cc_recording.adapters.db import SCHEMA
+from cc_common.aio import wait_for_wakeup
+from cc_common.app import add_readiness_check, create_service_app, open_bus, open_database
+from cc_common.db import OutboxRelay
+from cc_common.esl import InboundClient
+from cc_common.logging import get_logger
+from cc_recording.adapters.crypto import Keyring
+from cc_recording.adapters.db import SCHEMA, kit
+from cc_recording.adapters.qa import QaDesk
+from cc_recording.adapters.recorder import Recorder
+from cc_recording.adapters.storage import FilesystemStorage, S3Storage, Storage
+from cc_recording.adapters.switch import SwitchRecorder
+from cc_recording.api import qa_router, router
+from cc_recording.core.policy import Policy, RecordMode
 from cc_recording.settings import RecordingSettings
 
+log = get_logger(__name__)
 
-def create_app(settings: RecordingSettings) -> FastAPI:
+Clock = Callable[[], datetime]
+
+
+def make_storage(settings: RecordingSettings) -> Storage:
+    """Build the configured storage backend."""
+    if settings.recording_storage == "s3":
+        access = settings.recording_s3_access_key
+        secret = settings.recording_s3_secret_key
+        return S3Storage(
+            settings.recording_s3_bucket,
+            endpoint_url=settings.recording_s3_endpoint,
+            region=settings.recording_s3_region,
+            access_key=access.get_secret_value() if access else None,
+            secret_key=secret.get_secret_value() if secret else None,
+        )
+    return FilesystemStorage(settings.recording_storage_dir)
+
+
+async def _loop(
+    name: str, every: float, work: Callable[[], Awaitable[object]], wake: asyncio.Event
+) -> None:
+    """Run ``work`` every ``every`` seconds (or when woken) until cancelled; errors are logged."""
+    while True:
+        try:
+            await work()
+        except Exception:  # the loop must outlive a database or storage blip
+            log.exception(f"{name}.failed")
+        wake.clear()
+        await wait_for_wakeup(wake, every)
+
+
+def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> FastAPI:
     """Build the recording app; nothing is opened until the lifespan starts."""
+    now = clock or (lambda: datetime.now(UTC))
 
     async def startup(app: FastAPI, stack: AsyncExitStack) -> None:
-        await open_database(app, stack, settings, schema=SCHEMA, package="cc_recording")
-        await open_bus(app, stack, settings, service="recording")
+        db = await open_database(app, stack, settings, schema=SCHEMA, package="cc_recording")
+        storage = make_storage(settings)
+        if isinstance(storage, S3Storage):
+            await storage.ensure_bucket()
+        add_readiness_check(app, "storage", storage.ping)
+        signing_key = settings.recording_signing_key.get_secret_value().encode()
+        if not signing_key:
+            log.warning("recording.ephemeral_signing_key")
+            signing_key = secrets.token_bytes(32)
+        app.state.signing_key = signing_key
+        switch: SwitchRecorder | None = None
+        reconcile_box: list[Callable[[InboundClient], Awaitable[None]]] = []
 
-    return create_service_app(settings=settings, title="recording", startup=startup)
+        async def on_reconnect(client: InboundClient, _info: object) -> None:
+            for reconcile in reconcile_box:
+                await reconcile(client)
+
+        if settings.recording_esl:
+            client = InboundClient.from_settings(
+                settings, name="recording-esl", on_reconnect=on_reconnect
+            )
+            await client.connect()
+            stack.push_async_callback(client.close)
+            switch = SwitchRecorder(client)
+        mover_wake, sweeper_wake = asyncio.Event(), asyncio.Event()
+        relay_box: list[OutboxRelay] = []
+
+        def committed() -> None:
+            mover_wake.set()
+            for relay in relay_box:
+                relay.notify()
+
+        recorder = Recorder(
+            db=db,
+            storage=storage,
+            keyring=Keyring(settings.keks(), settings.recording_kek_id),
+            switch=switch,
+            tenant=settings.tenant,
+            switch_dir=settings.recording_switch_dir,
+            default_policy=Policy(
+                RecordMode(settings.recording_default_mode),
+                settings.recording_default_share,
+                settings.record_stereo,
+            ),
+            clock=now,
+            first_retry=settings.recording_move_first_retry,
+            max_retry=settings.recording_move_max_retry,
+            attempts=settings.recording_move_attempts,
+            on_commit=committed,
+        )
+        app.state.recorder = recorder
+        app.state.qa = QaDesk(db, tenant=settings.tenant, clock=now, on_commit=committed)
+        if switch is not None:
+
+            async def on_stop(uuid: str, path: str) -> None:
+                await recorder.on_record_stop(uuid, path)
+                mover_wake.set()
+
+            switch.on_record_stop(on_stop)
+            await switch.subscribe()
+
+            async def reconcile(client: InboundClient) -> None:
+                live = {row.uuid for row in await client.show_channels()}
+                finished = await recorder.reconcile(live)
+                if finished:
+                    log.info("recording.reconciled", finished=finished)
+
+            reconcile_box.append(reconcile)
+            await reconcile(switch.client)
+        bus = await open_bus(app, stack, settings, service="recording")
+        relay = OutboxRelay(db, bus, recorder.outbox)
+        relay_box.append(relay)
+        relay.start()
+        stack.push_async_callback(relay.stop)
+        tasks = [
+            asyncio.create_task(
+                _loop(
+                    "recording.mover", settings.recording_move_poll, recorder.move_due, mover_wake
+                ),
+                name="recording-mover",
+            ),
+            asyncio.create_task(
+                _loop(
+                    "recording.sweep",
+                    settings.recording_sweep_interval,
+                    recorder.sweep,
+                    sweeper_wake,
+                ),
+                name="recording-sweep",
+            ),
+        ]
+
+        async def stop_tasks() -> None:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+        stack.push_async_callback(stop_tasks)
+        tenant = settings.tenant
+        subscription = await bus.consume(
+            settings.consumer_queue,
+            bindings=[f"{tenant}.call.offered", f"{tenant}.call.answered", f"{tenant}.call.ended"],
+            handler=recorder.handle,
+        )
+        stack.push_async_callback(subscription.cancel)
+        app.state.processed_table = kit.processed_events
+
+    return create_service_app(
+        settings=settings, title="recording", startup=startup, routers=[router, qa_router]
+    )

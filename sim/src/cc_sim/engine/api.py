@@ -394,7 +394,10 @@ def api_uuid_record(api: ApiCommands, arg: str, reply: Reply) -> None:
     elif action == "stop":
         ok = api.sw.recorder.stop(sess, path)
         reply("+OK Success\n" if ok else "-ERR Cannot stop record session!\n")
-    elif action in {"mask", "unmask", "pause", "resume"}:
+    elif action in {"mask", "unmask"}:
+        ok = api.sw.recorder.mask(sess, path, on=action == "mask")
+        reply("+OK Success\n" if ok else "-ERR Cannot mask recording session!\n")
+    elif action in {"pause", "resume"}:
         reply("+OK Success\n")
     else:
         reply(usage)

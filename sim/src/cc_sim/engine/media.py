@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 _TONE = re.compile(r"%\(([^)]*)\)")
@@ -59,19 +60,42 @@ def is_number(text: str) -> bool:
     return True
 
 
-def wav_bytes(seconds: float, rate: int) -> bytes:
-    """Return a mono 16-bit PCM WAV of ``seconds`` of silence-with-a-hint-of-noise at ``rate``."""
+def wav_bytes(
+    seconds: float,
+    rate: int,
+    *,
+    channels: int = 1,
+    silent: Sequence[tuple[float, float]] = (),
+) -> bytes:
+    """Return a 16-bit PCM WAV of ``seconds`` of a hint of noise at ``rate``, zeros where silent.
+
+    Stereo files interleave the read (caller) and write (agent) channels as FreeSWITCH does;
+    ``silent`` stretches (seconds from the start) are what a masked recording writes: zeros.
+    """
     samples = max(0, round(seconds * rate))
-    data = b"\xfe\xff" * samples
+    frame = b"\xfe\xff" * channels
+    data = bytearray(frame * samples)
+    for start, end in silent:
+        first, last = max(0, round(start * rate)), min(samples, round(end * rate))
+        if last > first:
+            data[first * 2 * channels : last * 2 * channels] = bytes((last - first) * 2 * channels)
+    block = 2 * channels
     header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
-    fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-    return header + fmt + b"data" + struct.pack("<I", len(data)) + data
+    fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, 16)
+    return header + fmt + b"data" + struct.pack("<I", len(data)) + bytes(data)
 
 
-def write_wav(path: str, seconds: float, rate: int) -> int:
+def write_wav(
+    path: str,
+    seconds: float,
+    rate: int,
+    *,
+    channels: int = 1,
+    silent: Sequence[tuple[float, float]] = (),
+) -> int:
     """Write the recording to ``path`` (creating folders) and return its size in bytes."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    payload = wav_bytes(seconds, rate)
+    payload = wav_bytes(seconds, rate, channels=channels, silent=silent)
     target.write_bytes(payload)
     return len(payload)

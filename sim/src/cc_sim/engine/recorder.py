@@ -32,7 +32,8 @@ class Recorder:
         if ch.is_down or path in sess.recordings:
             return False
         rate = ch.read_codec.rate if ch.read_codec else 8000
-        recording = Recording(path, self.sw.now_us(), rate, limit_seconds)
+        stereo = (ch.get_var("RECORD_STEREO") or "").lower() in {"true", "yes", "on", "1"}
+        recording = Recording(path, self.sw.now_us(), rate, limit_seconds, stereo=stereo)
         sess.recordings[path] = recording
         self.sw.fire("RECORD_START", ch, post=[("Record-File-Path", path)])
         self.sw.fire(
@@ -55,6 +56,19 @@ class Recorder:
             self.finish(sess, recording, "success-maxtime")
         return bool(targets)
 
+    def mask(self, sess: Session, path: str, *, on: bool) -> bool:
+        """Mask (write silence) or unmask a recording; False when nothing records there."""
+        recording = sess.recordings.get(path)
+        if recording is None:
+            return False
+        at = (self.sw.now_us() - recording.started_us) / 1_000_000
+        open_mask = bool(recording.masks) and len(recording.masks[-1]) == 1
+        if on and not open_mask:
+            recording.masks.append([at])
+        elif not on and open_mask:
+            recording.masks[-1].append(at)
+        return True
+
     def stop_all(self, sess: Session) -> None:
         """Stop every recording (the channel is hanging up)."""
         for recording in list(sess.recordings.values()):
@@ -74,7 +88,14 @@ class Recorder:
         size = 0
         if seconds >= MIN_RECORD_SECONDS:
             try:
-                size = media.write_wav(recording.path, seconds, recording.rate)
+                silent = [(m[0], m[1] if len(m) > 1 else seconds) for m in recording.masks]
+                size = media.write_wav(
+                    recording.path,
+                    seconds,
+                    recording.rate,
+                    channels=2 if recording.stereo else 1,
+                    silent=silent,
+                )
             except OSError:
                 completion = "error"
         else:

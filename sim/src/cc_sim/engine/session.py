@@ -53,6 +53,9 @@ class Recording:
     rate: int
     limit_seconds: float | None = None
     timer: Timer | None = None
+    stereo: bool = False
+    masks: list[list[float]] = field(default_factory=list)
+    """Masked stretches [start, end] in seconds from the start (end open while masking)."""
 
 
 @dataclass(slots=True)

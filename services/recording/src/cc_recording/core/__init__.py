@@ -1,0 +1,1 @@
+"""The recording service's pure domain: policy, pauses, retention, signed links and QA scoring."""
