@@ -12,9 +12,12 @@ from cc_common.app import create_service_app, open_bus, open_database
 from cc_common.db import Database
 from cc_crm_api.adapters import keys as key_store
 from cc_crm_api.adapters.db import SCHEMA
+from cc_crm_api.adapters.events import EventRecorder
 from cc_crm_api.adapters.idempotency import IdempotencyMiddleware
+from cc_crm_api.adapters.stream import EventHub
 from cc_crm_api.adapters.upstream import Upstream
-from cc_crm_api.api import keys
+from cc_crm_api.adapters.webhooks import SenderPolicy, WebhookSender
+from cc_crm_api.api import agents, calls, events, keys, queues, reports, webhooks
 from cc_crm_api.api.deps import Clock, Runtime, utc_now
 from cc_crm_api.core.ratelimit import RateLimiter
 from cc_crm_api.settings import CrmApiSettings
@@ -71,10 +74,50 @@ def create_app(
             )
         stack.push_async_callback(runtime.routing.close)
         stack.push_async_callback(runtime.metrics.close)
-        await open_bus(app, stack, settings, service="crm-api")
+        hub = EventHub(db, settings.tenant, poll_seconds=settings.crm_event_poll_seconds)
+        await hub.start()
+        stack.push_async_callback(hub.stop)
+        sender = WebhookSender(db, settings.tenant, _policy(settings), clock=clock)
+        sender.start()
+        stack.push_async_callback(sender.stop)
+        runtime.extras.update(hub=hub, sender=sender)
+
+        def recorded() -> None:
+            hub.notify()
+            sender.notify()
+
+        recorder = EventRecorder(
+            db,
+            settings.tenant,
+            log_size=settings.crm_event_log_size,
+            clock=clock,
+            on_recorded=recorded,
+        )
+        bus = await open_bus(app, stack, settings, service="crm-api")
+        subscription = await bus.consume(
+            settings.consumer_queue,
+            bindings=[
+                f"{settings.tenant}.call.*",
+                f"{settings.tenant}.agent.*",
+                f"{settings.tenant}.survey.*",
+            ],
+            handler=recorder.handle,
+        )
+        stack.push_async_callback(subscription.cancel)
 
     app = create_service_app(
-        settings=settings, title="crm-api", startup=startup, routers=[keys.router]
+        settings=settings,
+        title="crm-api",
+        startup=startup,
+        routers=[
+            keys.router,
+            agents.router,
+            queues.router,
+            calls.router,
+            reports.router,
+            events.router,
+            webhooks.router,
+        ],
     )
     app.title = "Contact center API"
     app.description = DESCRIPTION
@@ -93,3 +136,16 @@ def create_app(
         clock=clock,
     )
     return app
+
+
+def _policy(settings: CrmApiSettings) -> SenderPolicy:
+    return SenderPolicy(
+        max_attempts=settings.crm_webhook_max_attempts,
+        backoff_seconds=settings.crm_webhook_backoff_seconds,
+        backoff_max_seconds=settings.crm_webhook_backoff_max_seconds,
+        disable_after=settings.crm_webhook_disable_after,
+        timeout_seconds=settings.crm_webhook_timeout_seconds,
+        concurrency=settings.crm_webhook_concurrency,
+        poll_seconds=settings.crm_webhook_poll_seconds,
+        allowed=settings.allowed_networks(),
+    )

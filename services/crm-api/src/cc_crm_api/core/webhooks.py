@@ -44,3 +44,8 @@ def refused_address(address: str, allowed: Iterable[Network]) -> str | None:
     if not ip.is_global:
         return f"{ip} is a private, loopback or reserved address"
     return None
+
+
+def delivery_id(now_microseconds: int, random_hex: str) -> str:
+    """Return a delivery id that sorts by creation time (the delivery log pages by it)."""
+    return f"dlv_{now_microseconds:016x}{random_hex[:16]}"
