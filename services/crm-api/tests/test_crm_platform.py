@@ -7,30 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+import secrets
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from cc_common.testing import eventually
 from cc_crm_api.adapters.db import event_log
-from cc_crm_api.testing import Crm, CrmFactory, WebhookReceiver, serve
-from cc_metrics.app import create_app as create_metrics
-from cc_metrics.settings import MetricsSettings
+from cc_crm_api.testing import WebhookReceiver, run_platform, serve
 from cc_routing.adapters import db as routing_tables
-from cc_routing.app import create_app as create_routing
-from cc_routing.settings import RoutingSettings
-from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.engine.endpoints import CallerScript
-from cc_sim.simulator import Simulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -51,64 +44,30 @@ ROUTES = (
 )
 
 
-@dataclass
-class Platform:
-    """Routing, metrics and the crm-api (served over HTTP), and the simulator."""
-
-    crm: Crm
-    url: str
-    sim: Simulator
-    routing: FastAPI
-    metrics_url: str
-
-    def client(self, token: str | None = None) -> httpx.AsyncClient:
-        """Return a real HTTP client of the crm-api holding ``token`` (the admin key by default)."""
-        return httpx.AsyncClient(base_url=self.url, headers=self.crm.auth(token), timeout=30)
-
-
-@asynccontextmanager
-async def platform(
-    start_crm: CrmFactory, pg_url: str, amqp_url: str, exchange: str, metrics_queue: str, **crm: Any
-) -> AsyncIterator[Platform]:
-    async with AsyncExitStack() as stack:
-        sim = await stack.enter_async_context(
-            Simulator(SimConfig(esl_port=0, routes=ROUTES, seed=5))
-        )
-        common: dict[str, Any] = {
-            "tenant": "acme",
-            "database_url": pg_url,
-            "amqp_url": amqp_url,
-            "bus_exchange": exchange,
-        }
-        routing = create_routing(RoutingSettings(**common, esl_port=sim.esl_port))
-        await stack.enter_async_context(routing.router.lifespan_context(routing))
-        await eventually(lambda: routing.state.routing.live.is_set(), within=30)
-        routing_url = await stack.enter_async_context(serve(routing))
-        metrics = create_metrics(MetricsSettings(**common, metrics_queue=metrics_queue))
-        await stack.enter_async_context(metrics.router.lifespan_context(metrics))
-        metrics_url = await stack.enter_async_context(serve(metrics))
-        app = await start_crm(crm_routing_url=routing_url, crm_metrics_url=metrics_url, **crm)
-        url = await stack.enter_async_context(serve(app.app))
-        yield Platform(app, url, sim, routing, metrics_url)
-
-
 @pytest.fixture
 def running(
-    start_crm: CrmFactory,
     pg_url: str,
     amqp_url: str,
     unique_name: Callable[[str], str],
     rabbit_cleanup: Any,
 ) -> Callable[..., Any]:
+    """Return a starter of the whole platform on the test's database and its own exchange."""
     exchange = unique_name("ex")
     rabbit_cleanup.exchanges.update({exchange, f"{exchange}.dlx"})
-    metrics_queue = rabbit_cleanup.queue(unique_name("metrics"))
-    rabbit_cleanup.queue(f"{exchange}.crm-api")
 
     def make(**crm: Any) -> Any:
-        crm.setdefault("bus_exchange", exchange)
-        crm.setdefault("crm_queue", rabbit_cleanup.queue(unique_name("crm")))
-        return platform(start_crm, pg_url, amqp_url, exchange, metrics_queue, **crm)
+        return run_platform(
+            database_url=pg_url,
+            amqp_url=amqp_url,
+            exchange=exchange,
+            metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
+            routes=ROUTES,
+            crm_queue=rabbit_cleanup.queue(unique_name("crm")),
+            crm_bootstrap_key=secrets.token_urlsafe(32),
+            crm_event_poll_seconds=0.1,
+            crm_webhook_poll_seconds=0.1,
+            **crm,
+        )
 
     return make
 
@@ -209,7 +168,7 @@ async def test_a_call_pops_on_the_agent_stream_and_reaches_the_webhook(
             "GET", "/v1/agents/a1/events", headers={"Last-Event-ID": str(last_seen)}
         ) as stream:
             resumed = await SseReader(stream).until("call.ended")
-        async with p.crm.db.session() as session:
+        async with p.db.session() as session:
             logged = (
                 (
                     await session.execute(

@@ -110,3 +110,77 @@ class WebhookReceiver:
         status = self.statuses.pop(0) if self.statuses else self.default_status
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
+
+
+@dataclass
+class Platform:
+    """Routing (on a simulator), metrics and the crm-api, each served over HTTP on loopback."""
+
+    crm: FastAPI
+    url: str
+    admin_token: str
+    routing: FastAPI
+    metrics_url: str
+    sim: Any
+
+    @property
+    def db(self) -> Database:
+        db: Database = self.crm.state.db
+        return db
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        """Return the Authorization header for a token (the admin key by default)."""
+        return {"Authorization": f"Bearer {token or self.admin_token}"}
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        """Return a real HTTP client of the crm-api holding ``token`` (the admin key by default)."""
+        return httpx.AsyncClient(base_url=self.url, headers=self.auth(token), timeout=30)
+
+
+@asynccontextmanager
+async def run_platform(
+    *,
+    database_url: str,
+    amqp_url: str,
+    exchange: str,
+    metrics_queue: str,
+    routes: tuple[Any, ...] = (),
+    tenant: str = "acme",
+    **crm: Any,
+) -> AsyncIterator[Platform]:
+    """Start the simulator, routing, metrics and the crm-api on one database and exchange."""
+    from cc_crm_api.app import create_app
+    from cc_metrics.app import create_app as create_metrics
+    from cc_metrics.settings import MetricsSettings
+    from cc_routing.app import create_app as create_routing
+    from cc_routing.settings import RoutingSettings
+    from cc_sim.config import SimConfig
+    from cc_sim.simulator import Simulator
+
+    async with AsyncExitStack() as stack:
+        sim = await stack.enter_async_context(
+            Simulator(SimConfig(esl_port=0, routes=routes, seed=5))
+        )
+        common: dict[str, Any] = {
+            "tenant": tenant,
+            "database_url": database_url,
+            "amqp_url": amqp_url,
+            "bus_exchange": exchange,
+        }
+        routing = create_routing(RoutingSettings(**common, esl_port=sim.esl_port))
+        await stack.enter_async_context(routing.router.lifespan_context(routing))
+        async with asyncio.timeout(30):
+            await routing.state.routing.live.wait()
+        routing_url = await stack.enter_async_context(serve(routing))
+        metrics = create_metrics(MetricsSettings(**common, metrics_queue=metrics_queue))
+        await stack.enter_async_context(metrics.router.lifespan_context(metrics))
+        metrics_url = await stack.enter_async_context(serve(metrics))
+        settings = CrmApiSettings(
+            **common, crm_routing_url=routing_url, crm_metrics_url=metrics_url, **crm
+        )
+        app = create_app(settings)
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        url = await stack.enter_async_context(serve(app))
+        token = settings.crm_bootstrap_key
+        admin = token.get_secret_value() if token else ""
+        yield Platform(app, url, admin, routing, metrics_url, sim)
