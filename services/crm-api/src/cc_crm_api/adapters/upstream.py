@@ -16,6 +16,8 @@ from cc_common.logging import get_logger
 log = get_logger(__name__)
 
 PASSED_ON = {400, 404, 409, 413, 422}
+RETRIED = {"GET", "PUT", "DELETE"}
+"""Idempotent methods are sent again once when a pooled connection turns out to be closed."""
 
 
 class Upstream:
@@ -33,7 +35,10 @@ class Upstream:
         self.name = name
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport or httpx.AsyncHTTPTransport(retries=1),
         )
 
     async def close(self) -> None:
@@ -51,7 +56,12 @@ class Upstream:
     ) -> httpx.Response:
         """Send one request; raise HTTPException for anything but success (or a 404 if allowed)."""
         try:
-            reply = await self._client.request(method, path, json=json, params=params)
+            try:
+                reply = await self._client.request(method, path, json=json, params=params)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                if method not in RETRIED:
+                    raise
+                reply = await self._client.request(method, path, json=json, params=params)
         except httpx.HTTPError as exc:
             log.warning("upstream.unreachable", service=self.name, error=repr(exc))
             raise HTTPException(

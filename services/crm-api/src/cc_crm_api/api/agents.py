@@ -20,7 +20,14 @@ from cc_crm_api.api.docs import IdempotencyKey, errors, example
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 AgentId = Annotated[
-    str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.@-]+$", description="Agent id.")
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.@-]+$",
+        description="Agent id.",
+        examples=["a-1001"],
+    ),
 ]
 CONTACT = r"^[A-Za-z0-9_.]+/[A-Za-z0-9_.@:+=/-]+$"
 """A FreeSWITCH endpoint (``user/1001``, ``sofia/internal/1001@host``): no spaces, no '&', no
@@ -206,7 +213,8 @@ def routing_document(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _public(doc: dict[str, Any], live: dict[str, Any] | None = None) -> AgentOut:
-    return AgentOut.model_validate({**doc, "skills": doc.get("skills") or [], "live": live})
+    lists = {"skills": doc.get("skills") or [], "queues": doc.get("queues") or []}
+    return AgentOut.model_validate({**doc, **lists, "live": live})
 
 
 async def _live(runtime: Any, agent_id: str) -> dict[str, Any] | None:
@@ -231,7 +239,7 @@ async def create_agent(
     async with db.session() as session:
         if await store.load(session, runtime.tenant, "agent", body.agent_id) is not None:
             raise HTTPException(409, f"agent {body.agent_id!r} exists; PATCH it to change it")
-    doc = body.model_dump(mode="json", exclude_none=True)
+    doc = {"skills": [], "queues": [], **body.model_dump(mode="json", exclude_none=True)}
     await _apply(runtime, db, doc)
     return _public(doc)
 
@@ -274,10 +282,10 @@ async def change_agent(
     agent_id: AgentId, body: AgentChange, runtime: RuntimeDep, db: DbDep, _: Writer
 ) -> AgentOut:
     """Change an agent's contact, skills, team, queues or timers; takes effect at once."""
-    doc = {
-        **await _stored(runtime, db, agent_id),
-        **body.model_dump(mode="json", exclude_unset=True),
-    }
+    change = body.model_dump(mode="json", exclude_unset=True)
+    doc = {**await _stored(runtime, db, agent_id), **change}
+    for name in ("skills", "queues"):
+        doc[name] = doc.get(name) or []
     if doc.get("contact") is None:
         raise HTTPException(422, "contact cannot be removed")
     await _apply(runtime, db, doc)

@@ -17,7 +17,15 @@ from cc_crm_api.core.keys import Scope, new_key
 
 router = APIRouter(prefix="/v1/api-keys", tags=["API keys"])
 
-KeyId = Annotated[str, Path(min_length=1, max_length=40, description="The key's public id.")]
+KeyId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=40,
+        description="The key's public id.",
+        examples=["3f9a1c2b4d5e6f70"],
+    ),
+]
 
 
 class ApiKeyIn(BaseModel):

@@ -15,7 +15,7 @@ from cc_crm_api.api.docs import IdempotencyKey, errors, example
 router = APIRouter(prefix="/v1/queues", tags=["queues"])
 
 NAME = r"^[A-Za-z0-9_.@ -]+$"
-QueueName = Annotated[str, Path(min_length=1, max_length=200, pattern=NAME)]
+QueueName = Annotated[str, Path(min_length=1, max_length=200, pattern=NAME, examples=["support"])]
 Strategy = Literal[
     "longest-idle-agent",
     "ring-all",

@@ -26,7 +26,10 @@ from cc_proto import event_types
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-WebhookId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")]
+WebhookId = Annotated[
+    str,
+    Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$", examples=["wh_5f2b9c0d1e3a4b6c"]),
+]
 DeliveryId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")]
 
 KNOWN = sorted(t for t, _ in event_types() if t.split(".")[0] in STREAMED_AGGREGATES)
