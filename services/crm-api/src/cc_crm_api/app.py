@@ -1,21 +1,151 @@
-"""The crm-api service's FastAPI app: resources opened in the lifespan."""
+"""The crm-api service's FastAPI app: the public API over routing, metrics and its own data."""
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
+import httpx
 from fastapi import FastAPI
 
 from cc_common.app import create_service_app, open_bus, open_database
+from cc_common.db import Database
+from cc_crm_api.adapters import keys as key_store
 from cc_crm_api.adapters.db import SCHEMA
+from cc_crm_api.adapters.events import EventRecorder
+from cc_crm_api.adapters.idempotency import IdempotencyMiddleware
+from cc_crm_api.adapters.stream import EventHub
+from cc_crm_api.adapters.upstream import Upstream
+from cc_crm_api.adapters.webhooks import SenderPolicy, WebhookSender
+from cc_crm_api.api import agents, calls, events, keys, queues, reports, webhooks
+from cc_crm_api.api.deps import Clock, Runtime, utc_now
+from cc_crm_api.core.ratelimit import RateLimiter
 from cc_crm_api.settings import CrmApiSettings
 
+DESCRIPTION = """\
+The contact center's public API for CRMs: API keys, agents and queues, call records, reports,
+the agents' real-time event stream (screen pop) and signed webhooks.
 
-def create_app(settings: CrmApiSettings) -> FastAPI:
+Every operation needs an API key (`Authorization: Bearer <key>`) holding the scope it names:
+`read`, `write` (implies read), `admin` (everything, including keys and webhooks) or
+`recordings`. Keys are limited in rate (429 with `Retry-After`). POST operations accept an
+`Idempotency-Key` header that makes a retry safe. Errors are RFC 9457 problem details.
+"""
+
+
+def create_app(
+    settings: CrmApiSettings,
+    *,
+    clock: Clock = utc_now,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
     """Build the crm-api app; nothing is opened until the lifespan starts."""
+    token = settings.service_token.get_secret_value() if settings.service_token else None
+    timeout = settings.crm_upstream_timeout_seconds
+    runtime = Runtime(
+        settings=settings,
+        limiter=RateLimiter(settings.crm_rate_limit_per_second, settings.crm_rate_limit_burst),
+        routing=Upstream(
+            "routing",
+            settings.crm_routing_url,
+            token=token,
+            timeout=timeout,
+            transport=upstream_transport,
+        ),
+        metrics=Upstream(
+            "metrics",
+            settings.crm_metrics_url,
+            token=token,
+            timeout=timeout,
+            transport=upstream_transport,
+        ),
+        clock=clock,
+    )
 
     async def startup(app: FastAPI, stack: AsyncExitStack) -> None:
-        await open_database(app, stack, settings, schema=SCHEMA, package="cc_crm_api")
-        await open_bus(app, stack, settings, service="crm-api")
+        db = await open_database(app, stack, settings, schema=SCHEMA, package="cc_crm_api")
+        bootstrap = settings.crm_bootstrap_key
+        async with db.session() as session:
+            await key_store.install_bootstrap(
+                session,
+                settings.tenant,
+                bootstrap.get_secret_value() if bootstrap else None,
+                clock(),
+            )
+        stack.push_async_callback(runtime.routing.close)
+        stack.push_async_callback(runtime.metrics.close)
+        hub = EventHub(db, settings.tenant, poll_seconds=settings.crm_event_poll_seconds)
+        await hub.start()
+        stack.push_async_callback(hub.stop)
+        sender = WebhookSender(db, settings.tenant, _policy(settings), clock=clock)
+        sender.start()
+        stack.push_async_callback(sender.stop)
+        runtime.extras.update(hub=hub, sender=sender)
 
-    return create_service_app(settings=settings, title="crm-api", startup=startup)
+        def recorded() -> None:
+            hub.notify()
+            sender.notify()
+
+        recorder = EventRecorder(
+            db,
+            settings.tenant,
+            log_size=settings.crm_event_log_size,
+            clock=clock,
+            on_recorded=recorded,
+        )
+        bus = await open_bus(app, stack, settings, service="crm-api")
+        subscription = await bus.consume(
+            settings.consumer_queue,
+            bindings=[
+                f"{settings.tenant}.call.*",
+                f"{settings.tenant}.agent.*",
+                f"{settings.tenant}.survey.*",
+            ],
+            handler=recorder.handle,
+        )
+        stack.push_async_callback(subscription.cancel)
+
+    app = create_service_app(
+        settings=settings,
+        title="crm-api",
+        startup=startup,
+        routers=[
+            keys.router,
+            agents.router,
+            queues.router,
+            calls.router,
+            reports.router,
+            events.router,
+            webhooks.router,
+        ],
+    )
+    app.title = "Contact center API"
+    app.description = DESCRIPTION
+    app.state.runtime = runtime
+
+    def database() -> Database:
+        db: Database = app.state.db
+        return db
+
+    app.add_middleware(
+        IdempotencyMiddleware,
+        database=database,
+        tenant=settings.tenant,
+        max_body=settings.crm_max_body_bytes,
+        keep=timedelta(hours=settings.crm_idempotency_hours),
+        clock=clock,
+    )
+    return app
+
+
+def _policy(settings: CrmApiSettings) -> SenderPolicy:
+    return SenderPolicy(
+        max_attempts=settings.crm_webhook_max_attempts,
+        backoff_seconds=settings.crm_webhook_backoff_seconds,
+        backoff_max_seconds=settings.crm_webhook_backoff_max_seconds,
+        disable_after=settings.crm_webhook_disable_after,
+        timeout_seconds=settings.crm_webhook_timeout_seconds,
+        concurrency=settings.crm_webhook_concurrency,
+        poll_seconds=settings.crm_webhook_poll_seconds,
+        allowed=settings.allowed_networks(),
+    )

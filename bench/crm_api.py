@@ -1,0 +1,251 @@
+"""The public CRM API over the running platform (routing on the simulator, metrics, crm-api, all
+served over HTTP on loopback, PostgreSQL and RabbitMQ): latency of the call-record list and of
+one call (p50/p99) over a modest data set, and event-stream fan-out (events per second delivered
+to many connected SSE clients, delivery lag p50/p99). Uses its own database and exchange,
+removed afterwards. One JSON line per figure. ``CRM_BENCH_CALLS`` and ``CRM_BENCH_CLIENTS``
+size it (defaults 2,000 calls and 200 clients on a small machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+import asyncpg
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from cc_common.bus._rabbit import RabbitBus, dead_letter_queue
+from cc_crm_api.adapters.db import event_log
+from cc_crm_api.testing import Platform, run_platform
+from cc_proto import make_event
+from cc_proto.events import (
+    AgentState,
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    CallOutcome,
+)
+
+AMQP_URL = os.environ.get("CC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+DATABASE_URL = os.environ.get(
+    "CC_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+CALLS = int(os.environ.get("CRM_BENCH_CALLS", "2000"))
+CLIENTS = int(os.environ.get("CRM_BENCH_CLIENTS", "200"))
+REQUESTS = 300
+STREAM_EVENTS = 50
+TENANT = "bench"
+
+
+def report(name: str, value: float, unit: str) -> None:
+    print(json.dumps({"bench": name, "value": round(value, 2), "unit": unit}), flush=True)
+
+
+def _dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def load_calls(publisher: RabbitBus, start: datetime) -> list[str]:
+    """Publish offered, answered and ended for each call, as routing would."""
+    ids = []
+    for n in range(CALLS):
+        call_id = f"call-{n:07d}"
+        ids.append(call_id)
+        at = start + timedelta(seconds=n)
+        agent = f"a{n % 50}"
+        events = [
+            make_event(
+                CallOffered(queue="support", caller_number=f"+4930{n:07d}", customer_id=f"C{n}"),
+                tenant=TENANT,
+                call_id=call_id,
+                occurred_at=at,
+            ),
+            make_event(
+                CallAnswered(
+                    queue="support", agent_leg_uuid=f"leg-{n}", wait_seconds=5, ring_seconds=2
+                ),
+                tenant=TENANT,
+                call_id=call_id,
+                agent_id=agent,
+                occurred_at=at + timedelta(seconds=7),
+            ),
+            make_event(
+                CallEnded(
+                    outcome=CallOutcome.ANSWERED,
+                    hangup_cause="NORMAL_CLEARING",
+                    queue="support",
+                    duration_seconds=120,
+                    talk_seconds=113,
+                ),
+                tenant=TENANT,
+                call_id=call_id,
+                agent_id=agent,
+                occurred_at=at + timedelta(seconds=120),
+            ),
+        ]
+        await asyncio.gather(*(publisher.publish(e) for e in events))
+    return ids
+
+
+async def wait_records(client: httpx.AsyncClient, start: datetime) -> None:
+    """Wait until metrics holds every call's record."""
+    params = {"start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()}
+    async with asyncio.timeout(600):
+        while True:
+            found, cursor = 0, None
+            while True:
+                page = await client.get(
+                    "/v1/calls",
+                    params={**params, "limit": 1000, **({"cursor": cursor} if cursor else {})},
+                )
+                body = page.json()
+                found += sum(1 for r in body["items"] if r["outcome"])
+                cursor = body["next_cursor"]
+                if not cursor:
+                    break
+            if found >= CALLS:
+                return
+            await asyncio.sleep(1.0)
+
+
+async def timed(
+    client: httpx.AsyncClient, path: str, params: dict[str, str] | None = None
+) -> float:
+    started = time.perf_counter()
+    reply = await client.get(path, params=params)
+    spent = time.perf_counter() - started
+    if reply.status_code != 200:
+        raise RuntimeError(f"{path}: {reply.status_code} {reply.text[:200]}")
+    return spent * 1000
+
+
+async def api_latency(p: Platform, start: datetime, ids: list[str]) -> None:
+    async with p.client() as client:
+        await wait_records(client, start)
+        end = (start + timedelta(days=1)).isoformat()
+        lists = []
+        for n in range(REQUESTS):
+            offset = start + timedelta(seconds=(n * 7) % CALLS)
+            lists.append(
+                await timed(
+                    client, "/v1/calls", {"start": offset.isoformat(), "end": end, "limit": "100"}
+                )
+            )
+        ones = [await timed(client, f"/v1/calls/{ids[(n * 13) % CALLS]}") for n in range(REQUESTS)]
+    report("crm_api.call_list_100.p50", statistics.median(lists), "ms")
+    report("crm_api.call_list_100.p99", percentile(lists, 0.99), "ms")
+    report("crm_api.one_call.p50", statistics.median(ones), "ms")
+    report("crm_api.one_call.p99", percentile(ones, 0.99), "ms")
+
+
+async def fan_out(p: Platform, publisher: RabbitBus) -> None:
+    """CLIENTS streams of the whole tenant; each event's publish-to-receipt lag per client."""
+    sent: dict[str, float] = {}
+    lags: list[float] = []
+    received = 0
+    connected = 0
+    all_connected = asyncio.Event()
+    async with p.db.session() as session:
+        newest = (await session.execute(select(func.max(event_log.c.seq)))).scalar_one() or 0
+    resume = {"Last-Event-ID": str(newest)}  # so no event is missed while clients connect
+    limits = httpx.Limits(max_connections=CLIENTS + 10)
+
+    async def listen(client: httpx.AsyncClient) -> None:
+        nonlocal received, connected
+        async with client.stream("GET", "/v1/events", headers=resume) as stream:
+            connected += 1
+            if connected == CLIENTS:
+                all_connected.set()
+            got = 0
+            async for line in stream.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                now = time.perf_counter()
+                doc = json.loads(line[5:])
+                if doc["event_id"] in sent:
+                    lags.append((now - sent[doc["event_id"]]) * 1000)
+                    got += 1
+                    received += 1
+                    if got == STREAM_EVENTS:
+                        return
+
+    async with httpx.AsyncClient(
+        base_url=p.url, headers=p.auth(), timeout=120, limits=limits
+    ) as client:
+        tasks = [asyncio.create_task(listen(client)) for _ in range(CLIENTS)]
+        async with asyncio.timeout(120):
+            await all_connected.wait()
+        started = time.perf_counter()
+        for n in range(STREAM_EVENTS):
+            change = AgentStateChanged(
+                from_state=AgentState.AVAILABLE, to_state=AgentState.BREAK, reason=f"r{n}"
+            )
+            event = make_event(change, tenant=TENANT, agent_id=f"a{n % 50}")
+            sent[str(event.id)] = time.perf_counter()
+            await publisher.publish(event)
+        async with asyncio.timeout(300):
+            await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+    report("crm_api.sse_fanout.clients", CLIENTS, "clients")
+    report("crm_api.sse_fanout.delivered_per_second", received / elapsed, "events/s")
+    report("crm_api.sse_fanout.lag.p50", statistics.median(lags), "ms")
+    report("crm_api.sse_fanout.lag.p99", percentile(lags, 0.99), "ms")
+
+
+async def main() -> None:
+    name = f"bench_crm_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_dsn(DATABASE_URL))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    exchange = f"bench-crm-{uuid.uuid4().hex[:8]}"
+    publisher = RabbitBus(AMQP_URL, service="bench", exchange=exchange)
+    try:
+        await publisher.connect()
+        async with run_platform(
+            database_url=make_url(DATABASE_URL).set(database=name).render_as_string(False),
+            amqp_url=AMQP_URL,
+            exchange=exchange,
+            metrics_queue=f"{exchange}.metrics",
+            tenant=TENANT,
+            crm_bootstrap_key=secrets.token_urlsafe(32),
+            crm_rate_limit_per_second=100_000,
+            crm_rate_limit_burst=100_000,
+            crm_event_poll_seconds=0.1,
+        ) as p:
+            start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+            ids = await load_calls(publisher, start)
+            await api_latency(p, start, ids)
+            await fan_out(p, publisher)
+    finally:
+        await publisher.close()
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            for queue in (f"{exchange}.metrics", f"{exchange}.crm-api"):
+                for each in (queue, dead_letter_queue(queue)):
+                    channel = await connection.channel()
+                    await channel.queue_delete(each)
+            for ex in (exchange, f"{exchange}.dlx"):
+                channel = await connection.channel()
+                await channel.exchange_delete(ex)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,258 @@
+"""Webhook delivery from PostgreSQL: claimed under a lease, signed (Standard Webhooks), retried.
+
+A delivery row is the durable promise: the sender claims due rows with SKIP LOCKED and pushes
+their next attempt a lease ahead before sending, so a crash mid-send only delays a delivery.
+Every attempt is logged; failures back off exponentially with jitter; after the last allowed
+attempt the delivery fails, and a subscription whose attempts keep failing is disabled with the
+reason. The target address is checked again before each send (DNS may have changed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select, update
+from standardwebhooks.webhooks import Webhook
+
+from cc_common.aio import wait_for_wakeup
+from cc_common.db import Database
+from cc_common.logging import get_logger
+from cc_crm_api.adapters.db import attempts, deliveries, webhooks
+from cc_crm_api.core.webhooks import Network, backoff_seconds, refused_address
+
+log = get_logger(__name__)
+
+LEASE = timedelta(seconds=120)
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Return every address a host name resolves to."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+class UnsafeUrl(ValueError):
+    """A webhook URL that may not be used; the message says why."""
+
+
+async def check_url(url: str, allowed: list[Network], resolver: Resolver = resolve) -> None:
+    """Refuse URLs that are not http(s) or that reach private, loopback or reserved addresses."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeUrl("the URL must be http:// or https:// with a host")
+    if parts.username or parts.password:
+        raise UnsafeUrl("the URL must not carry credentials")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UnsafeUrl("the URL's port is not valid") from None
+    try:
+        addresses = await resolver(parts.hostname, port)
+    except OSError:
+        raise UnsafeUrl(f"{parts.hostname} does not resolve") from None
+    for address in addresses:
+        why = refused_address(address, allowed)
+        if why is not None:
+            raise UnsafeUrl(f"{parts.hostname}: {why}")
+
+
+@dataclass(frozen=True, slots=True)
+class SenderPolicy:
+    """How hard the sender tries."""
+
+    max_attempts: int
+    backoff_seconds: float
+    backoff_max_seconds: float
+    disable_after: int
+    timeout_seconds: float
+    concurrency: int
+    poll_seconds: float
+    allowed: list[Network]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt gave."""
+
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class WebhookSender:
+    """Sends due deliveries until stopped."""
+
+    def __init__(
+        self,
+        db: Database,
+        tenant: str,
+        policy: SenderPolicy,
+        *,
+        clock: Callable[[], datetime],
+        resolver: Resolver = resolve,
+    ) -> None:
+        self._db = db
+        self._tenant = tenant
+        self._policy = policy
+        self._clock = clock
+        self._resolver = resolver
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._client = httpx.AsyncClient(timeout=policy.timeout_seconds, follow_redirects=False)
+
+    def notify(self) -> None:
+        """New deliveries may be due."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Send in the background."""
+        self._task = asyncio.create_task(self._run(), name="crm-webhook-sender")
+
+    async def stop(self) -> None:
+        """Stop sending (claimed deliveries are retried by whoever runs next, after the lease)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._client.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.send_due()
+            except Exception:  # the sender must outlive a database blip
+                log.exception("webhooks.send_failed")
+                sent = 0
+                await asyncio.sleep(1.0)
+            if sent < self._policy.concurrency:
+                self._wake.clear()
+                await wait_for_wakeup(self._wake, self._policy.poll_seconds)
+
+    async def send_due(self) -> int:
+        """Claim and send one batch of due deliveries; return how many were attempted."""
+        claimed = await self._claim()
+        await asyncio.gather(*(self._send(row) for row in claimed))
+        return len(claimed)
+
+    async def _claim(self) -> list[Any]:
+        now = self._clock()
+        d, w = deliveries.c, webhooks.c
+        query = (
+            select(
+                d.delivery_id, d.webhook_id, d.message_id, d.payload, d.attempts, w.url, w.secret
+            )
+            .join(webhooks, (w.tenant == d.tenant) & (w.webhook_id == d.webhook_id))
+            .where(
+                d.tenant == self._tenant,
+                d.status == "pending",
+                d.next_attempt_at <= now,
+                w.enabled.is_(True),
+            )
+            .order_by(d.next_attempt_at)
+            .limit(self._policy.concurrency)
+        )
+        if self._db.is_postgres:
+            query = query.with_for_update(of=deliveries, skip_locked=True)
+        async with self._db.session() as session:
+            rows = (await session.execute(query)).all()
+            if rows:
+                await session.execute(
+                    update(deliveries)
+                    .where(d.delivery_id.in_([r.delivery_id for r in rows]))
+                    .values(next_attempt_at=now + LEASE)
+                )
+        return list(rows)
+
+    async def _send(self, row: Any) -> None:
+        outcome = await self._attempt(row)
+        await self._settle(row, outcome)
+
+    async def _attempt(self, row: Any) -> Outcome:
+        started = time.monotonic()
+        try:
+            await check_url(row.url, self._policy.allowed, self._resolver)
+            when = self._clock()
+            signature = Webhook(row.secret).sign(row.message_id, when, row.payload)
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": row.message_id,
+                "webhook-timestamp": str(int(when.timestamp())),
+                "webhook-signature": signature,
+                "user-agent": "cc-crm-api-webhooks/1",
+            }
+            reply = await self._client.post(row.url, content=row.payload, headers=headers)
+        except (UnsafeUrl, httpx.HTTPError) as exc:
+            spent = int((time.monotonic() - started) * 1000)
+            return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:500], spent)
+        spent = int((time.monotonic() - started) * 1000)
+        if reply.is_success:
+            return Outcome(True, reply.status_code, None, spent)
+        return Outcome(False, reply.status_code, f"HTTP {reply.status_code}", spent)
+
+    async def _settle(self, row: Any, outcome: Outcome) -> None:
+        now = self._clock()
+        attempt = row.attempts + 1
+        policy = self._policy
+        values: dict[str, Any] = {
+            "attempts": attempt,
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error,
+        }
+        if outcome.ok:
+            values.update(status="succeeded", completed_at=now, next_attempt_at=None)
+        elif attempt >= policy.max_attempts:
+            values.update(status="failed", completed_at=now, next_attempt_at=None)
+        else:
+            wait = backoff_seconds(
+                attempt, base=policy.backoff_seconds, cap=policy.backoff_max_seconds
+            )
+            values["next_attempt_at"] = now + timedelta(seconds=wait)
+        w = webhooks.c
+        which = (w.tenant == self._tenant) & (w.webhook_id == row.webhook_id)
+        async with self._db.session() as session:
+            await session.execute(
+                update(deliveries).where(deliveries.c.delivery_id == row.delivery_id).values(values)
+            )
+            await session.execute(
+                attempts.insert().values(
+                    delivery_id=row.delivery_id,
+                    attempt=attempt,
+                    at=now,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=outcome.duration_ms,
+                )
+            )
+            if outcome.ok:
+                await session.execute(update(webhooks).where(which).values(consecutive_failures=0))
+                return
+            failures = (
+                await session.execute(
+                    update(webhooks)
+                    .where(which)
+                    .values(consecutive_failures=w.consecutive_failures + 1)
+                    .returning(w.consecutive_failures)
+                )
+            ).scalar_one()
+            if failures >= policy.disable_after:
+                reason = (
+                    f"disabled after {failures} consecutive failed deliveries; "
+                    f"last: {outcome.error}"
+                )[:500]
+                await session.execute(
+                    update(webhooks)
+                    .where(which, w.enabled.is_(True))
+                    .values(enabled=False, disabled_reason=reason, updated_at=now)
+                )
+                log.warning("webhooks.disabled", webhook=row.webhook_id, reason=reason)

@@ -1,0 +1,273 @@
+"""``/v1/calls``: call detail records (from the metrics service), one call with its timeline,
+live position and routing explanation, and CSV export. The customer id and number the CRM or
+the IVR gave a call are in every view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from cc_crm_api.adapters.db import call_contexts, call_notes, event_log
+from cc_crm_api.api.deps import DbDep, Reader, Runtime, RuntimeDep
+from cc_crm_api.api.docs import errors, example
+
+router = APIRouter(prefix="/v1/calls", tags=["calls"])
+
+CallId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+Outcome = Literal[
+    "answered",
+    "abandoned",
+    "blocked",
+    "overflowed",
+    "callback",
+    "ended_in_ivr",
+    "transferred_out",
+    "failed",
+]
+
+
+class CallRecord(BaseModel):
+    """A call detail record: who called, where it waited, who answered, how it ended."""
+
+    model_config = ConfigDict(extra="allow")
+
+    call_id: str
+    first_event_at: datetime
+    caller_number: str | None = None
+    dialed_number: str | None = None
+    customer_id: str | None = None
+    queue: str | None = None
+    agent_id: str | None = None
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
+    outcome: str | None = None
+    ended_at: datetime | None = None
+
+
+class CallPage(BaseModel):
+    """One page of call records, oldest first."""
+
+    items: list[CallRecord]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class Note(BaseModel):
+    """A wrap-up code and the agent's notes."""
+
+    agent_id: str
+    code: str
+    resolved: bool | None
+    notes: str | None
+    created_at: datetime
+
+
+class Call(BaseModel):
+    """Everything known about one call."""
+
+    call_id: str
+    customer: dict[str, Any] | None = Field(
+        description="Caller number, dialled number, customer id and IVR choices."
+    )
+    record: CallRecord | None = Field(description="The detail record, once the call is known.")
+    live: dict[str, Any] | None = Field(description="Where the call stands while routing holds it.")
+    routing: list[dict[str, Any]] | None = Field(
+        description="Why it went (or did not go) to each agent: candidates, scores, skips."
+    )
+    timeline: list[dict[str, Any]] = Field(description="Its events, oldest first.")
+    notes: list[Note]
+
+
+_RECORD = {
+    "call_id": "8c1f7a8e-2f0b-4b43-9d0e-1b7f3a0c9e55",
+    "first_event_at": "2025-03-01T09:00:00Z",
+    "caller_number": "+33612345678",
+    "dialed_number": "+4930123456",
+    "customer_id": "CRM-000042",
+    "queue": "support",
+    "agent_id": "a-1001",
+    "wait_seconds": 12.5,
+    "talk_seconds": 184.0,
+    "outcome": "answered",
+    "ended_at": "2025-03-01T09:03:40Z",
+}
+example(CallRecord, _RECORD)
+example(CallPage, {"items": [_RECORD], "next_cursor": "WyIyMDI1LTAzLTAxVDA5OjAwOjAwWiIsImMiXQ"})
+example(
+    Call,
+    {
+        "call_id": _RECORD["call_id"],
+        "customer": {
+            "caller_number": "+33612345678",
+            "customer_id": "CRM-000042",
+            "ivr_selections": ["2"],
+        },
+        "record": _RECORD,
+        "live": None,
+        "routing": [{"chosen": ["a-1001"], "candidates": 3}],
+        "timeline": [{"seq": 1, "type": "call.offered", "occurred_at": "2025-03-01T09:00:00Z"}],
+        "notes": [
+            {
+                "agent_id": "a-1001",
+                "code": "sale",
+                "resolved": True,
+                "notes": "Upgraded to premium.",
+                "created_at": "2025-03-01T09:04:10Z",
+            }
+        ],
+    },
+)
+
+Start = Annotated[datetime, Query(description="Calls that began at or after (with offset).")]
+End = Annotated[datetime, Query(description="... and before (with offset).")]
+Name = Annotated[str | None, Query(max_length=200)]
+Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of a page.")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _filters(
+    start: datetime,
+    end: datetime,
+    queue: str | None,
+    agent: str | None,
+    outcome: str | None,
+    customer_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(400, "start and end need a UTC offset, e.g. 2025-03-01T00:00:00Z")
+    params = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "queue": queue,
+        "agent": agent,
+        "outcome": outcome,
+        "customer_id": customer_id,
+        "cursor": cursor,
+        "limit": limit,
+    }
+    return {k: v for k, v in params.items() if v is not None}
+
+
+@router.get("", response_model=CallPage, responses=errors())
+async def list_calls(
+    runtime: RuntimeDep,
+    _: Reader,
+    start: Start,
+    end: End,
+    queue: Name = None,
+    agent: Name = None,
+    outcome: Outcome | None = None,
+    customer_id: Name = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> CallPage:
+    """Call records in a time range, filtered, oldest first, a page at a time."""
+    params = _filters(start, end, queue, agent, outcome, customer_id, cursor, limit)
+    reply = await runtime.metrics.call("GET", "/cdrs", params=params)
+    return CallPage.model_validate(reply.json())
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "CSV, one call per line; `X-Next-Cursor` names the next page.",
+            "content": {
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "call_id,first_event_at,caller_number,customer_id,...\n"
+                    "8c1f7a8e-...,2025-03-01T09:00:00+00:00,+33612345678,CRM-000042,...\n",
+                }
+            },
+        },
+        **errors(),
+    },
+)
+async def export_calls(
+    runtime: RuntimeDep,
+    _: Reader,
+    start: Start,
+    end: End,
+    queue: Name = None,
+    agent: Name = None,
+    outcome: Outcome | None = None,
+    customer_id: Name = None,
+    cursor: Cursor = None,
+    limit: Limit = 1000,
+) -> Response:
+    """The same records as CSV (follow `X-Next-Cursor` for more)."""
+    params = _filters(start, end, queue, agent, outcome, customer_id, cursor, limit)
+    reply = await runtime.metrics.call("GET", "/cdrs", params={**params, "format": "csv"})
+    headers = {}
+    if reply.headers.get("x-next-cursor"):
+        headers["X-Next-Cursor"] = reply.headers["x-next-cursor"]
+    return Response(reply.content, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/{call_id}", response_model=Call, responses=errors(404))
+async def get_call(call_id: CallId, runtime: RuntimeDep, db: DbDep, _: Reader) -> Call:
+    """One call: its record, live position, routing explanation, timeline, notes."""
+    record = await runtime.metrics.call("GET", f"/cdrs/{call_id}", missing_ok=True)
+    live = await runtime.routing.call("GET", f"/v1/calls/{call_id}", missing_ok=True)
+    why = await runtime.routing.call("GET", f"/v1/calls/{call_id}/explain", missing_ok=True)
+    customer, timeline, notes = await _local(runtime, db, call_id)
+    found = record.status_code == 200 or live.status_code == 200 or timeline or customer
+    if not found:
+        raise HTTPException(404, f"no call {call_id!r}")
+    return Call(
+        call_id=call_id,
+        customer=customer,
+        record=CallRecord.model_validate(record.json()) if record.status_code == 200 else None,
+        live=live.json() if live.status_code == 200 else None,
+        routing=why.json() if why.status_code == 200 else None,
+        timeline=timeline,
+        notes=notes,
+    )
+
+
+async def _local(
+    runtime: Runtime, db: Any, call_id: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], list[Note]]:
+    tenant = runtime.tenant
+    async with db.session() as session:
+        context = (
+            await session.execute(
+                select(call_contexts.c.context).where(
+                    call_contexts.c.tenant == tenant, call_contexts.c.call_id == call_id
+                )
+            )
+        ).scalar_one_or_none()
+        events = (
+            await session.execute(
+                select(event_log.c.document)
+                .where(event_log.c.tenant == tenant, event_log.c.call_id == call_id)
+                .order_by(event_log.c.seq)
+                .limit(500)
+            )
+        ).scalars()
+        timeline = [{k: v for k, v in doc.items() if k not in ("call", "tenant")} for doc in events]
+        rows = (
+            await session.execute(
+                select(call_notes)
+                .where(call_notes.c.tenant == tenant, call_notes.c.call_id == call_id)
+                .order_by(call_notes.c.id)
+            )
+        ).all()
+    notes = [
+        Note(
+            agent_id=r.agent_id,
+            code=r.code,
+            resolved=r.resolved,
+            notes=r.notes,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+    return (dict(context) if context else None), timeline, notes

@@ -1,0 +1,124 @@
+"""What the routes need from the running app, and authentication by scoped API key."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cc_common.db import Database
+from cc_crm_api.adapters import keys as key_store
+from cc_crm_api.adapters.upstream import Upstream
+from cc_crm_api.core.keys import KeyRecord, Scope, allows, parse_token, refusal, secret_matches
+from cc_crm_api.core.ratelimit import RateLimiter
+from cc_crm_api.settings import CrmApiSettings
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """Return the wall clock in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """The service's long-lived objects, built by ``create_app``."""
+
+    settings: CrmApiSettings
+    limiter: RateLimiter
+    routing: Upstream
+    metrics: Upstream
+    clock: Clock = utc_now
+    monotonic: Callable[[], float] = time.monotonic
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tenant(self) -> str:
+        """Return the tenant this process serves."""
+        return self.settings.tenant
+
+
+def get_runtime(request: Request) -> Runtime:
+    """Dependency: the app's runtime."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_db(request: Request) -> Database:
+    """Dependency: the app's database."""
+    db: Database = request.app.state.db
+    return db
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+DbDep = Annotated[Database, Depends(get_db)]
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key: `Authorization: Bearer cck_<id>_<secret>`.",
+)
+
+UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
+
+
+async def authenticate(
+    runtime: Runtime,
+    db: Database,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> KeyRecord:
+    """Return the key presented, or raise 401; rate-limit it (429 with Retry-After)."""
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "an API key is required: Authorization: Bearer <key>",
+            headers=UNAUTHENTICATED,
+        )
+    key_id, secret = parse_token(credentials.credentials)
+    now = runtime.clock()
+    async with db.session() as session:
+        found = await key_store.find(session, runtime.tenant, key_id)
+        key = found[0] if found and secret_matches(secret, found[1]) else None
+        why = refusal(key, now)
+        if why is not None or key is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, why, headers=UNAUTHENTICATED)
+        await key_store.touch(session, runtime.tenant, key, now)
+    wait = runtime.limiter.take(key.key_id, runtime.monotonic())
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit of {runtime.settings.crm_rate_limit_per_second:g}/s for this key exceeded",
+            headers={"Retry-After": RateLimiter.retry_after(wait)},
+        )
+    return key
+
+
+def require(scope: Scope) -> Callable[..., Awaitable[KeyRecord]]:
+    """Dependency factory: an authenticated key that holds ``scope`` (else 401/403)."""
+
+    async def dependency(
+        runtime: RuntimeDep,
+        db: DbDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> KeyRecord:
+        key = await authenticate(runtime, db, credentials)
+        if not allows(key, scope):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this API key lacks the {scope.value!r} scope (it has: "
+                f"{', '.join(sorted(key.scopes)) or 'none'})",
+            )
+        return key
+
+    return dependency
+
+
+Reader = Annotated[KeyRecord, Depends(require(Scope.READ))]
+Writer = Annotated[KeyRecord, Depends(require(Scope.WRITE))]
+Admin = Annotated[KeyRecord, Depends(require(Scope.ADMIN))]

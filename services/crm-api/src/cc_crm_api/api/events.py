@@ -1,0 +1,218 @@
+"""The agents' real-time event stream (screen pop), over Server-Sent Events and WebSocket.
+
+Per agent, per team or for the whole tenant. Each event carries its log sequence number as the
+SSE ``id``; a client that reconnects with ``Last-Event-ID`` gets every event it missed (as long
+as the bounded log still holds it; otherwise a ``gap`` event says from where it resumes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel
+
+from cc_crm_api.adapters.stream import EventHub, Gap, StreamFilter
+from cc_crm_api.api.deps import Reader, Runtime, RuntimeDep, authenticate
+from cc_crm_api.api.docs import errors, example
+from cc_crm_api.core.keys import Scope, allows
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+Name = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.@ -]+$")]
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        max_length=20,
+        description="The id of the last event received; the stream resumes after it.",
+    ),
+]
+Resume = Annotated[
+    int | None,
+    Query(ge=0, description="Same as Last-Event-ID, for clients that cannot set headers."),
+]
+
+
+class StreamEvent(BaseModel):
+    """One event as streams and webhooks carry it (`data:` of an SSE message)."""
+
+    seq: int
+    event_id: str
+    type: str
+    occurred_at: str
+    tenant: str
+    call_id: str | None
+    agent_id: str | None
+    team: str | None
+    data: dict[str, Any]
+    call: dict[str, Any] | None
+
+
+_EVENT = {
+    "seq": 1042,
+    "event_id": "5b0c8c3e-3c1a-4d59-8f3e-0d5b0c8c3e3c",
+    "type": "call.agent_offered",
+    "occurred_at": "2025-03-01T09:00:12.512Z",
+    "tenant": "acme",
+    "call_id": "8c1f7a8e-2f0b-4b43-9d0e-1b7f3a0c9e55",
+    "agent_id": "a-1001",
+    "team": "blue",
+    "data": {
+        "queue": "support",
+        "agent_leg_uuid": "0f5d...",
+        "contact": "user/1001",
+        "ring_timeout_seconds": 20,
+        "attempt": 1,
+    },
+    "call": {
+        "call_id": "8c1f7a8e-2f0b-4b43-9d0e-1b7f3a0c9e55",
+        "caller_number": "+33612345678",
+        "dialed_number": "+4930123456",
+        "customer_id": "CRM-000042",
+        "queue": "support",
+        "ivr_selections": ["2"],
+        "agent_id": "a-1001",
+    },
+}
+example(StreamEvent, _EVENT)
+
+SSE_EXAMPLE = (
+    "retry: 2000\n\n"
+    f"id: 1042\nevent: call.agent_offered\ndata: {json.dumps(_EVENT)}\n\n"
+    ": keepalive\n\n"
+)
+SSE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An endless `text/event-stream`; each `data:` is a StreamEvent.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}, "example": SSE_EXAMPLE}},
+    },
+    **errors(),
+}
+
+
+def _resume_from(header: str | None, query: int | None) -> int | None:
+    if header is None:
+        return query
+    if not header.isdigit():
+        raise HTTPException(400, "Last-Event-ID must be the numeric id of an event")
+    return int(header)
+
+
+def _hub(runtime: Runtime) -> EventHub:
+    hub: EventHub = runtime.extras["hub"]
+    return hub
+
+
+async def _sse(runtime: Runtime, stream: StreamFilter, after: int | None) -> AsyncIterator[bytes]:
+    yield b"retry: 2000\n\n"
+    keepalive = runtime.settings.crm_stream_keepalive_seconds
+    async for item in _hub(runtime).follow(stream, after, keepalive=keepalive):
+        if item is None:
+            yield b": keepalive\n\n"
+        elif isinstance(item, Gap):
+            gap = {"last_event_id": item.last_event_id, "oldest_kept": item.oldest_kept}
+            yield f"event: gap\ndata: {json.dumps(gap)}\n\n".encode()
+        else:
+            seq, document = item
+            body = json.dumps({"seq": seq, **document}, separators=(",", ":"))
+            yield f"id: {seq}\nevent: {document['type']}\ndata: {body}\n\n".encode()
+
+
+def _streaming(runtime: Runtime, stream: StreamFilter, after: int | None) -> StreamingResponse:
+    return StreamingResponse(
+        _sse(runtime, stream, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/agents/{agent_id}/events", response_class=StreamingResponse, responses=SSE_DOC)
+async def agent_events(
+    agent_id: Name,
+    runtime: RuntimeDep,
+    _: Reader,
+    last_event_id: LastEventId = None,
+    after: Resume = None,
+) -> StreamingResponse:
+    """One agent's events: calls offered (with caller number and customer id), answered,
+    held, transferred, ended, wrap-up, state changes."""
+    return _streaming(runtime, StreamFilter(agent_id=agent_id), _resume_from(last_event_id, after))
+
+
+@router.get("/teams/{team}/events", response_class=StreamingResponse, responses=SSE_DOC)
+async def team_events(
+    team: Name,
+    runtime: RuntimeDep,
+    _: Reader,
+    last_event_id: LastEventId = None,
+    after: Resume = None,
+) -> StreamingResponse:
+    """The events of every agent in a team (a supervisor's view)."""
+    return _streaming(runtime, StreamFilter(team=team), _resume_from(last_event_id, after))
+
+
+@router.get("/events", response_class=StreamingResponse, responses=SSE_DOC)
+async def tenant_events(
+    runtime: RuntimeDep,
+    _: Reader,
+    last_event_id: LastEventId = None,
+    after: Resume = None,
+) -> StreamingResponse:
+    """Every call and agent event of the contact center."""
+    return _streaming(runtime, StreamFilter(), _resume_from(last_event_id, after))
+
+
+async def _websocket(websocket: WebSocket, stream: StreamFilter, after: int | None) -> None:
+    """Authenticate the handshake's bearer key, then send each event as one JSON message."""
+    runtime: Runtime = websocket.app.state.runtime
+    header = websocket.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    credentials = (
+        HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
+        if scheme.lower() == "bearer"
+        else None
+    )
+    try:
+        key = await authenticate(runtime, websocket.app.state.db, credentials)
+    except HTTPException as exc:
+        await websocket.close(code=1008, reason=str(exc.detail)[:120])
+        return
+    if not allows(key, Scope.READ):
+        await websocket.close(code=1008, reason="this API key lacks the 'read' scope")
+        return
+    await websocket.accept()
+    keepalive = runtime.settings.crm_stream_keepalive_seconds
+    try:
+        async for item in _hub(runtime).follow(stream, after, keepalive=keepalive):
+            if item is None:
+                await websocket.send_json({"type": "keepalive"})
+            elif isinstance(item, Gap):
+                await websocket.send_json(
+                    {
+                        "type": "gap",
+                        "last_event_id": item.last_event_id,
+                        "oldest_kept": item.oldest_kept,
+                    }
+                )
+            else:
+                seq, document = item
+                await websocket.send_json({"seq": seq, **document})
+    except WebSocketDisconnect:
+        return
+
+
+@router.websocket("/agents/{agent_id}/events/ws")
+async def agent_events_ws(websocket: WebSocket, agent_id: str, after: int | None = None) -> None:
+    """The agent stream over WebSocket (`Authorization: Bearer` on the handshake)."""
+    await _websocket(websocket, StreamFilter(agent_id=agent_id), after)
+
+
+@router.websocket("/teams/{team}/events/ws")
+async def team_events_ws(websocket: WebSocket, team: str, after: int | None = None) -> None:
+    """The team stream over WebSocket."""
+    await _websocket(websocket, StreamFilter(team=team), after)

@@ -1,0 +1,186 @@
+"""Test helpers for the crm-api: a running app with an admin key (used by tests and benches)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from cc_common.bus import Bus
+from cc_common.db import Database
+from cc_crm_api.settings import CrmApiSettings
+
+
+@dataclass
+class Crm:
+    """A running crm-api app, a client holding the bootstrap admin key, and its exchange."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: CrmApiSettings
+    admin_token: str
+    publisher: Bus
+    stack: AsyncExitStack
+
+    @property
+    def db(self) -> Database:
+        db: Database = self.app.state.db
+        return db
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        """Return the Authorization header for a token (the admin key by default)."""
+        return {"Authorization": f"Bearer {token or self.admin_token}"}
+
+    async def key(self, *scopes: str, name: str = "test key", **extra: Any) -> str:
+        """Create a key with ``scopes`` and return its token."""
+        reply = await self.client.post(
+            "/v1/api-keys",
+            json={"name": name, "scopes": list(scopes), **extra},
+            headers=self.auth(),
+        )
+        assert reply.status_code == 201, reply.text
+        token: str = reply.json()["token"]
+        return token
+
+    async def stop(self) -> None:
+        """End the app's lifespan."""
+        await self.stack.aclose()
+
+
+CrmFactory = Callable[..., Awaitable[Crm]]
+
+
+@asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app over real HTTP on 127.0.0.1 (a free port); yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                await task
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        await task
+        sock.close()
+
+
+@dataclass
+class Received:
+    """One request a webhook receiver got."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class WebhookReceiver:
+    """An HTTP endpoint that records what it is sent and answers with the statuses it is given."""
+
+    received: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    default_status: int = 204
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.received.append(Received(headers, b"".join(chunks)))
+        status = self.statuses.pop(0) if self.statuses else self.default_status
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+@dataclass
+class Platform:
+    """Routing (on a simulator), metrics and the crm-api, each served over HTTP on loopback."""
+
+    crm: FastAPI
+    url: str
+    admin_token: str
+    routing: FastAPI
+    metrics_url: str
+    sim: Any
+
+    @property
+    def db(self) -> Database:
+        db: Database = self.crm.state.db
+        return db
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        """Return the Authorization header for a token (the admin key by default)."""
+        return {"Authorization": f"Bearer {token or self.admin_token}"}
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        """Return a real HTTP client of the crm-api holding ``token`` (the admin key by default)."""
+        return httpx.AsyncClient(base_url=self.url, headers=self.auth(token), timeout=30)
+
+
+@asynccontextmanager
+async def run_platform(
+    *,
+    database_url: str,
+    amqp_url: str,
+    exchange: str,
+    metrics_queue: str,
+    routes: tuple[Any, ...] = (),
+    tenant: str = "acme",
+    **crm: Any,
+) -> AsyncIterator[Platform]:
+    """Start the simulator, routing, metrics and the crm-api on one database and exchange."""
+    from cc_crm_api.app import create_app
+    from cc_metrics.app import create_app as create_metrics
+    from cc_metrics.settings import MetricsSettings
+    from cc_routing.app import create_app as create_routing
+    from cc_routing.settings import RoutingSettings
+    from cc_sim.config import SimConfig
+    from cc_sim.simulator import Simulator
+
+    async with AsyncExitStack() as stack:
+        sim = await stack.enter_async_context(
+            Simulator(SimConfig(esl_port=0, routes=routes, seed=5))
+        )
+        common: dict[str, Any] = {
+            "tenant": tenant,
+            "database_url": database_url,
+            "amqp_url": amqp_url,
+            "bus_exchange": exchange,
+        }
+        routing = create_routing(RoutingSettings(**common, esl_port=sim.esl_port))
+        await stack.enter_async_context(routing.router.lifespan_context(routing))
+        async with asyncio.timeout(30):
+            await routing.state.routing.live.wait()
+        routing_url = await stack.enter_async_context(serve(routing))
+        metrics = create_metrics(MetricsSettings(**common, metrics_queue=metrics_queue))
+        await stack.enter_async_context(metrics.router.lifespan_context(metrics))
+        metrics_url = await stack.enter_async_context(serve(metrics))
+        settings = CrmApiSettings(
+            **common, crm_routing_url=routing_url, crm_metrics_url=metrics_url, **crm
+        )
+        app = create_app(settings)
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        url = await stack.enter_async_context(serve(app))
+        token = settings.crm_bootstrap_key
+        admin = token.get_secret_value() if token else ""
+        yield Platform(app, url, admin, routing, metrics_url, sim)

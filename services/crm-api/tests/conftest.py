@@ -1,0 +1,61 @@
+"""Fixtures for the crm-api tests: running apps on the real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from cc_common.bus._rabbit import RabbitBus
+from cc_crm_api.app import create_app
+from cc_crm_api.settings import CrmApiSettings
+from cc_crm_api.testing import Crm, CrmFactory
+
+
+@pytest.fixture
+async def start_crm(
+    pg_url: str,
+    amqp_url: str,
+    unique_name: Callable[[str], str],
+    make_rabbit_bus: Callable[..., Awaitable[RabbitBus]],
+    rabbit_cleanup: Any,
+) -> AsyncIterator[CrmFactory]:
+    """Yield a starter of crm-api apps (one database, exchange and queue unless overridden)."""
+    exchange = unique_name("ex")
+    queue = rabbit_cleanup.queue(unique_name("crm"))
+    publisher = await make_rabbit_bus(exchange=exchange)
+    admin_token = secrets.token_urlsafe(32)
+    async with AsyncExitStack() as stack:
+
+        async def start(**overrides: Any) -> Crm:
+            values: dict[str, Any] = {
+                "tenant": "acme",
+                "database_url": pg_url,
+                "amqp_url": amqp_url,
+                "bus_exchange": exchange,
+                "crm_queue": queue,
+                "bus_delivery_limit": 2,
+                "crm_bootstrap_key": admin_token,
+                "crm_event_poll_seconds": 0.1,
+                "crm_webhook_poll_seconds": 0.1,
+                **overrides,
+            }
+            transport = values.pop("upstream_transport", None)
+            settings = CrmApiSettings(**values)
+            app = create_app(settings, upstream_transport=transport)
+            own = AsyncExitStack()
+            stack.push_async_callback(own.aclose)
+            await own.enter_async_context(app.router.lifespan_context(app))
+            client = await own.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm")
+            )
+            token = settings.crm_bootstrap_key
+            return Crm(
+                app, client, settings, token.get_secret_value() if token else "", publisher, own
+            )
+
+        yield start
