@@ -1,4 +1,4 @@
-"""Outbound pacing: the predictive targets hold within the 3 % abandon rule; progressive never drops.
+"""Outbound pacing: predictive targets hold within the 3 % abandon rule; progressive never drops.
 
 The targets are correctness requirements, checked on the virtual-time simulation over several
 seeds and answer rates: occupancy >= 0.75 at 10 agents, 0.88 at 25, 0.92 at 50, 0.95 at 100,
