@@ -73,3 +73,6 @@ active_calls = Table(
     Column("answered_at", Float, nullable=True),
 )
 """Calls routing has offered and not yet ended, so a restart can end those FreeSWITCH lost."""
+
+# The outbound dialer's tables live on this metadata too (migrations compare against it).
+from cc_routing.adapters import dialer_db as _dialer_db  # noqa: E402, F401
