@@ -164,17 +164,33 @@ class ListLayout:
         return cls(tuple(names), phone, _find(names, ZONE_COLUMNS), _find(names, ID_COLUMNS))
 
 
+_COUNTRY_ZONES: dict[int, tuple[str, ...]] = {}
+
+
 def normalise_number(raw: str, region: str) -> tuple[str, str | None, tuple[str, ...]]:
-    """E.164, region and candidate time zones of a number; ValueError with the reason."""
+    """E.164, region and candidate time zones of a number; ValueError with the reason.
+
+    The number type is worked out once (it is most of the cost of validating a number): it
+    decides validity and whether the zones come from the number's prefix or its country.
+    """
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
         raise ValueError(f"not a phone number {raw!r}: {exc}") from None
-    if not phonenumbers.is_valid_number(parsed):
+    kind = phonenumbers.number_type(parsed)
+    number_region = phonenumbers.region_code_for_number(parsed)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN or number_region is None:
         raise ValueError(f"not a valid number {raw!r} for region {region}")
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    zones = tuple(z for z in number_zones.time_zones_for_number(parsed) if z != _UNKNOWN_ZONE)
-    return e164, phonenumbers.region_code_for_number(parsed), zones
+    if phonenumbers.is_number_type_geographical(kind, parsed.country_code):
+        found = number_zones.time_zones_for_geographical_number(parsed)
+    else:
+        code = parsed.country_code
+        if code not in _COUNTRY_ZONES:
+            _COUNTRY_ZONES[code] = tuple(number_zones.time_zones_for_number(parsed))
+        found = _COUNTRY_ZONES[code]
+    zones = tuple(z for z in found if z != _UNKNOWN_ZONE)
+    return e164, number_region, zones
 
 
 def validate_row(
@@ -200,6 +216,8 @@ def validate_row(
         if default_zone is None:
             return RowProblem(line, f"time zone of {number} unknown: give a timezone column")
         zones = (default_zone,)
+    if len(",".join(zones)) > 400:
+        return RowProblem(line, f"{number} may be in too many time zones: give a timezone column")
     external = row[layout.external_id].strip() if layout.external_id is not None else ""
     skip = {layout.phone, layout.zone, layout.external_id}
     extra = {name: row[i] for i, name in enumerate(layout.columns) if i not in skip}
