@@ -182,10 +182,10 @@ def normalise_number(raw: str, region: str) -> tuple[str, str | None, tuple[str,
     if kind == phonenumbers.PhoneNumberType.UNKNOWN or number_region is None:
         raise ValueError(f"not a valid number {raw!r} for region {region}")
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    if phonenumbers.is_number_type_geographical(kind, parsed.country_code):
+    code = parsed.country_code or 0
+    if phonenumbers.is_number_type_geographical(kind, code):
         found = number_zones.time_zones_for_geographical_number(parsed)
     else:
-        code = parsed.country_code
         if code not in _COUNTRY_ZONES:
             _COUNTRY_ZONES[code] = tuple(number_zones.time_zones_for_number(parsed))
         found = _COUNTRY_ZONES[code]
