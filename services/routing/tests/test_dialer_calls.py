@@ -55,6 +55,9 @@ def test_an_answer_is_bridged_to_a_ready_agent_within_the_grace() -> None:
     assert f.customer_ended("c1", "NORMAL_CLEARING", 300.0) == [
         Settled("lead1", Outcome.CONNECTED, 8.0, live=True)
     ]
+    assert f.agent_leg_ended("agent-leg-1", 300.1) == []
+    assert list(f.ready) == ["a1"]  # back for the next call
+    assert f.busy_since == {}
 
 
 def test_past_two_seconds_without_an_agent_the_call_is_abandoned() -> None:
@@ -64,7 +67,7 @@ def test_past_two_seconds_without_an_agent_the_call_is_abandoned() -> None:
     assert f.next_deadline() == 107.0
     assert f.advance(106.9) == []
     out = f.advance(107.01)
-    assert out[0] == PlayAndHangup("c1", "prompts/goodbye.wav")
+    assert out[0] == PlayAndHangup("c1", "prompts/goodbye.wav", 3.0)
     assert isinstance(out[1], Publish)
     assert isinstance(out[1].data, DialerDropped)
     f.agent_ready("a1", "user/1001", 108.0)  # too late for c1: nobody is connected
@@ -90,7 +93,7 @@ def test_a_slow_agent_leg_still_counts_against_the_grace_and_the_agent_is_releas
     f.customer_answered("c1", 105.0)
     out = f.advance(107.5)
     assert out[0] == Hangup("agent-leg-1", "ORIGINATOR_CANCEL")
-    assert out[1] == PlayAndHangup("c1", "prompts/goodbye.wav")
+    assert out[1] == PlayAndHangup("c1", "prompts/goodbye.wav", 3.0)
     assert list(f.ready) == ["a1"]
     assert f.agent_answered("agent-leg-1", 107.6) == [Hangup("agent-leg-1")]
 
@@ -113,7 +116,7 @@ def test_a_beep_means_a_machine_hung_up_or_left_the_message() -> None:
     assert out[0] == DetectMachine("c1")
     assert f.machine_detected("c1", 104.5) == [
         Hangup("agent-leg-1", "ORIGINATOR_CANCEL"),
-        PlayAndHangup("c1", "prompts/welcome.wav"),
+        PlayAndHangup("c1", "prompts/welcome.wav", 20.0),
     ]
     assert list(f.ready) == ["a1"]
     assert f.advance(110.0) == []  # a machine is never an abandoned call
@@ -125,17 +128,18 @@ def test_a_beep_means_a_machine_hung_up_or_left_the_message() -> None:
 def test_commands_become_esl_lines() -> None:
     lines = to_esl(
         OriginateCustomer("c1", "+33142685300", "+331", "sales", "lead1", 25),
-        gateway_template="sofia/gateway/out/{number}",
+        dial_string="sofia/gateway/out/{}".format,
     )
     assert lines == [
         "originate {origination_uuid=c1,cc_role=dialer_customer,cc_campaign=sales,"
         "cc_lead=lead1,originate_timeout=25,ignore_early_media=true,"
-        "origination_caller_id_number=+331}sofia/gateway/out/+33142685300 &park()"
+        "origination_caller_id_number=+331,hangup_after_bridge=true}"
+        "sofia/gateway/out/+33142685300 &park()"
     ]
-    assert to_esl(Bridge("c1", "a1"), gateway_template="") == ["uuid_bridge c1 a1"]
-    assert to_esl(DetectMachine("c1"), gateway_template="") == ["avmd c1 start"]
-    assert to_esl(PlayAndHangup("c1", "prompts/goodbye.wav"), gateway_template="") == [
-        "uuid_transfer c1 'playback:prompts/goodbye.wav,hangup' inline"
+    assert to_esl(Bridge("c1", "a1"), dial_string=str) == ["uuid_bridge c1 a1"]
+    assert to_esl(DetectMachine("c1"), dial_string=str) == ["avmd c1 start"]
+    assert to_esl(PlayAndHangup("c1", "prompts/goodbye.wav"), dial_string=str) == [
+        "uuid_broadcast c1 prompts/goodbye.wav aleg"
     ]
 
 

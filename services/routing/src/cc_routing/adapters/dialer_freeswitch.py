@@ -8,6 +8,7 @@ handling (which knows ``agent`` and ``customer``) never mistakes them for its ca
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cc_common.esl import EslEvent
@@ -41,8 +42,11 @@ def _vars(pairs: dict[str, str]) -> str:
     return "{" + ",".join(one(k, v) for k, v in pairs.items()) + "}"
 
 
-def to_esl(command: Command, *, gateway_template: str) -> list[str]:
-    """The API commands (for ``bgapi``) that carry out one floor command."""
+def to_esl(command: Command, *, dial_string: Callable[[str], str]) -> list[str]:
+    """The API commands (for ``bgapi``) that carry out one floor command.
+
+    ``dial_string`` turns an E.164 number into what to originate (a gateway, a loopback...).
+    """
     match command:
         case OriginateCustomer():
             variables = _vars(
@@ -54,9 +58,10 @@ def to_esl(command: Command, *, gateway_template: str) -> list[str]:
                     "originate_timeout": str(max(1, round(command.timeout_seconds))),
                     "ignore_early_media": "true",
                     "origination_caller_id_number": command.caller_id,
+                    "hangup_after_bridge": "true",
                 }
             )
-            target = gateway_template.format(number=command.number)
+            target = dial_string(command.number)
             return [f"originate {variables}{target} &park()"]
         case OriginateAgent():
             variables = _vars(
@@ -76,7 +81,7 @@ def to_esl(command: Command, *, gateway_template: str) -> list[str]:
         case DetectMachine():
             return [f"avmd {command.leg} start"]
         case PlayAndHangup():
-            return [f"uuid_transfer {command.leg} 'playback:{command.message},hangup' inline"]
+            return [f"uuid_broadcast {command.leg} {command.message} aleg"]  # then a timed kill
         case Hangup():
             return [f"uuid_kill {command.leg} {command.cause}"]
     return []

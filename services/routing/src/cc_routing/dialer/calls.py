@@ -66,6 +66,8 @@ class PlayAndHangup:
 
     leg: str
     message: str
+    seconds: float = 3.0
+    """How long the message lasts: the leg is hung up after it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,7 @@ class FloorSettings:
     ring_timeout_seconds: float = 30.0
     grace_seconds: float = 2.0
     identification: str = "prompts/goodbye.wav"
+    identification_seconds: float = 3.0
     detect_machines: bool = False
     machine_message: str | None = None
     """Left after the beep; None hangs a machine up."""
@@ -143,6 +146,8 @@ class Floor:
     busy_since: dict[str, float] = field(default_factory=dict)
     agent_legs: dict[str, str] = field(default_factory=dict)
     """agent leg -> customer leg"""
+    leg_agents: dict[str, str] = field(default_factory=dict)
+    """agent leg -> agent, until the leg ends"""
 
     # --- agents -------------------------------------------------------------------------------
 
@@ -200,6 +205,7 @@ class Floor:
         call.agent_id = agent
         call.agent_leg = self.new_id()
         self.agent_legs[call.agent_leg] = leg
+        self.leg_agents[call.agent_leg] = agent
         return [OriginateAgent(call.agent_leg, agent, self.contacts[agent], leg)]
 
     def agent_answered(self, agent_leg: str, now: float) -> list[Result]:
@@ -235,13 +241,14 @@ class Floor:
         out = self._release_agent(call)
         call.state = LegState.MACHINE
         message = self.settings.machine_message
-        out.append(PlayAndHangup(leg, message) if message else Hangup(leg))
+        out.append(PlayAndHangup(leg, message, 20.0) if message else Hangup(leg))
         return out
 
     def _release_agent(self, call: _Leg) -> list[Result]:
         out: list[Result] = []
         if call.agent_leg is not None:
             self.agent_legs.pop(call.agent_leg, None)
+            self.leg_agents.pop(call.agent_leg, None)
             out.append(Hangup(call.agent_leg, "ORIGINATOR_CANCEL"))
         if call.agent_id is not None and call.agent_id in self.contacts:
             self.ready.appendleft(call.agent_id)
@@ -259,7 +266,11 @@ class Floor:
             if late and call.state in (LegState.WAITING, LegState.CONNECTING):
                 out += self._release_agent(call)
                 call.state = LegState.ABANDONED
-                out.append(PlayAndHangup(leg, self.settings.identification))
+                out.append(
+                    PlayAndHangup(
+                        leg, self.settings.identification, self.settings.identification_seconds
+                    )
+                )
                 wait = now - (call.answered_at or now)
                 out.append(
                     Publish(
@@ -317,17 +328,19 @@ class Floor:
         return [Settled(call.lead_id, Outcome.CONNECTED, ring, live=True)]
 
     def agent_leg_ended(self, agent_leg: str, now: float) -> list[Result]:
-        """An agent's leg failed before the bridge: the customer waits on for another agent.
-
-        (After a call the agent comes back through :meth:`agent_ready`, once wrap-up is over.)
+        """An agent's leg ended: after a call the agent is ready again (no wrap-up on the floor);
+        if it failed before the bridge, the customer waits on for another agent.
         """
         leg = self.agent_legs.pop(agent_leg, None)
+        agent = self.leg_agents.pop(agent_leg, None)
         call = self.legs.get(leg or "")
-        if leg is None or call is None or call.state is not LegState.CONNECTING:
-            return []
-        call.agent_id = call.agent_leg = None
-        call.state = LegState.WAITING
-        return self._connect(leg) if self.ready else []
+        out: list[Result] = []
+        if leg is not None and call is not None and call.state is LegState.CONNECTING:
+            call.agent_id = call.agent_leg = None
+            call.state = LegState.WAITING
+        if agent is not None and agent in self.contacts:
+            out += self.agent_ready(agent, self.contacts[agent], now)
+        return out
 
     # --- what the pacer needs -----------------------------------------------------------------
 
