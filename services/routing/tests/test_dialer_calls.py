@@ -46,6 +46,7 @@ def test_an_answer_is_bridged_to_a_ready_agent_within_the_grace() -> None:
     assert f.customer_answered("c1", 108.0) == [
         OriginateAgent("agent-leg-1", "a1", "user/1001", "c1")
     ]
+    assert f.agent_answered("other-half", 108.4) == []  # not ours: left alone
     assert f.agent_answered("agent-leg-1", 108.5) == [Bridge("c1", "agent-leg-1")]
     (published,) = f.bridged("c1", 108.6)
     assert isinstance(published, Publish)
@@ -95,7 +96,7 @@ def test_a_slow_agent_leg_still_counts_against_the_grace_and_the_agent_is_releas
     assert out[0] == Hangup("agent-leg-1", "ORIGINATOR_CANCEL")
     assert out[1] == PlayAndHangup("c1", "prompts/goodbye.wav", 3.0)
     assert list(f.ready) == ["a1"]
-    assert f.agent_answered("agent-leg-1", 107.6) == [Hangup("agent-leg-1")]
+    assert f.agent_answered("agent-leg-1", 107.6) == []  # released: hung up already
 
 
 def test_unanswered_calls_settle_by_hangup_cause() -> None:
@@ -161,3 +162,7 @@ def test_switch_events_become_floor_inputs() -> None:
     assert beep is not None
     assert beep.kind == "machine"
     assert classify(_event("CHANNEL_ANSWER", "agent")) is None  # the ACD's own legs
+    assert classify(_event("CHANNEL_ANSWER", "dialer_agent")) is None  # bridged once parked
+    parked = classify(_event("CHANNEL_PARK", "dialer_agent"))
+    assert parked is not None
+    assert parked.kind == "agent_answered"

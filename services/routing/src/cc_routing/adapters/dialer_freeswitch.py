@@ -109,8 +109,12 @@ def classify(event: EslEvent) -> DialerInput | None:
     if side is None:
         return None
     match event.name:
-        case "CHANNEL_ANSWER":
-            return DialerInput(f"{side}_answered", leg)
+        case "CHANNEL_ANSWER" if side == "customer":
+            return DialerInput("customer_answered", leg)
+        case "CHANNEL_PARK" if side == "agent":
+            # Parked = answered and its originate job done: bridging earlier would end that job
+            # ORIGINATOR_CANCEL on the real switch.
+            return DialerInput("agent_answered", leg)
         case "CHANNEL_BRIDGE" if side == "customer":
             return DialerInput("customer_bridged", leg)
         case "CHANNEL_HANGUP_COMPLETE":

@@ -211,8 +211,10 @@ class Floor:
     def agent_answered(self, agent_leg: str, now: float) -> list[Result]:
         """The agent's leg is up: bridge it to the customer (if they are still there)."""
         leg = self.agent_legs.get(agent_leg)
-        call = self.legs.get(leg or "")
-        if leg is None or call is None or call.state is not LegState.CONNECTING:
+        if leg is None:
+            return []  # not ours (a loopback's other half) or already released and hung up
+        call = self.legs.get(leg)
+        if call is None or call.state is not LegState.CONNECTING:
             return [Hangup(agent_leg)]
         return [Bridge(leg, agent_leg)]
 
