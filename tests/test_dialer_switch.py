@@ -16,7 +16,7 @@ from cc_common.db.migrations import upgrade
 from cc_common.esl import InboundClient
 from cc_common.testing import eventually
 from cc_proto import EventData
-from cc_proto.events import DialerAttempted, DialerConnected
+from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
 from cc_routing.dialer.calls import LegState
 from cc_routing.dialer.campaigns import CallingWindow, CampaignConfig, Outcome, RetryRule
 from cc_routing.dialer_runtime import DialerRuntime
@@ -62,10 +62,8 @@ async def esl_client(kind: str, request: pytest.FixtureRequest) -> AsyncIterator
         real.cli("hupall NORMAL_CLEARING")
 
 
-@pytest.mark.parametrize("kind", switch_kinds())
-async def test_a_campaign_dials_its_list_on_the_switch(
-    kind: str, request: pytest.FixtureRequest, pg_url: str
-) -> None:
+async def campaign_with(pg_url: str, numbers: list[str]) -> tuple[Database, DialerStore]:
+    """A running progressive campaign with one agent and these numbers on its list."""
     db = Database(pg_url, schemas=["routing"])
     await upgrade(db, "cc_routing")
     store = DialerStore(db, "t")
@@ -83,7 +81,6 @@ async def test_a_campaign_dials_its_list_on_the_switch(
         )
     )
     await store.put_list(ListSettings("l1", "renewals", "FR"))
-    numbers = [ANSWERS, NEVER, BLOCKED] + ([BUSY] if kind == "sim" else [])
 
     async def body() -> AsyncIterator[bytes]:
         yield ("phone\n" + "\n".join(numbers) + "\n").encode()
@@ -91,6 +88,15 @@ async def test_a_campaign_dials_its_list_on_the_switch(
     await store.run_import(await store.upload("l1", body()))
     await store.add_do_not_call([BLOCKED], "FR", "test")
     await store.change_campaign("renewals", "start")
+    return db, store
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_a_campaign_dials_its_list_on_the_switch(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    numbers = [ANSWERS, NEVER, BLOCKED] + ([BUSY] if kind == "sim" else [])
+    db, store = await campaign_with(pg_url, numbers)
     published: list[EventData] = []
 
     async def publish(data: EventData, at: float) -> None:
@@ -143,3 +149,39 @@ async def _connected(runtime: DialerRuntime, published: list[EventData]) -> str 
 
 async def _number(store: DialerStore, lead_id: str) -> Any:
     return (await store.lead(lead_id))["number"]
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_no_agent_within_two_seconds_is_an_abandoned_call(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    db, store = await campaign_with(pg_url, [ANSWERS])
+    published: list[EventData] = []
+
+    async def publish(data: EventData, at: float) -> None:
+        published.append(data)
+
+    async with esl_client(kind, request) as client:
+        runtime = DialerRuntime(
+            store,
+            "renewals",
+            {"a1": "loopback/7302/default"},  # the agent's phone never answers
+            dial_string=dial_string,
+            publish=publish,
+        )
+        await runtime.start(client)
+        try:
+            await eventually(lambda: len(runtime.settled) == 1, within=60, poll=0.2)
+        finally:
+            await runtime.stop()
+    (settled,) = runtime.settled
+    assert settled.outcome is Outcome.ABANDONED
+    assert settled.live
+    (dropped,) = [d for d in published if isinstance(d, DialerDropped)]
+    assert 2.0 <= dropped.wait_seconds < 4.0
+    assert not any(isinstance(d, DialerConnected) for d in published)
+    assert runtime.pacer is not None
+    assert runtime.pacer.window_abandon_rate() == 1.0
+    lead = await store.lead(settled.lead_id)
+    assert (lead["status"], lead["last_outcome"]) == ("ready", "abandoned")  # tried again later
+    await db.dispose()
