@@ -9,7 +9,7 @@ RUN := $(UV) run --frozen --all-packages
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: help run test lint format bench simulate sim contracts services deps clean
+.PHONY: help run test lint format bench simulate simulate-dialer sim contracts services deps clean
 
 help:
 	@echo "make run        run the whole platform on this machine (services + FreeSWITCH simulator)"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint       ruff + mypy --strict"
 	@echo "make bench      benchmarks, one JSON line per figure"
 	@echo "make simulate   the ACD in virtual time against queueing theory (ARGS='--agents 14 ...')"
+	@echo "make simulate-dialer  outbound pacing in virtual time (ARGS='--mode predictive --agents 25 ...')"
 	@echo "make sim        the FreeSWITCH simulator alone, in the foreground"
 	@echo "make contracts  regenerate proto/schemas and proto/asyncapi.yaml from the models"
 
@@ -53,6 +54,9 @@ bench: deps services
 
 simulate: deps
 	$(RUN) python -m cc_routing.simulate $(ARGS)
+
+simulate-dialer: deps
+	$(RUN) python -m cc_routing.dialer_simulate $(ARGS)
 
 sim: deps
 	$(RUN) python -m cc_sim $(ARGS)

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from cc_common.app import add_readiness_check, create_service_app, open_bus, open_database
 from cc_routing.adapters.db import SCHEMA
 from cc_routing.api import router
+from cc_routing.dialer_api import router as dialer_router
 from cc_routing.service import RoutingService
 from cc_routing.settings import RoutingSettings
 
@@ -25,4 +26,6 @@ def create_app(settings: RoutingSettings) -> FastAPI:
         service.start()
         add_readiness_check(app, "freeswitch", service.check_freeswitch)
 
-    return create_service_app(settings=settings, title="routing", startup=startup, routers=[router])
+    return create_service_app(
+        settings=settings, title="routing", startup=startup, routers=[router, dialer_router]
+    )

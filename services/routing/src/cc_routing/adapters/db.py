@@ -77,3 +77,6 @@ active_calls = Table(
 
 ``agent_id``/``agent_leg`` with ``bridge_requested_at`` and no ``answered_at``: the agent picked
 up and the bridge was asked for, not yet confirmed."""
+
+# The outbound dialer's tables live on this metadata too (migrations compare against it).
+from cc_routing.adapters import dialer_db as _dialer_db  # noqa: E402, F401

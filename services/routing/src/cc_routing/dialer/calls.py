@@ -1,0 +1,353 @@
+"""The outbound floor: customer legs, agents waiting for them, the 2-second rule, outcomes.
+
+Pure, like the ACD core: adapters feed what FreeSWITCH reported (with its time) and carry out
+the commands returned, in order. A customer leg is originated with our own UUID; when it
+answers, a ready agent is reserved and their leg originated (agents on outbound work auto-answer),
+then the two are bridged. A live customer not bridged within ``grace_seconds`` of answering hears
+the identification message and is hung up: an abandoned call. With answering-machine detection
+(mod_avmd's beep) a machine is hung up or left the campaign's message after the beep.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from cc_proto import EventData
+from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
+from cc_routing.dialer.campaigns import Outcome
+
+BUSY_CAUSES = frozenset({"USER_BUSY", "NORMAL_CIRCUIT_CONGESTION", "SWITCH_CONGESTION"})
+NO_ANSWER_CAUSES = frozenset(
+    {
+        "NO_ANSWER",
+        "NO_USER_RESPONSE",
+        "ALLOTTED_TIMEOUT",
+        "ORIGINATOR_CANCEL",
+        "RECOVERY_ON_TIMER_EXPIRE",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateCustomer:
+    leg: str
+    number: str
+    caller_id: str
+    campaign: str
+    lead_id: str
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateAgent:
+    leg: str
+    agent_id: str
+    contact: str
+    customer_leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    customer_leg: str
+    agent_leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class DetectMachine:
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAndHangup:
+    """Play a message (identification, or the machine message) then hang up."""
+
+    leg: str
+    message: str
+    seconds: float = 3.0
+    """How long the message lasts: the leg is hung up after it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    leg: str
+    cause: str = "NORMAL_CLEARING"
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    data: EventData
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """An attempt is over: record its outcome on the lead (and feed the pacer)."""
+
+    lead_id: str
+    outcome: Outcome
+    ring_seconds: float
+    live: bool
+
+
+Command = (
+    OriginateCustomer | OriginateAgent | Bridge | DetectMachine | PlayAndHangup | Hangup | Publish
+)
+Result = Command | Settled
+
+
+class LegState(StrEnum):
+    RINGING = "ringing"
+    WAITING = "waiting"
+    """Answered, no agent yet (within the grace)."""
+    CONNECTING = "connecting"
+    """An agent leg is on its way."""
+    CONNECTED = "connected"
+    ABANDONED = "abandoned"
+    MACHINE = "machine"
+
+
+@dataclass(slots=True)
+class _Leg:
+    lead_id: str
+    attempt: int
+    dialled_at: float
+    state: LegState = LegState.RINGING
+    answered_at: float | None = None
+    agent_id: str | None = None
+    agent_leg: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FloorSettings:
+    campaign: str
+    caller_id: str
+    ring_timeout_seconds: float = 30.0
+    grace_seconds: float = 2.0
+    identification: str = "prompts/goodbye.wav"
+    identification_seconds: float = 3.0
+    detect_machines: bool = False
+    machine_message: str | None = None
+    """Left after the beep; None hangs a machine up."""
+
+
+@dataclass(slots=True)
+class Floor:
+    """One campaign's live outbound calls and the agents working them."""
+
+    settings: FloorSettings
+    new_id: Callable[[], str]
+    """Makes the UUIDs of agent legs (ours, so their events are known at once)."""
+    legs: dict[str, _Leg] = field(default_factory=dict)
+    ready: deque[str] = field(default_factory=deque)
+    contacts: dict[str, str] = field(default_factory=dict)
+    busy_since: dict[str, float] = field(default_factory=dict)
+    agent_legs: dict[str, str] = field(default_factory=dict)
+    """agent leg -> customer leg"""
+    leg_agents: dict[str, str] = field(default_factory=dict)
+    """agent leg -> agent, until the leg ends"""
+
+    # --- agents -------------------------------------------------------------------------------
+
+    def agent_ready(self, agent_id: str, contact: str, now: float) -> list[Result]:
+        """An agent is free for this campaign: give them a waiting customer, if any."""
+        self.contacts[agent_id] = contact
+        self.busy_since.pop(agent_id, None)
+        if agent_id not in self.ready:
+            self.ready.append(agent_id)
+        waiting = [leg for leg, c in self.legs.items() if c.state is LegState.WAITING]
+        if waiting:
+            oldest = min(waiting, key=lambda leg: self.legs[leg].answered_at or now)
+            return self._connect(oldest)
+        return []
+
+    def agent_gone(self, agent_id: str) -> None:
+        """An agent logged out or left the campaign."""
+        if agent_id in self.ready:
+            self.ready.remove(agent_id)
+
+    # --- dialling -----------------------------------------------------------------------------
+
+    def dial(self, leg: str, lead_id: str, number: str, attempt: int, now: float) -> list[Result]:
+        """Place one call to a lead, as leg ``leg`` (our own UUID)."""
+        s = self.settings
+        self.legs[leg] = _Leg(lead_id, attempt, now)
+        return [
+            OriginateCustomer(
+                leg, number, s.caller_id, s.campaign, lead_id, s.ring_timeout_seconds
+            ),
+            Publish(
+                DialerAttempted(
+                    campaign=s.campaign, lead_id=lead_id, number=number, attempt=attempt
+                ),
+                now,
+            ),
+        ]
+
+    def customer_answered(self, leg: str, now: float) -> list[Result]:
+        """The customer picked up: connect an agent now or wait out the grace."""
+        call = self.legs.get(leg)
+        if call is None or call.state is not LegState.RINGING:
+            return []
+        call.answered_at = now
+        call.state = LegState.WAITING
+        out: list[Result] = [DetectMachine(leg)] if self.settings.detect_machines else []
+        if self.ready:
+            out += self._connect(leg)
+        return out
+
+    def _connect(self, leg: str) -> list[Result]:
+        call = self.legs[leg]
+        agent = self.ready.popleft()
+        call.state = LegState.CONNECTING
+        call.agent_id = agent
+        call.agent_leg = self.new_id()
+        self.agent_legs[call.agent_leg] = leg
+        self.leg_agents[call.agent_leg] = agent
+        return [OriginateAgent(call.agent_leg, agent, self.contacts[agent], leg)]
+
+    def agent_answered(self, agent_leg: str, now: float) -> list[Result]:
+        """The agent's leg is up: bridge it to the customer (if they are still there)."""
+        leg = self.agent_legs.get(agent_leg)
+        if leg is None:
+            return []  # not ours (a loopback's other half) or already released and hung up
+        call = self.legs.get(leg)
+        if call is None or call.state is not LegState.CONNECTING:
+            return [Hangup(agent_leg)]
+        return [Bridge(leg, agent_leg)]
+
+    def bridged(self, leg: str, now: float) -> list[Result]:
+        """FreeSWITCH confirmed the bridge: the customer has an agent."""
+        call = self.legs.get(leg)
+        if call is None or call.state is not LegState.CONNECTING or call.answered_at is None:
+            return []
+        call.state = LegState.CONNECTED
+        if call.agent_id is not None:
+            self.busy_since[call.agent_id] = now
+        wait = max(0.0, now - call.answered_at)
+        data = DialerConnected(
+            campaign=self.settings.campaign,
+            lead_id=call.lead_id,
+            answered_by="human",
+            wait_seconds=wait,
+        )
+        return [Publish(data, now)]
+
+    def machine_detected(self, leg: str, now: float) -> list[Result]:
+        """mod_avmd heard a beep: a machine, unless an agent is already talking."""
+        call = self.legs.get(leg)
+        if call is None or call.state not in (LegState.WAITING, LegState.CONNECTING):
+            return []
+        out = self._release_agent(call)
+        call.state = LegState.MACHINE
+        message = self.settings.machine_message
+        out.append(PlayAndHangup(leg, message, 20.0) if message else Hangup(leg))
+        return out
+
+    def _release_agent(self, call: _Leg) -> list[Result]:
+        out: list[Result] = []
+        if call.agent_leg is not None:
+            self.agent_legs.pop(call.agent_leg, None)
+            self.leg_agents.pop(call.agent_leg, None)
+            out.append(Hangup(call.agent_leg, "ORIGINATOR_CANCEL"))
+        if call.agent_id is not None and call.agent_id in self.contacts:
+            self.ready.appendleft(call.agent_id)
+        call.agent_id = call.agent_leg = None
+        return out
+
+    def advance(self, now: float) -> list[Result]:
+        """Enforce the 2-second rule: customers past the grace hear the message and go."""
+        out: list[Result] = []
+        for leg, call in self.legs.items():
+            late = (
+                call.answered_at is not None
+                and now - call.answered_at > self.settings.grace_seconds
+            )
+            if late and call.state in (LegState.WAITING, LegState.CONNECTING):
+                out += self._release_agent(call)
+                call.state = LegState.ABANDONED
+                out.append(
+                    PlayAndHangup(
+                        leg, self.settings.identification, self.settings.identification_seconds
+                    )
+                )
+                wait = now - (call.answered_at or now)
+                out.append(
+                    Publish(
+                        DialerDropped(
+                            campaign=self.settings.campaign, lead_id=call.lead_id, wait_seconds=wait
+                        ),
+                        now,
+                    )
+                )
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`advance` must next be called."""
+        times = [
+            call.answered_at + self.settings.grace_seconds
+            for call in self.legs.values()
+            if call.answered_at is not None
+            and call.state in (LegState.WAITING, LegState.CONNECTING)
+        ]
+        return min(times) if times else None
+
+    def customer_ended(self, leg: str, cause: str, now: float) -> list[Result]:
+        """The customer's leg is gone: settle the attempt; free the agent for the next call."""
+        call = self.legs.pop(leg, None)
+        if call is None:
+            return []
+        ring = (call.answered_at or now) - call.dialled_at
+        out: list[Result] = []
+        if call.state is LegState.RINGING:
+            outcome = (
+                Outcome.BUSY
+                if cause in BUSY_CAUSES
+                else Outcome.NO_ANSWER
+                if cause in NO_ANSWER_CAUSES
+                else Outcome.FAILED
+            )
+            return [Settled(call.lead_id, outcome, ring, live=False)]
+        if call.state in (LegState.WAITING, LegState.CONNECTING):
+            out += self._release_agent(call)  # hung up within the grace: counted as abandoned
+            out.append(
+                Publish(
+                    DialerDropped(
+                        campaign=self.settings.campaign,
+                        lead_id=call.lead_id,
+                        wait_seconds=now - (call.answered_at or now),
+                    ),
+                    now,
+                )
+            )
+            return [*out, Settled(call.lead_id, Outcome.ABANDONED, ring, live=True)]
+        if call.state is LegState.MACHINE:
+            return [Settled(call.lead_id, Outcome.MACHINE, ring, live=False)]
+        if call.state is LegState.ABANDONED:
+            return [Settled(call.lead_id, Outcome.ABANDONED, ring, live=True)]
+        return [Settled(call.lead_id, Outcome.CONNECTED, ring, live=True)]
+
+    def agent_leg_ended(self, agent_leg: str, now: float) -> list[Result]:
+        """An agent's leg ended: after a call the agent is ready again (no wrap-up on the floor);
+        if it failed before the bridge, the customer waits on for another agent.
+        """
+        leg = self.agent_legs.pop(agent_leg, None)
+        agent = self.leg_agents.pop(agent_leg, None)
+        call = self.legs.get(leg or "")
+        out: list[Result] = []
+        if leg is not None and call is not None and call.state is LegState.CONNECTING:
+            call.agent_id = call.agent_leg = None
+            call.state = LegState.WAITING
+        if agent is not None and agent in self.contacts:
+            out += self.agent_ready(agent, self.contacts[agent], now)
+        return out
+
+    # --- what the pacer needs -----------------------------------------------------------------
+
+    def ringing_elapsed(self, now: float) -> list[float]:
+        return [now - c.dialled_at for c in self.legs.values() if c.state is LegState.RINGING]
+
+    def waiting_customers(self) -> int:
+        return sum(c.state in (LegState.WAITING, LegState.CONNECTING) for c in self.legs.values())

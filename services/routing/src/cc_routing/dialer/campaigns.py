@@ -1,0 +1,160 @@
+"""Campaigns: how a list is called (mode, agents, caller id, hours, retries), their life cycle."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cc_routing.dialer.pacing import DialMode
+
+
+class CampaignError(ValueError):
+    """A request a campaign cannot honour in its current state."""
+
+
+class Outcome(StrEnum):
+    """How one dial attempt ended."""
+
+    CONNECTED = "connected"
+    """A live customer reached an agent."""
+    ABANDONED = "abandoned"
+    """A live customer answered and no agent came within the grace."""
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    MACHINE = "machine"
+    FAILED = "failed"
+    """The network refused the call (bad number, congestion...)."""
+
+
+RETRYABLE = (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.MACHINE, Outcome.FAILED)
+
+
+class RetryRule(BaseModel):
+    """When to try a lead again after an outcome, and how many attempts in all."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    delay_seconds: float = Field(ge=0, le=30 * 86400)
+    max_attempts: int = Field(ge=1, le=100)
+
+
+class CallingWindow(BaseModel):
+    """Hours a callee may be called, in the callee's local time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: time = time(9, 0)
+    end: time = time(21, 0)
+    days: frozenset[int] = Field(default=frozenset(range(7)))
+    """ISO weekdays allowed, Monday = 1 ... Sunday = 7 (0 also means Sunday)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CallingWindow:
+        if self.end <= self.start:
+            raise ValueError("calling window end must be after its start")
+        if not self.days <= frozenset(range(8)):
+            raise ValueError("days are ISO weekdays 1-7")
+        return self
+
+
+_CALLER_ID = re.compile(r"^\+?[0-9]{3,20}$")
+_DEFAULT_RETRIES = {
+    Outcome.BUSY: RetryRule(delay_seconds=600, max_attempts=3),
+    Outcome.NO_ANSWER: RetryRule(delay_seconds=3600, max_attempts=3),
+    Outcome.MACHINE: RetryRule(delay_seconds=4 * 3600, max_attempts=2),
+    Outcome.FAILED: RetryRule(delay_seconds=3600, max_attempts=2),
+}
+
+
+class CampaignConfig(BaseModel):
+    """A campaign as an administrator defines it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
+    mode: DialMode = DialMode.PROGRESSIVE
+    agents: list[str] = Field(default_factory=list, max_length=5000)
+    teams: list[str] = Field(default_factory=list, max_length=500)
+    caller_id: str
+    calling_window: CallingWindow = CallingWindow()
+    country_windows: dict[str, CallingWindow] = Field(default_factory=dict)
+    """Per ISO country (region code, e.g. ``FR``): overrides the campaign's window there."""
+    retries: dict[Outcome, RetryRule] = Field(default_factory=lambda: dict(_DEFAULT_RETRIES))
+    dispositions: list[str] = Field(default_factory=lambda: ["sale", "no_sale", "callback", "dnc"])
+    machine_action: Literal["hangup", "message"] = "hangup"
+    machine_message: str | None = Field(default=None, max_length=500)
+    abandon_cap: float = Field(default=0.03, gt=0, le=0.2)
+
+    @field_validator("caller_id")
+    @classmethod
+    def _caller_id(cls, value: str) -> str:
+        if not _CALLER_ID.match(value):
+            raise ValueError("caller id must be digits, optionally with a leading +")
+        return value
+
+    @field_validator("country_windows")
+    @classmethod
+    def _countries(cls, value: dict[str, CallingWindow]) -> dict[str, CallingWindow]:
+        for code in value:
+            if not re.fullmatch(r"[A-Z]{2}", code):
+                raise ValueError(f"country {code!r} is not an ISO 3166 code like FR")
+        return value
+
+    @field_validator("retries")
+    @classmethod
+    def _retries(cls, value: dict[Outcome, RetryRule]) -> dict[Outcome, RetryRule]:
+        wrong = set(value) - set(RETRYABLE)
+        if wrong:
+            raise ValueError(f"no retry for {sorted(wrong)}: only busy, no_answer, machine, failed")
+        return value
+
+    @model_validator(mode="after")
+    def _staffed_and_consistent(self) -> CampaignConfig:
+        if not self.agents and not self.teams:
+            raise ValueError("a campaign needs agents or teams")
+        if self.machine_action == "message" and not self.machine_message:
+            raise ValueError("machine_action 'message' needs a machine_message")
+        return self
+
+    def window_for(self, region: str | None) -> CallingWindow:
+        """The calling window for a callee in ``region`` (the campaign's unless overridden)."""
+        return self.country_windows.get(region or "", self.calling_window)
+
+
+class CampaignState(StrEnum):
+    """Whether a campaign dials."""
+
+    STOPPED = "stopped"
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+_MOVES = {
+    "start": ({CampaignState.STOPPED, CampaignState.PAUSED}, CampaignState.RUNNING),
+    "pause": ({CampaignState.RUNNING}, CampaignState.PAUSED),
+    "stop": ({CampaignState.RUNNING, CampaignState.PAUSED}, CampaignState.STOPPED),
+}
+
+
+def change_state(current: CampaignState, action: str) -> CampaignState:
+    """Start, pause or stop; raises :class:`CampaignError` for a move that makes no sense."""
+    if action not in _MOVES:
+        raise CampaignError(f"unknown action {action!r}: start, pause or stop")
+    allowed, target = _MOVES[action]
+    if current not in allowed:
+        raise CampaignError(f"cannot {action} a campaign that is {current.value}")
+    return target
+
+
+def next_attempt_at(
+    config: CampaignConfig, outcome: Outcome, attempts: int, now: float
+) -> float | None:
+    """When to dial again after ``attempts`` tries ended this way; None when the lead is done."""
+    rule = config.retries.get(outcome)
+    if rule is None or attempts >= rule.max_attempts:
+        return None
+    return now + rule.delay_seconds

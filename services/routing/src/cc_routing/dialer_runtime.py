@@ -1,0 +1,246 @@
+"""The dialer at work on one campaign: pacing, claiming leads, and the floor on FreeSWITCH.
+
+Every tick (and after every switch event) the floor's deadlines are enforced, the pacer says
+how many to dial, that many due leads are claimed from the store (do-not-call and calling
+windows checked then), and customer legs are originated with our own UUIDs over ESL (``bgapi``
+on an :class:`~cc_common.esl.InboundClient`, as routing drives the switch). Answered customers
+are bridged to the agents working the campaign; outcomes go back to the store (retry rules) and
+to the pacer; every attempt publishes ``dialer.*`` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from cc_common.esl import EslEvent, InboundClient
+from cc_common.logging import get_logger
+from cc_proto import EventData
+from cc_routing.adapters.dialer_freeswitch import AVMD_BEEP, DialerInput, classify, to_esl
+from cc_routing.adapters.freeswitch import event_time, failure_cause
+from cc_routing.dialer.calls import (
+    Floor,
+    FloorSettings,
+    LegState,
+    OriginateAgent,
+    OriginateCustomer,
+    PlayAndHangup,
+    Publish,
+    Result,
+    Settled,
+)
+from cc_routing.dialer.campaigns import Outcome
+from cc_routing.dialer.pacing import Pacer, PacingState
+from cc_routing.dialer_store import DialerStore
+
+log = get_logger(__name__)
+
+DIALER_EVENTS = (
+    "CHANNEL_ANSWER",
+    "CHANNEL_PARK",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_HANGUP_COMPLETE",
+    "BACKGROUND_JOB",
+)
+Publisher = Callable[[EventData, float], Awaitable[None]]
+
+
+class DialerRuntime:
+    """Runs one campaign's outbound calls until stopped."""
+
+    def __init__(
+        self,
+        store: DialerStore,
+        campaign: str,
+        agents: Mapping[str, str],
+        *,
+        dial_string: Callable[[str], str],
+        publish: Publisher | None = None,
+        clock: Callable[[], float] = time.time,
+        tick_seconds: float = 0.25,
+        ring_timeout_seconds: float = 30.0,
+        detect_machines: bool = False,
+    ) -> None:
+        self.store = store
+        self.campaign = campaign
+        self.agents = dict(agents)
+        self.dial_string = dial_string
+        self.publish = publish
+        self.clock = clock
+        self.tick_seconds = tick_seconds
+        self.ring_timeout_seconds = ring_timeout_seconds
+        self.detect_machines = detect_machines
+        self.floor: Floor | None = None
+        self.pacer: Pacer | None = None
+        self.settled: list[Settled] = []
+        self._client: InboundClient | None = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self, client: InboundClient) -> None:
+        """Read the campaign, subscribe to the switch's events and start dialling."""
+        config, _state = await self.store.get_campaign(self.campaign)
+        settings = FloorSettings(
+            campaign=self.campaign,
+            caller_id=config.caller_id,
+            ring_timeout_seconds=self.ring_timeout_seconds,
+            detect_machines=self.detect_machines,
+            machine_message=config.machine_message if config.machine_action == "message" else None,
+        )
+        self.floor = Floor(settings, new_id=lambda: str(uuid.uuid4()))
+        self.pacer = Pacer(config.mode)
+        self._client = client
+        for name in DIALER_EVENTS:
+            client.on(name, self.on_event)
+        client.on(f"CUSTOM {AVMD_BEEP}", self.on_event)
+        await client.events("plain", *DIALER_EVENTS, "CUSTOM", AVMD_BEEP)
+        now = self.clock()
+        async with self._lock:
+            for agent, contact in self.agents.items():
+                await self._carry_out(self.floor.agent_ready(agent, contact, now))
+        self._loop = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop dialling (calls in progress are left to end on the switch)."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception as exc:  # a bad tick must not stop the campaign
+                log.warning("dialer.tick_failed", campaign=self.campaign, error=repr(exc))
+            await asyncio.sleep(self.tick_seconds)
+
+    async def tick(self) -> None:
+        """Enforce the grace deadlines, then dial what the pacer asks for."""
+        floor, pacer = self._parts()
+        async with self._lock:
+            now = self.clock()
+            await self._carry_out(floor.advance(now))
+            state = PacingState(
+                staffed_agents=len(self.agents),
+                free_agents=len(floor.ready),
+                busy_elapsed=[now - since for since in floor.busy_since.values()],
+                ringing_elapsed=floor.ringing_elapsed(now),
+                waiting_customers=floor.waiting_customers(),
+            )
+            wanted = pacer.dials_to_place(state)
+            if wanted <= 0:
+                return
+            claimed = await self.store.claim_dials(self.campaign, wanted, list(floor.ready))
+            for lead in claimed.leads:
+                leg = str(uuid.uuid4())
+                await self._carry_out(floor.dial(leg, lead.lead_id, lead.number, lead.attempt, now))
+
+    def _parts(self) -> tuple[Floor, Pacer]:
+        if self.floor is None or self.pacer is None:
+            raise RuntimeError("the dialer runtime is not started")
+        return self.floor, self.pacer
+
+    async def on_event(self, event: EslEvent) -> None:
+        """Feed one switch event about a dialer leg to the floor."""
+        happened = classify(event)
+        if happened is None:
+            return
+        await self.handle(happened, event_time(event, self.clock()))
+
+    async def handle(self, happened: DialerInput, now: float) -> None:
+        """Apply one classified input and carry out the floor's answer."""
+        floor, _pacer = self._parts()
+        async with self._lock:
+            leg, kind = happened.leg, happened.kind
+            if kind == "customer_answered":
+                results = floor.customer_answered(leg, now)
+            elif kind == "customer_bridged":
+                results = floor.bridged(leg, now)
+            elif kind == "customer_ended":
+                results = floor.customer_ended(leg, happened.cause or "NORMAL_CLEARING", now)
+            elif kind == "agent_answered":
+                results = floor.agent_answered(leg, now)
+            elif kind == "agent_ended":
+                agent = floor.leg_agents.get(leg)
+                since = floor.busy_since.get(agent) if agent else None
+                results = floor.agent_leg_ended(leg, now)
+                if since is not None:
+                    self._parts()[1].call_handled(now - since)
+            elif kind == "machine":
+                results = floor.machine_detected(leg, now)
+            else:
+                results = []
+            await self._carry_out(results)
+
+    async def _carry_out(self, results: list[Result]) -> None:
+        for result in results:
+            if isinstance(result, Publish):
+                if self.publish is not None:
+                    await self.publish(result.data, result.at)
+            elif isinstance(result, Settled):
+                await self._settle(result)
+            else:
+                await self._send(result)
+
+    async def _settle(self, settled: Settled) -> None:
+        _floor, pacer = self._parts()
+        self.settled.append(settled)
+        pacer.dial_ended(settled.ring_seconds, settled.live)
+        if settled.live:
+            pacer.live_answer_settled(self.clock(), settled.outcome is Outcome.ABANDONED)
+        await self.store.record_outcome(self.campaign, settled.lead_id, settled.outcome)
+
+    async def _send(self, command: Any) -> None:
+        client = self._client
+        if client is None or not client.connected:
+            log.warning("dialer.switch_unavailable", command=type(command).__name__)
+            return
+        for line in to_esl(command, dial_string=self.dial_string):
+            job = await client.bgapi(line)
+            if isinstance(command, OriginateCustomer | OriginateAgent):
+                self._spawn(self._watch(job, command))
+        if isinstance(command, PlayAndHangup):
+            self._spawn(self._hang_up_after(command))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            await coro
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch(self, job: Any, command: OriginateCustomer | OriginateAgent) -> None:
+        """An originate that fails says why only in its job: end the leg with that cause."""
+        try:
+            result = await job.result()
+        except Exception:
+            return
+        if result.ok:
+            return
+        cause = failure_cause(result.text)
+        floor, _pacer = self._parts()
+        if isinstance(command, OriginateCustomer):
+            call = floor.legs.get(command.leg)
+            if call is None or call.state is not LegState.RINGING:
+                return  # it answered: its own events tell the rest
+            kind = "customer_ended"
+        else:
+            if command.leg not in floor.agent_legs:
+                return
+            kind = "agent_ended"
+        await self.handle(DialerInput(kind, command.leg, cause), self.clock())
+
+    async def _hang_up_after(self, command: PlayAndHangup) -> None:
+        await asyncio.sleep(command.seconds)
+        client = self._client
+        if client is not None and client.connected:
+            await client.bgapi(f"uuid_kill {command.leg} NORMAL_CLEARING")

@@ -1,0 +1,168 @@
+"""The outbound floor: connecting answered customers, the 2-second rule, machines, outcomes."""
+
+from __future__ import annotations
+
+import itertools
+
+from cc_common.esl import EslEvent
+from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
+from cc_routing.adapters.dialer_freeswitch import classify, to_esl
+from cc_routing.dialer.calls import (
+    Bridge,
+    DetectMachine,
+    Floor,
+    FloorSettings,
+    Hangup,
+    OriginateAgent,
+    OriginateCustomer,
+    PlayAndHangup,
+    Publish,
+    Settled,
+)
+from cc_routing.dialer.campaigns import Outcome
+
+
+def floor(**changes: object) -> Floor:
+    counter = itertools.count(1)
+    settings = FloorSettings(campaign="sales", caller_id="+33100000000", **changes)  # type: ignore[arg-type]
+    return Floor(settings, new_id=lambda: f"agent-leg-{next(counter)}")
+
+
+def test_a_dial_originates_our_leg_and_publishes_the_attempt() -> None:
+    f = floor()
+    out = f.dial("c1", "lead1", "+33142685300", 2, 100.0)
+    assert out[0] == OriginateCustomer("c1", "+33142685300", "+33100000000", "sales", "lead1", 30.0)
+    assert isinstance(out[1], Publish)
+    assert out[1].data == DialerAttempted(
+        campaign="sales", lead_id="lead1", number="+33142685300", attempt=2
+    )
+    assert f.ringing_elapsed(110.0) == [10.0]
+
+
+def test_an_answer_is_bridged_to_a_ready_agent_within_the_grace() -> None:
+    f = floor()
+    f.agent_ready("a1", "user/1001", 0.0)
+    f.dial("c1", "lead1", "+33142685300", 1, 100.0)
+    assert f.customer_answered("c1", 108.0) == [
+        OriginateAgent("agent-leg-1", "a1", "user/1001", "c1")
+    ]
+    assert f.agent_answered("other-half", 108.4) == []  # not ours: left alone
+    assert f.agent_answered("agent-leg-1", 108.5) == [Bridge("c1", "agent-leg-1")]
+    (published,) = f.bridged("c1", 108.6)
+    assert isinstance(published, Publish)
+    assert isinstance(published.data, DialerConnected)
+    assert round(published.data.wait_seconds, 3) == 0.6
+    assert f.advance(200.0) == []  # connected: the grace no longer applies
+    assert f.customer_ended("c1", "NORMAL_CLEARING", 300.0) == [
+        Settled("lead1", Outcome.CONNECTED, 8.0, live=True)
+    ]
+    assert f.agent_leg_ended("agent-leg-1", 300.1) == []
+    assert list(f.ready) == ["a1"]  # back for the next call
+    assert f.busy_since == {}
+
+
+def test_past_two_seconds_without_an_agent_the_call_is_abandoned() -> None:
+    f = floor(identification="prompts/goodbye.wav")
+    f.dial("c1", "lead1", "+33142685300", 1, 100.0)
+    assert f.customer_answered("c1", 105.0) == []
+    assert f.next_deadline() == 107.0
+    assert f.advance(106.9) == []
+    out = f.advance(107.01)
+    assert out[0] == PlayAndHangup("c1", "prompts/goodbye.wav", 3.0)
+    assert isinstance(out[1], Publish)
+    assert isinstance(out[1].data, DialerDropped)
+    f.agent_ready("a1", "user/1001", 108.0)  # too late for c1: nobody is connected
+    assert f.customer_ended("c1", "NORMAL_CLEARING", 110.0) == [
+        Settled("lead1", Outcome.ABANDONED, 5.0, live=True)
+    ]
+
+
+def test_an_agent_freed_within_the_grace_takes_the_waiting_customer() -> None:
+    f = floor()
+    f.dial("c1", "lead1", "+33142685300", 1, 100.0)
+    f.customer_answered("c1", 105.0)
+    assert f.agent_ready("a1", "user/1001", 106.0) == [
+        OriginateAgent("agent-leg-1", "a1", "user/1001", "c1")
+    ]
+    assert f.waiting_customers() == 1
+
+
+def test_a_slow_agent_leg_still_counts_against_the_grace_and_the_agent_is_released() -> None:
+    f = floor()
+    f.agent_ready("a1", "user/1001", 0.0)
+    f.dial("c1", "lead1", "+33142685300", 1, 100.0)
+    f.customer_answered("c1", 105.0)
+    out = f.advance(107.5)
+    assert out[0] == Hangup("agent-leg-1", "ORIGINATOR_CANCEL")
+    assert out[1] == PlayAndHangup("c1", "prompts/goodbye.wav", 3.0)
+    assert list(f.ready) == ["a1"]
+    assert f.agent_answered("agent-leg-1", 107.6) == []  # released: hung up already
+
+
+def test_unanswered_calls_settle_by_hangup_cause() -> None:
+    f = floor()
+    for leg in ("b", "n", "x"):
+        f.dial(leg, f"lead-{leg}", "+33142685300", 1, 0.0)
+    assert f.customer_ended("b", "USER_BUSY", 3.0) == [Settled("lead-b", Outcome.BUSY, 3.0, False)]
+    assert f.customer_ended("n", "NO_ANSWER", 30.0)[0].outcome is Outcome.NO_ANSWER  # type: ignore[union-attr]
+    assert f.customer_ended("x", "UNALLOCATED_NUMBER", 1.0)[0].outcome is Outcome.FAILED  # type: ignore[union-attr]
+    assert f.customer_ended("unknown", "NO_ANSWER", 1.0) == []
+
+
+def test_a_beep_means_a_machine_hung_up_or_left_the_message() -> None:
+    f = floor(detect_machines=True, machine_message="prompts/welcome.wav")
+    f.agent_ready("a1", "user/1001", 0.0)
+    f.dial("c1", "lead1", "+33142685300", 1, 100.0)
+    out = f.customer_answered("c1", 104.0)
+    assert out[0] == DetectMachine("c1")
+    assert f.machine_detected("c1", 104.5) == [
+        Hangup("agent-leg-1", "ORIGINATOR_CANCEL"),
+        PlayAndHangup("c1", "prompts/welcome.wav", 20.0),
+    ]
+    assert list(f.ready) == ["a1"]
+    assert f.advance(110.0) == []  # a machine is never an abandoned call
+    assert f.customer_ended("c1", "NORMAL_CLEARING", 120.0) == [
+        Settled("lead1", Outcome.MACHINE, 4.0, live=False)
+    ]
+
+
+def test_commands_become_esl_lines() -> None:
+    lines = to_esl(
+        OriginateCustomer("c1", "+33142685300", "+331", "sales", "lead1", 25),
+        dial_string="sofia/gateway/out/{}".format,
+    )
+    assert lines == [
+        "originate {origination_uuid=c1,cc_role=dialer_customer,cc_campaign=sales,"
+        "cc_lead=lead1,originate_timeout=25,ignore_early_media=true,"
+        "origination_caller_id_number=+331,hangup_after_bridge=true}"
+        "sofia/gateway/out/+33142685300 &park()"
+    ]
+    assert to_esl(Bridge("c1", "a1"), dial_string=str) == ["uuid_bridge c1 a1"]
+    assert to_esl(DetectMachine("c1"), dial_string=str) == ["avmd c1 start"]
+    assert to_esl(PlayAndHangup("c1", "prompts/goodbye.wav"), dial_string=str) == [
+        "uuid_broadcast c1 prompts/goodbye.wav aleg"
+    ]
+
+
+def _event(name: str, role: str, **headers: str) -> EslEvent:
+    base = {"Event-Name": name, "Unique-ID": "c1", "variable_cc_role": role, **headers}
+    return EslEvent(tuple(base.items()))
+
+
+def test_switch_events_become_floor_inputs() -> None:
+    answered = classify(_event("CHANNEL_ANSWER", "dialer_customer"))
+    assert answered is not None
+    assert (answered.kind, answered.leg) == ("customer_answered", "c1")
+    ended = classify(
+        _event("CHANNEL_HANGUP_COMPLETE", "dialer_agent", **{"Hangup-Cause": "USER_BUSY"})
+    )
+    assert ended is not None
+    assert (ended.kind, ended.cause) == ("agent_ended", "USER_BUSY")
+    beep = classify(_event("CUSTOM", "dialer_customer", **{"Event-Subclass": "avmd::beep"}))
+    assert beep is not None
+    assert beep.kind == "machine"
+    assert classify(_event("CHANNEL_ANSWER", "agent")) is None  # the ACD's own legs
+    assert classify(_event("CHANNEL_ANSWER", "dialer_agent")) is None  # bridged once parked
+    parked = classify(_event("CHANNEL_PARK", "dialer_agent"))
+    assert parked is not None
+    assert parked.kind == "agent_answered"

@@ -1,0 +1,157 @@
+"""The dialer core's list reading, compliance checks and campaign rules (pure, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+import pytest
+
+from cc_routing.dialer.campaigns import (
+    CallingWindow,
+    CampaignConfig,
+    CampaignError,
+    CampaignState,
+    Outcome,
+    RetryRule,
+    change_state,
+    next_attempt_at,
+)
+from cc_routing.dialer.compliance import check_dial, next_window_opening, within_window
+from cc_routing.dialer.lists import (
+    Lead,
+    ListError,
+    ListLayout,
+    RecordReader,
+    RowProblem,
+    normalise_number,
+    parse_fields,
+    split_lines,
+    validate_row,
+)
+
+
+def at(year: int, month: int, day: int, hour: int, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
+
+
+def records(data: bytes, chunk: int = 5) -> list[tuple[int, str, int]]:
+    reader = RecordReader()
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    found = []
+    for raw in split_lines(pieces):
+        record = reader.feed(raw)
+        if record:
+            found.append((record.line, record.text, record.end_offset))
+    last = reader.finish()
+    if last:
+        found.append((last.line, last.text, last.end_offset))
+    return found
+
+
+def test_records_span_lines_only_inside_quotes_and_know_their_offsets() -> None:
+    data = b'a,b\n1,"x\ny"\n2,z'
+    assert records(data) == [(1, "a,b\n", 4), (2, '1,"x\ny"\n', 12), (4, "2,z", 15)]
+    reader = RecordReader()
+    found = [r for raw in split_lines([data]) if (r := reader.feed(raw))]
+    assert parse_fields(found[1]) == ["1", "x\ny"]
+
+
+def test_an_unclosed_quote_is_one_record_reported_as_malformed() -> None:
+    reader = RecordReader()
+    for raw in split_lines([b'1,"open\n2,x\n']):
+        assert reader.feed(raw) is None
+    record = reader.finish()
+    assert record is not None
+    with pytest.raises(ValueError, match="malformed CSV"):
+        parse_fields(record)
+
+
+def test_utf8_then_gb18030_and_undecodable_lines() -> None:
+    reader = RecordReader()
+    reader.feed("phone,名字\n".encode())
+    assert reader.encoding == "utf-8"
+    record = reader.feed("1,张伟\n".encode("gb18030"))
+    assert reader.encoding == "gb18030"
+    assert record is not None
+    assert record.text == "1,张伟\n"
+    reader.feed(b"\x81\x20bad\n")
+    assert reader.problems == [(3, "line is neither UTF-8 nor GB18030")]
+
+
+def test_the_header_names_the_columns() -> None:
+    layout = ListLayout.from_header(["ID", " Phone ", "Name", "TZ"])
+    assert (layout.phone, layout.zone, layout.external_id) == (1, 3, 0)
+    with pytest.raises(ListError, match="looks like data"):
+        ListLayout.from_header(["0142685300", "Alice"])
+    with pytest.raises(ListError, match="missing header"):
+        ListLayout.from_header(["name", "city"])
+    with pytest.raises(ListError, match="twice"):
+        ListLayout.from_header(["phone", "name", "name"])
+
+
+def test_rows_are_normalised_or_refused_with_the_reason() -> None:
+    layout = ListLayout.from_header(["phone", "name", "timezone"])
+    lead = validate_row(layout, 2, ["01 42 68 53 00", "Alice", ""], "FR")
+    assert lead == Lead(2, "+33142685300", "FR", ("Europe/Paris",), None, {"name": "Alice"})
+    given = validate_row(layout, 3, ["+1 212 555 0100", "Bob", "America/Chicago"], "FR")
+    assert isinstance(given, Lead)
+    assert given.zones == ("America/Chicago",)
+    assert validate_row(layout, 4, ["12", "x", ""], "FR") == RowProblem(
+        4, "not a valid number '12' for region FR"
+    )
+    refused = validate_row(layout, 5, ["+7 916 123 45 67", "Ivan", ""], "FR")
+    assert isinstance(refused, Lead)  # Russia mobile: every Russian zone, all must be open
+    assert len(refused.zones) > 5
+    assert normalise_number("+44 7911 123456", "FR")[0] == "+447911123456"
+
+
+def test_the_window_is_the_callees_local_time_across_zones_and_dst() -> None:
+    window = CallingWindow()
+    paris, new_york = ["Europe/Paris"], ["America/New_York"]
+    assert within_window(at(2024, 1, 10, 8), paris, window)  # 09:00 in Paris (UTC+1)
+    assert not within_window(at(2024, 1, 10, 7, 59), paris, window)
+    assert within_window(at(2024, 7, 10, 7), paris, window)  # summer: UTC+2
+    assert not within_window(at(2024, 1, 10, 13), new_york, window)
+    assert within_window(at(2024, 1, 10, 14), new_york, window)
+    assert not within_window(at(2024, 1, 10, 14), paris + new_york, CallingWindow(end=time(15)))
+    opening = next_window_opening(at(2024, 1, 10, 22), paris, window)
+    assert opening == at(2024, 1, 11, 8)
+    weekdays = CallingWindow(days=frozenset({1, 2, 3, 4, 5}))
+    saturday = at(2024, 1, 13, 12)
+    assert not within_window(saturday, paris, weekdays)
+    assert next_window_opening(saturday, paris, weekdays) == at(2024, 1, 15, 8)
+
+
+def test_the_dial_check_puts_do_not_call_first() -> None:
+    window = CallingWindow()
+    noon = at(2024, 1, 10, 11)
+    assert check_dial("+33142685300", ["Europe/Paris"], window, noon, set()).allowed
+    blocked = check_dial("+33142685300", ["Europe/Paris"], window, noon, {"+33142685300"})
+    assert (blocked.allowed, blocked.final) == (False, True)
+    night = check_dial("+33142685300", ["Europe/Paris"], window, at(2024, 1, 10, 23), set())
+    assert (night.allowed, night.retry_at) == (False, at(2024, 1, 11, 8))
+
+
+def test_campaign_moves_and_retry_rules() -> None:
+    assert change_state(CampaignState.STOPPED, "start") is CampaignState.RUNNING
+    assert change_state(CampaignState.PAUSED, "start") is CampaignState.RUNNING
+    with pytest.raises(CampaignError, match="cannot stop a campaign that is stopped"):
+        change_state(CampaignState.STOPPED, "stop")
+    with pytest.raises(CampaignError, match="unknown action"):
+        change_state(CampaignState.STOPPED, "launch")
+    config = CampaignConfig(
+        name="c",
+        agents=["a"],
+        caller_id="+331",
+        retries={Outcome.BUSY: RetryRule(delay_seconds=60, max_attempts=2)},
+        country_windows={"US": CallingWindow(start=time(8))},
+    )
+    assert next_attempt_at(config, Outcome.BUSY, 1, 1000.0) == 1060.0
+    assert next_attempt_at(config, Outcome.BUSY, 2, 1000.0) is None
+    assert next_attempt_at(config, Outcome.NO_ANSWER, 1, 1000.0) is None  # no rule: done
+    assert config.window_for("US").start == time(8)
+    assert config.window_for("FR") == CallingWindow()
+    with pytest.raises(ValueError, match="ISO 3166"):
+        CampaignConfig(name="c", agents=["a"], caller_id="+331", country_windows={"usa": {}})
+    with pytest.raises(ValueError, match="machine_message"):
+        CampaignConfig(name="c", agents=["a"], caller_id="+331", machine_action="message")

@@ -1,0 +1,108 @@
+"""The dialer's API, mounted in the routing service, on the real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from cc_common.testing import eventually
+from cc_routing.app import create_app
+from cc_routing.settings import RoutingSettings
+from cc_sim.config import SimConfig
+from cc_sim.simulator import Simulator
+
+pytestmark = pytest.mark.integration
+
+CAMPAIGN = {
+    "name": "renewals",
+    "mode": "predictive",
+    "teams": ["outbound"],
+    "caller_id": "+33100000000",
+    "calling_window": {"start": "09:00", "end": "21:00"},
+    "country_windows": {"US": {"start": "08:00", "end": "20:00"}},
+    "retries": {"busy": {"delay_seconds": 300, "max_attempts": 2}},
+    "dispositions": ["renewed", "declined", "dnc"],
+}
+
+
+@pytest.fixture
+async def client(pg_url: str, unique_name: object) -> AsyncIterator[httpx.AsyncClient]:
+    async with Simulator(SimConfig(esl_port=0, seed=3)) as sim:
+        settings = RoutingSettings(
+            tenant="dialer",
+            database_url=pg_url,
+            amqp_url="memory://dialer-api",
+            esl_port=sim.esl_port,
+        )
+        app: FastAPI = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+                await eventually(lambda: app.state.routing.live.is_set(), within=20)
+                yield client
+
+
+async def test_campaign_list_import_and_claims_through_the_api(client: httpx.AsyncClient) -> None:
+    put = await client.put("/v1/campaigns/renewals", json=CAMPAIGN)
+    assert put.status_code == 200, put.text
+    assert put.json()["state"] == "stopped"
+    assert (await client.post("/v1/campaigns/renewals/pause")).status_code == 409
+    assert (await client.post("/v1/campaigns/renewals/start")).json()["state"] == "running"
+    assert (await client.post("/v1/campaigns/nope/start")).status_code == 404
+
+    put_list = await client.put(
+        "/v1/lists/l1", json={"campaign": "renewals", "default_region": "fr"}
+    )
+    assert put_list.status_code == 200, put_list.text
+    bad_region = await client.put(
+        "/v1/lists/l2", json={"campaign": "renewals", "default_region": "XX"}
+    )
+    assert bad_region.status_code == 422
+    assert "unknown region" in bad_region.text
+
+    csv = "phone,name\n01 42 68 53 00,Alice\nbad,Bob\n+33 6 12 34 56 78,Carol\n"
+    imported = await client.post("/v1/lists/l1/imports", content=csv.encode("gb18030"))
+    assert imported.status_code == 201, imported.text
+    report = imported.json()
+    assert (report["status"], report["accepted"], report["rejected"]) == ("done", 2, 1)
+    assert report["problems"][0]["line"] == 3
+    again = await client.get(f"/v1/imports/{report['import_id']}")
+    assert again.json()["accepted"] == 2
+    assert (await client.get("/v1/imports/missing")).status_code == 404
+
+    no_header = await client.post("/v1/lists/l1/imports", content=b"0142685300,Alice\n")
+    assert no_header.json()["status"] == "failed"
+    assert "missing header" in no_header.json()["error"]
+
+    dnc = await client.post("/v1/do-not-call", json={"numbers": ["0612345678"], "region": "FR"})
+    assert dnc.json() == {"numbers": ["+33612345678"]}
+    bad_dnc = await client.post("/v1/do-not-call", json={"numbers": ["nope"], "region": "FR"})
+    assert bad_dnc.status_code == 422
+
+    claims = await client.post("/v1/campaigns/renewals/claims", json={"count": 5})
+    assert claims.status_code == 200
+    body = claims.json()
+    skipped = [s["reason"] for s in body["skipped"]]
+    assert "number is on the do-not-call list" in skipped
+    dialled = [lead["number"] for lead in body["leads"]]
+    assert "+33612345678" not in dialled
+    for lead in body["leads"]:
+        outcome = await client.post(
+            f"/v1/leads/{lead['lead_id']}/outcome",
+            json={"campaign": "renewals", "outcome": "busy"},
+        )
+        assert outcome.json()["status"] == "ready"
+        callback = await client.post(
+            f"/v1/leads/{lead['lead_id']}/callback",
+            json={"at": "2030-01-01T10:00:00+01:00", "agent_id": "a1"},
+        )
+        assert callback.status_code == 200
+        naive = await client.post(
+            f"/v1/leads/{lead['lead_id']}/callback", json={"at": "2030-01-01T10:00:00"}
+        )
+        assert naive.status_code == 422
+    listed = await client.get("/v1/lists/l1")
+    assert listed.json()["leads"] == {"dnc": 1, "ready": len(dialled)}

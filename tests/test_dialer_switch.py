@@ -1,0 +1,187 @@
+"""The dialer on a switch: a campaign dials its list, answered customers reach the agent,
+do-not-call numbers are never dialled, outcomes follow the switch (simulator and real).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import time
+from typing import Any
+
+import pytest
+
+from cc_common.db import Database
+from cc_common.db.migrations import upgrade
+from cc_common.esl import InboundClient
+from cc_common.testing import eventually
+from cc_proto import EventData
+from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
+from cc_routing.dialer.calls import LegState
+from cc_routing.dialer.campaigns import CallingWindow, CampaignConfig, Outcome, RetryRule
+from cc_routing.dialer_runtime import DialerRuntime
+from cc_routing.dialer_store import DialerStore, ListSettings
+from cc_sim.config import SimConfig
+from cc_sim.core.dialplan import parse_actions
+from cc_sim.simulator import Simulator
+from cc_sim.switches import RealSwitch, switch_kinds
+
+pytestmark = pytest.mark.integration
+
+# The real test switch's extensions, mirrored in the simulator: 7301 answers after 1 s and
+# parks, 7302 never answers, 7303 (the agent) answers at once; 7313 is busy (simulator only).
+SIM_ROUTES = (
+    ("default", "7301", tuple(parse_actions("sleep:1000;answer;park"))),
+    ("default", "7302", tuple(parse_actions("park"))),
+    ("default", "7303", tuple(parse_actions("answer;park"))),
+    ("default", "7313", tuple(parse_actions("hangup:USER_BUSY"))),
+)
+ANSWERS, NEVER, BUSY, BLOCKED = "+33142687301", "+33142687302", "+33142687313", "+33142687399"
+
+
+def dial_string(number: str) -> str:
+    return f"loopback/{number[-4:]}/default"
+
+
+@asynccontextmanager
+async def esl_client(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[InboundClient]:
+    if kind == "sim":
+        async with (
+            Simulator(SimConfig(esl_port=0, routes=SIM_ROUTES)) as sim,
+            InboundClient("127.0.0.1", sim.esl_port, "ClueCon") as client,
+        ):
+            yield client
+        return
+    real: RealSwitch = request.getfixturevalue("real_switch")
+    assert real.endpoint is not None
+    endpoint = real.endpoint
+    try:
+        async with InboundClient(endpoint.host, endpoint.esl_port, endpoint.password) as client:
+            yield client
+    finally:
+        real.cli("hupall NORMAL_CLEARING")
+
+
+async def campaign_with(pg_url: str, numbers: list[str]) -> tuple[Database, DialerStore]:
+    """A running progressive campaign with one agent and these numbers on its list."""
+    db = Database(pg_url, schemas=["routing"])
+    await upgrade(db, "cc_routing")
+    store = DialerStore(db, "t")
+    await store.put_campaign(
+        CampaignConfig(
+            name="renewals",
+            mode="progressive",
+            agents=["a1"],
+            caller_id="+33100000000",
+            calling_window=CallingWindow(start=time(0), end=time(23, 59, 59)),
+            retries={
+                Outcome.BUSY: RetryRule(delay_seconds=3600, max_attempts=3),
+                Outcome.NO_ANSWER: RetryRule(delay_seconds=3600, max_attempts=3),
+            },
+        )
+    )
+    await store.put_list(ListSettings("l1", "renewals", "FR"))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield ("phone\n" + "\n".join(numbers) + "\n").encode()
+
+    await store.run_import(await store.upload("l1", body()))
+    await store.add_do_not_call([BLOCKED], "FR", "test")
+    await store.change_campaign("renewals", "start")
+    return db, store
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_a_campaign_dials_its_list_on_the_switch(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    numbers = [ANSWERS, NEVER, BLOCKED] + ([BUSY] if kind == "sim" else [])
+    db, store = await campaign_with(pg_url, numbers)
+    published: list[EventData] = []
+
+    async def publish(data: EventData, at: float) -> None:
+        published.append(data)
+
+    async with esl_client(kind, request) as client:
+        runtime = DialerRuntime(
+            store,
+            "renewals",
+            {"a1": "loopback/7303/default"},
+            dial_string=dial_string,
+            publish=publish,
+            ring_timeout_seconds=3,
+        )
+        await runtime.start(client)
+        try:
+            connected = await _connected(runtime, published)
+            if connected is not None:  # the customer hangs up
+                await client.bgapi(f"uuid_kill {connected} NORMAL_CLEARING")
+            expected = {ANSWERS: Outcome.CONNECTED, NEVER: Outcome.NO_ANSWER}
+            if kind == "sim":
+                expected[BUSY] = Outcome.BUSY
+            await eventually(lambda: len(runtime.settled) >= len(expected), within=60, poll=0.2)
+        finally:
+            await runtime.stop()
+    dialled = [d.number for d in published if isinstance(d, DialerAttempted)]
+    assert BLOCKED not in dialled
+    assert sorted(set(dialled)) == sorted(expected)
+    by_number = {await _number(store, s.lead_id): s.outcome for s in runtime.settled}
+    assert by_number == expected
+    joined = [d for d in published if isinstance(d, DialerConnected)]
+    assert len(joined) == 1
+    assert joined[0].wait_seconds <= 2.0
+    counts = await store.lead_counts("l1")
+    assert counts["done"] == 1
+    blocked = [s for s in runtime.settled if await _number(store, s.lead_id) == BLOCKED]
+    assert blocked == []
+    await db.dispose()
+
+
+async def _connected(runtime: DialerRuntime, published: list[EventData]) -> str | None:
+    """Wait for the customer to reach the agent; their leg, if the call is still up."""
+    await eventually(
+        lambda: any(isinstance(d, DialerConnected) for d in published), within=60, poll=0.2
+    )
+    assert runtime.floor is not None
+    live = [leg for leg, c in runtime.floor.legs.items() if c.state is LegState.CONNECTED]
+    return live[0] if live else None
+
+
+async def _number(store: DialerStore, lead_id: str) -> Any:
+    return (await store.lead(lead_id))["number"]
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_no_agent_within_two_seconds_is_an_abandoned_call(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    db, store = await campaign_with(pg_url, [ANSWERS])
+    published: list[EventData] = []
+
+    async def publish(data: EventData, at: float) -> None:
+        published.append(data)
+
+    async with esl_client(kind, request) as client:
+        runtime = DialerRuntime(
+            store,
+            "renewals",
+            {"a1": "loopback/7302/default"},  # the agent's phone never answers
+            dial_string=dial_string,
+            publish=publish,
+        )
+        await runtime.start(client)
+        try:
+            await eventually(lambda: len(runtime.settled) == 1, within=60, poll=0.2)
+        finally:
+            await runtime.stop()
+    (settled,) = runtime.settled
+    assert settled.outcome is Outcome.ABANDONED
+    assert settled.live
+    (dropped,) = [d for d in published if isinstance(d, DialerDropped)]
+    assert 2.0 <= dropped.wait_seconds < 4.0
+    assert not any(isinstance(d, DialerConnected) for d in published)
+    assert runtime.pacer is not None
+    assert runtime.pacer.window_abandon_rate() == 1.0
+    lead = await store.lead(settled.lead_id)
+    assert (lead["status"], lead["last_outcome"]) == ("ready", "abandoned")  # tried again later
+    await db.dispose()
