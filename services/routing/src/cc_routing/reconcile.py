@@ -51,6 +51,13 @@ class LiveChannel:
 
     uuid: str
     variables: dict[str, str]
+    callstate: str = ""
+    """FreeSWITCH's call state (``ACTIVE`` once answered), from ``show channels``."""
+
+    @property
+    def answered(self) -> bool:
+        """Return True when the channel is answered (or beyond: held)."""
+        return self.callstate in ("ACTIVE", "HELD")
 
     @property
     def role(self) -> str | None:
@@ -64,18 +71,18 @@ async def read_live_channels(api: InboundClient, *, parallel: int = 32) -> list[
     found: list[LiveChannel] = []
     for start in range(0, len(rows), parallel):
         chunk = rows[start : start + parallel]
-        found.extend(await asyncio.gather(*(_read(api, row.uuid) for row in chunk)))
+        found.extend(await asyncio.gather(*(_read(api, row.uuid, row.callstate) for row in chunk)))
     return found
 
 
-async def _read(api: InboundClient, uuid: str) -> LiveChannel:
+async def _read(api: InboundClient, uuid: str, callstate: str = "") -> LiveChannel:
     replies = await asyncio.gather(*(api.api(f"uuid_getvar {uuid} {v}") for v in CHANNEL_VARIABLES))
     variables = {
         name: reply.text.strip()
         for name, reply in zip(CHANNEL_VARIABLES, replies, strict=True)
         if reply.text.strip() not in UNSET and not reply.text.startswith("-ERR")
     }
-    return LiveChannel(uuid, variables)
+    return LiveChannel(uuid, variables, callstate)
 
 
 async def load_configuration(runtime: RoutingRuntime) -> dict[str, AgentConfig]:
@@ -279,9 +286,14 @@ def _resync_commands(
             continue  # callbacks being waited on have no channel
         if call_id not in alive:
             commands += acd.caller_hung_up(call_id, now, cause="NORMAL_CLEARING")
+    answered = {channel.uuid for channel in live if channel.answered}
     for leg in acd.agent_legs():
-        if leg.offer_id in alive or leg.call_id not in alive:
-            continue  # there, or its caller's hangup above has dealt with it
+        if leg.call_id not in alive:
+            continue  # its caller's hangup above has dealt with it
+        if leg.offer_id in alive:
+            if leg.ringing and leg.offer_id in answered:  # picked up while we were away
+                commands += acd.agent_answered(leg.offer_id, now)
+            continue
         if leg.started_at > snapshot_at - LEG_GRACE_SECONDS:
             continue
         if leg.ringing:  # the ring ended while we were away: nobody's fault, offer again
