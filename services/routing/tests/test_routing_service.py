@@ -40,7 +40,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TENANT = "link"
 QUEUE = "support"  # extension 7200 parks its caller for this queue
 ANSWERS, NEVER_ANSWERS = "loopback/7303/default", "loopback/7302/default"
+ANSWERS_LATE = "loopback/7304/default"  # answers after 3 s: during the outage
+LATE_EXTENSION = """<include>
+  <extension name="cc-test-7304">
+    <condition field="destination_number" expression="^7304$">
+      <action application="sleep" data="3000"/>
+      <action application="answer"/>
+      <action application="park"/>
+    </condition>
+  </extension>
+</include>
+"""
 ROUTES = (
+    ("default", "7304", "sleep:3000;answer;park"),
     ("default", "7200", "set:cc_queue=support;set:cc_priority=0;answer;park"),
     ("default", "7303", "answer;park"),
     ("default", "7302", "park"),
@@ -137,7 +149,11 @@ class Switch:
             return
         launcher = configured_launcher()
         assert launcher is not None
-        self.real = RealSwitch(launcher, self.work)
+        overlay = self.work.parent / "overlay"
+        dialplan = overlay / "dialplan" / "default"
+        dialplan.mkdir(parents=True, exist_ok=True)
+        (dialplan / "60_cc_test_late.xml").write_text(LATE_EXTENSION)
+        self.real = RealSwitch(launcher, self.work, overlays=[overlay])
         endpoint = await asyncio.to_thread(self.real.start)
         self.port, self.password = endpoint.esl_port, endpoint.password
 
@@ -310,6 +326,7 @@ async def test_a_lost_link_and_a_switch_restart_leave_routing_where_the_switch_i
             "rings": NEVER_ANSWERS,
             "leaves": ANSWERS,
             "rejects": NEVER_ANSWERS,
+            "late": ANSWERS_LATE,
         }
         await configure(client, agents)
 
@@ -335,6 +352,9 @@ async def test_a_lost_link_and_a_switch_restart_leave_routing_where_the_switch_i
         await asyncio.sleep(LEG_GRACE_SECONDS)  # every leg is old enough to be judged
         talking_leg, unanswered_leg = leg_of(talking), leg_of(unanswered)
         assert await ready(client)
+        await login(client, "late")  # rung for the queued caller; picks up during the outage
+        await eventually(lambda: agent_call(service, "late")[1] == queued, within=20)
+        late_leg = leg_of(queued)
 
         # The link goes down. Meanwhile: two callers hang up (one talking, one ringing), an
         # agent leaves a conversation, a ringing phone gives up, and a new caller parks.
@@ -345,6 +365,14 @@ async def test_a_lost_link_and_a_switch_restart_leave_routing_where_the_switch_i
         await callers.hang_up(ringing)
         await callers.hang_up(talking_leg)
         await callers.hang_up(unanswered_leg)
+
+        async def picked_up() -> bool:
+            rows = await callers.control.show_channels()
+            return any(r.uuid == late_leg and r.callstate == "ACTIVE" for r in rows)
+
+        async with asyncio.timeout(15):
+            while not await picked_up():
+                await asyncio.sleep(0.1)
         newcomer = await callers.place("newcomer")
         await asyncio.sleep(1.0)
         assert not await ready(client)
@@ -359,6 +387,9 @@ async def test_a_lost_link_and_a_switch_restart_leave_routing_where_the_switch_i
         assert agent_call(service, "rings")[1] != ringing  # the ring was let go
         assert agent_call(service, "leaves")[1] != talking
         assert agent_call(service, "rejects")[0] != "not_ready"  # a lost ring is no miss
+        # The agent who picked up while the link was down is put through to their caller.
+        await eventually(lambda: agent_call(service, "late") == ("on_call", queued), within=15)
+        await eventually(lambda: ledger.count(queued, "call.answered") == 1, within=15)
 
         # The switch dies and comes back: every call is gone.
         await switch.stop()

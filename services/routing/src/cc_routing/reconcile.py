@@ -65,6 +65,13 @@ class LiveChannel:
 
     uuid: str
     variables: dict[str, str]
+    callstate: str = ""
+    """FreeSWITCH's call state (``ACTIVE`` once answered), from ``show channels``."""
+
+    @property
+    def answered(self) -> bool:
+        """Return True when the channel is answered (or beyond: held)."""
+        return self.callstate in ("ACTIVE", "HELD")
 
     @property
     def role(self) -> str | None:
@@ -89,12 +96,12 @@ async def read_live_channels(api: InboundClient, *, parallel: int = 32) -> list[
     found: list[LiveChannel] = []
     for start in range(0, len(rows), parallel):
         chunk = rows[start : start + parallel]
-        read = await asyncio.gather(*(_read(api, row.uuid) for row in chunk))
+        read = await asyncio.gather(*(_read(api, row.uuid, row.callstate) for row in chunk))
         found.extend(channel for channel in read if channel is not None)
     return found
 
 
-async def _read(api: InboundClient, uuid: str) -> LiveChannel | None:
+async def _read(api: InboundClient, uuid: str, callstate: str = "") -> LiveChannel | None:
     """Read one channel's routing variables; None when it is gone already."""
     reply = await api.api(f"uuid_dump {uuid} json")
     try:
@@ -108,7 +115,7 @@ async def _read(api: InboundClient, uuid: str) -> LiveChannel | None:
         value = dump.get(PROFILE_FIELDS.get(name, f"variable_{name}"))
         if isinstance(value, str) and value.strip() not in UNSET:
             variables[name] = value.strip()
-    return LiveChannel(uuid, variables)
+    return LiveChannel(uuid, variables, callstate)
 
 
 async def load_configuration(runtime: RoutingRuntime) -> dict[str, AgentConfig]:
@@ -347,9 +354,14 @@ def _resync_commands(
             continue  # callbacks being waited on have no channel
         if call_id not in alive:
             commands += acd.caller_hung_up(call_id, now, cause="NORMAL_CLEARING")
+    answered = {channel.uuid for channel in live if channel.answered}
     for leg in acd.agent_legs():
-        if leg.offer_id in alive or leg.call_id not in alive:
-            continue  # there, or its caller's hangup above has dealt with it
+        if leg.call_id not in alive:
+            continue  # its caller's hangup above has dealt with it
+        if leg.offer_id in alive:
+            if leg.ringing and leg.offer_id in answered:  # picked up while we were away
+                commands += acd.agent_answered(leg.offer_id, now)
+            continue
         if leg.started_at > snapshot_at - LEG_GRACE_SECONDS:
             continue
         if leg.ringing:  # the ring ended while we were away: nobody's fault, offer again

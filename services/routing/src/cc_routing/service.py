@@ -70,6 +70,7 @@ class RoutingService:
         self._problem: str | None = "starting"
         self._resync_task: asyncio.Task[None] | None = None
         self._resyncs_asked = 0
+        self._reconnected_while_starting = False
         self.resyncs = 0
         """Re-syncs completed since start (one per outage, however many reconnects it took)."""
 
@@ -105,6 +106,8 @@ class RoutingService:
         self._problem = None
         self.live.set()
         log.info("routing.live", tenant=self.settings.tenant)
+        if self._reconnected_while_starting:
+            self.resync_soon()
 
     async def _connect(self, *, events: bool) -> InboundClient:
         """Connect to FreeSWITCH, retrying with backoff until it answers and accepts us."""
@@ -156,6 +159,8 @@ class RoutingService:
         )
         if self.live.is_set():
             self.resync_soon()
+        else:
+            self._reconnected_while_starting = True  # the restore may have read a stale view
 
     def resync_soon(self) -> None:
         """Ask for a re-sync; one runs at a time, and a request made during one runs it again."""
