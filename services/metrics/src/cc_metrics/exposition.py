@@ -6,6 +6,11 @@ caller or an agent (per-agent figures are in the reports API). Label values know
 and seen since start are created up front, so a panel shows 0 rather than "No data". The wait
 histogram's buckets include every service-level threshold exactly, so service level is
 ``bucket{le="20.0"}`` with no interpolation.
+
+Cardinality is bounded by configuration: a queue, team or campaign label is one named in
+settings (``CC_METRICS_QUEUES``, ``CC_METRICS_TEAMS``) or announced by a ``config.changed`` event
+(at most :data:`MAX_ANNOUNCED` of each); any other value is counted under ``other``, so a
+forged or mistyped name never grows ``/metrics``.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from cc_common.names import name_problem
 from cc_metrics.core.engine import NO_TEAM, Measure, MetricsEngine, Observation, Outcome
 from cc_metrics.core.thresholds import WAIT_BOUNDS, Thresholds
 from cc_proto import Envelope, EventData
-from cc_proto.events import AgentState, CallBlocked
+from cc_proto.events import AgentState, CallBlocked, ConfigChanged
 
 WAIT_BUCKETS: tuple[float, ...] = (*map(float, WAIT_BOUNDS), 180.0, 240.0, 300.0, 600.0, 1200.0)
 RING_BUCKETS: tuple[float, ...] = (2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
@@ -44,6 +50,10 @@ HANDLING_BUCKETS: tuple[float, ...] = (
 QA_BUCKETS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
 BLOCK_REASONS: tuple[str, ...] = get_args(CallBlocked.model_fields["reason"].annotation)
 OTHER_REASON = "other"
+OTHER = "other"
+"""The label every queue, team or campaign outside the configured ones is counted under."""
+MAX_ANNOUNCED = 500
+"""Most queues (and teams, campaigns) ``config.changed`` events may add as labels."""
 
 Clock = Callable[[], datetime]
 
@@ -63,6 +73,45 @@ _QUEUE_COUNTERS: dict[Measure, tuple[str, str]] = {
 }
 
 
+class LabelPolicy:
+    """Which queue, team and campaign names become label values; the rest are ``other``."""
+
+    def __init__(self, queues: Iterable[str], teams: Iterable[str]) -> None:
+        self.queues: set[str] = set(queues)
+        self.teams: set[str] = {*teams, NO_TEAM}
+        self.campaigns: set[str] = set()
+        self._announced = {"queue": 0, "team": 0, "campaign": 0}
+
+    def queue(self, name: str) -> str:
+        """The label for a queue."""
+        return name if name in self.queues else OTHER
+
+    def team(self, name: str | None) -> str:
+        """The label for a team (no team is its own label)."""
+        name = name or NO_TEAM
+        return name if name in self.teams else OTHER
+
+    def campaign(self, name: str) -> str:
+        """The label for a dialer campaign."""
+        return name if name in self.campaigns else OTHER
+
+    def learn(self, event: Envelope[EventData]) -> bool:
+        """Take a queue, team or campaign announced by configuration; True if it is new."""
+        data = event.data
+        if not isinstance(data, ConfigChanged) or data.action == "deleted":
+            return False
+        known = {"queue": self.queues, "team": self.teams, "campaign": self.campaigns}.get(
+            data.entity
+        )
+        if known is None or data.entity_id in known or data.entity_id == OTHER:
+            return False
+        if name_problem(data.entity_id) or self._announced[data.entity] >= MAX_ANNOUNCED:
+            return False
+        self._announced[data.entity] += 1
+        known.add(data.entity_id)
+        return True
+
+
 class LiveMetrics:
     """Every live metric of the metrics service, on one explicit registry."""
 
@@ -76,6 +125,7 @@ class LiveMetrics:
     ) -> None:
         self.engine = engine
         self.registry = registry
+        self.labels = LabelPolicy(engine.live.queues, engine.teams)
         self._queues: set[str] = set()
         self._teams: set[str] = set()
         self._counters = {
@@ -163,12 +213,13 @@ class LiveMetrics:
             "Event time of the newest event applied.",
             registry=registry,
         )
-        registry.register(_LiveCollector(engine, clock, tuple(break_reasons)))
+        registry.register(_LiveCollector(engine, clock, tuple(break_reasons), self.labels))
         self.ensure_labels()
 
     def ensure_labels(self) -> None:
-        """Create every series for queues and teams seen so far, so panels show 0."""
-        for queue in set(self.engine.live.queues) - self._queues:
+        """Create every series for queues and teams allowed so far, so panels show 0."""
+        seen = {self.labels.queue(name) for name in self.engine.live.queues}
+        for queue in (self.labels.queues | seen) - self._queues:
             self._queues.add(queue)
             for counter in self._counters.values():
                 counter.labels(queue)
@@ -182,7 +233,7 @@ class LiveMetrics:
                 self._csat.labels(queue, answer)
             for category in ("promoter", "passive", "detractor"):
                 self._nps.labels(queue, category)
-        for team in (self.engine.teams | {NO_TEAM}) - self._teams:
+        for team in self.labels.teams - self._teams:
             self._teams.add(team)
             self._missed.labels(team)
             self._qa.labels(team)
@@ -194,6 +245,7 @@ class LiveMetrics:
             self.duplicates.inc()
             return
         self.events.labels(event.type).inc()
+        self.labels.learn(event)
         self.ensure_labels()
         for observation in outcome.observations:
             self._observe(observation)
@@ -207,6 +259,12 @@ class LiveMetrics:
 
     def _observe(self, obs: Observation) -> None:
         labels = dict(obs.labels)
+        if "queue" in labels:
+            labels["queue"] = self.labels.queue(labels["queue"])
+        if "team" in labels:
+            labels["team"] = self.labels.team(labels["team"])
+        if "campaign" in labels:
+            labels["campaign"] = self.labels.campaign(labels["campaign"])
         counter = self._counters.get(obs.measure)
         if counter is not None:
             counter.labels(labels["queue"]).inc(obs.value)
@@ -246,8 +304,15 @@ def _histogram(
 class _LiveCollector(Collector):
     """Gauges read from the engine's live state at scrape time, with the injected clock."""
 
-    def __init__(self, engine: MetricsEngine, clock: Clock, break_reasons: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        engine: MetricsEngine,
+        clock: Clock,
+        break_reasons: tuple[str, ...],
+        labels: LabelPolicy,
+    ) -> None:
         self._engine = engine
+        self._labels = labels
         self._clock = clock
         self._break_reasons = break_reasons
         self._reported: dict[tuple[str, AgentState], float] = {}
@@ -274,26 +339,35 @@ class _LiveCollector(Collector):
             "cc_queue_agents_logged_in", "Agents logged in serving the queue.", labels=["queue"]
         )
         serving = self._agents_per_queue()
-        for name, live in sorted(self._engine.live.queues.items()):
-            waiting.add_metric([name], len(live.waiting))
-            first = live.oldest
-            if first is not None:
-                oldest.add_metric([name], first.timestamp())
+        folded: dict[str, tuple[int, float | None, float | None]] = {}
+        for name, live in self._engine.live.queues.items():
+            label = self._labels.queue(name)
+            count, first, wait = folded.get(label, (0, None, None))
+            if live.oldest is not None:
+                at = live.oldest.timestamp()
+                first = at if first is None else min(first, at)
             if live.estimated_wait_seconds is not None:
-                estimate.add_metric([name], live.estimated_wait_seconds)
-            logged_in.add_metric([name], serving.get(name, 0))
+                wait = max(wait or 0.0, live.estimated_wait_seconds)
+            folded[label] = (count + len(live.waiting), first, wait)
+        for label, (count, first, wait) in sorted(folded.items()):
+            waiting.add_metric([label], count)
+            if first is not None:
+                oldest.add_metric([label], first)
+            if wait is not None:
+                estimate.add_metric([label], wait)
+            logged_in.add_metric([label], serving.get(label, 0))
         yield from (waiting, oldest, estimate, logged_in)
 
     def _agents_per_queue(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for status in self._engine.agents.values():
             if status.logged_in:
-                for queue in status.queues:
-                    counts[queue] = counts.get(queue, 0) + 1
+                for label in {self._labels.queue(queue) for queue in status.queues}:
+                    counts[label] = counts.get(label, 0) + 1
         return counts
 
     def _agent_metrics(self) -> Iterator[Metric]:
-        teams = sorted(self._engine.teams | {NO_TEAM})
+        teams = sorted({self._labels.team(team) for team in self._engine.teams} | {NO_TEAM})
         agents = GaugeMetricFamily(
             "cc_agents", "Agents by team and state.", labels=["team", "state"]
         )
@@ -316,7 +390,7 @@ class _LiveCollector(Collector):
     def _agents_by_state(self, teams: list[str]) -> dict[tuple[str, AgentState], int]:
         counts = {(team, state): 0 for team in teams for state in AgentState}
         for status in self._engine.agents.values():
-            key = (status.team or NO_TEAM, status.state)
+            key = (self._labels.team(status.team), status.state)
             counts[key] = counts.get(key, 0) + 1
         return counts
 
@@ -326,7 +400,7 @@ class _LiveCollector(Collector):
         for status in self._engine.agents.values():
             if status.state is AgentState.BREAK:
                 reason = status.reason if status.reason in self._break_reasons else OTHER_REASON
-                key = (status.team or NO_TEAM, reason or OTHER_REASON)
+                key = (self._labels.team(status.team), reason or OTHER_REASON)
                 counts[key] = counts.get(key, 0) + 1
         return counts
 
@@ -337,10 +411,12 @@ class _LiveCollector(Collector):
         totals: dict[tuple[str, AgentState], float] = {
             (team, state): 0.0 for team in teams for state in working
         }
-        totals.update(self._engine.state_totals)
+        for (team, state), total in self._engine.state_totals.items():
+            folded = (self._labels.team(team), state)
+            totals[folded] = totals.get(folded, 0.0) + total
         for status in self._engine.agents.values():
             if status.state is not AgentState.LOGGED_OUT and status.since is not None:
-                key: tuple[str, AgentState] = (status.team or NO_TEAM, status.state)
+                key: tuple[str, AgentState] = (self._labels.team(status.team), status.state)
                 totals[key] = totals.get(key, 0.0) + max(0.0, (now - status.since).total_seconds())
         for series, total in totals.items():
             totals[series] = max(total, self._reported.get(series, 0.0))  # counters never go back
@@ -371,9 +447,10 @@ class _LiveCollector(Collector):
             ),
         ]
         families = []
+        queues = sorted({self._labels.queue(name) for name in self._engine.live.queues})
         for name, text, value in specs:
             family = GaugeMetricFamily(name, text, labels=["queue"])
-            for queue in sorted(self._engine.live.queues):
+            for queue in queues:
                 family.add_metric([queue], value)
             families.append(family)
         return families

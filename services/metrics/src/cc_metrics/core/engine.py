@@ -18,6 +18,7 @@ adapters persist its :class:`Outcome` and feed Prometheus from it.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,21 @@ MAX_ID = 200
 """Longest call or agent id kept (FreeSWITCH UUIDs are 36 characters)."""
 
 D = TypeVar("D", bound=EventData)
+
+
+_LABEL_FIELDS = ("queue", "to_queue", "team", "reason", "campaign", "code")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def label_problem(data: EventData) -> str | None:
+    """Say which name in an event no queue, team or reason could have (too long, line breaks)."""
+    names: list[tuple[str, object]] = [(f, getattr(data, f, None)) for f in _LABEL_FIELDS]
+    names += [("queues", q) for q in getattr(data, "queues", None) or ()]
+    names += [("skills", s) for s in getattr(data, "skills", None) or {}]
+    for where, value in names:
+        if isinstance(value, str) and (len(value) > MAX_ID or _CONTROL.search(value)):
+            return f"{where}: a name of {len(value)} characters or with control characters"
+    return None
 
 
 class Unprocessable(ValueError):
@@ -255,6 +271,9 @@ class MetricsEngine:
         for name, value in (("call_id", event.call_id), ("agent_id", event.agent_id)):
             if value is not None and not 0 < len(value) <= MAX_ID:
                 raise Unprocessable(f"{name} must be 1 to {MAX_ID} characters")
+        problem = label_problem(event.data)
+        if problem is not None:
+            raise Unprocessable(problem)
         kind = type(event.data)
         if kind in _NEEDS_CALL and not event.call_id:
             raise Unprocessable(f"{event.type} names no call_id")
