@@ -21,7 +21,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -31,6 +31,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from pydantic import BaseModel
 
 from cc_common.access import SERVICE_TOKEN_SCHEME, BodyLimit, require_service_token
 from cc_common.bus import Bus, connect_bus
@@ -137,15 +138,34 @@ async def _run_check(check: Check) -> str:
     return "ok"
 
 
+class Health(BaseModel):
+    """The liveness answer."""
+
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    """The readiness answer: each dependency's check, ``ok`` or why it failed."""
+
+    status: str
+    service: str
+    checks: dict[str, str]
+
+
 def _ops_router(title: str) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz")
+    @router.get("/healthz", response_model=Health)
     async def healthz() -> dict[str, str]:
         """Answer while the process is alive (the liveness probe)."""
         return {"status": "ok", "service": title}
 
-    @router.get("/readyz")
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is down."}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         """Answer 200 only when every dependency answers (the readiness probe)."""
         checks: dict[str, Check] = request.app.state.readiness
@@ -155,7 +175,11 @@ def _ops_router(title: str) -> APIRouter:
         body = {"status": "ready" if ready else "not ready", "service": title, "checks": report}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+    )
     async def metrics(request: Request) -> Response:
         """Expose the service's Prometheus metrics."""
         return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)

@@ -146,8 +146,9 @@ def document_problems(
 ) -> dict[str, Any]:
     """Write the problem model into an OpenAPI document: every error response of every operation.
 
-    Adds 401 to operations guarded by ``service_token_scheme``, 413 to those taking a body and 422
-    to those taking any input, and replaces FastAPI's own validation body with :class:`Problem`.
+    Adds 401 to operations guarded by ``service_token_scheme``, 400 and 413 to those taking a
+    body and 422 to those taking any input, and replaces FastAPI's own validation body with
+    :class:`Problem`.
     """
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -170,8 +171,18 @@ def _document_operation(
         responses.setdefault("401", problem_doc("No or wrong service token (Bearer)."))
     if body_limited and "requestBody" in operation:
         responses.setdefault("413", problem_doc("The request body is larger than allowed."))
+    if "requestBody" in operation:
+        responses.setdefault("400", problem_doc("The request body could not be read."))
     if "requestBody" in operation or operation.get("parameters"):
-        responses["422"] = problem_doc("The request is invalid; `errors` says where and why.")
+        current = responses.get("422")
+        if current is None or current.get("description") == "Validation Error":
+            responses["422"] = problem_doc("The request is invalid; `errors` says where and why.")
     for code, response in responses.items():
-        if code.isdigit() and int(code) >= 400:
+        if code.isdigit() and int(code) >= 400 and not _own_body(response):
             response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _REF}}
+
+
+def _own_body(response: dict[str, Any]) -> bool:
+    """True for an error response documented with a model of its own (readiness's 503)."""
+    schemas = [media.get("schema") for media in response.get("content", {}).values()]
+    return any(schema and schema != _REF for schema in schemas)

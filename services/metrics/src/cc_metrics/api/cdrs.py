@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
 from cc_common.app import DatabaseDep
+from cc_common.problems import problem_doc
 from cc_metrics.adapters.cdrs import BadCursor, CdrFilter, Cursor, get_record, list_records
 from cc_metrics.api.deps import RuntimeDep
 from cc_metrics.api.schemas import CallRecordPage, CallRecordPublic
@@ -18,6 +19,10 @@ from cc_metrics.core.records import CallRecord
 from cc_proto.events import CallOutcome
 
 router = APIRouter(prefix="/cdrs", tags=["call detail records"])
+BAD_RANGE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    400: problem_doc("A bad range or cursor."),
+}
 
 
 def public(record: CallRecord) -> CallRecordPublic:
@@ -35,7 +40,7 @@ def public(record: CallRecord) -> CallRecordPublic:
     )
 
 
-@router.get("", response_model=CallRecordPage)
+@router.get("", response_model=CallRecordPage, responses=BAD_RANGE)
 async def list_cdrs(
     runtime: RuntimeDep,
     db: DatabaseDep,
@@ -85,7 +90,11 @@ def _csv(page: CallRecordPage) -> Response:
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@router.get("/{call_id}", response_model=CallRecordPublic)
+@router.get(
+    "/{call_id}",
+    response_model=CallRecordPublic,
+    responses={404: problem_doc("No record of that call.")},
+)
 async def get_cdr(runtime: RuntimeDep, db: DatabaseDep, call_id: str) -> CallRecordPublic:
     """Return one call's detail record."""
     async with db.session() as session:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
 from cc_common.app import DatabaseDep
+from cc_common.problems import problem_doc
 from cc_metrics.adapters.reports import TENANT_KEY, ReportQuery, ReportReader, event_fact_names
 from cc_metrics.api.deps import Runtime, RuntimeDep
 from cc_metrics.api.schemas import KpiPublic, ReportPublic, ReportRowPublic
@@ -28,7 +29,14 @@ from cc_metrics.core.reports import (
 )
 from cc_metrics.core.thresholds import Thresholds, check_bound
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+router = APIRouter(
+    prefix="/reports",
+    tags=["reports"],
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        400: problem_doc("A bad range, granularity, zone, threshold or KPI name."),
+    },
+)
 
 Start = Annotated[datetime, Query(description="Range start, on a 15-minute boundary, with offset.")]
 End = Annotated[datetime, Query(description="Range end (exclusive).")]

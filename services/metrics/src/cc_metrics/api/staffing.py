@@ -3,7 +3,7 @@
 Erlang A is CPU-heavy (a second or more per interval for some inputs), so a plan is computed in a
 separate worker process with a time limit, never on the event loop: health checks, the bus
 consumer and other requests carry on while it runs, and a plan that takes too long is killed
-and answered 503. At most ``Runtime.staffing_slots`` plans run at once.
+and refused (422: too costly to compute). At most ``Runtime.staffing_slots`` plans run at once.
 """
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ router = APIRouter(prefix="/staffing", tags=["staffing"])
 @router.post(
     "",
     response_model=StaffingResponse,
-    responses={503: problem_doc("The plan took longer than the time limit; send fewer intervals.")},
+    responses={
+        422: problem_doc(
+            "The request is invalid, no staffing meets the target, or the plan would take "
+            "longer than the time limit to compute (send fewer intervals)."
+        )
+    },
 )
 async def plan(request: StaffingRequest, runtime: RuntimeDep) -> StaffingResponse:
     """Return the agents (and trunks, given a blocking target) each interval needs."""
@@ -35,7 +40,7 @@ async def plan(request: StaffingRequest, runtime: RuntimeDep) -> StaffingRespons
                 reply = await _compute(request.model_dump_json())
     except TimeoutError:
         raise HTTPException(
-            503, f"the plan took longer than {limit:g} s; send fewer intervals at a time"
+            422, f"the plan takes longer than {limit:g} s to compute; send fewer intervals"
         ) from None
     if "error" in reply:
         raise HTTPException(422, str(reply["error"]))
