@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from cc_platform.services import SERVICES
+from cc_routing.settings import RoutingSettings
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +36,21 @@ async def wait_ready(port: int, process: asyncio.subprocess.Process) -> dict[str
     raise AssertionError(f"127.0.0.1:{port} never became ready")
 
 
-async def run_platform_and_check(env: dict[str, str]) -> None:
+async def run_platform_and_check(env: dict[str, str], var: Path) -> None:
     offset = random.randrange(20_000, 40_000, 10)
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in ("CC_SERVICE_TOKEN", "CC_SECRETS_DIR")
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "cc_platform",
-        env={**os.environ, **env, "CC_PLATFORM_PORT_OFFSET": str(offset)},
+        env={
+            **inherited,
+            **env,
+            "CC_PLATFORM_PORT_OFFSET": str(offset),
+            "CC_PLATFORM_VAR": str(var),
+        },
         stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -49,10 +58,28 @@ async def run_platform_and_check(env: dict[str, str]) -> None:
             body = await wait_ready(spec.settings_cls.default_http_port + offset, process)
             assert body["service"] == spec.name
             assert set(body["checks"].values()) == {"ok"}
+        await check_the_generated_token(var, RoutingSettings.default_http_port + offset)
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+async def check_the_generated_token(var: Path, routing_port: int) -> None:
+    """The platform made a token in var/secrets, and the internal API wants exactly it."""
+    token_file = var / "secrets" / "CC_SERVICE_TOKEN"
+    assert token_file.stat().st_mode & 0o077 == 0  # readable by its owner only
+    token = token_file.read_text().strip()
+    assert len(token) >= 32
+    url = f"http://127.0.0.1:{routing_port}/v1/queues"
+    async with httpx.AsyncClient(timeout=5) as client:
+        refused = await client.get(url)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        wrong = await client.get(url, headers={"Authorization": "Bearer not-the-token"})
+        assert wrong.status_code == 401
+        admitted = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert admitted.status_code == 200, admitted.text
 
 
 async def test_the_embedded_platform_is_ready(tmp_path: Path) -> None:
@@ -60,16 +87,18 @@ async def test_the_embedded_platform_is_ready(tmp_path: Path) -> None:
         {
             "CC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cc.sqlite3",
             "CC_AMQP_URL": "memory://local",
-        }
+        },
+        tmp_path / "var",
     )
 
 
 async def test_the_platform_is_ready_on_postgresql_and_rabbitmq(
-    pg_url: str, amqp_url: str, unique_name: Any, rabbit_cleanup: Any
+    pg_url: str, amqp_url: str, unique_name: Any, rabbit_cleanup: Any, tmp_path: Path
 ) -> None:
     exchange = unique_name("ex")
     rabbit_cleanup.exchanges.update({exchange, f"{exchange}.dlx"})
     rabbit_cleanup.queue(f"{exchange}.metrics")
     await run_platform_and_check(
-        {"CC_DATABASE_URL": pg_url, "CC_AMQP_URL": amqp_url, "CC_BUS_EXCHANGE": exchange}
+        {"CC_DATABASE_URL": pg_url, "CC_AMQP_URL": amqp_url, "CC_BUS_EXCHANGE": exchange},
+        tmp_path / "var",
     )

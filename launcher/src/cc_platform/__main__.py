@@ -6,6 +6,10 @@ CC_DATABASE_URL point at RabbitMQ and PostgreSQL. CC_HTTP_PORT is ignored here: 
 listens on its default port plus CC_PLATFORM_PORT_OFFSET (default 0). The simulator's event
 socket is on 8021 plus the offset; set CC_PLATFORM_SIMULATOR=false to use the FreeSWITCH at
 CC_ESL_HOST:CC_ESL_PORT instead.
+
+The internal APIs require a service token. Without CC_SERVICE_TOKEN (in the environment or the
+secrets dir) the platform makes one, once, in ``var/secrets/CC_SERVICE_TOKEN`` (CC_PLATFORM_VAR
+moves ``var/``) and points CC_SECRETS_DIR there; send it as ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
@@ -57,6 +63,28 @@ def build_servers(port_offset: int, esl_port: int | None) -> list[uvicorn.Server
     return servers
 
 
+def ensure_service_token(var: Path) -> Path | None:
+    """Make sure the services have a token: the configured one, or one generated into ``var``."""
+    if os.environ.get("CC_SERVICE_TOKEN"):
+        return None
+    configured = os.environ.get("CC_SECRETS_DIR")
+    if configured and (Path(configured) / "CC_SERVICE_TOKEN").is_file():
+        return Path(configured) / "CC_SERVICE_TOKEN"
+    directory = var / "secrets"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / "CC_SERVICE_TOKEN"
+    if not path.is_file():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+        log.info("platform.token_generated", path=str(path))
+    if configured:  # a secrets dir of the user's own: leave it as it is, pass the token on
+        os.environ["CC_SERVICE_TOKEN"] = path.read_text().strip()
+    else:
+        os.environ["CC_SECRETS_DIR"] = str(directory)
+    return path
+
+
 async def run_platform(port_offset: int = 0, *, simulator: bool = True) -> None:
     """Serve every service (and the simulator) until SIGINT or SIGTERM."""
     async with contextlib.AsyncExitStack() as stack:
@@ -89,6 +117,9 @@ def main() -> None:
     configure_logging(os.environ.get("CC_LOG_LEVEL", "INFO"))
     offset = int(os.environ.get("CC_PLATFORM_PORT_OFFSET", "0"))
     simulator = os.environ.get("CC_PLATFORM_SIMULATOR", "true").lower() not in ("0", "false", "no")
+    token = ensure_service_token(Path(os.environ.get("CC_PLATFORM_VAR", "var")))
+    if token is not None:
+        log.info("platform.service_token", path=str(token))
     asyncio.run(run_platform(offset, simulator=simulator))
 
 
