@@ -1,8 +1,9 @@
 """Each service has its own RabbitMQ user whose topic permissions let it publish only its own
 routing keys: a forged event sent with another service's credentials is refused by the broker.
 
-The test makes a vhost and one user per service with ``rabbitmqctl`` (the permissions from
-``cc_common.publishers``), drives the project's bus with them, and removes them afterwards.
+The test makes a vhost and one user per service with ``rabbitmqctl`` (the least-privilege
+permissions and topic permissions from ``cc_common.publishers``, as deploy/k8s grants them),
+drives the project's bus with them, and removes them afterwards.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import aio_pika
 import pytest
 
 from cc_common.bus import Bus, connect_bus
-from cc_common.publishers import PUBLISHES, write_pattern
+from cc_common.publishers import PUBLISHES, resource_pattern, write_pattern
 from cc_common.testing import eventually
 from cc_proto import Envelope, EventData, make_event, routing_key
 from cc_proto.envelope import event_types
@@ -61,7 +62,8 @@ async def broker(amqp_url: str, unique_name: Callable[[str], str]) -> AsyncItera
         for service, user in users.items():
             password = secrets.token_urlsafe(16)
             await rabbitmqctl("add_user", user, password)
-            await rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+            resources = resource_pattern(service, exchange)
+            await rabbitmqctl("set_permissions", "-p", vhost, user, resources, resources, resources)
             await rabbitmqctl(
                 "set_topic_permissions", "-p", vhost, user, exchange, write_pattern(service), ".*"
             )

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import jsonschema
 import kubernetes_validate  # type: ignore[import-untyped]
@@ -33,6 +33,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from cc_common.bus._rabbit import dead_letter_queue, queue_arguments
+from cc_common.publishers import resource_pattern, write_pattern
 from cc_common.settings import ServiceSettings, load_settings
 from cc_metrics.settings import MetricsSettings
 from cc_platform.services import SERVICES, ServiceSpec
@@ -55,6 +56,8 @@ KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.latest_version())
 NAMESPACE = "contact-center"
 SECRET = "cc-secrets"
 SECRETS_EXAMPLE = K8S / "secrets.env.example"
+AMQP_EXAMPLE = K8S / "amqp.env.example"
+"""The keys of each service's own Secret cc-amqp-<service>: its broker user and CC_AMQP_URL."""
 IVR_OUTBOUND_SOCKET_PORT = 8084  # DESIGN.md: the dialplan runs `socket <ivr>:8084 async full`
 ESL_PORT = 8021
 
@@ -160,14 +163,19 @@ def config(docs: Iterable[Doc]) -> dict[str, str]:
     return data
 
 
-def example_secrets() -> dict[str, str]:
-    """Return the keys and placeholder values of the Secret's example file."""
+def env_file(path: Path) -> dict[str, str]:
+    """Return the keys and values of an env file (``KEY=value`` lines, ``#`` comments)."""
     pairs = {}
-    for line in SECRETS_EXAMPLE.read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             key, _, value = line.partition("=")
             pairs[key.strip()] = value.strip()
     return pairs
+
+
+def example_secrets() -> dict[str, str]:
+    """Return the secret files a pod sees: cc-secrets' keys and its own CC_AMQP_URL."""
+    return {**env_file(SECRETS_EXAMPLE), "CC_AMQP_URL": env_file(AMQP_EXAMPLE)["CC_AMQP_URL"]}
 
 
 def deployed_settings(
@@ -382,7 +390,7 @@ def test_settings_come_from_the_configmap_and_secrets_from_the_mounted_secret(ta
         secret_volumes = {
             volume["name"]
             for volume in spec["volumes"]
-            if volume.get("secret", {}).get("secretName") == SECRET
+            if SECRET in {source.get("secret", {}).get("name") for source in projected(volume)}
         }
         assert secret_volumes, deployment["metadata"]["name"]
         for container in all_containers(deployment):
@@ -401,8 +409,54 @@ def secret_variables() -> set[str]:
     return {
         f"CC_{name.upper()}"
         for name, info in ServiceSettings.model_fields.items()
-        if info.annotation is SecretStr
+        if SecretStr in (info.annotation, *get_args(info.annotation))
     }
+
+
+def projected(volume: Doc) -> list[Doc]:
+    """Return the sources of a projected volume (none for any other kind)."""
+    sources: list[Doc] = volume.get("projected", {}).get("sources", [])
+    return sources
+
+
+@PARAMS
+@pytest.mark.parametrize("spec", SERVICES, ids=lambda spec: spec.name)
+def test_each_service_is_its_own_broker_user_publishing_only_its_events(
+    target: str, spec: ServiceSpec
+) -> None:
+    docs = rendered(target)
+    exchange = config(docs).get("CC_BUS_EXCHANGE", "cc.events")
+    cluster = of_kind(docs, "RabbitmqCluster")[0]["metadata"]["name"]
+    user = named(docs, "User", app_name(spec))
+    secret = f"cc-amqp-{spec.name}"
+    assert user["spec"]["importCredentialsSecret"] == {"name": secret}
+    permission = named(docs, "Permission", app_name(spec))["spec"]
+    topic = named(docs, "TopicPermission", app_name(spec))["spec"]
+    for granted in (user["spec"], permission, topic):
+        assert granted["rabbitmqClusterReference"] == {"name": cluster}
+    for granted in (permission, topic):
+        assert granted["userReference"] == {"name": user["metadata"]["name"]}
+        assert granted["vhost"] == "/"
+    resources = resource_pattern(spec.name, exchange)
+    assert permission["permissions"] == {
+        "configure": resources,
+        "write": resources,
+        "read": resources,
+    }
+    assert topic["permissions"] == {
+        "exchange": exchange,
+        "write": write_pattern(spec.name),
+        "read": ".*",
+    }
+    # The pod's secrets directory holds cc-secrets and CC_AMQP_URL from its own Secret only.
+    deployment = named(docs, "Deployment", app_name(spec))
+    [volume] = [v for v in pod_spec(deployment)["volumes"] if v["name"] == "secrets"]
+    assert [s["secret"]["name"] for s in projected(volume)] == [SECRET, secret]
+    assert projected(volume)[1]["secret"]["items"] == [
+        {"key": "CC_AMQP_URL", "path": "CC_AMQP_URL"}
+    ]
+    assert set(env_file(AMQP_EXAMPLE)) == {"username", "password", "CC_AMQP_URL"}
+    assert "CC_AMQP_URL" not in env_file(SECRETS_EXAMPLE)  # two sources may not share a path
 
 
 def test_no_secret_is_committed() -> None:
@@ -426,7 +480,8 @@ def test_no_secret_is_committed() -> None:
     example = example_secrets()
     assert set(example) == secret_variables()
     for key, value in example.items():
-        secret_part = value if key == "CC_ESL_PASSWORD" else make_url(value).password or ""
+        plain = key in ("CC_ESL_PASSWORD", "CC_SERVICE_TOKEN")
+        secret_part = value if plain else make_url(value).password or ""
         assert "CHANGE-ME" in secret_part, key
 
 
@@ -463,6 +518,9 @@ def test_every_service_accepts_the_deployed_configuration(
     assert settings.http_host == "0.0.0.0"
     assert settings.database_url.get_secret_value() == secrets["CC_DATABASE_URL"]
     assert settings.amqp_url.get_secret_value() == secrets["CC_AMQP_URL"]
+    token = settings.service_token
+    assert token is not None
+    assert token.get_secret_value() == secrets["CC_SERVICE_TOKEN"]
     assert settings.esl_password.get_secret_value() == secrets["CC_ESL_PASSWORD"]
     assert settings.esl_port == ESL_PORT
 

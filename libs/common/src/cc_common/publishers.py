@@ -52,6 +52,16 @@ NOTHING = "(?!)"
 """A write pattern no routing key matches, not even the empty one."""
 
 
+def resource_pattern(service: str, exchange: str = "cc.events") -> str:
+    """Exchanges and queues ``service`` may configure, write and read (``set_permissions``).
+
+    The events exchange, its dead-letter exchange, and the service's own queue
+    (``<exchange>.<service>``) with its dead letters: nothing of another service's.
+    """
+    own = re.escape(service)
+    return rf"^{re.escape(exchange)}(\.dlx|\.{own}|\.{own}\.dead)?$"
+
+
 def write_pattern(service: str, *, tenant: str | None = None) -> str:
     """The regular expression of routing keys ``service`` may publish (one tenant, or any)."""
     types = sorted(PUBLISHES[service])
