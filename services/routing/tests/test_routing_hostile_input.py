@@ -4,6 +4,8 @@ commands into FreeSWITCH, names with line breaks or no end, sounds that name app
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cc_routing.core import AgentConfig, ConfigError, Destination, QueueConfig, Tier
 from cc_routing.core.config import (
@@ -132,3 +134,16 @@ def test_settings_refuse_unsafe_callback_dial_strings_and_hold_music() -> None:
         RoutingSettings(routing_hold_music="system::id")
     with pytest.raises(ValueError, match="transfer"):
         RoutingSettings(routing_fallback="transfer:5000\nbgapi hupall")
+
+
+@given(st.text(max_size=60) | st.from_regex(r"[a-z]{1,8}/[ -~]{1,30}", fullmatch=True))
+@settings(max_examples=500, deadline=None)
+def test_whatever_is_accepted_is_one_endpoint_and_nothing_more(text: str) -> None:
+    if dial_string_problem(text) is not None:
+        return
+    module, _, target = text.partition("/")
+    assert module
+    assert target
+    assert not any(char.isspace() or not char.isprintable() for char in text)
+    assert not set(text) & set("&{}[]$,|'\"\\<>^!`()")
+    assert len(text) <= 200
