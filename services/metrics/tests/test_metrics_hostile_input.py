@@ -13,10 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from cc_common.testing import TEST_SERVICE_TOKEN, api_client
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_metrics.app import create_app
 from cc_metrics.settings import MetricsSettings
+from cc_proto import make_event
+from cc_proto.events import AgentLoggedIn
 
 START = "2026-03-02T09:00:00Z"
 
@@ -147,3 +150,41 @@ def _staffing_workers() -> list[int]:
         if ppid == os.getpid() and b"staffing_worker" in cmdline:
             found.append(int(pid))
     return found
+
+
+async def test_a_huge_queue_name_on_the_bus_is_dead_lettered_and_never_a_series(
+    tmp_path: Path,
+) -> None:
+    settings = MetricsSettings(
+        tenant="hostile",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/m.sqlite3",
+        amqp_url=f"memory://huge-{tmp_path.name}",
+        service_token=TEST_SERVICE_TOKEN,
+        metrics_queues=["sales"],
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), api_client(app, "http://metrics") as c:
+        before = len((await c.get("/metrics")).content)
+        bus: Any = app.state.bus
+        engine = app.state.runtime.engine
+        huge = AgentLoggedIn(queues=["sales", "q" * 50_000], team="blue")
+        await bus.publish(make_event(huge, tenant="hostile", agent_id="a1"))
+        forged = AgentLoggedIn(queues=["sales", "forged-queue"], team="forged-team")
+        await bus.publish(make_event(forged, tenant="hostile", agent_id="a2"))
+        await eventually(lambda: "a2" in engine.agents, within=20)
+        dead = await bus.dead_letters(settings.consumer_queue)
+        assert [d.routing_key for d in dead] == ["hostile.agent.logged_in"]
+        assert "queues: a name of 50000 characters" in dead[0].reason
+        assert "a1" not in engine.agents  # nothing of it stored
+        text = (await c.get("/metrics")).text
+        assert len(text) < before + 20_000
+        assert "forged-queue" not in text
+        assert "forged-team" not in text
+        queues = {
+            sample.labels["queue"]
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if "queue" in sample.labels
+        }
+        assert queues <= {"sales", "other"}
+        assert "sales" in queues
