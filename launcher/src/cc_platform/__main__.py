@@ -28,6 +28,7 @@ from cc_common.logging import configure_logging, get_logger
 from cc_common.settings import load_settings
 from cc_platform.services import SERVICES
 from cc_sim.config import from_env
+from cc_sim.core.xml_dialplan import read_dialplan_dir
 from cc_sim.simulator import Simulator
 
 log = get_logger("cc_platform")
@@ -88,6 +89,19 @@ def ensure_service_token(var: Path) -> Path | None:
     return path
 
 
+PROJECT_DIALPLAN = Path(__file__).resolve().parents[3] / "freeswitch" / "dialplan"
+
+
+def load_project_dialplan(sim: Simulator, *, ivr_socket: str) -> None:
+    """Give the simulator the project's FreeSWITCH dialplan (contact-center: IVR, then park)."""
+    if not PROJECT_DIALPLAN.is_dir():  # installed without the repository's freeswitch/
+        return
+    contexts, variables = read_dialplan_dir(PROJECT_DIALPLAN)
+    for name, extensions in contexts.items():
+        sim.dialplan.contexts.setdefault(name, extensions)
+    sim.switch.global_vars.update(variables, cc_ivr_socket=ivr_socket)
+
+
 async def run_platform(port_offset: int = 0, *, simulator: bool = True) -> None:
     """Serve every service (and the simulator) until SIGINT or SIGTERM."""
     async with contextlib.AsyncExitStack() as stack:
@@ -98,6 +112,7 @@ async def run_platform(port_offset: int = 0, *, simulator: bool = True) -> None:
                 esl_host="127.0.0.1", esl_port=8021 + port_offset, esl_password=password
             )
             sim = await stack.enter_async_context(Simulator(config))
+            load_project_dialplan(sim, ivr_socket=f"127.0.0.1:{8084 + port_offset}")
             esl_port = sim.esl_port
             log.info("platform.simulator", esl=f"127.0.0.1:{esl_port}")
         await _serve(build_servers(port_offset, esl_port))

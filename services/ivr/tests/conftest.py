@@ -101,6 +101,7 @@ class Ivr:
     port: int
     registry: CollectorRegistry
     exchange: str
+    server: OutboundServer
     events: list[Envelope[EventData]] = field(default_factory=list)
 
     def of(self, kind: str) -> list[Envelope[EventData]]:
@@ -138,7 +139,7 @@ async def ivr(
     )
     server = OutboundServer(runner.handle, "127.0.0.1", 0)
     await server.start()
-    found = Ivr(runner, store, server.port, registry, exchange)
+    found = Ivr(runner, store, server.port, registry, exchange, server)
 
     async def collect(event: Envelope[EventData]) -> None:
         found.events.append(event)

@@ -427,3 +427,35 @@ async def test_a_survey_cut_short_keeps_the_answers_given(ivr: Ivr, line: Line) 
     await caller.hang_up()
     event = await surveyed(ivr, caller)
     assert (event.data.csat, event.data.nps, event.data.fcr) == (3, None, None)
+
+
+MISSING_PROMPTS = {
+    **PROOF,
+    "name": "missing",
+    "prompts": {
+        **PROOF["prompts"],
+        "welcome": {"en": "prompts/no_such_greeting.wav"},
+        "menu": {"en": "prompts/no_such_menu.wav"},
+    },
+}
+
+
+async def test_missing_prompt_files_never_leave_the_caller_in_silence(ivr: Ivr, line: Line) -> None:
+    info = await ivr.store.create(MISSING_PROMPTS)
+    await ivr.store.activate("missing", info.version)
+    await ivr.store.bind("8006", "missing")
+    caller = await line.call("8006", UNKNOWN, ivr.port)
+    assert (await parked(line, caller))["cc_queue"] == "timeouts"  # the menu's timeout branch
+    assert (await completed(ivr, caller)).outcome == "queued"
+
+
+async def test_an_ivr_that_dies_mid_call_lets_the_call_fall_to_the_default_queue(
+    ivr: Ivr, line: Line
+) -> None:
+    await live(ivr)
+    caller = await line.call("8000", VIP, ivr.port)
+    await line.collecting(caller, 1)
+    await ivr.server.close()  # the IVR process goes away with the caller in its menu
+    variables = await parked(line, caller)
+    assert variables["cc_queue"] == "general"
+    assert not line.hung_up(caller.b_leg)

@@ -174,3 +174,12 @@ def test_a_hangup_mid_flow_is_abandoned_in_ivr() -> None:
     run.abandon(OPEN + dt.timedelta(seconds=7))
     assert run.outcome == "abandoned"
     assert run.seconds == 7.0
+
+
+def test_a_dtmf_flood_is_invalid_input_not_a_choice() -> None:
+    run = run_of("bank")
+    seen = drive(run, [LookupResult("not_found"), "1111", "2222", "9999"])
+    assert run.choices == []
+    finish = seen[-1]
+    assert isinstance(finish, Finish)
+    assert run.path[-1] == "agent"  # on_invalid
