@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from cc_common.logging import configure_logging, get_logger
 from cc_common.settings import SettingsError, load_settings
@@ -129,6 +130,7 @@ class Running:
     spec: ServiceSpec
     url: str
     server: uvicorn.Server
+    app: FastAPI
 
 
 def build_servers(
@@ -166,8 +168,10 @@ def build_servers(
             log_config=None,
             access_log=False,
             lifespan="on",
+            timeout_graceful_shutdown=5,
         )
-        servers.append(Running(spec, f"http://{settings.http_host}:{port}", _Server(config)))
+        url = f"http://{settings.http_host}:{port}"
+        servers.append(Running(spec, url, _Server(config), app))
     return servers
 
 
@@ -224,6 +228,9 @@ async def _serve(
         stopping.set()
         for running in servers:
             running.server.should_exit = True
+            board = getattr(running.app.state, "wallboard", None)
+            if board is not None:
+                board.close()  # open wallboard streams end now, so nothing holds the stop
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from cc_metrics.core.engine import NO_TEAM, Measure, MetricsEngine, Observation, Outcome
+from cc_metrics.core.live import estimated_wait
 from cc_metrics.core.thresholds import WAIT_BOUNDS, Thresholds
 from cc_proto import Envelope, EventData
 from cc_proto.events import AgentState, CallBlocked
@@ -164,6 +165,8 @@ class LiveMetrics:
             registry=registry,
         )
         registry.register(_LiveCollector(engine, clock, tuple(break_reasons)))
+        self.listeners: list[Callable[[Outcome], None]] = []
+        """Told every applied event's outcome, after the counters (the wallboard listens)."""
         self.ensure_labels()
 
     def ensure_labels(self) -> None:
@@ -198,6 +201,8 @@ class LiveMetrics:
         for observation in outcome.observations:
             self._observe(observation)
         self._seen(event, now)
+        for listener in self.listeners:
+            listener(outcome)
 
     def _seen(self, event: Envelope[EventData], now: datetime) -> None:
         self.lag.set(max(0.0, (now - event.occurred_at).total_seconds()))
@@ -268,26 +273,33 @@ class _LiveCollector(Collector):
             labels=["queue"],
         )
         estimate = GaugeMetricFamily(
-            "cc_queue_estimated_wait_seconds", "Latest estimated wait announced.", labels=["queue"]
+            "cc_queue_estimated_wait_seconds",
+            "Expected wait for a caller arriving now: 0 while an agent is free and nobody waits,"
+            " else the latest estimate announced; absent while nobody serves the queue.",
+            labels=["queue"],
         )
         logged_in = GaugeMetricFamily(
             "cc_queue_agents_logged_in", "Agents logged in serving the queue.", labels=["queue"]
         )
         serving = self._agents_per_queue()
+        available = self._agents_per_queue(AgentState.AVAILABLE)
         for name, live in sorted(self._engine.live.queues.items()):
             waiting.add_metric([name], len(live.waiting))
             first = live.oldest
             if first is not None:
                 oldest.add_metric([name], first.timestamp())
-            if live.estimated_wait_seconds is not None:
-                estimate.add_metric([name], live.estimated_wait_seconds)
+            expected = estimated_wait(
+                live, available=available.get(name, 0), staffed=serving.get(name, 0)
+            )
+            if expected is not None:
+                estimate.add_metric([name], expected)
             logged_in.add_metric([name], serving.get(name, 0))
         yield from (waiting, oldest, estimate, logged_in)
 
-    def _agents_per_queue(self) -> dict[str, int]:
+    def _agents_per_queue(self, state: AgentState | None = None) -> dict[str, int]:
         counts: dict[str, int] = {}
         for status in self._engine.agents.values():
-            if status.logged_in:
+            if status.logged_in and (state is None or status.state is state):
                 for queue in status.queues:
                     counts[queue] = counts.get(queue, 0) + 1
         return counts
