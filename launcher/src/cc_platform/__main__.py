@@ -42,6 +42,7 @@ from cc_platform.clock import (
 )
 from cc_platform.demo import DemoDay, RoutingDesk, apply_center, routing_client
 from cc_platform.services import SERVICES, ServiceSpec
+from cc_platform.terminal import own_ctrl_c
 from cc_sim.config import from_env
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.simulator import Simulator
@@ -206,13 +207,31 @@ async def run_platform(options: Options) -> int:
                     time_compression=plan.compression, start_epoch=plan.start_epoch
                 )
                 commit_without_fsync()
-            sim = await stack.enter_async_context(Simulator(config))
-            esl_port = sim.esl_port
+            sim = Simulator(config)
+            stack.push_async_callback(sim.stop)
+            esl_port = config.esl_port
             if plan is not None:
-                switch = sim.switch
-                clock = lambda: switch.now_us() / 1_000_000  # noqa: E731
+                clock = SwitchClock(sim, plan.start_epoch)
         servers = build_servers(options.port_offset, esl_port, clock=clock, center=center)
         return await _serve(servers, options, sim, plan, state_file)
+
+
+class SwitchClock:
+    """The simulator's clock, read by routing and metrics; stands still until it starts.
+
+    The simulator starts only once the services answer, so the day's lead-in is not spent
+    waiting for them to come up.
+    """
+
+    def __init__(self, sim: Simulator, start_epoch: float) -> None:
+        self.sim = sim
+        self.start_epoch = start_epoch
+
+    def __call__(self) -> float:
+        try:
+            return self.sim.switch.now_us() / 1_000_000
+        except RuntimeError:  # not started yet
+            return self.start_epoch
 
 
 async def _serve(
@@ -222,36 +241,37 @@ async def _serve(
     plan: DayPlan | None,
     state_file: Path,
 ) -> int:
+    """Serve until SIGINT/SIGTERM; then stop the day first, then the services, then say how."""
     stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    serving = asyncio.gather(*(running.server.serve() for running in servers))
+    demo = asyncio.create_task(_demo(servers, options, sim, plan, state_file, stopping))
 
-    def stop_all() -> None:
-        stopping.set()
+    async def stop_when_asked() -> None:
+        await stopping.wait()
+        if not demo.done():
+            demo.cancel()  # no more callers or desk requests while the services stop
+        await asyncio.wait([demo])
         for running in servers:
             running.server.should_exit = True
             board = getattr(running.app.state, "wallboard", None)
             if board is not None:
                 board.close()  # open wallboard streams end now, so nothing holds the stop
 
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop_all)
-    serving = asyncio.gather(*(running.server.serve() for running in servers))
-    demo = asyncio.create_task(_demo(servers, options, sim, plan, state_file, stopping))
-    failed = False
+    stopper = asyncio.create_task(stop_when_asked())
     try:
         await serving
     finally:
-        demo.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            try:
-                await demo
-            except Exception:
-                log.exception("platform.demo_failed")
-                failed = True
+        stopping.set()
+        await stopper
+    failed = False
+    if not demo.cancelled() and demo.exception() is not None:
+        log.error("platform.demo_failed", error=repr(demo.exception()))
+        failed = True
     if sim is not None and plan is not None:
         save_last_instant(state_file, sim.switch.now_us() / 1_000_000)
-    if any(not running.server.started for running in servers) and not stopping.is_set():
-        return 1
     return 1 if failed else 0
 
 
@@ -264,7 +284,27 @@ async def _demo(
     stopping: asyncio.Event,
 ) -> None:
     """Once every service is ready: apply the center, start the day, say where to look."""
-    await _all_ready(servers)
+    try:
+        await _all_alive(servers)
+        if sim is not None:
+            await sim.start()
+            log.info("platform.simulator", esl=f"127.0.0.1:{sim.esl_port}")
+        await _all_ready(servers)
+        await _play(servers, options, sim, plan, state_file, stopping)
+    except Exception:
+        log.exception("platform.demo_failed")
+        stopping.set()  # nothing half-started keeps running
+        raise
+
+
+async def _play(
+    servers: list[Running],
+    options: Options,
+    sim: Simulator | None,
+    plan: DayPlan | None,
+    state_file: Path,
+    stopping: asyncio.Event,
+) -> None:
     routing = next(r for r in servers if r.spec.name == "routing")
     day: DemoDay | None = None
     async with routing_client(routing.url) as client:
@@ -289,14 +329,23 @@ async def _demo(
             await desk.stop()
 
 
+async def _all_alive(servers: list[Running]) -> None:
+    """Wait until every service answers /healthz (serving, resources open)."""
+    await _all_answer(servers, "/healthz")
+
+
 async def _all_ready(servers: list[Running]) -> None:
     """Wait until every service answers /readyz with 200."""
+    await _all_answer(servers, "/readyz")
+
+
+async def _all_answer(servers: list[Running], path: str) -> None:
     deadline = time.monotonic() + READY_WITHIN_SECONDS
     async with httpx.AsyncClient(timeout=2) as client:
         for running in servers:
             while True:
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{running.url}/readyz")).status_code == 200:
+                    if (await client.get(f"{running.url}{path}")).status_code == 200:
                         break
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{running.spec.name} not ready at {running.url}")
@@ -343,10 +392,11 @@ def main() -> None:
     except (OptionError, CenterError) as exc:
         print(f"configuration error:\n  {exc}".replace("\n", "\n  "), file=sys.stderr)
         raise SystemExit(2) from None
-    try:
-        code = asyncio.run(run_platform(options))
-    except SettingsError as exc:
-        raise SystemExit(exc.code) from None
+    with own_ctrl_c():
+        try:
+            code = asyncio.run(run_platform(options))
+        except SettingsError as exc:
+            code = exc.code if isinstance(exc.code, int) else 2
     raise SystemExit(code)
 
 
