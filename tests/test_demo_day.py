@@ -111,12 +111,19 @@ class Platform:
         return text.decode()
 
     def tail(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return Path(self.log.name).read_text(errors="replace")[-3000:]
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(30)
+        try:
+            code = self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        assert self.process.stdout is not None
+        self.process.stdout.close()
         self.log.close()
         return code
 
@@ -130,9 +137,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "CC_LOG_LEVEL": "WARNING",
     }
     running = Platform(work, env)
-    running.banner_text = running.banner()  # type: ignore[attr-defined]
-    yield running
-    assert running.stop() == 0, running.tail()
+    try:
+        running.banner_text = running.banner()  # type: ignore[attr-defined]
+        yield running
+    finally:
+        code = running.stop()
+    assert code == 0, running.tail()
 
 
 def snapshot(platform: Platform) -> dict[str, Any]:

@@ -90,8 +90,10 @@ class LiveWallboard:
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_SECONDS
         yield "retry: 1000\n\n"
-        while not self.closed and loop.time() < ends:
+        while True:
             yield f"event: snapshot\ndata: {json.dumps(self.snapshot(), allow_nan=False)}\n\n"
+            if self.closed or loop.time() >= ends:
+                return
             await asyncio.sleep(MIN_GAP_SECONDS)
             self.changed.clear()
             with contextlib.suppress(TimeoutError):
