@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -89,6 +90,21 @@ def _number(name: str, default: float, *, low: float, high: float) -> float:
     return number
 
 
+def _ports(offset: int, simulator: bool) -> list[int]:
+    ports = [spec.settings_cls.default_http_port + offset for spec in SERVICES]
+    return [*ports, 8021 + offset] if simulator else ports
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     """What ``make run`` reads from its environment (besides each service's own settings)."""
@@ -108,6 +124,12 @@ class Options:
         external = not os.environ.get("CC_AMQP_URL", "memory://").startswith("memory://") or (
             not os.environ.get("CC_DATABASE_URL", "sqlite").startswith("sqlite")
         )
+        busy = [port for port in _ports(offset, simulator) if not _port_free(port)]
+        if busy:
+            raise OptionError(
+                f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 already in use (another"
+                " make run?); set CC_PLATFORM_PORT_OFFSET to run a second platform beside it"
+            )
         traffic = _flag("CC_PLATFORM_TRAFFIC", simulator and not external)
         if traffic and not simulator:
             raise OptionError(
@@ -385,7 +407,8 @@ def banner(
 
 def main() -> None:
     """Entry point of ``make run``."""
-    configure_logging(os.environ.get("CC_LOG_LEVEL", "INFO"))
+    # Warnings and errors only by default, so the banner stays readable; CC_LOG_LEVEL=INFO for more.
+    configure_logging(os.environ.get("CC_LOG_LEVEL") or "WARNING")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per desk request is noise
     try:
         options = Options.from_env()
