@@ -51,7 +51,8 @@ from cc_sim.simulator import Simulator
 log = get_logger("cc_platform")
 
 READY_WITHIN_SECONDS = 120.0
-SAVE_CLOCK_EVERY_SECONDS = 5.0
+DESK_ROUND_SECONDS = 2.0
+"""How often (real seconds) agents made not ready for missed calls notice and come back."""
 
 
 class _Server(uvicorn.Server):
@@ -340,10 +341,15 @@ async def _play(
                 day = DemoDay(options.center, sim, desk, plan.midnight)
                 day.start()
             print(banner(servers, options, sim, plan), flush=True)
+            agent_ids = [agent.id for agent in options.center.spec.agents]
+            saved = time.monotonic()
             while not stopping.is_set():
-                await asyncio.sleep(SAVE_CLOCK_EVERY_SECONDS)
-                if sim is not None and plan is not None:
+                await asyncio.sleep(DESK_ROUND_SECONDS)
+                if day is not None:
+                    await desk.back_after_missed_calls(agent_ids)
+                if sim is not None and plan is not None and time.monotonic() - saved > 5:
                     save_last_instant(state_file, sim.switch.now_us() / 1_000_000)
+                    saved = time.monotonic()
         finally:
             if day is not None:
                 day.stop()

@@ -117,6 +117,21 @@ class RoutingDesk:
         """Come back from a break."""
         self._post(f"/v1/agents/{agent_id}/state", {"state": "available"})
 
+    async def back_after_missed_calls(self, agent_ids: list[str]) -> int:
+        """Agents routing made not ready for missed calls come back (as a person at the desk
+        would, noticing); return how many did."""
+        back = 0
+        for agent_id in agent_ids:
+            try:
+                response = await self.client.get(f"/v1/agents/{agent_id}")
+            except httpx.HTTPError:
+                continue
+            view = response.json() if response.is_success else {}
+            if view.get("state") == "not_ready" and view.get("reason") == "max_no_answer":
+                self.back(agent_id)
+                back += 1
+        return back
+
     def callback(self, call_id: str, number: str) -> None:
         """A waiting caller asks to be called back on their number."""
         self._post(f"/v1/calls/{call_id}/callback", {"number": number})
