@@ -73,3 +73,54 @@ async def test_the_platform_is_ready_on_postgresql_and_rabbitmq(
     await run_platform_and_check(
         {"CC_DATABASE_URL": pg_url, "CC_AMQP_URL": amqp_url, "CC_BUS_EXCHANGE": exchange}
     )
+
+
+async def test_the_platform_drives_an_external_switch_without_traffic(
+    switch: Any, tmp_path: Path
+) -> None:
+    """CC_PLATFORM_SIMULATOR=false: the center's queues and agents go to routing, which drives
+    the FreeSWITCH at CC_ESL_HOST:CC_ESL_PORT (a simulator of the test's own, or the real one);
+    no demo traffic plays."""
+    endpoint = switch.endpoint
+    offset = random.randrange(20_000, 40_000, 10)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cc_platform",
+        env={
+            **os.environ,
+            "CC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cc.sqlite3",
+            "CC_AMQP_URL": "memory://local",
+            "CC_PLATFORM_SIMULATOR": "false",
+            "CC_PLATFORM_STATE_DIR": str(tmp_path),
+            "CC_ESL_HOST": endpoint.host,
+            "CC_ESL_PORT": str(endpoint.esl_port),
+            "CC_ESL_PASSWORD": endpoint.password,
+            "CC_PLATFORM_PORT_OFFSET": str(offset),
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for spec in SERVICES:
+            await wait_ready(spec.settings_cls.default_http_port + offset, process)
+        async with httpx.AsyncClient(timeout=5) as client:
+            routing = f"http://127.0.0.1:{8101 + offset}"
+            queues: list[dict[str, Any]] = []
+            for _ in range(100):
+                queues = (await client.get(f"{routing}/v1/queues")).json()
+                if len(queues) == 4:
+                    break
+                await asyncio.sleep(0.2)
+            assert {q["queue"] for q in queues} == {"sales", "support-en", "support-zh", "vip"}
+            await asyncio.sleep(2)
+            board = (
+                await client.get(f"http://127.0.0.1:{8104 + offset}/wallboard/snapshot")
+            ).json()
+            assert board["total"]["offered"] == 0
+            assert board["agents"] == []  # nobody logs in: no simulated people
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert b"no demo traffic" in stdout
