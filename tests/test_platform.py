@@ -35,13 +35,18 @@ async def wait_ready(port: int, process: asyncio.subprocess.Process) -> dict[str
     raise AssertionError(f"127.0.0.1:{port} never became ready")
 
 
-async def run_platform_and_check(env: dict[str, str]) -> None:
+async def run_platform_and_check(env: dict[str, str], state_dir: Path) -> None:
     offset = random.randrange(20_000, 40_000, 10)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "cc_platform",
-        env={**os.environ, **env, "CC_PLATFORM_PORT_OFFSET": str(offset)},
+        env={
+            **os.environ,
+            **env,
+            "CC_PLATFORM_PORT_OFFSET": str(offset),
+            "CC_PLATFORM_STATE_DIR": str(state_dir),
+        },
         stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -60,18 +65,20 @@ async def test_the_embedded_platform_is_ready(tmp_path: Path) -> None:
         {
             "CC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cc.sqlite3",
             "CC_AMQP_URL": "memory://local",
-        }
+        },
+        tmp_path,
     )
 
 
 async def test_the_platform_is_ready_on_postgresql_and_rabbitmq(
-    pg_url: str, amqp_url: str, unique_name: Any, rabbit_cleanup: Any
+    pg_url: str, amqp_url: str, unique_name: Any, rabbit_cleanup: Any, tmp_path: Path
 ) -> None:
     exchange = unique_name("ex")
     rabbit_cleanup.exchanges.update({exchange, f"{exchange}.dlx"})
     rabbit_cleanup.queue(f"{exchange}.metrics")
     await run_platform_and_check(
-        {"CC_DATABASE_URL": pg_url, "CC_AMQP_URL": amqp_url, "CC_BUS_EXCHANGE": exchange}
+        {"CC_DATABASE_URL": pg_url, "CC_AMQP_URL": amqp_url, "CC_BUS_EXCHANGE": exchange},
+        tmp_path,
     )
 
 

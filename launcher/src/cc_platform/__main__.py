@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -116,6 +116,7 @@ class Options:
     center: DemoCenter
     day_minutes: float
     state_dir: Path
+    log_file: Path | None = None
 
     @classmethod
     def from_env(cls) -> Options:
@@ -407,25 +408,36 @@ def banner(
             f" queues answer on {numbers}"
         )
     lines.append(f"  data in {options.state_dir}/ (kept between runs; `make reset` starts afresh)")
+    if options.log_file is not None:
+        lines.append(f"  logs (JSON lines) in {options.log_file}")
     lines.append("Stop with Ctrl-C.")
     return "\n".join(lines)
 
 
 def main() -> None:
     """Entry point of ``make run``."""
-    # Warnings and errors only by default, so the banner stays readable; CC_LOG_LEVEL=INFO for more.
-    configure_logging(os.environ.get("CC_LOG_LEVEL") or "WARNING")
+    # Warnings and errors only by default; CC_LOG_LEVEL=INFO for more.
+    level = os.environ.get("CC_LOG_LEVEL") or "WARNING"
+    configure_logging(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per desk request is noise
     try:
         options = Options.from_env()
     except (OptionError, CenterError) as exc:
         print(f"configuration error:\n  {exc}".replace("\n", "\n  "), file=sys.stderr)
         raise SystemExit(2) from None
-    with own_ctrl_c():
-        try:
-            code = asyncio.run(run_platform(options))
-        except SettingsError as exc:
-            code = exc.code if isinstance(exc.code, int) else 2
+    with contextlib.ExitStack() as stack:
+        if sys.stderr.isatty():  # a person is watching: the terminal keeps the banner readable
+            options.state_dir.mkdir(parents=True, exist_ok=True)
+            path = options.state_dir / "platform.log"
+            log_file = stack.enter_context(path.open("a", encoding="utf-8"))
+            configure_logging(level, stream=log_file)
+            logging.getLogger("httpx").setLevel(logging.WARNING)
+            options = replace(options, log_file=path)
+        with own_ctrl_c():
+            try:
+                code = asyncio.run(run_platform(options))
+            except SettingsError as exc:
+                code = exc.code if isinstance(exc.code, int) else 2
     raise SystemExit(code)
 
 
