@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 async def wait_ready(port: int, process: asyncio.subprocess.Process) -> dict[str, Any]:
     """Poll a service's /readyz until it answers 200; fail if the platform died meanwhile."""
     async with httpx.AsyncClient(timeout=2) as client:
-        for _ in range(300):
+        for _ in range(1200):  # two minutes at most: a loaded machine migrates slowly
             if process.returncode is not None:
                 raise AssertionError(f"platform exited with {process.returncode}")
             try:
@@ -36,11 +37,14 @@ async def wait_ready(port: int, process: asyncio.subprocess.Process) -> dict[str
     raise AssertionError(f"127.0.0.1:{port} never became ready")
 
 
+def without_token(env: Mapping[str, str]) -> dict[str, str]:
+    """Return the environment without a service token, so the platform makes its own."""
+    return {k: v for k, v in env.items() if k not in ("CC_SERVICE_TOKEN", "CC_SECRETS_DIR")}
+
+
 async def run_platform_and_check(env: dict[str, str], var: Path) -> None:
     offset = random.randrange(20_000, 40_000, 10)
-    inherited = {
-        k: v for k, v in os.environ.items() if k not in ("CC_SERVICE_TOKEN", "CC_SECRETS_DIR")
-    }
+    inherited = without_token(os.environ)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -102,3 +106,56 @@ async def test_the_platform_is_ready_on_postgresql_and_rabbitmq(
         {"CC_DATABASE_URL": pg_url, "CC_AMQP_URL": amqp_url, "CC_BUS_EXCHANGE": exchange},
         tmp_path / "var",
     )
+
+
+async def test_the_platform_drives_an_external_switch_without_traffic(
+    switch: Any, tmp_path: Path
+) -> None:
+    """CC_PLATFORM_SIMULATOR=false: the center's queues and agents go to routing, which drives
+    the FreeSWITCH at CC_ESL_HOST:CC_ESL_PORT (a simulator of the test's own, or the real one);
+    no demo traffic plays."""
+    endpoint = switch.endpoint
+    offset = random.randrange(20_000, 40_000, 10)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cc_platform",
+        env={
+            **without_token(os.environ),
+            "CC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cc.sqlite3",
+            "CC_AMQP_URL": "memory://local",
+            "CC_PLATFORM_SIMULATOR": "false",
+            "CC_PLATFORM_VAR": str(tmp_path),
+            "CC_ESL_HOST": endpoint.host,
+            "CC_ESL_PORT": str(endpoint.esl_port),
+            "CC_ESL_PASSWORD": endpoint.password,
+            "CC_PLATFORM_PORT_OFFSET": str(offset),
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for spec in SERVICES:
+            await wait_ready(spec.settings_cls.default_http_port + offset, process)
+        token = (tmp_path / "secrets" / "CC_SERVICE_TOKEN").read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(timeout=5, headers=headers) as client:
+            routing = f"http://127.0.0.1:{8101 + offset}"
+            queues: list[dict[str, Any]] = []
+            for _ in range(100):
+                queues = (await client.get(f"{routing}/v1/queues")).json()
+                if len(queues) == 4:
+                    break
+                await asyncio.sleep(0.2)
+            assert {q["queue"] for q in queues} == {"sales", "support-en", "support-zh", "vip"}
+            await asyncio.sleep(2)
+            board = (
+                await client.get(f"http://127.0.0.1:{8104 + offset}/wallboard/snapshot")
+            ).json()
+            assert board["total"]["offered"] == 0
+            assert board["agents"] == []  # nobody logs in: no simulated people
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert b"no demo traffic" in stdout

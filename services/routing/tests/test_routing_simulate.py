@@ -24,7 +24,8 @@ CASES = [(agents, patience) for agents in (14, 13) for patience in (None, PATIEN
 
 
 def reference_run(agents: int, patience: float | None) -> SimulationParams:
-    """The issue's run: 200 calls/h, AHT 180 s, T = 20 s, 100,000 calls after 2,000 warm-up.
+    """The reference run: 200 calls/h, AHT 180 s, T = 20 s, 100,000 calls after 2,000 warm-up,
+    one FIFO queue of 13 or 14 agents, the KPIs.md reference points above.
 
     Decision explanations are off: they never change a decision (checked below), and the
     four runs stay a few seconds each.

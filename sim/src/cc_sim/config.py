@@ -20,6 +20,8 @@ class SimConfig:
     esl_port: int = 8021
     esl_password: str = "ClueCon"
     time_compression: float = 1.0
+    start_epoch: float | None = None
+    """Simulated time at start (epoch seconds); None: the wall clock's."""
     heartbeat_seconds: float = 20.0
     hostname: str = "cc-sim"
     core_uuid: str | None = None

@@ -77,7 +77,7 @@ class Simulator:
     async def start(self) -> Simulator:
         """Create the switch and open the ESL port."""
         config = self.config
-        self.scheduler = LoopScheduler(config.time_compression)
+        self.scheduler = LoopScheduler(config.time_compression, start_epoch=config.start_epoch)
         host = HostInfo(
             core_uuid=config.core_uuid or str(uuidlib.uuid4()), hostname=config.hostname
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -18,6 +19,7 @@ from cc_metrics.api.deps import Runtime
 from cc_metrics.core.engine import MetricsEngine
 from cc_metrics.exposition import LiveMetrics
 from cc_metrics.settings import MetricsSettings
+from cc_metrics.wallboard import LiveWallboard, wallboard_router
 
 Clock = Callable[[], datetime]
 
@@ -38,6 +40,10 @@ def create_app(settings: MetricsSettings, *, clock: Clock = _now) -> FastAPI:
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     live = LiveMetrics(engine, registry=registry, clock=clock, break_reasons=settings.break_reasons)
+    wallboard = LiveWallboard(
+        engine, settings.thresholds(), ZoneInfo(settings.report_time_zone), clock
+    )
+    live.listeners.append(wallboard.on_outcome)
 
     async def startup(app: FastAPI, stack: AsyncExitStack) -> None:
         db = await open_database(app, stack, settings, schema=SCHEMA, package="cc_metrics")
@@ -50,6 +56,8 @@ def create_app(settings: MetricsSettings, *, clock: Clock = _now) -> FastAPI:
             linger_seconds=settings.metrics_batch_linger_seconds,
         )
         await consumer.load()
+        await wallboard.load(db, settings.tenant)
+        stack.callback(wallboard.close)
         consumer.start()
         stack.push_async_callback(consumer.stop)
         bus = await open_bus(app, stack, settings, service="metrics")
@@ -73,9 +81,16 @@ def create_app(settings: MetricsSettings, *, clock: Clock = _now) -> FastAPI:
         settings=settings,
         title="metrics",
         startup=startup,
-        routers=[reports.router, cdrs.router, staffing.router, inputs.router],
+        routers=[
+            reports.router,
+            cdrs.router,
+            staffing.router,
+            inputs.router,
+            wallboard_router(),
+        ],
         registry=registry,
     )
     app.state.runtime = Runtime(settings=settings, engine=engine, clock=clock)
     app.state.live = live
+    app.state.wallboard = wallboard
     return app

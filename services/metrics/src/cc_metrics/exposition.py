@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from cc_common.names import name_problem
 from cc_metrics.core.engine import NO_TEAM, Measure, MetricsEngine, Observation, Outcome
+from cc_metrics.core.live import estimated_wait
 from cc_metrics.core.thresholds import WAIT_BOUNDS, Thresholds
 from cc_proto import Envelope, EventData
 from cc_proto.events import AgentState, CallBlocked, CallIvrCompleted, ConfigChanged
@@ -223,6 +224,8 @@ class LiveMetrics:
             registry=registry,
         )
         registry.register(_LiveCollector(engine, clock, tuple(break_reasons), self.labels))
+        self.listeners: list[Callable[[Outcome], None]] = []
+        """Told every applied event's outcome, after the counters (the wallboard listens)."""
         self.ensure_labels()
 
     def ensure_labels(self) -> None:
@@ -259,6 +262,8 @@ class LiveMetrics:
         for observation in outcome.observations:
             self._observe(observation)
         self._seen(event, now)
+        for listener in self.listeners:
+            listener(outcome)
 
     def _seen(self, event: Envelope[EventData], now: datetime) -> None:
         self.lag.set(max(0.0, (now - event.occurred_at).total_seconds()))
@@ -349,12 +354,16 @@ class _LiveCollector(Collector):
             labels=["queue"],
         )
         estimate = GaugeMetricFamily(
-            "cc_queue_estimated_wait_seconds", "Latest estimated wait announced.", labels=["queue"]
+            "cc_queue_estimated_wait_seconds",
+            "Expected wait for a caller arriving now: 0 while an agent is free and nobody waits,"
+            " else the latest estimate announced; absent while nobody serves the queue.",
+            labels=["queue"],
         )
         logged_in = GaugeMetricFamily(
             "cc_queue_agents_logged_in", "Agents logged in serving the queue.", labels=["queue"]
         )
         serving = self._agents_per_queue()
+        available = self._agents_per_queue(AgentState.AVAILABLE)
         folded: dict[str, tuple[int, float | None, float | None]] = {}
         for name, live in self._engine.live.queues.items():
             label = self._labels.queue(name)
@@ -362,8 +371,11 @@ class _LiveCollector(Collector):
             if live.oldest is not None:
                 at = live.oldest.timestamp()
                 first = at if first is None else min(first, at)
-            if live.estimated_wait_seconds is not None:
-                wait = max(wait or 0.0, live.estimated_wait_seconds)
+            expected = estimated_wait(
+                live, available=available.get(label, 0), staffed=serving.get(label, 0)
+            )
+            if expected is not None:
+                wait = max(wait or 0.0, expected)
             folded[label] = (count + len(live.waiting), first, wait)
         for label, (count, first, wait) in sorted(folded.items()):
             waiting.add_metric([label], count)
@@ -374,10 +386,10 @@ class _LiveCollector(Collector):
             logged_in.add_metric([label], serving.get(label, 0))
         yield from (waiting, oldest, estimate, logged_in)
 
-    def _agents_per_queue(self) -> dict[str, int]:
+    def _agents_per_queue(self, state: AgentState | None = None) -> dict[str, int]:
         counts: dict[str, int] = {}
         for status in self._engine.agents.values():
-            if status.logged_in:
+            if status.logged_in and (state is None or status.state is state):
                 for label in {self._labels.queue(queue) for queue in status.queues}:
                     counts[label] = counts.get(label, 0) + 1
         return counts

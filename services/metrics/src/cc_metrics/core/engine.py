@@ -169,6 +169,7 @@ def call_facts(record: CallRecord | None) -> tuple[QueueKey | None, AgentKey | N
             acw_seconds=record.wrap_up_seconds,
             transferred=1.0 if record.transfers else 0.0,
             fcr_resolved=1.0 if record.fcr_verdict is True else 0.0,
+            fcr_verdicts=0.0 if record.fcr_verdict is None else 1.0,
         )
     if record.survey_csat is not None:
         facts.update(csat_answers=1.0, csat_satisfied=float(record.survey_csat <= 2))

@@ -56,6 +56,7 @@ _HANDLING = (
     ("acw_seconds", "after-call work: wrap-up state time, counted when wrap-up ends"),
     ("transferred", "calls an agent handed on (call.transferred)"),
     ("fcr_resolved", "handled calls resolved on first contact (survey, else disposition)"),
+    ("fcr_verdicts", "handled calls with a first-contact answer (survey, else disposition)"),
     ("csat_answers", "survey answers to the CSAT question"),
     ("csat_satisfied", "CSAT answers 1 (very satisfied) or 2 (satisfied)"),
     ("nps_answers", "survey answers to the NPS question"),

@@ -191,8 +191,9 @@ KPIS: tuple[Kpi, ...] = (
         _fixed(transferred=1), _fixed(handled=1), "no calls handled", ALL_SCOPES),
     Kpi(16, "fcr", "First-contact resolution",
         "handled calls resolved on first contact (the caller's survey answer, else the agent's"
-        " disposition) / handled", Unit.RATIO,
-        _fixed(fcr_resolved=1), _fixed(handled=1), "no calls handled", ALL_SCOPES),
+        " disposition) / handled calls with such an answer", Unit.RATIO,
+        _fixed(fcr_resolved=1), _fixed(fcr_verdicts=1),
+        "no survey answer or disposition on first contact", ALL_SCOPES),
     Kpi(17, "queue_placement_rate", "Queue placement rate",
         "offered calls that had to wait / offered", Unit.RATIO,
         _fixed(queued=1), _fixed(offered=1), "no calls offered", CALL_SCOPES),

@@ -41,3 +41,18 @@ class LiveQueues:
         targets = [self.queue(name)] if name is not None else list(self.queues.values())
         for live in targets:
             live.waiting.pop(call_id, None)
+
+
+def estimated_wait(live: QueueLive | None, *, available: int, staffed: int) -> float | None:
+    """Return the wait a caller arriving now can expect, or None when nobody can say.
+
+    Nobody waiting and an agent of the queue free: 0 (not the last estimate announced, which
+    may be from the morning peak). Nobody serving the queue: None (no data). Otherwise the
+    latest estimate routing announced.
+    """
+    waiting = live is not None and bool(live.waiting)
+    if not waiting and available > 0:
+        return 0.0
+    if staffed == 0 or live is None:
+        return None
+    return live.estimated_wait_seconds
