@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_ivr.app import create_app
 from cc_ivr.flows import sample_documents
 from cc_ivr.settings import IvrSettings
@@ -44,6 +44,7 @@ async def api(
         bus_exchange=exchange,
         ivr_socket_port=0,
         known_queues="banking,sales,support",
+        service_token=TEST_SERVICE_TOKEN,
     )
     watcher = await make_rabbit_bus(exchange=exchange, service="watch")
     seen: list[Envelope[EventData]] = []
@@ -55,10 +56,8 @@ async def api(
         rabbit_cleanup.queue(unique_name("watch")), bindings=["acme.#"], handler=collect
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ivr") as client:
-            yield client, seen, app
+    async with app.router.lifespan_context(app), api_client(app, "http://ivr") as client:
+        yield client, seen, app
 
 
 async def test_create_activate_roll_back_and_list_versions(api: Any) -> None:
@@ -109,8 +108,11 @@ async def test_bad_flows_are_refused_with_node_and_field(api: Any) -> None:
         assert response.status_code == 422
         assert response.headers["content-type"].startswith("application/problem+json")
         body = response.json()
-        found = {(e["node"], e["field"]) for e in body["errors"]}
-        assert {("menu", "choices.1"), ("agent", "queue")} <= found
+        found = {tuple(e["loc"]) for e in body["errors"]}
+        assert {
+            ("body", "nodes", "menu", "choices.1"),
+            ("body", "nodes", "agent", "queue"),
+        } <= found
         assert body["status"] == 422
         assert body["title"]
     assert (await client.get("/v1/flows/bank/versions")).status_code == 404  # nothing stored
@@ -120,7 +122,7 @@ async def test_bad_flows_are_refused_with_node_and_field(api: Any) -> None:
         "/v1/flows", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert garbage.status_code == 422
-    assert garbage.json()["errors"][0]["field"] == "document"
+    assert garbage.json()["errors"][0]["loc"] == ["body", "document"]
 
 
 async def test_activation_and_rollback_errors(api: Any) -> None:

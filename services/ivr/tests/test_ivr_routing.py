@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_metrics.app import create_app as create_metrics
 from cc_metrics.settings import MetricsSettings
 from cc_routing.app import create_app
@@ -27,11 +27,9 @@ pytestmark = pytest.mark.integration
 @asynccontextmanager
 async def routing(settings: RoutingSettings) -> AsyncIterator[httpx.AsyncClient]:
     app: FastAPI = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
-            await eventually(lambda: app.state.routing.live.is_set(), within=30)
-            yield client
+    async with app.router.lifespan_context(app), api_client(app, "http://routing") as client:
+        await eventually(lambda: app.state.routing.live.is_set(), within=30)
+        yield client
 
 
 async def test_the_ivr_queues_a_vip_and_routing_connects_an_agent(
@@ -55,6 +53,7 @@ async def test_the_ivr_queues_a_vip_and_routing_connects_an_agent(
         esl_port=endpoint.esl_port,
         esl_password=endpoint.password,
         routing_lease=False,
+        service_token=TEST_SERVICE_TOKEN,
     )
     await live(ivr)
     async with routing(settings) as api:
@@ -110,6 +109,7 @@ async def test_a_survey_after_a_real_bridge_reaches_the_metrics_service(
         esl_port=endpoint.esl_port,
         esl_password=endpoint.password,
         routing_lease=False,
+        service_token=TEST_SERVICE_TOKEN,
     )
     metrics_settings = MetricsSettings(
         tenant="acme",

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from cc_common.problems import FieldProblem, problem_response
 from cc_ivr.adapters.store import FlowConflict, FlowNotFound, FlowStore, VersionInfo
 from cc_ivr.core import FlowError, InvalidFlow
 from cc_ivr.core.flow import DIAL_TARGET, QUEUE
 from cc_ivr.flows import read_document
 
 router = APIRouter(prefix="/v1", tags=["ivr"])
-PROBLEM = "application/problem+json"
 
 
 def get_store(request: Request) -> FlowStore:
@@ -33,22 +33,18 @@ StoreDep = Annotated[FlowStore, Depends(get_store)]
 FlowName = Annotated[str, Field(pattern=QUEUE)]
 
 
-def problem(code: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    """Return an RFC 9457 problem detail."""
-    body = {"type": "about:blank", "title": title, "status": code, "detail": detail, **extra}
-    return JSONResponse(body, status_code=code, media_type=PROBLEM)
-
-
 def _invalid(exc: InvalidFlow) -> JSONResponse:
-    errors = [e.as_dict() for e in exc.errors]
+    errors = [
+        FieldProblem(loc=["body", *(["nodes", e.node] if e.node else []), e.field], msg=e.message,
+                     type="invalid_flow")
+        for e in exc.errors
+    ]  # fmt: skip
     detail = f"the flow has {len(errors)} problem(s); the first: {exc.errors[0]}"
-    return problem(422, "Invalid flow", detail, errors=errors)
+    return problem_response(422, detail, errors=errors)
 
 
 def _known(exc: FlowNotFound | FlowConflict) -> JSONResponse:
-    if isinstance(exc, FlowNotFound):
-        return problem(404, "Not found", str(exc))
-    return problem(409, "Conflict", str(exc))
+    return problem_response(404 if isinstance(exc, FlowNotFound) else 409, str(exc))
 
 
 async def _document(request: Request) -> dict[str, Any]:

@@ -30,9 +30,10 @@ def create_app(settings: IvrSettings) -> FastAPI:
         relay.start()
         stack.push_async_callback(relay.stop)
         store = FlowStore(db, outbox, settings.tenant, known_queues=settings.queue_names())
-        token = settings.service_token.get_secret_value()
+        token = settings.service_token.get_secret_value() if settings.service_token else ""
+        crm_token = settings.crm_token.get_secret_value() if settings.crm_token else ""
         breaker = CircuitBreaker(settings.crm_failures_to_open, settings.crm_open_seconds)
-        crm = CrmClient(settings.crm_url, token=token, breaker=breaker)
+        crm = CrmClient(settings.crm_url, token=crm_token, breaker=breaker)
         stack.push_async_callback(crm.close)
         if getattr(app.state, "ivr_metrics", None) is None:  # once per app, not per lifespan
             app.state.ivr_metrics = IvrMetrics(app.state.registry)

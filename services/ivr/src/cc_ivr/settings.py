@@ -33,8 +33,9 @@ class IvrSettings(ServiceSettings):
     routing_url: str = Field(
         default="", description="Routing's internal API, for callback requests; empty: none."
     )
-    service_token: SecretStr = Field(
-        default=SecretStr(""), description="Bearer token for other services' internal APIs."
+    crm_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the CRM's lookup endpoint wants (a secret); unset: none sent.",
     )
     known_queues: str = Field(
         default="", description="Comma-separated queues flows may name; empty: not checked."
