@@ -234,6 +234,9 @@ async def test_a_call_that_ended_while_the_service_was_down_is_still_moved(
         await asyncio.sleep(3.5)
         await service.stop()
         await _run(client, f"uuid_kill {call_id}")  # no RECORD_STOP, no call.ended seen
+        async with asyncio.timeout(10):
+            while call_id in (await client.api("show channels")).text:
+                await asyncio.sleep(0.2)
     service = await start_service(switch=switch.endpoint)
     stored = await service.wait_status(call_id, "stored")
     assert stored["duration_seconds"] > 3.0

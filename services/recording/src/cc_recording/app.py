@@ -29,6 +29,8 @@ from cc_recording.settings import RecordingSettings
 log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
+RECONCILE_SECONDS = 60.0
+"""How often recordings in progress are checked against the switch's live channels."""
 
 
 def make_storage(settings: RecordingSettings) -> Storage:
@@ -122,7 +124,12 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
                 await recorder.on_record_stop(uuid, path)
                 mover_wake.set()
 
+            async def on_hangup(uuid: str) -> None:
+                await recorder.on_ended(uuid)
+                mover_wake.set()
+
             switch.on_record_stop(on_stop)
+            switch.on_hangup(on_hangup)
             await switch.subscribe()
 
             async def reconcile(client: InboundClient) -> None:
@@ -163,6 +170,19 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+        if switch is not None:
+            live_switch = switch.client
+
+            async def reconcile_now() -> None:
+                for reconcile in reconcile_box:
+                    await reconcile(live_switch)
+
+            tasks.append(
+                asyncio.create_task(
+                    _loop("recording.reconcile", RECONCILE_SECONDS, reconcile_now, asyncio.Event()),
+                    name="recording-reconcile",
+                )
+            )
         stack.push_async_callback(stop_tasks)
         tenant = settings.tenant
         subscription = await bus.consume(
