@@ -244,3 +244,20 @@ async def test_a_call_that_ended_while_the_service_was_down_is_still_moved(
     count, rate, audio = channels(whole.content)
     assert count == 2
     assert len(audio[0]) / rate > 3.0
+
+
+async def test_a_bridge_the_switch_cannot_record_is_kept_as_failed_with_its_reason(
+    switch: Any, start_service: ServiceFactory
+) -> None:
+    service = await start_service(switch=switch.endpoint)
+    for call_id in (str(uuid.uuid4()), "no such; uuid"):
+        await service.publish(
+            CallAnswered(queue="support", agent_leg_uuid="leg", wait_seconds=0, ring_seconds=1),
+            call_id=call_id,
+            agent_id="ann",
+        )
+        failed = await service.wait_status(call_id, "failed")
+        assert failed["reason"].startswith("start_failed: ")
+    gone, bad = (await service.recordings(status="failed"))[::-1]
+    assert "-ERR" in gone["reason"]  # the switch's own words
+    assert "not a channel uuid" in bad["reason"]  # never sent to the switch
