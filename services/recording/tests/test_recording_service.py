@@ -379,3 +379,24 @@ async def test_policies_transfers_other_tenants_and_pauses_without_a_recording(
     assert "flagged" in late.text
     policies = (await service.client.get("/policies")).json()
     assert [(p["scope"], p["name"], p["mode"]) for p in policies] == [("queue", "sales", "none")]
+
+
+async def test_a_poison_event_is_dead_lettered_with_its_reason_and_the_next_one_recorded(
+    start_service: ServiceFactory,
+) -> None:
+    service = await start_service()
+    await service.publisher.publish_raw(
+        b'{"type": "call.answered"}', routing_key="acme.call.answered"
+    )
+    await answer(service, "call-after-poison")
+    letters: list[Any] = []
+
+    async def dead() -> bool:
+        letters.extend(await service.publisher.dead_letters(service.settings.consumer_queue))
+        return bool(letters)
+
+    async with asyncio.timeout(15):
+        while not await dead():
+            await asyncio.sleep(0.2)
+    assert letters[0].routing_key == "acme.call.answered"
+    assert letters[0].reason
