@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,12 @@ async def test_a_missing_file_is_flagged_with_an_event_and_stored_once_it_appear
     assert not await asyncio.to_thread(Path(row["switch_path"]).exists)
     assert (await play(service, stored["id"])).content == WAV
     await eventually(lambda: bool(seen.of("recording.completed")), within=15)
+    metrics = (await service.client.get("/metrics")).text
+    assert 'cc_recording_moves_total{result="stored"} 1.0' in metrics
+    flag_count = re.search(r'cc_recording_moves_total\{result="flagged"\} (\S+)', metrics)
+    assert flag_count is not None
+    assert float(flag_count.group(1)) >= 1  # retried until the file appeared
+    assert 'cc_recording_playbacks_total{action="play"} 1.0' in metrics
 
 
 async def test_an_empty_file_is_retried_until_the_tries_run_out_then_failed_never_dropped(

@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from prometheus_client import Counter
 
 from cc_common.aio import wait_for_wakeup
 from cc_common.app import add_readiness_check, create_service_app, open_bus, open_database
@@ -145,11 +146,30 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
         relay_box.append(relay)
         relay.start()
         stack.push_async_callback(relay.stop)
+        registry = app.state.registry
+        moves = Counter(
+            "cc_recording_moves",
+            "Attempts to move a finished recording to storage, by result.",
+            ["result"],
+            registry=registry,
+        )
+        app.state.playbacks = Counter(
+            "cc_recording_playbacks",
+            "Recordings served through signed links, by action.",
+            ["action"],
+            registry=registry,
+        )
+        for result in ("stored", "flagged", "failed", "queued"):
+            moves.labels(result)
+
+        async def move_due() -> None:
+            for outcome in await recorder.move_due():
+                if outcome.result != "skipped":
+                    moves.labels(outcome.result).inc()
+
         tasks = [
             asyncio.create_task(
-                _loop(
-                    "recording.mover", settings.recording_move_poll, recorder.move_due, mover_wake
-                ),
+                _loop("recording.mover", settings.recording_move_poll, move_due, mover_wake),
                 name="recording-mover",
             ),
             asyncio.create_task(
