@@ -261,3 +261,37 @@ async def test_a_bridge_the_switch_cannot_record_is_kept_as_failed_with_its_reas
     gone, bad = (await service.recordings(status="failed"))[::-1]
     assert "-ERR" in gone["reason"]  # the switch's own words
     assert "not a channel uuid" in bad["reason"]  # never sent to the switch
+
+
+async def test_the_recording_commands_answer_alike_on_both_switches(
+    switch: Any, tmp_path: Path
+) -> None:
+    endpoint = switch.endpoint
+    leg, path, other = str(uuid.uuid4()), str(tmp_path / "r.wav"), str(tmp_path / "o.wav")
+    client = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    replies = []
+    async with client:
+        await client.events("plain", "BACKGROUND_JOB")
+        await _run(client, f"originate {{origination_uuid={leg}}}loopback/7101/default &park()")
+        for command in [
+            f"unmask {path}", f"pause {path}", f"mask {path}", f"start {path}",
+            f"mask {other}", f"mask {path}", f"mask {path}", f"unmask {path}", f"unmask {path}",
+        ]:  # fmt: skip
+            job = await client.bgapi(f"uuid_record {leg} {command}")
+            async with asyncio.timeout(10):
+                replies.append((await job.result()).text.strip())
+        job = await client.bgapi(f"uuid_record {uuid.uuid4()} mask {path}")
+        replies.append((await job.result()).text.strip())
+        await _run(client, f"uuid_kill {leg}")
+    assert replies == [
+        "-ERR Cannot unmask recording session!",
+        "-ERR Cannot pause recording session!",
+        "-ERR Cannot mask recording session!",
+        "+OK Success",
+        "-ERR Cannot mask recording session!",
+        "+OK Success",
+        "+OK Success",
+        "+OK Success",
+        "+OK Success",
+        "-ERR Cannot locate session!",
+    ]
