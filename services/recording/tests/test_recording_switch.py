@@ -295,3 +295,25 @@ async def test_the_recording_commands_answer_alike_on_both_switches(
         "+OK Success",
         "-ERR Cannot locate session!",
     ]
+
+
+async def test_a_short_recording_is_kept_unless_record_min_sec_says_otherwise(
+    switch: Any, tmp_path: Path
+) -> None:
+    endpoint = switch.endpoint
+    client = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    kept: dict[str, bool] = {}
+    async with client:
+        await client.events("plain", "BACKGROUND_JOB")
+        for name, minimum in (("plain", None), ("minimum", "3")):
+            leg, path = str(uuid.uuid4()), tmp_path / f"{name}.wav"
+            await _run(client, f"originate {{origination_uuid={leg}}}loopback/7101/default &park()")
+            if minimum:
+                await _run(client, f"uuid_setvar {leg} RECORD_MIN_SEC {minimum}")
+            await _run(client, f"uuid_record {leg} start {path}")
+            await asyncio.sleep(1.5)
+            await _run(client, f"uuid_record {leg} stop {path}")
+            await _run(client, f"uuid_kill {leg}")
+            await asyncio.sleep(0.5)
+            kept[name] = await asyncio.to_thread(path.exists)
+    assert kept == {"plain": True, "minimum": False}
