@@ -203,7 +203,13 @@ def test_sim_uuid_record_writes_a_wav_of_the_simulated_length(tmp_path: Path) ->
     bench.api("uuid_record", f"{customer} start {short}")
     bench.advance(2)
     bench.api("uuid_record", f"{customer} stop {short}")
-    assert not short.exists()  # under 3 s: deleted, as FreeSWITCH does
+    assert short.exists()  # no RECORD_MIN_SEC: kept, as FreeSWITCH 1.10 does
+    bench.api("uuid_setvar", f"{customer} RECORD_MIN_SEC 3")
+    short.unlink()
+    bench.api("uuid_record", f"{customer} start {short}")
+    bench.advance(2)
+    bench.api("uuid_record", f"{customer} stop {short}")
+    assert not short.exists()  # under RECORD_MIN_SEC: deleted
     assert bench.api("uuid_record", f"{customer} stop {short}") == [
         "-ERR Cannot stop record session!\n"
     ]

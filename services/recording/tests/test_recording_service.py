@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,12 @@ async def test_a_missing_file_is_flagged_with_an_event_and_stored_once_it_appear
     assert not await asyncio.to_thread(Path(row["switch_path"]).exists)
     assert (await play(service, stored["id"])).content == WAV
     await eventually(lambda: bool(seen.of("recording.completed")), within=15)
+    metrics = (await service.client.get("/metrics")).text
+    assert 'cc_recording_moves_total{result="stored"} 1.0' in metrics
+    flag_count = re.search(r'cc_recording_moves_total\{result="flagged"\} (\S+)', metrics)
+    assert flag_count is not None
+    assert float(flag_count.group(1)) >= 1  # retried until the file appeared
+    assert 'cc_recording_playbacks_total{action="play"} 1.0' in metrics
 
 
 async def test_an_empty_file_is_retried_until_the_tries_run_out_then_failed_never_dropped(
@@ -379,3 +386,24 @@ async def test_policies_transfers_other_tenants_and_pauses_without_a_recording(
     assert "flagged" in late.text
     policies = (await service.client.get("/policies")).json()
     assert [(p["scope"], p["name"], p["mode"]) for p in policies] == [("queue", "sales", "none")]
+
+
+async def test_a_poison_event_is_dead_lettered_with_its_reason_and_the_next_one_recorded(
+    start_service: ServiceFactory,
+) -> None:
+    service = await start_service()
+    await service.publisher.publish_raw(
+        b'{"type": "call.answered"}', routing_key="acme.call.answered"
+    )
+    await answer(service, "call-after-poison")
+    letters: list[Any] = []
+
+    async def dead() -> bool:
+        letters.extend(await service.publisher.dead_letters(service.settings.consumer_queue))
+        return bool(letters)
+
+    async with asyncio.timeout(15):
+        while not await dead():
+            await asyncio.sleep(0.2)
+    assert letters[0].routing_key == "acme.call.answered"
+    assert letters[0].reason

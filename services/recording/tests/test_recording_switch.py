@@ -234,6 +234,9 @@ async def test_a_call_that_ended_while_the_service_was_down_is_still_moved(
         await asyncio.sleep(3.5)
         await service.stop()
         await _run(client, f"uuid_kill {call_id}")  # no RECORD_STOP, no call.ended seen
+        async with asyncio.timeout(10):
+            while call_id in (await client.api("show channels")).text:
+                await asyncio.sleep(0.2)
     service = await start_service(switch=switch.endpoint)
     stored = await service.wait_status(call_id, "stored")
     assert stored["duration_seconds"] > 3.0
@@ -241,3 +244,76 @@ async def test_a_call_that_ended_while_the_service_was_down_is_still_moved(
     count, rate, audio = channels(whole.content)
     assert count == 2
     assert len(audio[0]) / rate > 3.0
+
+
+async def test_a_bridge_the_switch_cannot_record_is_kept_as_failed_with_its_reason(
+    switch: Any, start_service: ServiceFactory
+) -> None:
+    service = await start_service(switch=switch.endpoint)
+    for call_id in (str(uuid.uuid4()), "no such; uuid"):
+        await service.publish(
+            CallAnswered(queue="support", agent_leg_uuid="leg", wait_seconds=0, ring_seconds=1),
+            call_id=call_id,
+            agent_id="ann",
+        )
+        failed = await service.wait_status(call_id, "failed")
+        assert failed["reason"].startswith("start_failed: ")
+    gone, bad = (await service.recordings(status="failed"))[::-1]
+    assert "-ERR" in gone["reason"]  # the switch's own words
+    assert "not a channel uuid" in bad["reason"]  # never sent to the switch
+
+
+async def test_the_recording_commands_answer_alike_on_both_switches(
+    switch: Any, tmp_path: Path
+) -> None:
+    endpoint = switch.endpoint
+    leg, path, other = str(uuid.uuid4()), str(tmp_path / "r.wav"), str(tmp_path / "o.wav")
+    client = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    replies = []
+    async with client:
+        await client.events("plain", "BACKGROUND_JOB")
+        await _run(client, f"originate {{origination_uuid={leg}}}loopback/7101/default &park()")
+        for command in [
+            f"unmask {path}", f"pause {path}", f"mask {path}", f"start {path}",
+            f"mask {other}", f"mask {path}", f"mask {path}", f"unmask {path}", f"unmask {path}",
+        ]:  # fmt: skip
+            job = await client.bgapi(f"uuid_record {leg} {command}")
+            async with asyncio.timeout(10):
+                replies.append((await job.result()).text.strip())
+        job = await client.bgapi(f"uuid_record {uuid.uuid4()} mask {path}")
+        replies.append((await job.result()).text.strip())
+        await _run(client, f"uuid_kill {leg}")
+    assert replies == [
+        "-ERR Cannot unmask recording session!",
+        "-ERR Cannot pause recording session!",
+        "-ERR Cannot mask recording session!",
+        "+OK Success",
+        "-ERR Cannot mask recording session!",
+        "+OK Success",
+        "+OK Success",
+        "+OK Success",
+        "+OK Success",
+        "-ERR Cannot locate session!",
+    ]
+
+
+async def test_a_short_recording_is_kept_unless_record_min_sec_says_otherwise(
+    switch: Any, tmp_path: Path
+) -> None:
+    endpoint = switch.endpoint
+    client = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    kept: dict[str, bool] = {}
+    async with client:
+        await client.events("plain", "BACKGROUND_JOB")
+        for name, minimum in (("plain", None), ("minimum", "3")):
+            leg, path = str(uuid.uuid4()), tmp_path / f"{name}.wav"
+            await _run(client, f"originate {{origination_uuid={leg}}}loopback/7101/default &park()")
+            if minimum:
+                await _run(client, f"uuid_setvar {leg} RECORD_MIN_SEC {minimum}")
+            await _run(client, f"uuid_record {leg} start {path}")
+            await asyncio.sleep(1.5)
+            await _run(client, f"uuid_record {leg} stop {path}")
+            await _run(client, f"uuid_kill {leg}")
+            await asyncio.sleep(0.5)
+            kept[name] = await asyncio.to_thread(path.exists)
+    assert kept == {"plain": True, "minimum": False}

@@ -425,6 +425,7 @@ async def media(
     except CryptoError as exc:
         raise _fail(500, f"recording cannot be decrypted: {exc}") from None
     await rec.log_access(row, user, action, header if span is not None else None)
+    request.app.state.playbacks.labels(action).inc()
 
     async def body() -> AsyncIterator[bytes]:
         yield head

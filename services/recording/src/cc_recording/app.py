@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from prometheus_client import Counter
 
 from cc_common.aio import wait_for_wakeup
 from cc_common.app import add_readiness_check, create_service_app, open_bus, open_database
@@ -29,6 +30,8 @@ from cc_recording.settings import RecordingSettings
 log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
+RECONCILE_SECONDS = 60.0
+"""How often recordings in progress are checked against the switch's live channels."""
 
 
 def make_storage(settings: RecordingSettings) -> Storage:
@@ -122,7 +125,12 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
                 await recorder.on_record_stop(uuid, path)
                 mover_wake.set()
 
+            async def on_hangup(uuid: str) -> None:
+                await recorder.on_ended(uuid)
+                mover_wake.set()
+
             switch.on_record_stop(on_stop)
+            switch.on_hangup(on_hangup)
             await switch.subscribe()
 
             async def reconcile(client: InboundClient) -> None:
@@ -138,11 +146,30 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
         relay_box.append(relay)
         relay.start()
         stack.push_async_callback(relay.stop)
+        registry = app.state.registry
+        moves = Counter(
+            "cc_recording_moves",
+            "Attempts to move a finished recording to storage, by result.",
+            ["result"],
+            registry=registry,
+        )
+        app.state.playbacks = Counter(
+            "cc_recording_playbacks",
+            "Recordings served through signed links, by action.",
+            ["action"],
+            registry=registry,
+        )
+        for result in ("stored", "flagged", "failed", "queued"):
+            moves.labels(result)
+
+        async def move_due() -> None:
+            for outcome in await recorder.move_due():
+                if outcome.result != "skipped":
+                    moves.labels(outcome.result).inc()
+
         tasks = [
             asyncio.create_task(
-                _loop(
-                    "recording.mover", settings.recording_move_poll, recorder.move_due, mover_wake
-                ),
+                _loop("recording.mover", settings.recording_move_poll, move_due, mover_wake),
                 name="recording-mover",
             ),
             asyncio.create_task(
@@ -163,6 +190,19 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+        if switch is not None:
+            live_switch = switch.client
+
+            async def reconcile_now() -> None:
+                for reconcile in reconcile_box:
+                    await reconcile(live_switch)
+
+            tasks.append(
+                asyncio.create_task(
+                    _loop("recording.reconcile", RECONCILE_SECONDS, reconcile_now, asyncio.Event()),
+                    name="recording-reconcile",
+                )
+            )
         stack.push_async_callback(stop_tasks)
         tenant = settings.tenant
         subscription = await bus.consume(

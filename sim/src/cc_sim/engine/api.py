@@ -396,9 +396,10 @@ def api_uuid_record(api: ApiCommands, arg: str, reply: Reply) -> None:
         reply("+OK Success\n" if ok else "-ERR Cannot stop record session!\n")
     elif action in {"mask", "unmask"}:
         ok = api.sw.recorder.mask(sess, path, on=action == "mask")
-        reply("+OK Success\n" if ok else "-ERR Cannot mask recording session!\n")
+        reply("+OK Success\n" if ok else f"-ERR Cannot {action} recording session!\n")
     elif action in {"pause", "resume"}:
-        reply("+OK Success\n")
+        ok = path in sess.recordings
+        reply("+OK Success\n" if ok else f"-ERR Cannot {action} recording session!\n")
     else:
         reply(usage)
 

@@ -1,7 +1,8 @@
 """Call recording: media bugs that write real WAV files of the recorded (simulated) length.
 
-As FreeSWITCH does, a recording shorter than 3 seconds is deleted when it stops (the file is
-never left on disk), and RECORD_STOP reports the size, samples and milliseconds recorded.
+As FreeSWITCH 1.10 does, a recording shorter than the channel's ``RECORD_MIN_SEC`` (unset: no
+minimum, so only a recording with no audio at all) is deleted when it stops (the file is never
+left on disk), and RECORD_STOP reports the size, samples and milliseconds recorded.
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ from cc_sim.engine.session import Recording, Session
 if TYPE_CHECKING:
     from cc_sim.engine.switch import Switch
 
-MIN_RECORD_SECONDS = 3.0
-"""FreeSWITCH's default record_min_sec: shorter recordings are discarded."""
+MIN_RECORD_VARIABLE = "RECORD_MIN_SEC"
+"""Channel variable: recordings shorter than this many seconds are discarded."""
+
+
+def min_seconds(value: str | None) -> float:
+    """Return the minimum length a recording must reach to be kept (0 when unset or bad)."""
+    try:
+        return max(float(value or 0), 0.0)
+    except ValueError:
+        return 0.0
 
 
 class Recorder:
@@ -86,7 +95,7 @@ class Recorder:
             seconds = min(seconds, recording.limit_seconds)
         samples = round(seconds * recording.rate)
         size = 0
-        if seconds >= MIN_RECORD_SECONDS:
+        if samples > 0 and seconds >= min_seconds(ch.get_var(MIN_RECORD_VARIABLE)):
             try:
                 silent = [(m[0], m[1] if len(m) > 1 else seconds) for m in recording.masks]
                 size = media.write_wav(

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from cc_common.esl import EslEvent, InboundClient
 
-RECORDING_EVENTS = ("RECORD_STOP", "BACKGROUND_JOB")
+RECORDING_EVENTS = ("RECORD_STOP", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB")
 _UUID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]+$")
 
@@ -70,6 +70,15 @@ class SwitchRecorder:
                 await handler(event.unique_id, path)
 
         self.client.on("RECORD_STOP", on_event)
+
+    def on_hangup(self, handler: Callable[[str], Awaitable[None]]) -> None:
+        """Call ``handler(channel uuid)`` when a channel is gone (a recording ends with it)."""
+
+        async def on_event(event: EslEvent) -> None:
+            if event.unique_id:
+                await handler(event.unique_id)
+
+        self.client.on("CHANNEL_HANGUP_COMPLETE", on_event)
 
     async def subscribe(self) -> None:
         """Ask for the events recording needs (restored by the client on reconnect)."""
