@@ -23,6 +23,7 @@ from cc_proto import EventData
 from cc_routing.adapters.dialer_freeswitch import AVMD_BEEP, DialerInput, classify, to_esl
 from cc_routing.adapters.freeswitch import event_time, failure_cause
 from cc_routing.dialer.calls import (
+    Bridge,
     Floor,
     FloorSettings,
     LegState,
@@ -81,6 +82,7 @@ class DialerRuntime:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._bridging: set[str] = set()
 
     async def start(self, client: InboundClient) -> None:
         """Read the campaign, subscribe to the switch's events and start dialling."""
@@ -203,6 +205,8 @@ class DialerRuntime:
         if client is None or not client.connected:
             log.warning("dialer.switch_unavailable", command=type(command).__name__)
             return
+        if isinstance(command, Bridge):
+            self._bridging.add(command.agent_leg)
         for line in to_esl(command, dial_string=self.dial_string):
             job = await client.bgapi(line)
             if isinstance(command, OriginateCustomer | OriginateAgent):
@@ -234,8 +238,8 @@ class DialerRuntime:
                 return  # it answered: its own events tell the rest
             kind = "customer_ended"
         else:
-            if command.leg not in floor.agent_legs:
-                return
+            if command.leg not in floor.agent_legs or command.leg in self._bridging:
+                return  # bridged before its job returned: ORIGINATOR_CANCEL though it stands
             kind = "agent_ended"
         await self.handle(DialerInput(kind, command.leg, cause), self.clock())
 
