@@ -194,11 +194,11 @@ class DialerRuntime:
 
     async def _settle(self, settled: Settled) -> None:
         _floor, pacer = self._parts()
-        self.settled.append(settled)
         pacer.dial_ended(settled.ring_seconds, settled.live)
         if settled.live:
             pacer.live_answer_settled(self.clock(), settled.outcome is Outcome.ABANDONED)
         await self.store.record_outcome(self.campaign, settled.lead_id, settled.outcome)
+        self.settled.append(settled)  # once stored
 
     async def _send(self, command: Any) -> None:
         client = self._client
