@@ -5,7 +5,7 @@ do-not-call numbers are never dialled, outcomes follow the switch (simulator and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import time
 from typing import Any
@@ -16,11 +16,11 @@ from cc_common.db import Database
 from cc_common.db.migrations import upgrade
 from cc_common.esl import InboundClient
 from cc_common.testing import eventually
-from cc_proto import EventData
+from cc_proto import Envelope, EventData
 from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
 from cc_routing.dialer.calls import LegState
 from cc_routing.dialer.campaigns import CallingWindow, CampaignConfig, Outcome, RetryRule
-from cc_routing.dialer_runtime import DialerRuntime
+from cc_routing.dialer_runtime import DialerRuntime, bus_publisher
 from cc_routing.dialer_store import DialerStore, ListSettings
 from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import parse_actions
@@ -98,14 +98,23 @@ async def campaign_with(pg_url: str, numbers: list[str]) -> tuple[Database, Dial
 
 @pytest.mark.parametrize("kind", switch_kinds())
 async def test_a_campaign_dials_its_list_on_the_switch(
-    kind: str, request: pytest.FixtureRequest, pg_url: str
+    kind: str,
+    request: pytest.FixtureRequest,
+    pg_url: str,
+    make_rabbit_bus: Any,
+    unique_name: Callable[[str], str],
 ) -> None:
+    """Events travel over the real RabbitMQ here, as the metrics service would hear them."""
     numbers = [ANSWERS, NEVER, BLOCKED, BUSY]
     db, store = await campaign_with(pg_url, numbers)
     published: list[EventData] = []
+    bus = await make_rabbit_bus()
 
-    async def publish(data: EventData, at: float) -> None:
-        published.append(data)
+    async def heard(event: Envelope[EventData]) -> None:
+        published.append(event.data)
+
+    await bus.consume(unique_name("dialer-events"), bindings=["#"], handler=heard)
+    publish = bus_publisher(bus, "t")
 
     async with esl_client(kind, request) as client:
         runtime = DialerRuntime(
@@ -123,6 +132,11 @@ async def test_a_campaign_dials_its_list_on_the_switch(
                 await client.bgapi(f"uuid_kill {connected} NORMAL_CLEARING")
             expected = {ANSWERS: Outcome.CONNECTED, NEVER: Outcome.NO_ANSWER, BUSY: Outcome.BUSY}
             await eventually(lambda: len(runtime.settled) >= len(expected), within=60, poll=0.2)
+            attempts = len(expected)
+            await eventually(
+                lambda: sum(isinstance(d, DialerAttempted) for d in published) >= attempts,
+                within=20,
+            )
         finally:
             await runtime.stop()
     dialled = [d.number for d in published if isinstance(d, DialerAttempted)]

@@ -15,11 +15,13 @@ import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from cc_common.bus import Bus
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.logging import get_logger
-from cc_proto import EventData
+from cc_proto import EventData, make_event
 from cc_routing.adapters.dialer_freeswitch import AVMD_BEEP, DialerInput, classify, to_esl
 from cc_routing.adapters.freeswitch import event_time, failure_cause
 from cc_routing.dialer.calls import (
@@ -48,6 +50,17 @@ DIALER_EVENTS = (
     "BACKGROUND_JOB",
 )
 Publisher = Callable[[EventData, float], Awaitable[None]]
+
+
+def bus_publisher(bus: Bus, tenant: str) -> Publisher:
+    """Publish the floor's ``dialer.*`` events on the bus, stamped with the switch's time."""
+
+    async def publish(data: EventData, at: float) -> None:
+        await bus.publish(
+            make_event(data, tenant=tenant, occurred_at=datetime.fromtimestamp(at, UTC))
+        )
+
+    return publish
 
 
 class DialerRuntime:
