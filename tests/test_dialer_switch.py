@@ -4,7 +4,8 @@ do-not-call numbers are never dialled, outcomes follow the switch (simulator and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import time
 from typing import Any
@@ -15,11 +16,11 @@ from cc_common.db import Database
 from cc_common.db.migrations import upgrade
 from cc_common.esl import InboundClient
 from cc_common.testing import eventually
-from cc_proto import EventData
+from cc_proto import Envelope, EventData
 from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
 from cc_routing.dialer.calls import LegState
 from cc_routing.dialer.campaigns import CallingWindow, CampaignConfig, Outcome, RetryRule
-from cc_routing.dialer_runtime import DialerRuntime
+from cc_routing.dialer_runtime import DialerRuntime, bus_publisher
 from cc_routing.dialer_store import DialerStore, ListSettings
 from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import parse_actions
@@ -28,15 +29,19 @@ from cc_sim.switches import RealSwitch, switch_kinds
 
 pytestmark = pytest.mark.integration
 
-# The real test switch's extensions, mirrored in the simulator: 7301 answers after 1 s and
-# parks, 7302 never answers, 7303 (the agent) answers at once; 7313 is busy (simulator only).
+# The real test switch's extensions (tests/fs-overlay adds 7321, 7322 and 7331), mirrored in the
+# simulator: 7301 answers after 1 s and parks, 7302 never answers, 7303 (the agent) answers at
+# once, 7321 and 7322 answer after ringing 2 s and 4 s, 7331 is busy.
 SIM_ROUTES = (
     ("default", "7301", tuple(parse_actions("sleep:1000;answer;park"))),
     ("default", "7302", tuple(parse_actions("park"))),
     ("default", "7303", tuple(parse_actions("answer;park"))),
-    ("default", "7313", tuple(parse_actions("hangup:USER_BUSY"))),
+    ("default", "7321", tuple(parse_actions("ring_ready;sleep:2000;answer;park"))),
+    ("default", "7322", tuple(parse_actions("ring_ready;sleep:4000;answer;park"))),
+    ("default", "7331", tuple(parse_actions("hangup:USER_BUSY"))),
 )
-ANSWERS, NEVER, BUSY, BLOCKED = "+33142687301", "+33142687302", "+33142687313", "+33142687399"
+ANSWERS, NEVER, BUSY, BLOCKED = "+33142687301", "+33142687302", "+33142687331", "+33142687399"
+LATER, LATEST = "+33142687321", "+33142687322"
 
 
 def dial_string(number: str) -> str:
@@ -93,14 +98,23 @@ async def campaign_with(pg_url: str, numbers: list[str]) -> tuple[Database, Dial
 
 @pytest.mark.parametrize("kind", switch_kinds())
 async def test_a_campaign_dials_its_list_on_the_switch(
-    kind: str, request: pytest.FixtureRequest, pg_url: str
+    kind: str,
+    request: pytest.FixtureRequest,
+    pg_url: str,
+    make_rabbit_bus: Any,
+    unique_name: Callable[[str], str],
 ) -> None:
-    numbers = [ANSWERS, NEVER, BLOCKED] + ([BUSY] if kind == "sim" else [])
+    """Events travel over the real RabbitMQ here, as the metrics service would hear them."""
+    numbers = [ANSWERS, NEVER, BLOCKED, BUSY]
     db, store = await campaign_with(pg_url, numbers)
     published: list[EventData] = []
+    bus = await make_rabbit_bus()
 
-    async def publish(data: EventData, at: float) -> None:
-        published.append(data)
+    async def heard(event: Envelope[EventData]) -> None:
+        published.append(event.data)
+
+    await bus.consume(unique_name("dialer-events"), bindings=["#"], handler=heard)
+    publish = bus_publisher(bus, "t")
 
     async with esl_client(kind, request) as client:
         runtime = DialerRuntime(
@@ -116,10 +130,13 @@ async def test_a_campaign_dials_its_list_on_the_switch(
             connected = await _connected(runtime, published)
             if connected is not None:  # the customer hangs up
                 await client.bgapi(f"uuid_kill {connected} NORMAL_CLEARING")
-            expected = {ANSWERS: Outcome.CONNECTED, NEVER: Outcome.NO_ANSWER}
-            if kind == "sim":
-                expected[BUSY] = Outcome.BUSY
+            expected = {ANSWERS: Outcome.CONNECTED, NEVER: Outcome.NO_ANSWER, BUSY: Outcome.BUSY}
             await eventually(lambda: len(runtime.settled) >= len(expected), within=60, poll=0.2)
+            attempts = len(expected)
+            await eventually(
+                lambda: sum(isinstance(d, DialerAttempted) for d in published) >= attempts,
+                within=20,
+            )
         finally:
             await runtime.stop()
     dialled = [d.number for d in published if isinstance(d, DialerAttempted)]
@@ -185,3 +202,45 @@ async def test_no_agent_within_two_seconds_is_an_abandoned_call(
     lead = await store.lead(settled.lead_id)
     assert (lead["status"], lead["last_outcome"]) == ("ready", "abandoned")  # tried again later
     await db.dispose()
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_customers_who_answer_after_different_rings_all_reach_the_agents(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    db, store = await campaign_with(pg_url, [ANSWERS, LATER, LATEST])
+    published: list[EventData] = []
+
+    async def publish(data: EventData, at: float) -> None:
+        published.append(data)
+
+    agents = {"a1": "loopback/7303/default", "a2": "loopback/7303/default"}
+    async with esl_client(kind, request) as client:
+        runtime = DialerRuntime(store, "renewals", agents, dial_string=dial_string, publish=publish)
+        await runtime.start(client)
+        hanging_up = asyncio.create_task(_customers_hang_up(runtime, client))
+        try:
+            await eventually(lambda: len(runtime.settled) == 3, within=60, poll=0.2)
+        finally:
+            hanging_up.cancel()
+            await runtime.stop()
+    assert {s.outcome for s in runtime.settled} == {Outcome.CONNECTED}
+    rings = sorted(s.ring_seconds for s in runtime.settled)
+    assert rings[0] >= 0.5
+    assert rings[-1] >= 3.5  # the one that rang 4 s
+    joined = [d for d in published if isinstance(d, DialerConnected)]
+    assert len(joined) == 3
+    assert all(d.wait_seconds <= 2.0 for d in joined)
+    assert (await store.lead_counts("l1")) == {"done": 3}
+    await db.dispose()
+
+
+async def _customers_hang_up(runtime: DialerRuntime, client: InboundClient) -> None:
+    """Each connected customer talks briefly, then hangs up."""
+    while True:
+        await asyncio.sleep(0.5)
+        if runtime.floor is None:
+            continue
+        for leg, call in list(runtime.floor.legs.items()):
+            if call.state is LegState.CONNECTED:
+                await client.bgapi(f"uuid_kill {leg} NORMAL_CLEARING")

@@ -15,14 +15,17 @@ import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from cc_common.bus import Bus
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.logging import get_logger
-from cc_proto import EventData
+from cc_proto import EventData, make_event
 from cc_routing.adapters.dialer_freeswitch import AVMD_BEEP, DialerInput, classify, to_esl
 from cc_routing.adapters.freeswitch import event_time, failure_cause
 from cc_routing.dialer.calls import (
+    Bridge,
     Floor,
     FloorSettings,
     LegState,
@@ -47,6 +50,17 @@ DIALER_EVENTS = (
     "BACKGROUND_JOB",
 )
 Publisher = Callable[[EventData, float], Awaitable[None]]
+
+
+def bus_publisher(bus: Bus, tenant: str) -> Publisher:
+    """Publish the floor's ``dialer.*`` events on the bus, stamped with the switch's time."""
+
+    async def publish(data: EventData, at: float) -> None:
+        await bus.publish(
+            make_event(data, tenant=tenant, occurred_at=datetime.fromtimestamp(at, UTC))
+        )
+
+    return publish
 
 
 class DialerRuntime:
@@ -81,6 +95,7 @@ class DialerRuntime:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._bridging: set[str] = set()
 
     async def start(self, client: InboundClient) -> None:
         """Read the campaign, subscribe to the switch's events and start dialling."""
@@ -192,17 +207,19 @@ class DialerRuntime:
 
     async def _settle(self, settled: Settled) -> None:
         _floor, pacer = self._parts()
-        self.settled.append(settled)
         pacer.dial_ended(settled.ring_seconds, settled.live)
         if settled.live:
             pacer.live_answer_settled(self.clock(), settled.outcome is Outcome.ABANDONED)
         await self.store.record_outcome(self.campaign, settled.lead_id, settled.outcome)
+        self.settled.append(settled)  # once stored
 
     async def _send(self, command: Any) -> None:
         client = self._client
         if client is None or not client.connected:
             log.warning("dialer.switch_unavailable", command=type(command).__name__)
             return
+        if isinstance(command, Bridge):
+            self._bridging.add(command.agent_leg)
         for line in to_esl(command, dial_string=self.dial_string):
             job = await client.bgapi(line)
             if isinstance(command, OriginateCustomer | OriginateAgent):
@@ -234,8 +251,8 @@ class DialerRuntime:
                 return  # it answered: its own events tell the rest
             kind = "customer_ended"
         else:
-            if command.leg not in floor.agent_legs:
-                return
+            if command.leg not in floor.agent_legs or command.leg in self._bridging:
+                return  # bridged before its job returned: ORIGINATOR_CANCEL though it stands
             kind = "agent_ended"
         await self.handle(DialerInput(kind, command.leg, cause), self.clock())
 
