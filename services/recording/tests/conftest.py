@@ -7,10 +7,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from cc_common.bus._rabbit import RabbitBus
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client
 from cc_recording.app import create_app
 from cc_recording.settings import RecordingSettings
 from cc_recording.testing import KEK_A, TENANT, S3Server, Service, ServiceFactory, start_moto
@@ -48,6 +48,7 @@ async def start_service(
                 "recording_signing_key": "test-signing-key",
                 "recording_move_first_retry": 0.2,
                 "recording_move_poll": 0.2,
+                "service_token": TEST_SERVICE_TOKEN,
             }
             if switch is not None:
                 values.update(
@@ -59,10 +60,7 @@ async def start_service(
             own = AsyncExitStack()
             stack.push_async_callback(own.aclose)
             await own.enter_async_context(app.router.lifespan_context(app))
-            transport = httpx.ASGITransport(app=app)
-            client = await own.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url="http://recording")
-            )
+            client = await own.enter_async_context(api_client(app, "http://recording"))
             return Service(app, client, publisher, settings, own)
 
         yield start

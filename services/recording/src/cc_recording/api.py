@@ -387,7 +387,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-@router.get("/media/{recording_id}")
+media_router = APIRouter(tags=["playback"])
+"""Open to anyone holding a link: the link's signature, not the service token, admits them."""
+
+
+@media_router.get("/media/{recording_id}")
 async def media(
     recording_id: str,
     request: Request,

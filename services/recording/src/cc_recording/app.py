@@ -23,7 +23,7 @@ from cc_recording.adapters.qa import QaDesk
 from cc_recording.adapters.recorder import Recorder
 from cc_recording.adapters.storage import FilesystemStorage, S3Storage, Storage
 from cc_recording.adapters.switch import SwitchRecorder
-from cc_recording.api import qa_router, router
+from cc_recording.api import media_router, qa_router, router
 from cc_recording.core.policy import Policy, RecordMode
 from cc_recording.settings import RecordingSettings
 
@@ -214,5 +214,9 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
         app.state.processed_table = kit.processed_events
 
     return create_service_app(
-        settings=settings, title="recording", startup=startup, routers=[router, qa_router]
+        settings=settings,
+        title="recording",
+        startup=startup,
+        routers=[router, qa_router],
+        open_routers=[media_router],
     )
