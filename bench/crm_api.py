@@ -155,8 +155,20 @@ async def api_latency(p: Platform, start: datetime, ids: list[str]) -> None:
     report("crm_api.one_call.p99", percentile(ones, 0.99), "ms")
 
 
+async def wait_logged(p: Platform, count: int) -> None:
+    """Wait until the crm-api has recorded ``count`` events (the loaded calls' backlog)."""
+    async with asyncio.timeout(900):
+        while True:
+            async with p.db.session() as session:
+                found = (await session.execute(select(func.count(event_log.c.seq)))).scalar_one()
+            if found >= count:
+                return
+            await asyncio.sleep(0.5)
+
+
 async def fan_out(p: Platform, publisher: RabbitBus) -> None:
     """CLIENTS streams of the whole tenant; each event's publish-to-receipt lag per client."""
+    await wait_logged(p, 3 * CALLS)
     sent: dict[str, float] = {}
     lags: list[float] = []
     received = 0

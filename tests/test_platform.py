@@ -102,6 +102,7 @@ async def test_the_platform_is_ready_on_postgresql_and_rabbitmq(
     exchange = unique_name("ex")
     rabbit_cleanup.exchanges.update({exchange, f"{exchange}.dlx"})
     rabbit_cleanup.queue(f"{exchange}.metrics")
+    rabbit_cleanup.queue(f"{exchange}.crm-api")
     await run_platform_and_check(
         {"CC_DATABASE_URL": pg_url, "CC_AMQP_URL": amqp_url, "CC_BUS_EXCHANGE": exchange},
         tmp_path / "var",

@@ -175,3 +175,28 @@ async def test_internal_calls_carry_the_service_token(start_crm: CrmFactory) -> 
         await eventually(lambda: len(routing.received) == 1)
         assert routing.received[0].headers["authorization"] == "Bearer internal-token-123"
         assert json.loads(routing.received[0].body) == {"name": "sales"}
+
+
+async def test_the_log_is_bounded_and_a_late_client_is_told_of_the_gap(
+    start_crm: CrmFactory,
+) -> None:
+    crm = await start_crm(crm_event_log_size=100)
+    for n in range(250):
+        await crm.publisher.publish(make_event(state_change(n), tenant="acme", agent_id="a1"))
+    async with asyncio.timeout(60):
+        while True:
+            async with crm.db.session() as session:
+                newest = (await session.execute(select(func.max(event_log.c.seq)))).scalar_one()
+            if newest == 250:
+                break
+            await asyncio.sleep(0.1)
+    assert await logged(crm) < 250
+    async with serve(crm.app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        resume = {**crm.auth(), "Last-Event-ID": "5"}
+        async with http.stream("GET", "/v1/agents/a1/events", headers=resume) as stream:
+            got = await messages(stream, 1 + await logged(crm))
+    gap = got[0]
+    assert gap[1] == "gap"
+    assert gap[2]["last_event_id"] == 5
+    oldest = gap[2]["oldest_kept"]
+    assert [seq for seq, _, _ in got[1:]] == list(range(oldest, 251))

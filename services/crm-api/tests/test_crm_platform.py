@@ -116,18 +116,39 @@ AGENT = {
 }
 
 
+async def answered(p: Any, call_id: str) -> None:
+    """Wait until the call's answer is in the crm-api's event log."""
+    query = select(event_log.c.seq).where(
+        event_log.c.call_id == call_id, event_log.c.type == "call.answered"
+    )
+    async with asyncio.timeout(30):
+        while True:
+            async with p.db.session() as session:
+                if (await session.execute(query)).first() is not None:
+                    return
+            await asyncio.sleep(0.1)
+
+
 async def test_a_call_pops_on_the_agent_stream_and_reaches_the_webhook(
-    running: Callable[..., Any],
+    running: Callable[..., Any], switch: Any
 ) -> None:
+    """On the simulator and on the real FreeSWITCH (loopback legs: the caller runs extension
+    7200, which queues it to support and parks it; the agent's contact is 7303, which answers)."""
+    real = switch.real
+    endpoint = switch.endpoint
+    esl = None if real is None else (endpoint.host, endpoint.esl_port, endpoint.password)
+    contact = "user/1001" if real is None else "loopback/7303/default"
     receiver = WebhookReceiver()
     async with (
-        running(crm_webhook_allowed_networks=["127.0.0.1/32"]) as p,
+        running(esl=esl, crm_webhook_allowed_networks=["127.0.0.1/32"]) as p,
         serve(receiver) as hook_url,
         AsyncExitStack() as stack,
     ):
         api = await stack.enter_async_context(p.client())
         assert (await api.post("/v1/queues", json=QUEUE)).status_code == 201
-        made = await api.post("/v1/agents", json={**AGENT, "wrap_up_seconds": 60})
+        made = await api.post(
+            "/v1/agents", json={**AGENT, "contact": contact, "wrap_up_seconds": 60}
+        )
         assert made.status_code == 201, made.text
         # Routing has both, at once.
         assert "support" in p.routing.state.routing.runtime.acd.queue_names()
@@ -137,7 +158,8 @@ async def test_a_call_pops_on_the_agent_stream_and_reaches_the_webhook(
         )
         assert hook.status_code == 201, hook.text
         secret = hook.json()["secret"]
-        p.sim.register_agent("1001", answer_delay=(0.2, 0.3))
+        if real is None:
+            p.sim.register_agent("1001", answer_delay=(0.2, 0.3))
         login = await api.post("/v1/agents/a1/login", json={})
         assert login.json()["state"] == "available"
         async with api.stream("GET", "/v1/agents/a1/events") as stream:
@@ -145,15 +167,23 @@ async def test_a_call_pops_on_the_agent_stream_and_reaches_the_webhook(
             assert stream.headers["content-type"].startswith("text/event-stream")
             reader = SseReader(stream)
             await asyncio.sleep(0.3)
-            call_id = p.sim.place_call(
-                "8000",
-                caller_number=CALLER,
-                context="default",
-                script=CallerScript(talk_seconds=1.5),
-            )
+            if real is None:
+                placed = p.sim.place_call(
+                    "8000",
+                    caller_number=CALLER,
+                    context="default",
+                    script=CallerScript(talk_seconds=1.5),
+                )
+            else:
+                variables = f"cc_customer_id={CUSTOMER},caller_id_number={CALLER}"
+                await asyncio.to_thread(
+                    real.cli, f"bgapi originate {{{variables}}}loopback/7200/default &park()"
+                )
             popped = await reader.until("call.agent_offered")
             offer = popped[-1][2]
-            assert offer["call_id"] == call_id
+            call_id = offer["call_id"]
+            if real is None:
+                assert call_id == placed
             assert offer["agent_id"] == "a1"
             assert offer["team"] == "blue"
             assert (offer["call"]["caller_number"], offer["call"]["customer_id"]) == (
@@ -162,6 +192,9 @@ async def test_a_call_pops_on_the_agent_stream_and_reaches_the_webhook(
             )
             assert offer["call"]["queue"] == "support"
             last_seen = popped[-1][0]
+        if real is not None:  # the caller hangs up once connected
+            await answered(p, call_id)
+            await asyncio.to_thread(real.cli, f"uuid_kill {call_id}")
         # The tab reconnects with Last-Event-ID: it gets everything after, nothing twice.
         await eventually(lambda: len(receiver.received) >= 1, within=30)
         async with api.stream(

@@ -146,9 +146,11 @@ async def run_platform(
     metrics_queue: str,
     routes: tuple[Any, ...] = (),
     tenant: str = "acme",
+    esl: tuple[str, int, str] | None = None,
     **crm: Any,
 ) -> AsyncIterator[Platform]:
-    """Start the simulator, routing, metrics and the crm-api on one database and exchange."""
+    """Start routing, metrics and the crm-api on one database and exchange, routing on the
+    switch at ``esl`` (host, port, password) or, by default, on a simulator started here."""
     from cc_crm_api.app import create_app
     from cc_metrics.app import create_app as create_metrics
     from cc_metrics.settings import MetricsSettings
@@ -158,16 +160,22 @@ async def run_platform(
     from cc_sim.simulator import Simulator
 
     async with AsyncExitStack() as stack:
-        sim = await stack.enter_async_context(
-            Simulator(SimConfig(esl_port=0, routes=routes, seed=5))
-        )
+        sim = None
+        if esl is None:
+            sim = await stack.enter_async_context(
+                Simulator(SimConfig(esl_port=0, routes=routes, seed=5))
+            )
+            esl = ("127.0.0.1", sim.esl_port, "ClueCon")
         common: dict[str, Any] = {
             "tenant": tenant,
             "database_url": database_url,
             "amqp_url": amqp_url,
             "bus_exchange": exchange,
         }
-        routing = create_routing(RoutingSettings(**common, esl_port=sim.esl_port))
+        host, port, password = esl
+        routing = create_routing(
+            RoutingSettings(**common, esl_host=host, esl_port=port, esl_password=password)
+        )
         await stack.enter_async_context(routing.router.lifespan_context(routing))
         async with asyncio.timeout(30):
             await routing.state.routing.live.wait()

@@ -4,6 +4,7 @@ the IVR gave a call are in every view."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -214,10 +215,12 @@ async def export_calls(
 @router.get("/{call_id}", response_model=Call, responses=errors(404))
 async def get_call(call_id: CallId, runtime: RuntimeDep, db: DbDep, _: Reader) -> Call:
     """One call: its record, live position, routing explanation, timeline, notes."""
-    record = await runtime.metrics.call("GET", f"/cdrs/{call_id}", missing_ok=True)
-    live = await runtime.routing.call("GET", f"/v1/calls/{call_id}", missing_ok=True)
-    why = await runtime.routing.call("GET", f"/v1/calls/{call_id}/explain", missing_ok=True)
-    customer, timeline, notes = await _local(runtime, db, call_id)
+    record, live, why, (customer, timeline, notes) = await asyncio.gather(
+        runtime.metrics.call("GET", f"/cdrs/{call_id}", missing_ok=True),
+        runtime.routing.call("GET", f"/v1/calls/{call_id}", missing_ok=True),
+        runtime.routing.call("GET", f"/v1/calls/{call_id}/explain", missing_ok=True),
+        _local(runtime, db, call_id),
+    )
     found = record.status_code == 200 or live.status_code == 200 or timeline or customer
     if not found:
         raise HTTPException(404, f"no call {call_id!r}")

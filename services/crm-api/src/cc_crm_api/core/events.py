@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from cc_proto import Envelope, EventData
+from cc_proto import Envelope
 
 STREAMED_AGGREGATES = ("call", "agent", "survey")
 """The event families agents' screens and webhooks receive."""
@@ -31,7 +31,7 @@ class CallContext:
         return doc
 
 
-def updated_context(context: CallContext | None, event: Envelope[EventData]) -> CallContext | None:
+def updated_context(context: CallContext | None, event: Envelope[Any]) -> CallContext | None:
     """Fold one event into the call's context; None when the event is not about a call."""
     if event.call_id is None:
         return context
@@ -47,7 +47,7 @@ def updated_context(context: CallContext | None, event: Envelope[EventData]) -> 
     return ctx
 
 
-def event_agent(event: Envelope[EventData], context: CallContext | None) -> str | None:
+def event_agent(event: Envelope[Any], context: CallContext | None) -> str | None:
     """Return the agent an event concerns: the envelope's, else the call's current agent."""
     if event.agent_id:
         return event.agent_id
@@ -56,7 +56,7 @@ def event_agent(event: Envelope[EventData], context: CallContext | None) -> str 
     return None
 
 
-def event_team(event: Envelope[EventData], known_team: str | None) -> str | None:
+def event_team(event: Envelope[Any], known_team: str | None) -> str | None:
     """Return the team an event concerns: its own field if it has one, else the agent's team."""
     team = getattr(event.data, "team", None)
     return team if isinstance(team, str) and team else known_team
@@ -64,7 +64,7 @@ def event_team(event: Envelope[EventData], known_team: str | None) -> str | None
 
 def public_event(
     seq: int,
-    event: Envelope[EventData],
+    event: Envelope[Any],
     *,
     agent_id: str | None,
     team: str | None,
