@@ -146,7 +146,7 @@ async def test_a_retried_create_with_the_same_idempotency_key_acts_once(
 
 
 async def test_an_oversized_body_is_refused(start_crm: CrmFactory) -> None:
-    crm = await start_crm(crm_max_body_bytes=2048)
+    crm = await start_crm(http_max_body_bytes=2048)
     big = {"name": "x" * 4000, "scopes": ["read"]}
     reply = await crm.client.post("/v1/api-keys", json=big, headers=crm.auth())
     assert reply.status_code == 413

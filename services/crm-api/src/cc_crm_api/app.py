@@ -109,7 +109,7 @@ def create_app(
         settings=settings,
         title="crm-api",
         startup=startup,
-        routers=[
+        open_routers=[  # the public API: admitted by its own scoped API keys, not the service token
             keys.router,
             agents.router,
             queues.router,
@@ -131,7 +131,7 @@ def create_app(
         IdempotencyMiddleware,
         database=database,
         tenant=settings.tenant,
-        max_body=settings.crm_max_body_bytes,
+        max_body=settings.http_max_body_bytes,
         keep=timedelta(hours=settings.crm_idempotency_hours),
         clock=clock,
     )

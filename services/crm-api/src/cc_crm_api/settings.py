@@ -16,10 +16,6 @@ class CrmApiSettings(ServiceSettings):
     service_name: ClassVar[str] = "crm-api"
     default_http_port: ClassVar[int] = 8100
 
-    service_token: SecretStr | None = Field(
-        default=None,
-        description="Bearer token sent to the other services' internal APIs (CC_SERVICE_TOKEN).",
-    )
     crm_bootstrap_key: SecretStr | None = Field(
         default=None,
         description="An admin API key installed at start (at least 32 characters); from a secret.",
@@ -37,7 +33,6 @@ class CrmApiSettings(ServiceSettings):
     crm_rate_limit_burst: int = Field(
         default=100, ge=1, description="Requests one API key may make at once before limiting."
     )
-    crm_max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")
     crm_idempotency_hours: float = Field(
         default=24.0, gt=0, description="How long a stored Idempotency-Key response is replayed."
     )
