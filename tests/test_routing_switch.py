@@ -74,7 +74,7 @@ async def test_an_agent_bridged_before_the_originate_returns_is_answered_once(
         await eventually(lambda: bool(published.of("call.answered", caller)), within=10)
         # The originate's reply (often ORIGINATOR_CANCEL on the real switch) comes and goes.
         await asyncio.sleep(1.0)
-        assert instance.service.runtime.problems == 0  # no unknown or stale agent leg
+        assert list(instance.service.runtime.recent_problems) == []  # no unknown or stale agent leg
         await client.bgapi(f"uuid_kill {leg}")
         await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
     if switch.simulator is not None:
@@ -108,7 +108,7 @@ async def test_a_restart_leaves_a_live_conversation_alone(
             assert seen.hung_up == {}
             alice = (await second.api.get("/v1/agents/alice")).json()
             assert alice["state"] == "on_call"
-            assert second.service.runtime.problems == 0
+            assert list(second.service.runtime.recent_problems) == []
             await client.bgapi(f"uuid_kill {leg}")
             await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
     assert outcome(published, caller) == ["answered"]

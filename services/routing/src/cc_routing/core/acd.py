@@ -946,6 +946,10 @@ class Acd(Engine):
                 self._reindex(agent)
         return out
 
+    def has_offer(self, offer_id: str) -> bool:
+        """Whether ``offer_id`` is an agent leg this core rang (ringing, or connecting/talking)."""
+        return offer_id in self._offers
+
     def offer_answered_at(self, offer_id: str) -> float | None:
         """Return when an agent leg picked up (None: unknown, or not picked up)."""
         offer = self._offers.get(offer_id)
