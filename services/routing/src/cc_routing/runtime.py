@@ -41,6 +41,7 @@ from cc_routing.adapters.freeswitch import (
     classify,
     event_time,
     failure_cause,
+    forget_hangup,
     to_esl,
 )
 from cc_routing.core import (
@@ -358,6 +359,16 @@ class RoutingRuntime:
         decide = self._decision(happened, when)
         if decide is not None:
             await self.step(decide, from_switch=True)
+        if isinstance(happened, CallerEnded) and self._listening:
+            await self._forget_hangup(happened.call_id)
+
+    async def _forget_hangup(self, call_id: str) -> None:
+        """The hangup came as an event: its note in FreeSWITCH is not needed."""
+        client = self._esl
+        if client is None or not client.connected:
+            return
+        with contextlib.suppress(Exception):  # a note left behind costs a few bytes
+            await client.bgapi(forget_hangup(call_id))
 
     def _decision(self, happened: Input, when: float) -> Callable[[], list[Command]] | None:
         """Return the core's question for one FreeSWITCH input (None: nothing to ask)."""

@@ -68,7 +68,8 @@ class RoutingService:
         async with self.runtime.reconciling():
             self.events = await self._connect(events=True)
             self.api = await self._connect(events=False)
-            await restore(self.runtime, await read_live_channels(self.api), agents)
+            live = await read_live_channels(self.api)
+            await restore(self.runtime, live, agents, api=self.api)
         self.runtime.start_timers()
         self.live.set()
         log.info("routing.live", tenant=self.settings.tenant)
