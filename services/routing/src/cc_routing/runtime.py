@@ -451,6 +451,8 @@ class RoutingRuntime:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        async with self._lock:
+            self.acd.hold_offers()
         while True:
             async with self._lock:
                 busy = self.acd.connecting_calls() or self.acd.ringing_offers()

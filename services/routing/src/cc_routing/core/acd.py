@@ -7,7 +7,6 @@ A clock that steps backwards is held at the latest time seen, so durations never
 
 from __future__ import annotations
 
-import math
 import random
 import uuid
 from collections.abc import Callable, Collection
@@ -949,8 +948,17 @@ class Acd(Engine):
         self._quiet_state(agent, AgentState.RESERVED, answered_at or self._now, None)
         self._reindex(agent)
 
+    def hold_offers(self) -> None:
+        """Offer nothing more (an instance stopping): agents stay as they are, unpublished.
+
+        Rings and bridges already under way go on, so they can settle instead of being
+        replaced by new ones while the instance waits for them.
+        """
+        self._holding = True
+
     def stop_ringing(self, now: float) -> list[Command]:
-        """Cancel every agent still ringing (an instance stopping): each call keeps its place.
+        """Cancel every agent still ringing (an instance stopping, after :meth:`hold_offers`):
+        each call keeps its place.
 
         A ring left behind would be answered with nobody listening; the next instance offers
         the calls again. Costs the agents nothing.
@@ -959,11 +967,8 @@ class Acd(Engine):
         for call in list(self._calls.values()):
             if call.status is not CallStatus.RINGING:
                 continue
-            freed = self._cancel_offers(call, out, "routing_stopped")
+            self._cancel_offers(call, out, "routing_stopped")
             call.status = CallStatus.WAITING
-            for agent in freed:
-                agent.ready_at = math.inf  # not offered again by this stopping instance
-                self._reindex(agent)
         return out
 
     def has_offer(self, offer_id: str) -> bool:
