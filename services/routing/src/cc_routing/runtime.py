@@ -360,7 +360,10 @@ class RoutingRuntime:
         if decide is not None:
             await self.step(decide, from_switch=True)
         if isinstance(happened, CallerEnded) and self._listening:
-            await self._forget_hangup(happened.call_id)
+            # Off the event path: the next event need not wait for this reply.
+            task = asyncio.create_task(self._forget_hangup(happened.call_id))
+            self._jobs.add(task)
+            task.add_done_callback(self._jobs.discard)
 
     async def _forget_hangup(self, call_id: str) -> None:
         """The hangup came as an event: its note in FreeSWITCH is not needed."""
