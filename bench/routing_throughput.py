@@ -701,9 +701,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.switch:
         asyncio.run(run_switch())
-    else:
+        return
+    launcher = configured_launcher()
+    try:
         asyncio.run(measure(args.budget))
-        launcher = configured_launcher()
+    finally:  # the real switch's figures are worth having even when the simulator's failed
         if launcher is not None:
             asyncio.run(measure_real(launcher))
 

@@ -74,7 +74,7 @@ async def test_an_agent_bridged_before_the_originate_returns_is_answered_once(
         await eventually(lambda: bool(published.of("call.answered", caller)), within=10)
         # The originate's reply (often ORIGINATOR_CANCEL on the real switch) comes and goes.
         await asyncio.sleep(1.0)
-        assert instance.service.runtime.problems == 0  # no unknown or stale agent leg
+        assert list(instance.service.runtime.recent_problems) == []  # no unknown or stale agent leg
         await client.bgapi(f"uuid_kill {leg}")
         await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
     if switch.simulator is not None:
@@ -108,7 +108,7 @@ async def test_a_restart_leaves_a_live_conversation_alone(
             assert seen.hung_up == {}
             alice = (await second.api.get("/v1/agents/alice")).json()
             assert alice["state"] == "on_call"
-            assert second.service.runtime.problems == 0
+            assert list(second.service.runtime.recent_problems) == []
             await client.bgapi(f"uuid_kill {leg}")
             await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
     assert outcome(published, caller) == ["answered"]
@@ -225,3 +225,25 @@ async def test_a_restart_keeps_a_wrap_up_and_a_callbacks_skills(
     assert after["wrap_until"] == pytest.approx(before["wrap_until"])
     assert callback["skills"] == "english"
     assert callback["callback_number"] == "4930777"
+
+
+async def test_a_caller_who_left_while_routing_was_down_waited_until_their_hangup(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen):
+        async with routing(settings) as first:
+            await configure(first.api, {})  # nobody to answer: the caller waits in line
+            leg = await call_in(client)
+            await eventually(lambda: bool(published.of("call.queued")), within=10)
+            caller = seen.callers[0]
+        await client.bgapi(f"uuid_kill {leg}")
+        await eventually(lambda: caller in seen.hung_up, within=10)
+        await asyncio.sleep(3.0)  # routing is down well after the caller left
+        async with routing(settings):
+            await eventually(lambda: bool(published.of("call.abandoned", caller)), within=10)
+    [abandoned] = published.of("call.abandoned", caller)
+    waited = seen.hung_up[caller] - seen.parked_at[caller]
+    # Measured to the caller's hangup (FreeSWITCH's time), not to when routing came back.
+    assert abandoned.data.wait_seconds == pytest.approx(waited, abs=0.5)  # type: ignore[attr-defined]
+    assert outcome(published, caller) == ["abandoned"]

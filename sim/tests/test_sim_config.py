@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from cc_sim.config import SimConfig, from_args, from_env, parse_agents, parse_route
+from cc_sim.config import SimConfig, from_args, from_env, parse_agents, parse_route, validate
 from cc_sim.core.dialplan import Action
 
 
@@ -115,3 +115,17 @@ async def test_sim_exits_with_a_reason_on_bad_settings() -> None:
     _, err = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 2
     assert b"time compression must be > 0" in err
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"originate_reply_seconds": -0.1}, "originate reply delay must be >= 0"),
+        ({"early_bridge_cancel": 1.5}, "early bridge cancel must be 0-1"),
+    ],
+)
+def test_sim_the_early_bridge_race_knobs_are_checked(
+    changes: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        validate(SimConfig().with_overrides(**changes))

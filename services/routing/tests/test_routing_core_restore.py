@@ -7,10 +7,18 @@ import uuid
 
 import pytest
 
-from cc_proto.events import AgentState, AgentStateChanged, CallAnswered, CallEnded, CallOutcome
+from cc_proto.events import (
+    AgentState,
+    AgentStateChanged,
+    CallAgentMissed,
+    CallAnswered,
+    CallEnded,
+    CallOutcome,
+)
 from cc_routing.core import (
     Acd,
     BridgeCall,
+    CancelOffer,
     Command,
     OfferCall,
     ParkedCall,
@@ -209,3 +217,21 @@ def test_wrap_up_end_and_callback_skills_are_in_the_views_a_restart_stores() -> 
     view = acd.call_view("c2")
     assert view is not None
     assert view.skills == "billing"
+
+
+def test_a_stopping_core_offers_nothing_new_and_cancels_its_rings_at_no_cost() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q), agent("a2", Q)])
+    (first,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 1.0), OfferCall)
+    acd.hold_offers()
+    assert of_type(acd.call_arrived(ParkedCall("c2", Q), 2.0), OfferCall) == []
+    # a1 misses: nobody is rung again by this instance, the call waits for the next one.
+    assert of_type(acd.offer_failed(first.offer_id, "NO_ANSWER", 3.0), OfferCall) == []
+    assert acd.ringing_offers() == []
+    acd2 = build([QueueConfig(Q)], [agent("a1", Q)])
+    (ring,) = of_type(acd2.call_arrived(ParkedCall("c1", Q), 1.0), OfferCall)
+    acd2.hold_offers()
+    out = acd2.stop_ringing(2.0)
+    assert [c.offer_id for c in of_type(out, CancelOffer)] == [ring.offer_id]
+    assert events(out, CallAgentMissed) == []
+    assert acd2.call_view("c1").status == "waiting"  # type: ignore[union-attr]
+    assert acd2.agent_view("a1").state == "available"

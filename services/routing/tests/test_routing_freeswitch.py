@@ -107,7 +107,12 @@ def test_a_callback_dials_the_customer_through_the_gateway_template() -> None:
         ),
         (
             SetCallVariables("c1", (("cc_enqueued_at", "1.5"), ("cc_agent", "a"))),
-            ["uuid_setvar c1 cc_enqueued_at 1.5", "uuid_setvar c1 cc_agent a"],
+            [
+                "uuid_setvar c1 cc_enqueued_at 1.5",
+                "uuid_setvar c1 cc_agent a",
+                # Queued: the channel notes its own hangup time for an instance that was down.
+                "uuid_setvar c1 api_hangup_hook hash::insert/cc_routing_hangup/c1/${end_uepoch}",
+            ],
         ),
         (
             TransferCall("c1", Destination("transfer", "5000"), "max_wait"),

@@ -23,10 +23,12 @@ from cc_common.logging import get_logger
 from cc_proto.events import AgentState
 from cc_routing.adapters import db as tables
 from cc_routing.adapters.freeswitch import (
+    HANGUP_REALM,
     ROLE,
     ROLE_AGENT,
     ROLE_CUSTOMER,
     VAR_LEG,
+    forget_hangup,
     is_own_leg,
 )
 from cc_routing.core import AgentConfig, BridgeCall, Command, HangupCall, ParkedCall, QueueConfig
@@ -150,7 +152,11 @@ async def load_configuration(runtime: RoutingRuntime) -> dict[str, AgentConfig]:
 
 
 async def restore(
-    runtime: RoutingRuntime, live: Sequence[LiveChannel], agents: dict[str, AgentConfig]
+    runtime: RoutingRuntime,
+    live: Sequence[LiveChannel],
+    agents: dict[str, AgentConfig],
+    *,
+    api: InboundClient | None = None,
 ) -> None:
     """Put back agents, calls and callbacks after a restart, then resume offering.
 
@@ -163,9 +169,13 @@ async def restore(
     await _restore_agents(runtime, now, agents)
     by_uuid = {channel.uuid: channel for channel in live}
     ledger = await _ledger(runtime)
+    gone = [row.call_id for row in ledger if row.call_id not in by_uuid]
+    hung_up = await _hangup_times(api, gone) if api is not None else {}
     commands: list[Command] = []
     for row in ledger:
-        commands += _restore_ledger_call(runtime, row, by_uuid.get(row.call_id), by_uuid, agents)
+        channel = by_uuid.get(row.call_id)
+        at = hung_up.get(row.call_id)
+        commands += _restore_ledger_call(runtime, row, channel, by_uuid, agents, at)
     known = {row.call_id for row in ledger}
     bridged_legs = {row.agent_leg for row in ledger if row.agent_leg}
     for channel in sorted(live, key=lambda c: float(c.variables.get("cc_enqueued_at") or now)):
@@ -182,6 +192,18 @@ async def restore(
     log.info("routing.restored", calls=len(ledger), live_channels=len(live))
 
 
+async def _hangup_times(api: InboundClient, call_ids: Sequence[str]) -> dict[str, float]:
+    """Read (and delete) the hangup times callers who left while no instance listened noted."""
+    found: dict[str, float] = {}
+    for call_id in call_ids:
+        reply = await api.api(f"hash select/{HANGUP_REALM}/{call_id}")
+        text = reply.text.strip()
+        if text.isdigit() and int(text) > 0:
+            found[call_id] = int(text) / 1e6
+            await api.api(forget_hangup(call_id))
+    return found
+
+
 async def _ledger(runtime: RoutingRuntime) -> list[Any]:
     table = tables.active_calls
     async with runtime.db.session() as session:
@@ -195,8 +217,10 @@ def _restore_ledger_call(
     channel: LiveChannel | None,
     live: dict[str, LiveChannel],
     agents: dict[str, AgentConfig],
+    hung_up_at: float | None = None,
 ) -> list[Command]:
-    """Rebuild one call routing had offered, and end it if it ended while we were away."""
+    """Rebuild one call routing had offered, and end it if it ended while we were away (at
+    ``hung_up_at``, FreeSWITCH's time, when the channel noted it)."""
     acd, now = runtime.acd, runtime.now()
     parked = ParkedCall(
         row.call_id, row.queue, row.priority, row.enqueued_at, caller_number=row.caller_number
@@ -216,17 +240,21 @@ def _restore_ledger_call(
             answered_at=row.answered_at,
         )
         if channel is None:
-            commands += acd.caller_hung_up(row.call_id, now, cause="NORMAL_CLEARING")
+            commands += acd.caller_hung_up(
+                row.call_id, now, cause="NORMAL_CLEARING", hung_up_at=hung_up_at
+            )
         elif row.agent_leg not in live:
             # The agent left while we were away; the caller is still parked: let them go.
             commands += acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
             commands.append(HangupCall(row.call_id, "NORMAL_CLEARING"))
         return commands
     if row.agent_leg is not None and row.agent_id in agents:
-        return commands + _restore_bridging(runtime, row, parked, channel, live)
+        return commands + _restore_bridging(runtime, row, parked, channel, live, hung_up_at)
     commands += acd.restore_call(parked, now)
     if channel is None:
-        commands += acd.caller_hung_up(row.call_id, now, cause="ORIGINATOR_CANCEL")
+        commands += acd.caller_hung_up(
+            row.call_id, now, cause="ORIGINATOR_CANCEL", hung_up_at=hung_up_at
+        )
     return commands
 
 
@@ -236,6 +264,7 @@ def _restore_bridging(
     parked: ParkedCall,
     channel: LiveChannel | None,
     live: dict[str, LiveChannel],
+    hung_up_at: float | None,
 ) -> list[Command]:
     """A call whose agent picked up and whose bridge was asked for, unconfirmed at the stop.
 
@@ -252,7 +281,9 @@ def _restore_bridging(
         answered_at=row.bridge_requested_at,
     )
     if channel is None:
-        return commands + acd.caller_hung_up(row.call_id, now, cause="NORMAL_CLEARING")
+        return commands + acd.caller_hung_up(
+            row.call_id, now, cause="NORMAL_CLEARING", hung_up_at=hung_up_at
+        )
     if row.agent_leg not in live:
         return commands + acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
     if channel.variables.get("bridge_uuid") == row.agent_leg:

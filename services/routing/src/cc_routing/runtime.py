@@ -10,6 +10,7 @@ FreeSWITCH, the core is reconciled with the live channels (:mod:`cc_routing.reco
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -40,6 +41,7 @@ from cc_routing.adapters.freeswitch import (
     classify,
     event_time,
     failure_cause,
+    forget_hangup,
     to_esl,
 )
 from cc_routing.core import (
@@ -110,6 +112,8 @@ class RoutingRuntime:
         self._in_step_with_switch = asyncio.Event()
         self._listening = True
         self.problems = 0
+        self.recent_problems: collections.deque[str] = collections.deque(maxlen=50)
+        """The latest problems reported, ``code: message`` (for operators and tests)."""
         self.orphans: set[str] = set()
         """Legs a restore hung up (rung by an instance that is gone): their last events are
         expected and mean nothing to this core."""
@@ -162,6 +166,7 @@ class RoutingRuntime:
 
     def _report(self, problem: ReportProblem) -> None:
         self.problems += 1
+        self.recent_problems.append(f"{problem.code}: {problem.message}")
         log.warning(
             f"routing.{problem.code}",
             message=problem.message,
@@ -354,6 +359,19 @@ class RoutingRuntime:
         decide = self._decision(happened, when)
         if decide is not None:
             await self.step(decide, from_switch=True)
+        if isinstance(happened, CallerEnded) and self._listening:
+            # Off the event path: the next event need not wait for this reply.
+            task = asyncio.create_task(self._forget_hangup(happened.call_id))
+            self._jobs.add(task)
+            task.add_done_callback(self._jobs.discard)
+
+    async def _forget_hangup(self, call_id: str) -> None:
+        """The hangup came as an event: its note in FreeSWITCH is not needed."""
+        client = self._esl
+        if client is None or not client.connected:
+            return
+        with contextlib.suppress(Exception):  # a note left behind costs a few bytes
+            await client.bgapi(forget_hangup(call_id))
 
     def _decision(self, happened: Input, when: float) -> Callable[[], list[Command]] | None:
         """Return the core's question for one FreeSWITCH input (None: nothing to ask)."""
@@ -373,7 +391,7 @@ class RoutingRuntime:
                     self.orphans.discard(offer_id)
                 return None
             case AgentAnswered(offer_id=offer_id):
-                return lambda: acd.agent_answered(offer_id, when)
+                return lambda: self._agent_answered(offer_id, when)
             case AgentLegEnded(offer_id=offer_id, cause=cause):
                 return lambda: acd.agent_hung_up(offer_id, when, cause=cause)
             case CallerBridged(call_id=call_id):
@@ -392,6 +410,17 @@ class RoutingRuntime:
                 send = TransferCall(call_id, self._fallback, "bad_call_variables")
                 return lambda: [problem, send]
         return None
+
+    def _agent_answered(self, offer_id: str, when: float) -> list[Command]:
+        """An agent leg answered: the core bridges it, or it is a stray and is hung up.
+
+        A stray was rung by an instance that is gone (its originate still in flight when it
+        stopped): nobody will ever bridge it, so the agent is not left on a dead line.
+        """
+        if self.acd.has_offer(offer_id):
+            return self.acd.agent_answered(offer_id, when)
+        log.info("routing.stray_agent_leg", agent_leg=offer_id)
+        return [HangupCall(offer_id, "ORIGINATOR_CANCEL")]
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -425,6 +454,8 @@ class RoutingRuntime:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        async with self._lock:
+            self.acd.hold_offers()
         while True:
             async with self._lock:
                 busy = self.acd.connecting_calls() or self.acd.ringing_offers()

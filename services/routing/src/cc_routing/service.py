@@ -101,7 +101,7 @@ class RoutingService:
             self.events = await self._connect(events=True)
             self.api = await self._connect(events=False)
             self._problem = "restoring FreeSWITCH's live calls"
-            await restore(self.runtime, await read_live_channels(self.api), agents)
+            await restore(self.runtime, await read_live_channels(self.api), agents, api=self.api)
         self.runtime.start_timers()
         self._problem = None
         self.live.set()

@@ -562,6 +562,24 @@ def api_uptime(api: ApiCommands, arg: str, reply: Reply) -> None:
     reply(str((api.sw.now_us() - api.sw.started_us) // 1_000_000))
 
 
+def api_hash(api: ApiCommands, arg: str, reply: Reply) -> None:
+    """hash insert/realm/key/value, select/realm/key, delete/realm/key (mod_hash's API)."""
+    parts = arg.strip().split("/", 3)
+    if len(parts) < 3:
+        reply("-ERR Usage: hash [insert|delete|select]/<realm>/<key>/<val>\n")
+        return
+    store, key = api.sw.hash_store, f"{parts[1]}/{parts[2]}"
+    if parts[0] == "insert" and len(parts) == 4:
+        store[key] = parts[3]
+        reply("+OK\n")
+    elif parts[0] == "delete":
+        reply("+OK\n" if store.pop(key, None) is not None else "-ERR Not found\n")
+    elif parts[0] == "select":
+        reply(store.get(key, ""))
+    else:
+        reply("-ERR Usage: hash [insert|delete|select]/<realm>/<key>/<val>\n")
+
+
 def api_hostname(api: ApiCommands, arg: str, reply: Reply) -> None:
     """hostname."""
     reply(api.sw.host.hostname)
@@ -594,5 +612,6 @@ HANDLERS: dict[str, Handler] = {
     "hupall": api_hupall,
     "callcenter_config": api_callcenter_config,
     "uptime": api_uptime,
+    "hash": api_hash,
     "hostname": api_hostname,
 }

@@ -410,11 +410,22 @@ class Switch:
             self.end_bridge(sess, partner, cause)
         self.recorder.stop_all(sess)
         self.set_state(sess, ChannelState.CS_HANGUP)
+        self.hangup_hook(sess)
         self.set_callstate(sess, CallState.HANGUP)
         self.set_state(sess, ChannelState.CS_REPORTING)
         self.set_cdr_variables(sess)
         self.fire("CHANNEL_HANGUP_COMPLETE", ch, pre=[("Hangup-Cause", cause)])
         self.scheduler.call_soon(lambda: self._destroy(sess))
+
+    def hangup_hook(self, sess: Session) -> None:
+        """``api_hangup_hook``: run the API (``cmd::args`` or ``cmd args``, variables expanded,
+        ``end_uepoch`` the hangup time) as the channel hangs up."""
+        hook = sess.channel.variables.get("api_hangup_hook")
+        if not hook:
+            return
+        sess.channel.set_var("end_uepoch", str(self.now_us()))
+        name, _, argument = hook.partition("::") if "::" in hook else hook.partition(" ")
+        self.api.execute(name.strip(), self.expand(sess, argument), lambda _text: None)
 
     def _destroy(self, sess: Session) -> None:
         if sess.holds > 0:

@@ -29,6 +29,7 @@ from cc_routing.core import (
     SetCallVariables,
     TransferCall,
 )
+from cc_routing.core.calls import VAR_ENQUEUED_AT
 
 ROLE = "cc_role"
 ROLE_AGENT = "agent"
@@ -40,6 +41,10 @@ VAR_LEG = "cc_leg"
 RING_GRACE_SECONDS = 2
 """FreeSWITCH's own originate timeout trails routing's ring timer, so routing's cancel comes
 first and the two never race to end the same leg."""
+HANGUP_REALM = "cc_routing_hangup"
+"""mod_hash realm where a queued caller's channel notes its own hangup time (microseconds), so
+an instance that was down when the caller left measures the wait to it (then deletes it)."""
+HANGUP_HOOK = "api_hangup_hook"
 HEADER_CALLER_NUMBER = "Caller-Caller-ID-Number"
 HEADER_DIALED_NUMBER = "Caller-Destination-Number"
 
@@ -146,10 +151,24 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
                 f"uuid_broadcast {command.call_id} {dialplan.hold_music} aleg",
             ]
         case SetCallVariables():
-            return [
+            lines = [
                 f"uuid_setvar {command.call_id} {name} {value}" for name, value in command.variables
             ]
+            if any(name == VAR_ENQUEUED_AT for name, _ in command.variables):
+                lines.append(hangup_hook(command.call_id))
+            return lines
     return []
+
+
+def hangup_hook(call_id: str) -> str:
+    """Have a queued caller's channel note its hangup time in mod_hash as it ends."""
+    note = f"hash::insert/{HANGUP_REALM}/{call_id}/${{end_uepoch}}"
+    return f"uuid_setvar {call_id} {HANGUP_HOOK} {note}"
+
+
+def forget_hangup(call_id: str) -> str:
+    """Delete the caller's hangup note (once routing has it from the event or the restore)."""
+    return f"hash delete/{HANGUP_REALM}/{call_id}"
 
 
 def _transfer(command: TransferCall, dialplan: Dialplan) -> str:

@@ -107,6 +107,7 @@ class Engine:
         self._callback_of: dict[str, str] = {}
         self._timers = Timers()
         self._seq = 0
+        self._holding = False  # an instance stopping: no new offers
         self._handlers: dict[TimerKind, Handler] = {
             TimerKind.RING_TIMEOUT: self._on_ring_timeout,  # type: ignore[dict-item]
             TimerKind.WRAP_UP_END: self._on_wrap_up_end,  # type: ignore[dict-item]
@@ -344,7 +345,7 @@ class Engine:
         queue_choice: tuple[QueueChoice, ...] = (),
     ) -> bool:
         """Offer a waiting call to the agent(s) its queue's strategy picks; False if nobody fits."""
-        if call.status is not CallStatus.WAITING or call.not_before > self._now:
+        if call.status is not CallStatus.WAITING or call.not_before > self._now or self._holding:
             return False
         queue = self._queues[call.queue]
         strategy = queue.config.strategy
@@ -417,6 +418,8 @@ class Engine:
 
     def _join_ring_all(self, agent: Agent, out: list[Command]) -> None:
         """A freed agent joins the ringing of a ring-all call they fit, as mod_callcenter does."""
+        if self._holding:
+            return
         skills = agent.config.skills
         for name in agent.config.tiers:
             queue = self._queues.get(name)
@@ -906,7 +909,7 @@ class Engine:
         """ring-progressively: add the next agent in order, keep the others ringing."""
         if self._calls.get(call.call_id) is not call or call.ring_round != token:
             return
-        if call.status is not CallStatus.RINGING:
+        if call.status is not CallStatus.RINGING or self._holding:
             return
         queue = self._queues[call.queue]
         chosen = pick_agents(

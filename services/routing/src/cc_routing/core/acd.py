@@ -7,7 +7,6 @@ A clock that steps backwards is held at the latest time seen, so durations never
 
 from __future__ import annotations
 
-import math
 import random
 import uuid
 from collections.abc import Callable, Collection
@@ -625,20 +624,30 @@ class Acd(Engine):
         return out
 
     def caller_hung_up(
-        self, call_id: str, now: float, *, cause: str = "NORMAL_CLEARING"
+        self,
+        call_id: str,
+        now: float,
+        *,
+        cause: str = "NORMAL_CLEARING",
+        hung_up_at: float | None = None,
     ) -> list[Command]:
-        """The caller (or callback customer) hung up: abandon if waiting, end if talking."""
+        """The caller (or callback customer) hung up: abandon if waiting, end if talking.
+
+        ``hung_up_at`` is FreeSWITCH's time of the hangup when it is learnt later (it happened
+        while no instance listened): wait and talk are measured to it, not to ``now``.
+        """
         cause = _cause(cause)
         out = self._begin(now)
         call = self._calls.get(call_id)
         if call is None:
             return out
+        at = None if hung_up_at is None else min(hung_up_at, self._now)
         if call.status is CallStatus.CONNECTED:
-            self._finish(call, out, "caller", cause)
+            self._finish(call, out, "caller", cause, at=at)
         elif call.status is CallStatus.DIALING:
             self._callback_failed(call, cause, out)
         elif not call.is_callback:
-            self._abandon(call, out, cause)
+            self._abandon(call, out, cause, at=at)
         return out
 
     def customer_answered(self, call_id: str, now: float) -> list[Command]:
@@ -754,10 +763,12 @@ class Acd(Engine):
             self._callback_of[origin_call_id] = callback_id
         return out
 
-    def _abandon(self, call: Call, out: list[Command], cause: str) -> None:
-        """The caller hung up while waiting or while an agent rang."""
+    def _abandon(
+        self, call: Call, out: list[Command], cause: str, *, at: float | None = None
+    ) -> None:
+        """The caller hung up (at ``at``, default now) while waiting or while an agent rang."""
         queue = self._queues[call.queue]
-        wait = self._now - call.enqueued_at
+        wait = (self._now if at is None else at) - call.enqueued_at
         position = queue.position(call)
         ringing = call.status in (CallStatus.RINGING, CallStatus.CONNECTING)
         freed = self._cancel_offers(call, out, "caller_abandoned")
@@ -777,10 +788,18 @@ class Acd(Engine):
         for agent in freed:
             self._serve(agent, out)
 
-    def _finish(self, call: Call, out: list[Command], hangup_by: str, cause: str) -> None:
-        """The conversation ended: publish the end, then wrap-up (or a pending request)."""
+    def _finish(
+        self,
+        call: Call,
+        out: list[Command],
+        hangup_by: str,
+        cause: str,
+        *,
+        at: float | None = None,
+    ) -> None:
+        """The conversation ended (at ``at``, default now): publish the end, then wrap-up."""
         agent = call.agent
-        talk = self._now - call.answered_at
+        talk = (self._now if at is None else at) - call.answered_at
         self._end(call, out, CallOutcome.ANSWERED, cause, hangup_by, talk)
         if call.origin_call_id is not None:
             self._callback_of.pop(call.origin_call_id, None)
@@ -941,8 +960,17 @@ class Acd(Engine):
         self._quiet_state(agent, AgentState.RESERVED, answered_at or self._now, None)
         self._reindex(agent)
 
+    def hold_offers(self) -> None:
+        """Offer nothing more (an instance stopping): agents stay as they are, unpublished.
+
+        Rings and bridges already under way go on, so they can settle instead of being
+        replaced by new ones while the instance waits for them.
+        """
+        self._holding = True
+
     def stop_ringing(self, now: float) -> list[Command]:
-        """Cancel every agent still ringing (an instance stopping): each call keeps its place.
+        """Cancel every agent still ringing (an instance stopping, after :meth:`hold_offers`):
+        each call keeps its place.
 
         A ring left behind would be answered with nobody listening; the next instance offers
         the calls again. Costs the agents nothing.
@@ -951,12 +979,13 @@ class Acd(Engine):
         for call in list(self._calls.values()):
             if call.status is not CallStatus.RINGING:
                 continue
-            freed = self._cancel_offers(call, out, "routing_stopped")
+            self._cancel_offers(call, out, "routing_stopped")
             call.status = CallStatus.WAITING
-            for agent in freed:
-                agent.ready_at = math.inf  # not offered again by this stopping instance
-                self._reindex(agent)
         return out
+
+    def has_offer(self, offer_id: str) -> bool:
+        """Whether ``offer_id`` is an agent leg this core rang (ringing, or connecting/talking)."""
+        return offer_id in self._offers
 
     def offer_answered_at(self, offer_id: str) -> float | None:
         """Return when an agent leg picked up (None: unknown, or not picked up)."""
