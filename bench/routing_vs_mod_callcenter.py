@@ -80,6 +80,9 @@ GRACE_SECONDS = 5.0
 BRIDGED_SHARE = 0.99
 P99_LIMIT_MS = 2000.0
 SETTLE_SECONDS = 30.0
+"""How long the switch may take to drop every channel after ``hupall``."""
+IDLE_SECONDS = 120.0
+"""How long a system may take to have every agent free again before the next stage."""
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -306,6 +309,31 @@ class Bench:
                 if "-ERR" in reply:
                     raise RuntimeError(f"callcenter_config {command}: {reply.strip()}")
 
+    async def idle_callcenter_agents(self) -> int:
+        """mod_callcenter's agents that are Available and Waiting for a call."""
+        rows = [
+            line.split("|") for line in (await self.api("callcenter_config agent list")).split("\n")
+        ]
+        header = rows[0]
+        if "status" not in header or "state" not in header:
+            raise RuntimeError(f"callcenter_config agent list: {rows[:2]}")
+        status, state = header.index("status"), header.index("state")
+        return sum(
+            1
+            for row in rows[1:]
+            if len(row) > state and row[status] == "Available" and row[state] == "Waiting"
+        )
+
+    async def settle_callcenter(self) -> None:
+        """Wait until every mod_callcenter agent waits for a call again."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(IDLE_SECONDS):
+                while await self.idle_callcenter_agents() < self.args.agents:  # noqa: ASYNC110
+                    await asyncio.sleep(0.5)
+                return
+        idle = await self.idle_callcenter_agents()
+        note(f"mod_callcenter: only {idle} of {self.args.agents} agents waiting after the stage")
+
     async def stage(
         self, system: str, rate: float, cpu_pids: dict[str, list[int]], routing: Routing | None
     ) -> Stage:
@@ -335,6 +363,8 @@ class Bench:
         await self.clear(tally)
         if routing is not None:
             await routing.settle(self.args.agents)
+        else:
+            await self.settle_callcenter()
         return Stage(rate, placed, waiting, bridged, tally, cpu)
 
     async def clear(self, tally: Tally) -> None:
@@ -386,19 +416,23 @@ class Routing:
 
         await asyncio.gather(*(add(n) for n in range(agents)))
 
-    async def offerable(self) -> int:
+    async def status(self) -> dict[str, Any]:
         reply = await self.client.get(f"/v1/queues/{QUEUE}")
         _ok(reply)
-        return int(reply.json()["offerable"])
+        status: dict[str, Any] = reply.json()
+        return status
+
+    async def offerable(self) -> int:
+        return int((await self.status())["offerable"])
 
     async def settle(self, agents: int) -> None:
         """Wait until routing holds no call and has every agent free again."""
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(SETTLE_SECONDS):
+            async with asyncio.timeout(IDLE_SECONDS):
                 while await self.offerable() < agents:  # noqa: ASYNC110  (polling the API)
                     await asyncio.sleep(0.25)
                 return
-        note(f"routing: only {await self.offerable()} of {agents} agents free after the stage")
+        note(f"routing: not every agent free after the stage: {await self.status()}")
 
     async def backends(self) -> list[int]:
         """PostgreSQL backend processes serving routing's database."""
@@ -471,7 +505,7 @@ async def _ready(routing: Routing, log: Path) -> None:
 async def run(args: argparse.Namespace, launcher: Path) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-vs-callcenter-") as scratch:
-        work = Path(scratch)
+        work = Path(args.work_dir or scratch)
         switch = RealSwitch(launcher, work / "fs", overlays=[OVERLAY], log_level="warning")
         endpoint = await asyncio.to_thread(switch.start)
         try:
@@ -496,6 +530,8 @@ async def compare(
         async with routing_process(endpoint, database_url, exchange, log) as routing:
             await routing.configure(args.agents)
             await bench.configure_callcenter()
+            await bench.settle_callcenter()
+            await routing.settle(args.agents)
             note(f"set up in {time.monotonic() - started:.1f} s ({args.agents} agents each)")
             assert routing.process.pid is not None
             for rate in args.rates:
@@ -527,6 +563,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of arrivals a rate")
     parser.add_argument("--agents", type=int, default=600, help="agents in each system")
     parser.add_argument("--budget", type=float, default=900.0, help="no new rate after this (s)")
+    parser.add_argument("--work-dir", help="keep the switch's and routing's files here")
     parser.add_argument("--quick", action="store_true", help="100 agents, 5 and 10 calls/s, 15 s")
     args = parser.parse_args()
     if args.quick:
