@@ -25,8 +25,10 @@ Figures (stdout, one JSON line each), per system (``routing``, ``mod_callcenter`
 ``<system>_keeps_up_at_<R>cps`` (0/1), ``..._queue_to_bridge_p50/p99_at_<R>cps`` (ms),
 routing's ``..._queue_to_originate_p50/p99_at_<R>cps`` (ms), ``..._cpu_per_call_<part>_at_<R>cps``
 (ms; part ``routing``, ``switch``, ``postgres``, ``total``), ``..._bridged_share_at_<R>cps``,
-``..._originator_cancel_at_<R>cps`` and ``..._double_bridges_at_<R>cps`` (counts). One line per
-stage goes to stderr. Runs only when ``CC_TEST_FREESWITCH`` names the fs-test-switch launcher.
+``..._originator_cancel_at_<R>cps``, ``..._double_bridges_at_<R>cps`` and
+``..._agents_unavailable_after_at_<R>cps`` (counts; such agents are put back before the next
+stage). One line per stage goes to stderr. Runs only when ``CC_TEST_FREESWITCH`` names the
+fs-test-switch launcher.
 
     .tools/bin/uv run python bench/routing_vs_mod_callcenter.py [--quick]
         [--rates 5,10,15,20,30,60,100] [--duration 20] [--agents 600] [--budget 900]
@@ -114,6 +116,8 @@ class Tally:
     ended: set[str] = field(default_factory=set)
     cancels: int = 0
     failed_originates: int = 0
+    counting: bool = True
+    """Anomalies count until the bench hangs up what is left itself."""
 
     def waiting(self) -> int:
         """Callers in the queue now, not yet bridged."""
@@ -133,7 +137,7 @@ class Board:
             return
         name, uid = event.name, event.unique_id or ""
         if name == "CHANNEL_HANGUP_COMPLETE":
-            if event.get("Hangup-Cause") == "ORIGINATOR_CANCEL":
+            if event.get("Hangup-Cause") == "ORIGINATOR_CANCEL" and tally.counting:
                 tally.cancels += 1
             if uid in tally.queued:
                 tally.ended.add(uid)
@@ -170,6 +174,8 @@ class Stage:
     bridged_in_time: int
     tally: Tally
     cpu: dict[str, float]
+    unavailable_after: int
+    """Agents the system left unable to take calls after the stage (put back by the bench)."""
 
     def latencies(self, towards: dict[str, float]) -> list[float]:
         queued = self.tally.queued
@@ -204,6 +210,7 @@ class Stage:
             f"{statistics.median(bridge):7.1f} ms p99 {percentile(bridge, 0.99):7.1f} ms "
             f"cancels {self.tally.cancels} double {self.double_bridges} "
             f"failed originates {self.tally.failed_originates} cpu ms/call: {cpu} "
+            f"agents left unavailable {self.unavailable_after} "
             f"-> {'keeps up' if self.kept_up else 'falls behind'}"
         )
 
@@ -224,6 +231,7 @@ class Stage:
             report(f"{prefix}_cpu_per_call_{part}{at}", seconds / calls * 1000, "ms")
         report(f"{prefix}_originator_cancel{at}", self.tally.cancels, "channels")
         report(f"{prefix}_double_bridges{at}", self.double_bridges, "calls")
+        report(f"{prefix}_agents_unavailable_after{at}", self.unavailable_after, "agents")
 
 
 class Bench:
@@ -260,7 +268,7 @@ class Bench:
     async def _bgapi(self, command: str, tally: Tally | None) -> None:
         job = await self.command.bgapi(command)
         result = await job.result()
-        if not result.ok and tally is not None:
+        if not result.ok and tally is not None and tally.counting:
             tally.failed_originates += 1
             if "ORIGINATOR_CANCEL" in result.text:
                 tally.cancels += 1
@@ -324,15 +332,20 @@ class Bench:
             if len(row) > state and row[status] == "Available" and row[state] == "Waiting"
         )
 
-    async def settle_callcenter(self) -> None:
-        """Wait until every mod_callcenter agent waits for a call again."""
+    async def settle_callcenter(self) -> int:
+        """Wait until every mod_callcenter agent waits for a call again; put back (and count)
+        those that do not within a while."""
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(IDLE_SECONDS):
+            async with asyncio.timeout(SETTLE_SECONDS):
                 while await self.idle_callcenter_agents() < self.args.agents:  # noqa: ASYNC110
                     await asyncio.sleep(0.5)
-                return
-        idle = await self.idle_callcenter_agents()
-        note(f"mod_callcenter: only {idle} of {self.args.agents} agents waiting after the stage")
+                return 0
+        unavailable = int(self.args.agents) - await self.idle_callcenter_agents()
+        note(f"mod_callcenter: {unavailable} agents not waiting for a call after the stage")
+        for n in range(self.args.agents):
+            await self.api(f"callcenter_config agent set status agent-{n} Available")
+            await self.api(f"callcenter_config agent set state agent-{n} Waiting")
+        return unavailable
 
     async def stage(
         self, system: str, rate: float, cpu_pids: dict[str, list[int]], routing: Routing | None
@@ -362,10 +375,10 @@ class Bench:
         cpu["total"] = sum(cpu.values())
         await self.clear(tally)
         if routing is not None:
-            await routing.settle(self.args.agents)
+            unavailable = await routing.settle(self.args.agents)
         else:
-            await self.settle_callcenter()
-        return Stage(rate, placed, waiting, bridged, tally, cpu)
+            unavailable = await self.settle_callcenter()
+        return Stage(rate, placed, waiting, bridged, tally, cpu, unavailable)
 
     async def clear(self, tally: Tally) -> None:
         """Let bridged callers finish talking, hang up whoever is left, wait for 0 channels."""
@@ -373,6 +386,7 @@ class Bench:
             async with asyncio.timeout(TALK_SECONDS + 2):
                 while len(tally.ended) < len(tally.queued):  # noqa: ASYNC110
                     await asyncio.sleep(0.1)
+        tally.counting = False
         await self.api("hupall NORMAL_CLEARING")
         async with asyncio.timeout(SETTLE_SECONDS):
             while await self.channel_count():  # noqa: ASYNC110  (polling the switch)
@@ -425,14 +439,29 @@ class Routing:
     async def offerable(self) -> int:
         return int((await self.status())["offerable"])
 
-    async def settle(self, agents: int) -> None:
-        """Wait until routing holds no call and has every agent free again."""
+    async def settle(self, agents: int) -> int:
+        """Wait until routing holds no call; make available again (and count) agents it left
+        unavailable, e.g. not ready after failed offers."""
+        busy_states = ("reserved", "on_call", "wrap_up")
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(IDLE_SECONDS):
-                while await self.offerable() < agents:  # noqa: ASYNC110  (polling the API)
+                while True:
+                    status = await self.status()
+                    by_state = status["agents_by_state"]
+                    if not status["calls"] and not sum(by_state.get(s, 0) for s in busy_states):
+                        break
                     await asyncio.sleep(0.25)
-                return
-        note(f"routing: not every agent free after the stage: {await self.status()}")
+        status = await self.status()
+        unavailable = agents - int(status["offerable"])
+        if unavailable:
+            note(f"routing: agents not free after the stage: {status['agents_by_state']}")
+            for n in range(agents):
+                reply = await self.client.get(f"/v1/agents/agent-{n}")
+                _ok(reply)
+                if reply.json()["state"] != "available":
+                    back = {"state": "available"}
+                    _ok(await self.client.post(f"/v1/agents/agent-{n}/state", json=back))
+        return unavailable
 
     async def backends(self) -> list[int]:
         """PostgreSQL backend processes serving routing's database."""
