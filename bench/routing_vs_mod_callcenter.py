@@ -32,6 +32,7 @@ fs-test-switch launcher.
 
     .tools/bin/uv run python bench/routing_vs_mod_callcenter.py [--quick]
         [--rates 5,10,15,20,30,60,100] [--duration 20] [--agents 600] [--budget 900]
+        [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ class Tally:
     bridges: Counter[str] = field(default_factory=Counter)
     ended: set[str] = field(default_factory=set)
     cancels: int = 0
+    cancelled_legs: Counter[str] = field(default_factory=Counter)
+    """ORIGINATOR_CANCEL hang-ups by leg: caller, agent (routing's cc_role), other."""
     failed_originates: int = 0
     counting: bool = True
     """Anomalies count until the bench hangs up what is left itself."""
@@ -139,6 +142,7 @@ class Board:
         if name == "CHANNEL_HANGUP_COMPLETE":
             if event.get("Hangup-Cause") == "ORIGINATOR_CANCEL" and tally.counting:
                 tally.cancels += 1
+                tally.cancelled_legs[_leg(event, tally)] += 1
             if uid in tally.queued:
                 tally.ended.add(uid)
         elif name == "CHANNEL_BRIDGE":
@@ -162,6 +166,12 @@ class Board:
                 entered = name == "CHANNEL_EXECUTE" and event.get("Application") == "callcenter"
             if entered:
                 tally.queued.setdefault(uid, stamp(event))
+
+
+def _leg(event: EslEvent, tally: Tally) -> str:
+    if (event.variable("bench_call") or "").startswith(tally.tag):
+        return "caller"
+    return event.variable("cc_role") or "other"
 
 
 @dataclass(slots=True)
@@ -208,7 +218,8 @@ class Stage:
             f"queued {len(self.tally.queued):5d} bridged {self.bridged_share:6.1%} "
             f"waiting@end {self.waiting_at_end:4d} queue->bridge p50 "
             f"{statistics.median(bridge):7.1f} ms p99 {percentile(bridge, 0.99):7.1f} ms "
-            f"cancels {self.tally.cancels} double {self.double_bridges} "
+            f"cancels {self.tally.cancels} {dict(self.tally.cancelled_legs)} "
+            f"double {self.double_bridges} "
             f"failed originates {self.tally.failed_originates} cpu ms/call: {cpu} "
             f"agents left unavailable {self.unavailable_after} "
             f"-> {'keeps up' if self.kept_up else 'falls behind'}"
