@@ -13,7 +13,6 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aio_pika
@@ -26,7 +25,13 @@ from cc_common.testing import eventually
 from cc_sim.config import SimConfig
 from cc_sim.simulator import Simulator
 from cc_sim.switches import ENV_VAR as SWITCH_ENV_VAR
-from cc_sim.switches import RealSwitch, SwitchEndpoint, configured_launcher, switch_kinds
+from cc_sim.switches import (
+    RealSwitch,
+    SwitchEndpoint,
+    SwitchUnderTest,
+    configured_launcher,
+    switch_kinds,
+)
 
 TEST_DATABASE_URL = os.environ.get(
     "CC_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -150,19 +155,6 @@ async def make_rabbit_bus(
 FS_OVERLAY = Path(__file__).resolve().parent / "tests" / "fs-overlay"
 PROJECT_FREESWITCH = Path(__file__).resolve().parent / "freeswitch"
 """The project's FreeSWITCH configuration, applied to the real test switch as an overlay."""
-
-
-@dataclass
-class SwitchUnderTest:
-    """A running switch for one test: its endpoint, and the simulator or real process behind it."""
-
-    endpoint: SwitchEndpoint
-    simulator: Simulator | None = None
-    real: RealSwitch | None = None
-
-    @property
-    def kind(self) -> str:
-        return self.endpoint.kind
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from cc_common.esl import InboundClient
 from cc_routing.adapters.freeswitch import originate_agent
 from cc_routing.core import AgentConfig, OfferCall
 from cc_routing.core.config import check_agent
-from conftest import SwitchUnderTest
+from cc_sim.switches import SwitchUnderTest
 
 pytestmark = pytest.mark.integration
 

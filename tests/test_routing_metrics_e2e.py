@@ -38,7 +38,7 @@ from cc_routing.testing import (
     routing_settings,
     watch,
 )
-from conftest import SwitchUnderTest
+from cc_sim.switches import SwitchUnderTest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -26,7 +26,7 @@ from cc_routing.testing import (
     routing_settings,
     watch,
 )
-from conftest import SwitchUnderTest
+from cc_sim.switches import SwitchUnderTest
 
 pytestmark = pytest.mark.integration
 

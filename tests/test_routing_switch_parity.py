@@ -19,7 +19,7 @@ import pytest
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.testing import eventually
 from cc_routing.adapters.freeswitch import ROUTING_EVENTS
-from conftest import SwitchUnderTest
+from cc_sim.switches import SwitchUnderTest
 
 pytestmark = pytest.mark.integration
 

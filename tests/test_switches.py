@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from cc_common.esl import EslEvent, InboundClient
-from conftest import SwitchUnderTest
+from cc_sim.switches import SwitchUnderTest
 
 pytestmark = pytest.mark.integration
 

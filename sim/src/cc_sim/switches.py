@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from cc_sim.simulator import Simulator
+
 ENV_VAR = "CC_TEST_FREESWITCH"
 CERT_CACHE_ENV = "FS_TEST_SWITCH_CERT_CACHE"
 PASSWORD = "ClueCon"
@@ -55,6 +57,20 @@ class SwitchEndpoint:
     sip_port: int | None = None
     sip_ext_port: int | None = None
     work_dir: Path | None = None
+
+
+@dataclass(slots=True)
+class SwitchUnderTest:
+    """A running switch for one test: its endpoint, and the simulator or real process behind it."""
+
+    endpoint: SwitchEndpoint
+    simulator: Simulator | None = None
+    real: RealSwitch | None = None
+
+    @property
+    def kind(self) -> str:
+        """Return ``"sim"`` or ``"real"``."""
+        return self.endpoint.kind
 
 
 def free_port() -> int:
