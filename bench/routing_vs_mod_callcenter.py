@@ -25,6 +25,7 @@ Figures (stdout, one JSON line each), per system (``routing``, ``mod_callcenter`
 ``<system>_keeps_up_at_<R>cps`` (0/1), ``..._queue_to_bridge_p50/p99_at_<R>cps`` (ms),
 routing's ``..._queue_to_originate_p50/p99_at_<R>cps`` (ms), ``..._cpu_per_call_<part>_at_<R>cps``
 (ms; part ``routing``, ``switch``, ``postgres``, ``total``), ``..._bridged_share_at_<R>cps``,
+``..._callers_placed_at_<R>cps`` (below R x D when the bench could not keep pace),
 ``..._originator_cancel_at_<R>cps``, ``..._double_bridges_at_<R>cps`` and
 ``..._agents_unavailable_after_at_<R>cps`` (counts; such agents are put back before the next
 stage). One line per stage goes to stderr. Runs only when ``CC_TEST_FREESWITCH`` names the
@@ -229,6 +230,8 @@ class Stage:
         prefix, at = self.tally.system, f"_at_{self.rate:g}cps"
         report(f"{prefix}_keeps_up{at}", int(self.kept_up), "bool")
         report(f"{prefix}_bridged_share{at}", self.bridged_share * 100, "%")
+        # fewer than R x D when the bench itself could not place callers fast enough
+        report(f"{prefix}_callers_placed{at}", self.placed, "calls")
         series = [("queue_to_bridge", self.tally.bridged)]
         if prefix == "routing":
             series.append(("queue_to_originate", self.tally.originated))
