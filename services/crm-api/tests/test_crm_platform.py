@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, eventually
 from cc_crm_api.adapters.db import event_log
 from cc_crm_api.testing import WebhookReceiver, run_platform, serve
 from cc_routing.adapters import db as routing_tables
@@ -264,7 +264,8 @@ async def test_a_call_pops_on_the_agent_stream_and_reaches_the_webhook(
         }
         ours = await api.get("/v1/reports/queues", params=params)
         assert ours.status_code == 200, ours.text
-        async with httpx.AsyncClient(base_url=p.metrics_url) as metrics:
+        auth = {"Authorization": f"Bearer {TEST_SERVICE_TOKEN}"}
+        async with httpx.AsyncClient(base_url=p.metrics_url, headers=auth) as metrics:
             theirs = await metrics.get("/reports/queues", params=params)
         assert ours.json() == theirs.json()
         # Wrap-up code and notes go through routing and stay with the call.

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from cc_common.bus import Bus
 from cc_common.db import Database
+from cc_common.testing import TEST_SERVICE_TOKEN
 from cc_crm_api.settings import CrmApiSettings
 
 
@@ -171,6 +172,7 @@ async def run_platform(
             "database_url": database_url,
             "amqp_url": amqp_url,
             "bus_exchange": exchange,
+            "service_token": TEST_SERVICE_TOKEN,  # routing and metrics admit crm-api by it
         }
         host, port, password = esl
         routing = create_routing(
