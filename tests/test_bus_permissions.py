@@ -140,5 +140,8 @@ def test_every_event_type_has_a_publisher_and_metrics_publishes_none() -> None:
     assert {name for name, _ in event_types()} == owned
     assert write_pattern("metrics") == "(?!)"
     pattern = write_pattern("recording", tenant="acme")
-    kinds = r"recording\.completed|recording\.evaluated|recording\.paused|recording\.started"
+    kinds = (
+        r"qa\.evaluated|recording\.completed|recording\.deleted|recording\.evaluated"
+        r"|recording\.flagged|recording\.paused|recording\.resumed|recording\.started"
+    )
     assert pattern == rf"^acme\.({kinds})$"

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_routing.app import create_app
 from cc_routing.settings import RoutingSettings
 from cc_sim.config import SimConfig
@@ -36,13 +36,12 @@ async def client(pg_url: str, unique_name: object) -> AsyncIterator[httpx.AsyncC
             database_url=pg_url,
             amqp_url="memory://dialer-api",
             esl_port=sim.esl_port,
+            service_token=TEST_SERVICE_TOKEN,
         )
         app: FastAPI = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
-                await eventually(lambda: app.state.routing.live.is_set(), within=20)
-                yield client
+        async with app.router.lifespan_context(app), api_client(app, "http://r") as client:
+            await eventually(lambda: app.state.routing.live.is_set(), within=20)
+            yield client
 
 
 async def test_campaign_list_import_and_claims_through_the_api(client: httpx.AsyncClient) -> None:

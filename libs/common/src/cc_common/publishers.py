@@ -38,9 +38,18 @@ PUBLISHES: Mapping[str, frozenset[str]] = {
             "config.changed",
         }
     ),
-    "ivr": frozenset({"call.ivr_completed", "survey.completed"}),
+    "ivr": frozenset({"call.ivr_started", "call.ivr_completed", "survey.completed"}),
     "recording": frozenset(
-        {"recording.started", "recording.paused", "recording.completed", "recording.evaluated"}
+        {
+            "recording.started",
+            "recording.paused",
+            "recording.resumed",
+            "recording.completed",
+            "recording.flagged",
+            "recording.deleted",
+            "recording.evaluated",
+            "qa.evaluated",
+        }
     ),
     "crm-api": frozenset({"config.changed"}),
     "dialer": frozenset({"dialer.attempted", "dialer.connected", "dialer.dropped"}),

@@ -81,13 +81,8 @@ def create_app(settings: MetricsSettings, *, clock: Clock = _now) -> FastAPI:
         settings=settings,
         title="metrics",
         startup=startup,
-        routers=[
-            reports.router,
-            cdrs.router,
-            staffing.router,
-            inputs.router,
-            wallboard_router(),
-        ],
+        routers=[reports.router, cdrs.router, staffing.router, inputs.router],
+        open_routers=[wallboard_router()],  # queue figures and agents' states, never a caller
         registry=registry,
     )
     app.state.runtime = Runtime(settings=settings, engine=engine, clock=clock)
