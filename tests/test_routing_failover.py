@@ -22,7 +22,7 @@ import pytest
 
 from cc_common.bus import Bus
 from cc_common.esl import EslEvent, InboundClient
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, eventually
 from cc_proto import Envelope, EventData
 from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import parse_actions
@@ -109,7 +109,10 @@ async def wait_ready(routing: Routing, within: float) -> None:
 
 
 async def configure(port: int) -> None:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    auth = {"Authorization": f"Bearer {TEST_SERVICE_TOKEN}"}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=10, headers=auth
+    ) as client:
         queue = {"name": "sales", "ring_timeout_seconds": 5, "wrap_up_seconds": 0}
         assert (await client.put("/v1/queues/sales", json=queue)).status_code == 200
         for user in AGENTS:
@@ -156,6 +159,7 @@ async def test_the_standby_leads_within_5_s_of_a_sigkill_and_no_caller_is_lost(
             "CC_BUS_EXCHANGE": observer._exchange_name,  # type: ignore[attr-defined]
             "CC_ESL_PORT": str(sim.esl_port),
             "CC_ROUTING_LEASE": "true",
+            "CC_SERVICE_TOKEN": TEST_SERVICE_TOKEN,
             "CC_LOG_LEVEL": "INFO",
         }
         first = Routing("first", env, tmp_path / "first.log")

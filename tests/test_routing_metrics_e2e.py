@@ -22,7 +22,7 @@ import pytest
 
 from cc_common.bus import Bus
 from cc_common.esl import InboundClient
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_metrics.app import create_app as create_metrics_app
 from cc_metrics.settings import MetricsSettings
 from cc_routing.testing import (
@@ -121,6 +121,7 @@ async def test_metrics_count_what_the_switch_saw_across_a_clean_stop_and_a_crash
         bus_exchange=exchange,
         metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
         metrics_queues=[QUEUE],
+        service_token=TEST_SERVICE_TOKEN,
     )
     settings = routing_settings(
         switch.endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
@@ -128,9 +129,7 @@ async def test_metrics_count_what_the_switch_saw_across_a_clean_stop_and_a_crash
     metrics_app = create_metrics_app(metrics_settings)
     async with (
         metrics_app.router.lifespan_context(metrics_app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=metrics_app), base_url="http://metrics"
-        ) as metrics,
+        api_client(metrics_app, "http://metrics") as metrics,
         watch(switch.endpoint) as (client, seen),
     ):
         callers: list[asyncio.Task[None]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -61,6 +62,14 @@ async def start_service(
             stack.push_async_callback(own.aclose)
             await own.enter_async_context(app.router.lifespan_context(app))
             client = await own.enter_async_context(api_client(app, "http://recording"))
+            if switch is not None:  # attached to FreeSWITCH, subscribed and reconciled
+
+                async def ready() -> bool:
+                    return (await client.get("/readyz")).status_code == 200
+
+                async with asyncio.timeout(30):
+                    while not await ready():
+                        await asyncio.sleep(0.05)
             return Service(app, client, publisher, settings, own)
 
         yield start

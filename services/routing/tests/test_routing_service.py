@@ -24,7 +24,7 @@ import pytest
 
 from cc_common.bus import Bus
 from cc_common.esl import EslEvent, InboundClient
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_proto import Envelope, EventData
 from cc_routing.app import create_app
 from cc_routing.reconcile import LEG_GRACE_SECONDS
@@ -216,14 +216,13 @@ async def routing_through(
         esl_port=proxy.port,
         esl_password=switch.password,
         routing_lease=False,
+        service_token=TEST_SERVICE_TOKEN,
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
-            service: RoutingService = app.state.routing
-            await eventually(lambda: service.live.is_set(), within=30)
-            yield service, client
+    async with app.router.lifespan_context(app), api_client(app, "http://routing") as client:
+        service: RoutingService = app.state.routing
+        await eventually(lambda: service.live.is_set(), within=30)
+        yield service, client
 
 
 async def configure(client: httpx.AsyncClient, agents: dict[str, str]) -> None:
@@ -440,6 +439,7 @@ async def test_a_refused_password_is_logged_retried_and_named_by_readiness(
             esl_port=proxy.port,
             esl_password=switch.password,
             routing_lease=False,
+            service_token=TEST_SERVICE_TOKEN,
         )
         app = create_app(settings)
         await stack.enter_async_context(app.router.lifespan_context(app))

@@ -88,7 +88,6 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
             client = InboundClient.from_settings(
                 settings, name="recording-esl", on_reconnect=on_reconnect
             )
-            await client.connect()
             stack.push_async_callback(client.close)
             switch = SwitchRecorder(client)
         mover_wake, sweeper_wake = asyncio.Event(), asyncio.Event()
@@ -131,7 +130,6 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
 
             switch.on_record_stop(on_stop)
             switch.on_hangup(on_hangup)
-            await switch.subscribe()
 
             async def reconcile(client: InboundClient) -> None:
                 live = {row.uuid for row in await client.show_channels()}
@@ -140,7 +138,17 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
                     log.info("recording.reconciled", finished=finished)
 
             reconcile_box.append(reconcile)
-            await reconcile(switch.client)
+            attached = asyncio.Event()
+            attaching = asyncio.create_task(
+                _attach(switch, reconcile, attached), name="recording-attach"
+            )
+            stack.push_async_callback(_cancel, attaching)
+
+            async def switch_attached() -> None:
+                if not attached.is_set():
+                    raise RuntimeError("not yet connected to FreeSWITCH (retrying)")
+
+            add_readiness_check(app, "freeswitch", switch_attached)
         bus = await open_bus(app, stack, settings, service="recording")
         relay = OutboxRelay(db, bus, recorder.outbox)
         relay_box.append(relay)
@@ -220,3 +228,35 @@ def create_app(settings: RecordingSettings, *, clock: Clock | None = None) -> Fa
         routers=[router, qa_router],
         open_routers=[media_router],
     )
+
+
+async def _attach(
+    switch: SwitchRecorder,
+    reconcile: Callable[[InboundClient], Awaitable[None]],
+    attached: asyncio.Event,
+) -> None:
+    """Connect to FreeSWITCH, subscribe and reconcile, retrying until the switch answers.
+
+    The service starts (and answers /healthz) before the switch is reachable, as it must when
+    both start together; recordings are started only once this has succeeded.
+    """
+    delay = 0.5
+    while True:
+        try:
+            await switch.client.connect()
+            await switch.subscribe()
+            await reconcile(switch.client)
+        except Exception as exc:  # unreachable, refused or lost again: keep trying
+            log.warning("recording.freeswitch_unreachable", error=repr(exc), retry_in=delay)
+            await switch.client.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        attached.set()
+        return
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

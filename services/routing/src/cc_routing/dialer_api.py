@@ -14,10 +14,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
+from cc_common.problems import problem_doc
 from cc_routing.dialer.campaigns import CampaignConfig, CampaignError, CampaignState, Outcome
 from cc_routing.dialer_store import DialerStore, ImportReport, ListSettings, NotFound
 
-router = APIRouter(prefix="/v1", tags=["dialer"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["dialer"],
+    responses={
+        404: problem_doc("No such campaign, list, import or lead."),
+        409: problem_doc("The request does not fit the campaign's or list's current state."),
+        503: problem_doc("Routing is not live yet (starting, or another instance leads)."),
+    },
+)
 
 
 def get_store(request: Request) -> DialerStore:
@@ -45,7 +54,7 @@ async def put_campaign(name: str, config: CampaignConfig, store: StoreDep) -> di
     if config.name != name:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"body names campaign {config.name!r}, the path {name!r}",
+            f"body names campaign {config.name!r}, the path another",
         )
     state = await store.put_campaign(config)
     return _campaign_view(config, state)

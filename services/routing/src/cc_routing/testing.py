@@ -19,7 +19,7 @@ import httpx
 from fastapi import FastAPI
 
 from cc_common.esl import EslEvent, InboundClient
-from cc_common.testing import eventually
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_proto import Envelope, EventData
 from cc_routing.app import create_app
 from cc_routing.core import Command
@@ -80,11 +80,9 @@ class Routing:
 async def routing(settings: RoutingSettings) -> AsyncIterator[Routing]:
     """Run one routing instance (lifespan and all) until the block ends."""
     app: FastAPI = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
-            await eventually(lambda: app.state.routing.live.is_set(), within=30)
-            yield Routing(client, app)
+    async with app.router.lifespan_context(app), api_client(app, "http://routing") as client:
+        await eventually(lambda: app.state.routing.live.is_set(), within=30)
+        yield Routing(client, app)
 
 
 def routing_settings(
@@ -100,6 +98,7 @@ def routing_settings(
         esl_port=endpoint.esl_port,
         esl_password=endpoint.password,
         routing_lease=False,
+        service_token=TEST_SERVICE_TOKEN,
     )
 
 

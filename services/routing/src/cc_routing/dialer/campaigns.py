@@ -9,7 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cc_common.names import Label, Name
 from cc_routing.dialer.pacing import DialMode
+
+SOUND_PATTERN = r"^[\w][\w./:@+\-]*$"
 
 
 class CampaignError(ValueError):
@@ -77,16 +80,19 @@ class CampaignConfig(BaseModel):
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
     mode: DialMode = DialMode.PROGRESSIVE
-    agents: list[str] = Field(default_factory=list, max_length=5000)
-    teams: list[str] = Field(default_factory=list, max_length=500)
+    agents: list[Name] = Field(default_factory=list, max_length=5000)
+    teams: list[Name] = Field(default_factory=list, max_length=500)
     caller_id: str
     calling_window: CallingWindow = CallingWindow()
     country_windows: dict[str, CallingWindow] = Field(default_factory=dict)
     """Per ISO country (region code, e.g. ``FR``): overrides the campaign's window there."""
     retries: dict[Outcome, RetryRule] = Field(default_factory=lambda: dict(_DEFAULT_RETRIES))
-    dispositions: list[str] = Field(default_factory=lambda: ["sale", "no_sale", "callback", "dnc"])
+    dispositions: list[Label] = Field(
+        default_factory=lambda: ["sale", "no_sale", "callback", "dnc"], max_length=200
+    )
     machine_action: Literal["hangup", "message"] = "hangup"
-    machine_message: str | None = Field(default=None, max_length=500)
+    machine_message: str | None = Field(default=None, max_length=500, pattern=SOUND_PATTERN)
+    """A sound file the switch plays to a machine: a path, no spaces, variables or commands."""
     abandon_cap: float = Field(default=0.03, gt=0, le=0.2)
 
     @field_validator("caller_id")
