@@ -132,7 +132,16 @@ def wallboard_router() -> APIRouter:
         """Every figure the wallboard shows, now (the stream pushes the same)."""
         return JSONResponse(live(request).snapshot())
 
-    @router.get("/stream")
+    @router.get(
+        "/stream",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "A stream of `snapshot` events (the same figures as /snapshot).",
+                "content": {"text/event-stream": {"schema": {}}},
+            }
+        },
+    )
     async def stream(request: Request) -> StreamingResponse:
         """Server-Sent Events: a ``snapshot`` event on every change and every second."""
         return StreamingResponse(
