@@ -58,7 +58,14 @@ def _title(status: int) -> str:
 
 
 def _clip(text: str) -> str:
+    """Cut ``text`` short and make it encodable: a message may quote a request's lone surrogate."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
     return text if len(text) <= MAX_DETAIL else text[:MAX_DETAIL] + "..."
+
+
+def _clean(error: FieldProblem) -> FieldProblem:
+    loc = [part if isinstance(part, int) else _clip(part) for part in error.loc]
+    return FieldProblem(loc=loc, msg=_clip(error.msg), type=_clip(error.type))
 
 
 def problem_response(
@@ -74,8 +81,8 @@ def problem_response(
         title=_title(status),
         status=status,
         detail=None if detail is None else _clip(detail),
-        instance=instance,
-        errors=errors,
+        instance=None if instance is None else _clip(instance),
+        errors=None if errors is None else [_clean(error) for error in errors],
     )
     return JSONResponse(
         problem.model_dump(exclude_none=True),
