@@ -131,7 +131,7 @@ async def test_a_failing_subscription_is_disabled_with_the_reason_and_can_replay
             ).json()
             return body
 
-        for _ in range(200):
+        for _ in range(600):  # a minute at most, on a loaded machine
             if not (await state())["enabled"]:
                 break
             await asyncio.sleep(0.1)
