@@ -175,7 +175,7 @@ async def test_a_call_pops_on_the_agent_stream_and_reaches_the_webhook(
                     script=CallerScript(talk_seconds=1.5),
                 )
             else:
-                variables = f"cc_customer_id={CUSTOMER},caller_id_number={CALLER}"
+                variables = f"cc_customer_id={CUSTOMER},origination_caller_id_number={CALLER}"
                 await asyncio.to_thread(
                     real.cli, f"bgapi originate {{{variables}}}loopback/7200/default &park()"
                 )
