@@ -96,6 +96,8 @@ class WebhookReceiver:
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     default_status: int = 204
+    answer_after: float = 0.0
+    """Seconds to hold each request before answering (a slow receiver)."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -109,6 +111,7 @@ class WebhookReceiver:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.received.append(Received(headers, b"".join(chunks)))
         status = self.statuses.pop(0) if self.statuses else self.default_status
+        await asyncio.sleep(self.answer_after)
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

@@ -1,7 +1,9 @@
 """Webhook delivery from PostgreSQL: claimed under a lease, signed (Standard Webhooks), retried.
 
 A delivery row is the durable promise: the sender claims due rows with SKIP LOCKED and pushes
-their next attempt a lease ahead before sending, so a crash mid-send only delays a delivery.
+their next attempt a lease ahead before sending, so a crash mid-send only delays a delivery. A
+clean stop lets the attempts in flight finish (up to the HTTP timeout) and hands back the lease of
+any it had to cut short, so the next sender retries them at once rather than after the lease.
 Every attempt is logged; failures back off exponentially with jitter; after the last allowed
 attempt the delivery fails, and a subscription whose attempts keep failing is disabled with the
 reason. The target address is checked again before each send (DNS may have changed).
@@ -109,6 +111,9 @@ class WebhookSender:
         self._resolver = resolver
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._unsettled: set[str] = set()
+        """Deliveries claimed under this sender's lease and not yet settled."""
         self._client = httpx.AsyncClient(timeout=policy.timeout_seconds, follow_redirects=False)
 
     def notify(self) -> None:
@@ -120,22 +125,43 @@ class WebhookSender:
         self._task = asyncio.create_task(self._run(), name="crm-webhook-sender")
 
     async def stop(self) -> None:
-        """Stop sending (claimed deliveries are retried by whoever runs next, after the lease)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Finish the attempts in flight, then stop; hand back the lease of any cut short."""
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self._policy.timeout_seconds + 1)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._release_unsettled()
         await self._client.aclose()
 
+    async def _release_unsettled(self) -> None:
+        """Make deliveries this sender claimed but never settled due again now."""
+        if not self._unsettled:
+            return
+        d = deliveries.c
+        async with self._db.session() as session:
+            await session.execute(
+                update(deliveries)
+                .where(d.delivery_id.in_(sorted(self._unsettled)), d.status == "pending")
+                .values(next_attempt_at=self._clock())
+            )
+        log.info("webhooks.leases_released", deliveries=len(self._unsettled))
+        self._unsettled.clear()
+
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.send_due()
             except Exception:  # the sender must outlive a database blip
                 log.exception("webhooks.send_failed")
                 sent = 0
                 await asyncio.sleep(1.0)
-            if sent < self._policy.concurrency:
+            if sent < self._policy.concurrency and not self._stopping:
                 self._wake.clear()
                 await wait_for_wakeup(self._wake, self._policy.poll_seconds)
 
@@ -172,11 +198,13 @@ class WebhookSender:
                     .where(d.delivery_id.in_([r.delivery_id for r in rows]))
                     .values(next_attempt_at=now + LEASE)
                 )
+        self._unsettled.update(r.delivery_id for r in rows)
         return list(rows)
 
     async def _send(self, row: Any) -> None:
         outcome = await self._attempt(row)
         await self._settle(row, outcome)
+        self._unsettled.discard(row.delivery_id)
 
     async def _attempt(self, row: Any) -> Outcome:
         started = time.monotonic()

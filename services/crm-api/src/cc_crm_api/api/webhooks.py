@@ -263,7 +263,11 @@ async def get_webhook(
 async def change_webhook(
     webhook_id: WebhookId, body: WebhookChange, runtime: RuntimeDep, db: DbDep, _: Admin
 ) -> WebhookOut:
-    """Change the URL, events or description; `enabled: true` resumes a disabled one."""
+    """Change the URL, events or description; `enabled: true` resumes a disabled one.
+
+    Deliveries the disabling cut off go out on resuming. Events that happened while it was
+    disabled were not queued for it: replay a failed delivery to send one again.
+    """
     await _row(runtime, db, webhook_id)
     values: dict[str, Any] = {"updated_at": runtime.clock()}
     if body.url is not None:
