@@ -12,7 +12,7 @@ def test_a_lone_surrogate_in_a_message_still_renders_a_problem() -> None:
     response = problem_response(
         422, bad, instance="/v1/x\udc80", errors=[FieldProblem(loc=["body"], msg=bad, type="v")]
     )
-    body = json.loads(response.body)
+    body = json.loads(bytes(response.body))
     assert response.status_code == 422
     assert body["detail"] == "country '?' is not an ISO 3166 code like FR"
     assert body["instance"] == "/v1/x?"
