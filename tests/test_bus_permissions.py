@@ -141,7 +141,7 @@ def test_every_event_type_has_a_publisher_and_metrics_publishes_none() -> None:
     assert write_pattern("metrics") == "(?!)"
     pattern = write_pattern("recording", tenant="acme")
     kinds = (
-        r"qa\.evaluated|recording\.completed|recording\.deleted|recording\.evaluated"
-        r"|recording\.flagged|recording\.paused|recording\.resumed|recording\.started"
+        r"qa\.evaluated|recording\.completed|recording\.deleted|recording\.flagged"
+        r"|recording\.paused|recording\.resumed|recording\.started"
     )
     assert pattern == rf"^acme\.({kinds})$"

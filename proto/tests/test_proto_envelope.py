@@ -110,12 +110,6 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "duration_seconds": 60,
         "size_bytes": 960044,
     },
-    "recording.evaluated": {
-        "recording_id": "r1",
-        "scorecard": "basic",
-        "score": 8,
-        "max_score": 10,
-    },
     "recording.resumed": {"recording_id": "r1", "paused_seconds": 12.5},
     "recording.flagged": {"recording_id": "r1", "reason": "file_missing", "attempt": 2},
     "recording.deleted": {"recording_id": "r1", "reason": "erased"},

@@ -312,19 +312,12 @@ class RecordingCompleted(EventData):
 
 
 @register
-class RecordingEvaluated(EventData):
-    event_type = "recording.evaluated"
-    summary = "A QA evaluation of a recorded call was completed against a scorecard."
-    recording_id: Name
-    scorecard: Name
-    score: float = Field(ge=0)
-    max_score: float = Field(gt=0)
-
-
-@register
 class QaEvaluated(EventData):
     event_type = "qa.evaluated"
-    summary = "An evaluator scored a recorded call against a versioned scorecard."
+    summary = (
+        "An evaluator scored a recorded call against a versioned scorecard (the one QA event:"
+        " metrics reads the agent's score from it)."
+    )
     evaluation_id: Name
     recording_id: Name
     scorecard: Name

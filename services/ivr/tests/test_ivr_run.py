@@ -9,6 +9,7 @@ from cc_ivr.core import (
     Command,
     Finish,
     FlowRun,
+    InputRefused,
     LookupCustomer,
     LookupResult,
     PlayFiles,
@@ -17,6 +18,8 @@ from cc_ivr.core import (
     parse_flow,
 )
 from cc_ivr.flows import sample_documents
+
+from .test_ivr_pci import PAYMENT
 
 # A Wednesday, 14:00 in London and 09:00 in New York; and a Sunday night.
 OPEN = dt.datetime(2026, 12, 9, 14, 0, tzinfo=dt.UTC)
@@ -183,3 +186,21 @@ def test_a_dtmf_flood_is_invalid_input_not_a_choice() -> None:
     finish = seen[-1]
     assert isinstance(finish, Finish)
     assert run.path[-1] == "agent"  # on_invalid
+
+
+def test_a_sensitive_collection_is_marked_and_a_refusal_is_not_retried() -> None:
+    run = FlowRun(
+        parse_flow(PAYMENT), call_id="c1", caller="15551230000", dialed="8300", started_at=OPEN
+    )
+    menu = run.start(OPEN)
+    assert isinstance(menu, CollectDigits)
+    assert not menu.sensitive
+    card = run.resume("1", OPEN)
+    assert isinstance(card, CollectDigits)
+    assert card.sensitive
+    # The recording could not be paused: no second try, straight to the card's failure branch.
+    finish = run.resume(InputRefused("recording service unreachable"), OPEN)
+    assert isinstance(finish, Finish)
+    assert (finish.outcome, finish.queue) == ("queued", "payments")
+    assert run.refused == ["card"]
+    assert "card" not in run.variables

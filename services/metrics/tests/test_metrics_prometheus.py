@@ -38,7 +38,7 @@ from cc_proto.events import (
     CallIvrCompleted,
     CallQueued,
     CallTransferred,
-    RecordingEvaluated,
+    QaEvaluated,
     SurveyCompleted,
 )
 
@@ -185,7 +185,15 @@ def batches(now: datetime) -> list[list[Envelope[EventData]]]:
         e.state("a1", S.ON_CALL, S.WRAP_UP, 0, since=-4),
         e.make(SurveyCompleted(csat=1, nps=9, fcr=True), 1, call_id="c1"),
         e.make(
-            RecordingEvaluated(recording_id="r1", scorecard="std", score=45, max_score=50),
+            QaEvaluated(
+                evaluation_id="e1",
+                recording_id="r1",
+                scorecard="std",
+                scorecard_version=1,
+                evaluator="eve",
+                percent=90,
+                passed=True,
+            ),
             1,
             call_id="c1",
             agent_id="a1",

@@ -15,7 +15,7 @@ from cc_proto.events import (
     CallOutcome,
     CallResumed,
     CallTransferred,
-    RecordingEvaluated,
+    QaEvaluated,
     RecordingStarted,
     SurveyCompleted,
 )
@@ -43,8 +43,14 @@ def a_call() -> list:  # type: ignore[type-arg]
         E.state("a1", AgentState.WRAP_UP, AgentState.AVAILABLE, 250, since=210, call=c),
         E.make(CallDispositioned(code="billing", resolved=False), 240, call_id=c, agent_id="a1"),
         E.make(SurveyCompleted(csat=2, nps=8, fcr=True), 260, call_id=c),
-        E.make(RecordingEvaluated(recording_id="rec-1", scorecard="std", score=45, max_score=50),
+        E.make(QaEvaluated(evaluation_id="e1", recording_id="rec-1", scorecard="std",
+                           scorecard_version=1, evaluator="eve", percent=90, passed=True),
                9000, call_id=c, agent_id="a1"),
+        # a calibration score of the same call grades the evaluator: not the agent's QA score
+        E.make(QaEvaluated(evaluation_id="e2", recording_id="rec-1", scorecard="std",
+                           scorecard_version=1, evaluator="cal", percent=10, passed=False,
+                           calibration="week-1"),
+               9001, call_id=c, agent_id="a1"),
     ]  # fmt: skip
 
 

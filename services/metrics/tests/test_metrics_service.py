@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cc_metrics.testing import T0, Clock, Events, SimRun, simulate_run
-from cc_proto.events import AgentState, CallOutcome
+from cc_proto.events import AgentState, CallOutcome, QaEvaluated
 
 pytestmark = pytest.mark.integration
 
@@ -267,6 +267,46 @@ async def test_schedules_and_costs_turn_on_adherence_attendance_and_cost_per_cal
     assert kpi(per_call.json(), "cost_per_call") == 12.5
     bad = await service.client.post("/costs", json={**cost, "scope": "tenant"})
     assert bad.status_code == 422
+
+
+def evaluated(percent: float, *, calibration: str | None = None) -> QaEvaluated:
+    return QaEvaluated(
+        evaluation_id=f"e-{percent}-{calibration}",
+        recording_id="r",
+        scorecard="std",
+        scorecard_version=1,
+        evaluator="eve",
+        percent=percent,
+        passed=percent >= 80,
+        calibration=calibration,
+    )
+
+
+async def test_qa_evaluations_reach_the_agent_and_queue_reports_without_calibration(
+    start_service: Any,
+) -> None:
+    service = await start_service()
+    e = Events()
+    events = [
+        e.offered("c1", "sales", 60), e.answered("c1", "sales", "a1", 70, wait=10),
+        e.ended("c1", 300, CallOutcome.ANSWERED, queue="sales", agent="a1", talk=230),
+        e.offered("c2", "sales", 320), e.answered("c2", "sales", "a1", 330, wait=10),
+        e.ended("c2", 600, CallOutcome.ANSWERED, queue="sales", agent="a1", talk=270),
+        # scored the next day: the score counts where the call ended
+        e.make(evaluated(90), 90_000, call_id="c1", agent_id="a1"),
+        e.make(evaluated(70), 90_100, call_id="c2", agent_id="a1"),
+        e.make(evaluated(10, calibration="week-1"), 90_200, call_id="c2", agent_id="a1"),
+    ]  # fmt: skip
+    await publish_all(service, events)
+    await service.wait_processed(len(events))
+    window = {"start": START.isoformat(), "end": (START + timedelta(minutes=15)).isoformat()}
+    agent = await service.get("/reports/agents", agent="a1", granularity="total", **window)
+    assert agent.status_code == 200, agent.text
+    assert kpi(agent.json(), "qa_score") == pytest.approx(0.8)
+    queue = await service.get("/reports/queues", queue="sales", granularity="total", **window)
+    assert kpi(queue.json(), "qa_score") == pytest.approx(0.8)
+    record = (await service.client.get("/cdrs/c2")).json()
+    assert record["qa_score"] == pytest.approx(0.7)
 
 
 async def test_a_restarted_service_continues_where_it_stopped(start_service: Any) -> None:

@@ -317,3 +317,69 @@ async def test_a_short_recording_is_kept_unless_record_min_sec_says_otherwise(
             await asyncio.sleep(0.5)
             kept[name] = await asyncio.to_thread(path.exists)
     assert kept == {"plain": True, "minimum": False}
+
+
+async def far_leg(client: InboundClient, known: set[str]) -> str:
+    """Return the switch's answering leg of a SIP call to 7303 placed on it (not yet known)."""
+    far: list[str] = []
+    async with asyncio.timeout(10):
+        while not far:  # the switch lists a new channel a moment after it exists
+            await asyncio.sleep(0.2)
+            rows = json.loads((await client.api("show channels as json")).text).get("rows", [])
+            far = [r["uuid"] for r in rows if r["uuid"] not in known and r["dest"] == "7303"]
+    return str(far[0])
+
+
+async def test_an_agent_hold_keeps_one_continuous_recording_on_the_real_switch(
+    switch: Any, start_service: ServiceFactory
+) -> None:
+    if switch.real is None:
+        pytest.skip("a phone's hold is a SIP re-INVITE: the simulator's legs here are loopback")
+    service = await start_service(switch=switch.endpoint)
+    call_id, agent = str(uuid.uuid4()), str(uuid.uuid4())
+    endpoint = switch.endpoint
+    port = endpoint.sip_ext_port
+    client = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    async with client:
+        await client.events("plain", "BACKGROUND_JOB")
+        caller_phone = await place_call(switch, client, call_id)
+        assert caller_phone is not None
+        await _run(
+            client,
+            f"originate {{origination_uuid={agent}}}sofia/internal/7303@127.0.0.1:{port} &park()",
+        )
+        agent_phone = await far_leg(client, {call_id, caller_phone, agent})
+        await _run(client, f"uuid_bridge {call_id} {agent}")
+        await service.publish(
+            CallAnswered(queue="support", agent_leg_uuid=agent, wait_seconds=0, ring_seconds=1),
+            call_id=call_id,
+            agent_id="ann",
+        )
+        started = await service.wait_status(call_id, "recording")
+        began = time.monotonic()
+        await asyncio.sleep(2.0)
+        held_at = time.monotonic() - began
+        await _run(client, f"uuid_hold {agent_phone}")  # the agent's phone puts the call on hold
+        await asyncio.sleep(2.5)
+        await _run(client, f"uuid_hold off {agent_phone}")
+        resumed_at = time.monotonic() - began
+        await asyncio.sleep(2.5)
+        await _run(client, f"uuid_kill {call_id}")
+        length = time.monotonic() - began
+    await service.publish(
+        CallEnded(outcome=CallOutcome.ANSWERED, hangup_cause="NORMAL_CLEARING", duration_seconds=7),
+        call_id=call_id,
+        agent_id="ann",
+    )
+    stored = await service.wait_status(call_id, "stored")
+    assert [r["id"] for r in await service.recordings(call_id=call_id)] == [started["id"]]
+    whole = await fetch(service, stored["id"], "qa")
+    count, rate, audio = channels(whole.content)
+    assert count == 2
+    seconds = len(audio[0]) / rate
+    assert abs(seconds - length) < 1.5, (seconds, length)  # the hold is in the file, not cut out
+    said, heard = audio
+    for start, end in ((0.5, held_at - 0.2), (resumed_at + 0.5, seconds - 0.3)):
+        assert rms(said, rate, start, end) > 1000, (start, end)  # the caller's tone
+    held = rms(heard, rate, held_at + 0.5, resumed_at - 0.2)
+    assert held > 0, "the caller hears music on hold, and the recording has it"

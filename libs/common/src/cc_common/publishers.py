@@ -47,7 +47,6 @@ PUBLISHES: Mapping[str, frozenset[str]] = {
             "recording.completed",
             "recording.flagged",
             "recording.deleted",
-            "recording.evaluated",
             "qa.evaluated",
         }
     ),

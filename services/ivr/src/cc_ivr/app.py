@@ -11,6 +11,7 @@ from cc_common.db import Outbox, OutboxRelay
 from cc_common.esl import OutboundServer
 from cc_ivr.adapters.crm import CrmClient
 from cc_ivr.adapters.db import SCHEMA, kit
+from cc_ivr.adapters.recording import RecordingPauser
 from cc_ivr.adapters.store import FlowStore
 from cc_ivr.api import router
 from cc_ivr.core.breaker import CircuitBreaker
@@ -35,6 +36,8 @@ def create_app(settings: IvrSettings) -> FastAPI:
         breaker = CircuitBreaker(settings.crm_failures_to_open, settings.crm_open_seconds)
         crm = CrmClient(settings.crm_url, token=crm_token, breaker=breaker)
         stack.push_async_callback(crm.close)
+        recording = RecordingPauser(settings.recording_url, token=token)
+        stack.push_async_callback(recording.close)
         if getattr(app.state, "ivr_metrics", None) is None:  # once per app, not per lifespan
             app.state.ivr_metrics = IvrMetrics(app.state.registry)
         metrics: IvrMetrics = app.state.ivr_metrics
@@ -50,6 +53,7 @@ def create_app(settings: IvrSettings) -> FastAPI:
             service_token=token,
             survey_target=settings.survey_target,
             metrics=metrics,
+            recording=recording,
         )
         server = OutboundServer(runner.handle, settings.ivr_socket_host, settings.ivr_socket_port)
         await server.start()

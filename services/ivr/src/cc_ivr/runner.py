@@ -23,6 +23,7 @@ from cc_common.db import Database, Outbox, OutboxRelay
 from cc_common.esl import EslError, EslEvent, OutboundSession
 from cc_common.logging import get_logger
 from cc_ivr.adapters.crm import CrmClient
+from cc_ivr.adapters.recording import PauseFailed, RecordingPauser
 from cc_ivr.adapters.store import ActiveFlow, FlowNotFound, FlowStore
 from cc_ivr.core import (
     CollectDigits,
@@ -30,6 +31,7 @@ from cc_ivr.core import (
     Finish,
     Flow,
     FlowRun,
+    InputRefused,
     LookupCustomer,
     PlayFiles,
     RecordMessage,
@@ -88,6 +90,7 @@ class IvrRunner:
         survey_target: str = "cc_survey:XML:contact-center",
         random: Callable[[], float] = _random.random,
         metrics: IvrMetrics | None = None,
+        recording: RecordingPauser | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.tenant = tenant
@@ -103,6 +106,7 @@ class IvrRunner:
         self.survey_target = survey_target
         self.random = random
         self.metrics = metrics
+        self.recording = recording or RecordingPauser("")
         self.stats = RunnerStats()
 
     async def handle(self, session: OutboundSession) -> None:
@@ -221,6 +225,8 @@ class IvrRunner:
             await self._app(session, "speak", f"flite|kal|{text}")
             return None
         if isinstance(command, CollectDigits):
+            if command.sensitive:
+                return await self._collect_unrecorded(session, command, call_id)
             return await self._collect(session, command)
         if isinstance(command, LookupCustomer):
             result = await self.crm.lookup(command)
@@ -247,6 +253,28 @@ class IvrRunner:
         )
         done = await self._app(session, "play_and_get_digits", arg)
         return done.variable(DIGITS_VARIABLE) or ""
+
+    async def _collect_unrecorded(
+        self, session: OutboundSession, ask: CollectDigits, call_id: str
+    ) -> str | InputRefused:
+        """Collect card data with the call's recording paused, or not at all (PCI DSS)."""
+        try:
+            paused = await self.recording.pause(call_id)
+        except PauseFailed as exc:
+            log.warning("ivr.sensitive_input_refused", call_id=call_id, reason=str(exc))
+            if self.metrics is not None:
+                self.metrics.sensitive.labels("refused").inc()
+            return InputRefused(str(exc))
+        if self.metrics is not None:
+            self.metrics.sensitive.labels("paused" if paused else "unrecorded").inc()
+        try:
+            digits = await self._collect(session, ask)
+            # Off the channel at once: its variables go into every later event and the CDR.
+            await self._app(session, "unset", DIGITS_VARIABLE)
+            return digits
+        finally:
+            if paused:  # also when the caller hung up mid-way (the task is cancelled then)
+                await asyncio.shield(self.recording.resume(call_id))
 
     async def _leave(
         self, session: OutboundSession, finish: Finish, call_id: str, active: ActiveFlow

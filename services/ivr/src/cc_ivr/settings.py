@@ -33,6 +33,11 @@ class IvrSettings(ServiceSettings):
     routing_url: str = Field(
         default="", description="Routing's internal API, for callback requests; empty: none."
     )
+    recording_url: str = Field(
+        default="",
+        description="The recording service's internal API, paused while sensitive digits are "
+        "entered; empty: sensitive collect nodes are refused (take on_failure).",
+    )
     crm_token: SecretStr | None = Field(
         default=None,
         description="Bearer token the CRM's lookup endpoint wants (a secret); unset: none sent.",

@@ -1,5 +1,5 @@
 """The IVR's own Prometheus series: calls by outcome (containment and abandonment in the IVR),
-time in the IVR, calls in the IVR now, CRM dips by result, survey answers."""
+time in the IVR, calls in the IVR now, CRM dips by result, survey answers, sensitive inputs."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ class IvrMetrics:
         )
         self.surveys = Counter(
             "cc_ivr_survey_answers", "Survey questions answered.", ["question"], registry=registry
+        )
+
+        self.sensitive = Counter(
+            "cc_ivr_sensitive_inputs",
+            "Sensitive collections (card data) by what happened to the call's recording: "
+            "paused, unrecorded (no recording in progress) or refused (not paused, not taken).",
+            ["result"],
+            registry=registry,
         )
 
     def completed(self, flow: str, outcome: str, seconds: float) -> None:

@@ -102,6 +102,11 @@ class CollectNode(_Node):
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     retries: int = Field(default=2, ge=0, le=5)
     invalid_prompt: PromptName | None = None
+    sensitive: bool = Field(
+        default=False,
+        description="Card number, CVV, PIN: the call's recording is paused while they are "
+        "entered, and they are not taken at all when it cannot be paused (on_failure).",
+    )
     next: NodeId
     on_failure: NodeId
 

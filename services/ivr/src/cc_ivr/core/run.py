@@ -90,6 +90,16 @@ class CollectDigits:
     max_digits: int
     timeout_ms: int
     terminators: str
+    sensitive: bool = False
+    """Card data and the like: the runner pauses the call's recording around the collection,
+    and answers :class:`InputRefused` instead of collecting when it cannot."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputRefused:
+    """The result of a sensitive collection that was not made (the recording stayed unpaused)."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +168,8 @@ class FlowRun:
         self.variables: dict[str, str] = {"caller": caller, "dialed": dialed, **(variables or {})}
         self.path: list[str] = []
         self.choices: list[str] = []
+        self.refused: list[str] = []
+        """Sensitive collect nodes skipped because the recording could not be paused."""
         self.outcome: Outcome | None = None
         self.finished_at: dt.datetime | None = None
         self._tries = 0
@@ -259,11 +271,20 @@ class FlowRun:
                 node.max_digits,
                 int(node.timeout_seconds * 1000),
                 terminators,
+                node.sensitive,
             )
         else:
             command = CollectDigits(self._files(files), 1, 1, int(node.timeout_seconds * 1000), "")
-        self._resume = lambda result: self._collected(node, str(result or ""))
+        self._resume = lambda result: self._collected_or_refused(node, result)
         return command
+
+    def _collected_or_refused(
+        self, node: MenuNode | CollectNode | LanguageNode, result: object
+    ) -> Command:
+        if isinstance(result, InputRefused) and isinstance(node, CollectNode):
+            self.refused.append(self.path[-1])  # not retried: the recording would hear it
+            return self._enter(node.on_failure)
+        return self._collected(node, str(result or ""))
 
     def _collected(self, node: MenuNode | CollectNode | LanguageNode, digits: str) -> Command:
         retry = self._tries <= node.retries

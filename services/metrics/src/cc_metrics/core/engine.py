@@ -543,10 +543,12 @@ def _on_survey(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> N
 
 
 def _on_evaluated(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
-    d = _data(e, ev.RecordingEvaluated)
+    d = _data(e, ev.QaEvaluated)
+    if d.calibration is not None:
+        return  # a calibration score measures the evaluators, not the agent's call
     record = engine.record_event(e, out)
     team = engine.team_of(e.agent_id or record.agent_id)
-    out.observe(Measure.QA, d.score / d.max_score, team=team or NO_TEAM)
+    out.observe(Measure.QA, d.percent / 100, team=team or NO_TEAM)
 
 
 def _on_logged_in(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
@@ -650,7 +652,7 @@ _DISPATCH: dict[type[EventData], Handler] = {
     ev.CallEnded: _on_ended,
     ev.SurveyCompleted: _on_survey,
     ev.RecordingStarted: _on_call_detail,
-    ev.RecordingEvaluated: _on_evaluated,
+    ev.QaEvaluated: _on_evaluated,
     ev.AgentLoggedIn: _on_logged_in,
     ev.AgentLoggedOut: _on_logged_out,
     ev.AgentStateChanged: _on_state_changed,
@@ -664,4 +666,4 @@ _NEEDS_AGENT: frozenset[type[EventData]] = frozenset(
 )
 _NEEDS_CALL: frozenset[type[EventData]] = frozenset(
     kind for kind in _DISPATCH if kind.event_type.startswith("call.")
-) | {ev.SurveyCompleted, ev.RecordingStarted, ev.RecordingEvaluated}
+) | {ev.SurveyCompleted, ev.RecordingStarted, ev.QaEvaluated}

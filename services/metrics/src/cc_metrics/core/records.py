@@ -242,9 +242,11 @@ def _recording(r: CallRecord, d: ev.RecordingStarted, e: Envelope[EventData]) ->
     r.recording_id = r.recording_id or d.recording_id
 
 
-def _evaluated(r: CallRecord, d: ev.RecordingEvaluated, e: Envelope[EventData]) -> None:
+def _evaluated(r: CallRecord, d: ev.QaEvaluated, e: Envelope[EventData]) -> None:
+    if d.calibration is not None:
+        return  # a calibration score measures the evaluators, not the agent
     r.qa_evaluations += 1
-    r.qa_score_sum += d.score / d.max_score
+    r.qa_score_sum += d.percent / 100
     r.recording_id = r.recording_id or d.recording_id
 
 
@@ -268,6 +270,6 @@ _HANDLERS: dict[type[EventData], Any] = {
     ev.CallDispositioned: _dispositioned,
     ev.CallEnded: _ended,
     ev.RecordingStarted: _recording,
-    ev.RecordingEvaluated: _evaluated,
+    ev.QaEvaluated: _evaluated,
     ev.SurveyCompleted: _survey,
 }

@@ -153,23 +153,6 @@ class QaDesk:
                 agent_id=rec.agent_id,
             )
             await self.outbox.add(session, event)
-            if calibration is None and result.possible > 0:
-                legacy = ev.RecordingEvaluated(
-                    recording_id=recording_id,
-                    scorecard=scorecard,
-                    score=result.percent,
-                    max_score=100.0,
-                )
-                await self.outbox.add(
-                    session,
-                    make_event(
-                        legacy,
-                        tenant=self.tenant,
-                        occurred_at=now,
-                        call_id=rec.call_id,
-                        agent_id=rec.agent_id,
-                    ),
-                )
             row = await self._get(session, evaluation_id)
         self._notify()
         return row
