@@ -11,6 +11,7 @@ from cc_common.db import Outbox, OutboxRelay
 from cc_common.esl import OutboundServer
 from cc_ivr.adapters.crm import CrmClient
 from cc_ivr.adapters.db import SCHEMA, kit
+from cc_ivr.adapters.routing import RoutingCallbacks
 from cc_ivr.adapters.store import FlowStore
 from cc_ivr.api import router
 from cc_ivr.core.breaker import CircuitBreaker
@@ -46,11 +47,15 @@ def create_app(settings: IvrSettings) -> FastAPI:
             outbox=outbox,
             relay=relay,
             voicemail_dir=settings.voicemail_dir,
-            routing_url=settings.routing_url,
-            service_token=token,
+            callbacks=RoutingCallbacks(
+                settings.routing_url,
+                token=token,
+                patience_seconds=settings.callback_patience_seconds,
+            ),
             survey_target=settings.survey_target,
             metrics=metrics,
         )
+        stack.push_async_callback(runner.close)
         server = OutboundServer(runner.handle, settings.ivr_socket_host, settings.ivr_socket_port)
         await server.start()
         stack.push_async_callback(server.close)

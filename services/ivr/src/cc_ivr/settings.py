@@ -33,6 +33,13 @@ class IvrSettings(ServiceSettings):
     routing_url: str = Field(
         default="", description="Routing's internal API, for callback requests; empty: none."
     )
+    callback_patience_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="How long a callback request is retried while routing cannot take it (the "
+        "caller waits in the queue meanwhile, and stays there if it never does).",
+    )
     crm_token: SecretStr | None = Field(
         default=None,
         description="Bearer token the CRM's lookup endpoint wants (a secret); unset: none sent.",
