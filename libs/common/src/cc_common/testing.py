@@ -6,7 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import httpx
@@ -23,14 +23,20 @@ async def eventually(
 
 
 @asynccontextmanager
-async def serve(app: Any, *, port: int = 0, lifespan: str = "off") -> AsyncIterator[str]:
+async def serve(
+    app: Any, *, port: int = 0, lifespan: Literal["auto", "on", "off"] = "off"
+) -> AsyncIterator[str]:
     """Serve an ASGI app over real HTTP on 127.0.0.1 (``port``, or a free one); yield its base
     URL. ``lifespan="on"`` lets the server run the app's lifespan too."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
     bound = sock.getsockname()[1]
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan=lifespan)
     server = uvicorn.Server(config)

@@ -44,6 +44,11 @@ class IvrSettings(ServiceSettings):
         default=None,
         description="Bearer token the CRM's lookup endpoint wants (a secret); unset: none sent.",
     )
+    flows_dir: str = Field(
+        default="",
+        description="A directory of flow files (one flow per *.yaml/*.yml, with optional "
+        "`numbers`) made live at start; a bad file is logged and skipped. Empty: none.",
+    )
     known_queues: str = Field(
         default="", description="Comma-separated queues flows may name; empty: not checked."
     )

@@ -97,6 +97,5 @@ def _detail(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return response.text[:200]
-    if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return body["detail"][:200]
-    return str(body)[:200]
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return (detail if isinstance(detail, str) else str(body))[:200]
