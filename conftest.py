@@ -10,8 +10,12 @@ CC_TEST_AMQP_URL.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import struct
 import uuid
+import wave
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -157,6 +161,34 @@ PROJECT_FREESWITCH = Path(__file__).resolve().parent / "freeswitch"
 """The project's FreeSWITCH configuration, applied to the real test switch as an overlay."""
 
 
+def prepare_sounds(sounds: Path, bundle: Path) -> None:
+    """Fill the test switch's ``sounds/`` (the `en` language's sound-prefix in the overlay): the
+    bundle's sounds, plus a short tone for each file the project's phrases play that the bundle
+    lacks (FreeSWITCH's sound package is not in it), so those phrases play to the end."""
+    sounds.mkdir(parents=True, exist_ok=True)
+    for entry in bundle.iterdir():
+        (sounds / entry.name).symlink_to(entry)
+    for phrases in (PROJECT_FREESWITCH / "lang").rglob("*.xml"):
+        for action in ET.parse(phrases).getroot().iter("action"):
+            name = action.get("data") or ""
+            if action.get("function") == "play-file" and not (sounds / name).exists():
+                write_tone(sounds / name)
+
+
+def write_tone(path: Path, seconds: float = 0.3, hertz: float = 440.0) -> None:
+    """Write a tone as 8 kHz mono 16-bit WAV, the format of the test switch's sounds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = 8000
+    samples = (
+        int(8000 * math.sin(2 * math.pi * hertz * i / rate)) for i in range(int(seconds * rate))
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+
+
 @pytest.fixture(scope="session")
 def real_switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSwitch]:
     """Yield one real FreeSWITCH for the session (project overlay applied); stopped at the end."""
@@ -164,7 +196,9 @@ def real_switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSwitch
     if launcher is None:
         raise RuntimeError(f"{SWITCH_ENV_VAR} is not set: no real FreeSWITCH to run on")
     overlays = [PROJECT_FREESWITCH, FS_OVERLAY]
-    switch = RealSwitch(launcher, tmp_path_factory.mktemp("freeswitch"), overlays=overlays)
+    work_dir = tmp_path_factory.mktemp("freeswitch")
+    prepare_sounds(work_dir / "sounds", launcher.parent / "sounds")
+    switch = RealSwitch(launcher, work_dir, overlays=overlays)
     switch.start()
     yield switch
     switch.stop()

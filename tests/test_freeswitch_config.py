@@ -79,7 +79,7 @@ def test_the_agent_test_extensions_match_the_transcripts() -> None:
 def test_the_announcement_phrase_routing_broadcasts_exists_for_both_forms() -> None:
     macro = next(
         m
-        for m in parse("lang/en/contact-center.xml").iter("macro")
+        for m in parse("lang/en/contact-center/phrases.xml").iter("macro")
         if m.get("name") == "cc_queue_position"
     )
     patterns = [i.get("pattern") or "" for i in macro.iter("input")]
@@ -87,5 +87,5 @@ def test_the_announcement_phrase_routing_broadcasts_exists_for_both_forms() -> N
         line = to_esl(
             PlayAnnouncement("c1", "sales", 3, estimate), dialplan=Dialplan(), gateway_template=""
         )[0]
-        argument = line.split("phrase::cc_queue_position:")[1].split()[0]
+        argument = line.split("phrase:cc_queue_position:")[1].split()[0]
         assert any(re.match(p, argument) for p in patterns), argument

@@ -124,6 +124,8 @@ async def test_a_waiting_caller_has_a_position_and_can_take_a_callback(tmp_path:
         assert booked.status_code == 200, booked.text
         bad = await client.post(f"/v1/calls/{caller}/callback", json={"number": "call me"})
         assert bad.status_code == 422
+        unknown = await client.post("/v1/calls/no-such-call/callback", json={"number": "+4930"})
+        assert unknown.status_code == 404, unknown.text  # not yet held: the IVR asks again
         await eventually(lambda: "call.ended" in types_of(seen, caller))
         assert types_of(seen, caller)[-2:] == ["call.callback_requested", "call.ended"]
         # The callback is served when a French speaker logs in: agent rung, customer dialled.

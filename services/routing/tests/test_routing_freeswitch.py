@@ -101,7 +101,7 @@ def test_a_callback_dials_the_customer_through_the_gateway_template() -> None:
         (
             PlayAnnouncement("c1", "q", 3, 150.0),
             [
-                "uuid_broadcast c1 phrase::cc_queue_position:3:2 aleg",
+                "uuid_broadcast c1 phrase:cc_queue_position:3:2 aleg",
                 "uuid_broadcast c1 local_stream://moh aleg",
             ],
         ),

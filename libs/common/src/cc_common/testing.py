@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import httpx
@@ -18,6 +20,38 @@ async def eventually(
     async with asyncio.timeout(within):
         while not condition():  # noqa: ASYNC110  (the condition has no event to wait on)
             await asyncio.sleep(poll)
+
+
+@asynccontextmanager
+async def serve(
+    app: Any, *, port: int = 0, lifespan: Literal["auto", "on", "off"] = "off"
+) -> AsyncIterator[str]:
+    """Serve an ASGI app over real HTTP on 127.0.0.1 (``port``, or a free one); yield its base
+    URL. ``lifespan="on"`` lets the server run the app's lifespan too."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    bound = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan=lifespan)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                await task
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{bound}"
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        await task
+        sock.close()
 
 
 TEST_SERVICE_TOKEN = "test-service-token-not-a-secret"

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from cc_common.bus import Bus
 from cc_common.db import Database
 from cc_common.testing import TEST_SERVICE_TOKEN
+from cc_common.testing import serve as serve  # where the crm-api tests have always found it
 from cc_crm_api.settings import CrmApiSettings
 
 
@@ -56,29 +55,6 @@ class Crm:
 
 
 CrmFactory = Callable[..., Awaitable[Crm]]
-
-
-@asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve an ASGI app over real HTTP on 127.0.0.1 (a free port); yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                await task
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        await task
-        sock.close()
 
 
 @dataclass

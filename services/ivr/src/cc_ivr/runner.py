@@ -17,13 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import httpx
-
 from cc_common.db import Database, Outbox, OutboxRelay
 from cc_common.esl import EslError, EslEvent, OutboundSession
 from cc_common.logging import get_logger
 from cc_ivr.adapters.crm import CrmClient
 from cc_ivr.adapters.recording import PauseFailed, RecordingPauser
+from cc_ivr.adapters.routing import CallbackOutcome, RoutingCallbacks
 from cc_ivr.adapters.store import ActiveFlow, FlowNotFound, FlowStore
 from cc_ivr.core import (
     CollectDigits,
@@ -70,6 +69,7 @@ class RunnerStats:
     started: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     unbound: int = 0
+    callbacks: dict[str, int] = field(default_factory=dict)
 
 
 class IvrRunner:
@@ -85,8 +85,7 @@ class IvrRunner:
         outbox: Outbox,
         relay: OutboxRelay | None = None,
         voicemail_dir: str = "${recordings_dir}",
-        routing_url: str = "",
-        service_token: str = "",
+        callbacks: RoutingCallbacks | None = None,
         survey_target: str = "cc_survey:XML:contact-center",
         random: Callable[[], float] = _random.random,
         metrics: IvrMetrics | None = None,
@@ -100,8 +99,8 @@ class IvrRunner:
         self.outbox = outbox
         self.relay = relay
         self.voicemail_dir = voicemail_dir.rstrip("/")
-        self.routing_url = routing_url.rstrip("/")
-        self.service_token = service_token
+        self.callbacks = callbacks
+        self._requests: set[asyncio.Task[CallbackOutcome]] = set()
         self.clock = clock
         self.survey_target = survey_target
         self.random = random
@@ -294,26 +293,41 @@ class IvrRunner:
             await session.execute("transfer", f"{number} XML {context}")
         elif finish.hangup:
             await session.hangup("NORMAL_CLEARING")
-        if finish.outcome == "callback":
-            asyncio.get_running_loop().create_task(self._request_callback(call_id, finish))
+        if finish.outcome == "callback" and finish.callback_number:
+            request = asyncio.get_running_loop().create_task(
+                self._request_callback(call_id, finish.callback_number)
+            )
+            self._requests.add(request)  # held, or the loop may drop it half-way
+            request.add_done_callback(self._requests.discard)
 
-    async def _request_callback(self, call_id: str, finish: Finish) -> None:
-        """Ask routing to turn the queued call into a callback that keeps its place."""
-        if not self.routing_url or not finish.callback_number:
-            return
-        headers = {"Authorization": f"Bearer {self.service_token}"} if self.service_token else {}
-        url = f"{self.routing_url}/v1/calls/{call_id}/callback"
-        async with httpx.AsyncClient(headers=headers, timeout=5.0) as http:
-            for _ in range(20):  # routing sees the park a moment after the socket closes
-                try:
-                    response = await http.post(url, json={"number": finish.callback_number})
-                except httpx.HTTPError as exc:
-                    log.warning("ivr.callback_request_failed", error=str(exc))
-                    return
-                if response.status_code != 404:
-                    return
-                await asyncio.sleep(0.25)
-        log.warning("ivr.callback_not_taken", call_id=call_id)
+    async def _request_callback(self, call_id: str, number: str) -> CallbackOutcome:
+        """Ask routing to turn the parked caller into a callback that keeps their place.
+
+        Whatever routing answers, the caller is not lost: they are parked in the callback's
+        queue, so a request routing refuses (or never gets) leaves them waiting in their place
+        to be answered in turn; the log and ``cc_ivr_callback_requests_total`` say so.
+        """
+        if self.callbacks is None:
+            outcome = CallbackOutcome("not_configured", 0)
+        else:
+            outcome = await self.callbacks.request(call_id, number)
+        self.stats.callbacks[outcome.result] = self.stats.callbacks.get(outcome.result, 0) + 1
+        if self.metrics is not None:
+            self.metrics.callbacks.labels(outcome.result).inc()
+        fields = {"call_id": call_id, "attempts": outcome.attempts, "status": outcome.status_code}
+        if outcome.result == "booked":
+            log.info("ivr.callback_booked", **fields)
+        else:  # the caller stays in the queue as a waiting call
+            log.warning(
+                "ivr.callback_not_taken", result=outcome.result, detail=outcome.detail, **fields
+            )
+        return outcome
+
+    async def close(self) -> None:
+        """Stop the callback requests still retrying (their callers stay in the queue)."""
+        for request in list(self._requests):
+            request.cancel()
+        await asyncio.gather(*self._requests, return_exceptions=True)
 
     # ----- the post-call survey
 

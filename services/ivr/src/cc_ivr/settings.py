@@ -38,9 +38,21 @@ class IvrSettings(ServiceSettings):
         description="The recording service's internal API, paused while sensitive digits are "
         "entered; empty: sensitive collect nodes are refused (take on_failure).",
     )
+    callback_patience_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="How long a callback request is retried while routing cannot take it (the "
+        "caller waits in the queue meanwhile, and stays there if it never does).",
+    )
     crm_token: SecretStr | None = Field(
         default=None,
         description="Bearer token the CRM's lookup endpoint wants (a secret); unset: none sent.",
+    )
+    flows_dir: str = Field(
+        default="",
+        description="A directory of flow files (one flow per *.yaml/*.yml, with optional "
+        "`numbers`) made live at start; a bad file is logged and skipped. Empty: none.",
     )
     known_queues: str = Field(
         default="", description="Comma-separated queues flows may name; empty: not checked."

@@ -30,6 +30,13 @@ class IvrMetrics:
         self.lookups = Counter(
             "cc_ivr_crm_lookups", "CRM data dips by result.", ["status"], registry=registry
         )
+        self.callbacks = Counter(
+            "cc_ivr_callback_requests",
+            "Callback requests to routing by result (booked; refused, gave_up, not_configured: "
+            "the caller stayed in the queue instead).",
+            ["result"],
+            registry=registry,
+        )
         self.surveys = Counter(
             "cc_ivr_survey_answers", "Survey questions answered.", ["question"], registry=registry
         )

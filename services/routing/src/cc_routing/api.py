@@ -324,10 +324,16 @@ async def call(call_id: str, service: ServiceDep) -> dict[str, Any]:
     return _finite(_fields(view))
 
 
-@router.post("/calls/{call_id}/callback", responses=CONFLICT)
+@router.post("/calls/{call_id}/callback", responses=EITHER)
 async def callback(call_id: str, body: CallbackRequest, service: ServiceDep) -> dict[str, Any]:
-    """The caller leaves the line and keeps their place: they are called back in turn."""
+    """The caller leaves the line and keeps their place: they are called back in turn.
+
+    404 while routing holds no such call (the IVR asks a moment after the caller parks, so it
+    may be early and tries again); 409 when the call is held but not waiting (answered, or
+    already a callback)."""
     runtime = _runtime(service)
+    if runtime.acd.call_view(call_id, runtime.now()) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
     try:
         await runtime.step(
             lambda: runtime.acd.request_callback(call_id, body.number, runtime.now())

@@ -94,6 +94,23 @@ class FlowStore:
             await self._changed(session, flow.name, "created" if latest is None else "updated")
         return VersionInfo(flow.name, version, False, now)
 
+    async def publish(self, flow: Flow, numbers: Iterable[str] = ()) -> VersionInfo | None:
+        """Make ``flow`` the live version of its name unless it already is, and bind ``numbers``
+        to it; return the new version, or None when the live one was this very flow (so loading
+        the same files at every start adds no versions)."""
+        document = flow.model_dump(mode="json")
+        try:
+            _, live = await self.document(flow.name)
+        except FlowNotFound:
+            live = None
+        info = None
+        if live != document:
+            info = await self.create(document)
+            await self.activate(info.name, info.version)
+        for number in numbers:
+            await self.bind(number, flow.name)
+        return info
+
     async def versions(self, name: str) -> list[VersionInfo]:
         """List a flow's versions, newest first."""
         async with self.db.session() as session:

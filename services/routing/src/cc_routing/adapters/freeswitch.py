@@ -147,7 +147,7 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
             )
             return [
                 f"uuid_broadcast {command.call_id} "
-                f"phrase::cc_queue_position:{command.position}:{minutes} aleg",
+                f"phrase:cc_queue_position:{command.position}:{minutes} aleg",
                 f"uuid_broadcast {command.call_id} {dialplan.hold_music} aleg",
             ]
         case SetCallVariables():
