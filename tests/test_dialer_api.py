@@ -105,3 +105,105 @@ async def test_campaign_list_import_and_claims_through_the_api(client: httpx.Asy
         assert naive.status_code == 422
     listed = await client.get("/v1/lists/l1")
     assert listed.json()["leads"] == {"dnc": 1, "ready": len(dialled)}
+
+
+def assert_problem(response: httpx.Response, status: int = 422) -> dict[str, object]:
+    """The answer is the shared problem model with the status, not a crash."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, object] = response.json()
+    assert problem["status"] == status
+    return problem
+
+
+async def test_a_calling_window_with_a_utc_offset_is_a_422_naming_the_field(
+    client: httpx.AsyncClient,
+) -> None:
+    """Calling windows are in the callee's local time; an offset used to crash the validator."""
+    for window, where in (
+        ({"calling_window": {"start": "09:00:00+06:20"}}, ["body", "calling_window", "start"]),
+        ({"country_windows": {"US": {"end": "20:00Z"}}}, ["body", "country_windows", "US", "end"]),
+    ):
+        response = await client.put("/v1/campaigns/renewals", json={**CAMPAIGN, **window})
+        problem = assert_problem(response)
+        errors = problem["errors"]
+        assert isinstance(errors, list)
+        assert [e["loc"] for e in errors] == [where]
+        assert "calling window times are local" in errors[0]["msg"]
+    newline = await client.put("/v1/campaigns/renewals", json={**CAMPAIGN, "caller_id": "+331\n"})
+    assert "caller id must be digits" in str(assert_problem(newline)["detail"])
+    assert (await client.get("/v1/campaigns/renewals")).status_code == 404
+    assert (await client.put("/v1/campaigns/renewals", json=CAMPAIGN)).status_code == 200
+
+
+NUL = "a%00b"
+"""A NUL byte in a path: PostgreSQL text cannot hold it."""
+LONG_LIST = "l" * 201
+"""One character more than a list id's column holds."""
+
+
+async def test_names_and_ids_postgresql_cannot_hold_are_422_problems(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each of these reached a query (or an insert) and PostgreSQL's refusal was a 500."""
+    assert (await client.put("/v1/campaigns/renewals", json=CAMPAIGN)).status_code == 200
+    put_list = await client.put(
+        "/v1/lists/l1", json={"campaign": "renewals", "default_region": "FR"}
+    )
+    assert put_list.status_code == 200
+    imported = await client.post("/v1/lists/l1/imports", content=b"phone\n0142685300\n")
+    assert imported.json()["accepted"] == 1
+    await client.post("/v1/campaigns/renewals/start")
+    claimed = await client.post("/v1/campaigns/renewals/claims", json={"count": 1})
+    lead = claimed.json()["leads"][0]["lead_id"]
+    a_list = {"campaign": "renewals", "default_region": "FR"}
+    refused: list[tuple[str, str, object]] = [
+        ("GET", f"/v1/campaigns/{NUL}", None),
+        ("POST", f"/v1/campaigns/{NUL}/start", None),
+        ("POST", f"/v1/campaigns/{NUL}/claims", {"count": 1}),
+        ("POST", "/v1/campaigns/renewals/claims", {"count": 1, "free_agents": ["a\u0000"]}),
+        ("PUT", f"/v1/lists/{NUL}", a_list),
+        ("PUT", f"/v1/lists/{LONG_LIST}", a_list),
+        ("PUT", "/v1/lists/l2", {**a_list, "campaign": "renewals\u0000"}),
+        ("GET", f"/v1/lists/{NUL}", None),
+        ("POST", f"/v1/lists/{NUL}/imports", b"phone\n0142685300\n"),
+        ("GET", f"/v1/imports/{NUL}", None),
+        ("POST", f"/v1/imports/{NUL}/resume", None),
+        ("POST", f"/v1/leads/{NUL}/outcome", {"campaign": "renewals", "outcome": "busy"}),
+        ("POST", f"/v1/leads/{lead}/outcome", {"campaign": "re\u0000", "outcome": "busy"}),
+        ("POST", f"/v1/leads/{NUL}/callback", {"at": "2030-01-01T10:00:00Z"}),
+        (
+            "POST",
+            f"/v1/leads/{lead}/callback",
+            {"at": "2030-01-01T10:00:00Z", "agent_id": "a\u0000"},
+        ),
+        ("DELETE", "/v1/do-not-call/0612345678?region=%00%00", None),
+    ]
+    for method, path, body in refused:
+        sent = {"content": body} if isinstance(body, bytes) else {"json": body}
+        problem = assert_problem(await client.request(method, path, **sent))
+        assert problem["errors"], (method, path, problem)
+    assert (await client.get("/v1/lists/l1")).json()["leads"] == {"dialing": 1}
+    assert (await client.get(f"/v1/lists/{'l' * 200}")).status_code == 404
+
+
+async def test_an_imported_row_whose_id_postgresql_cannot_hold_is_left_out(
+    client: httpx.AsyncClient,
+) -> None:
+    """A NUL or a 300-character id in one row used to fail the whole batch's insert (a 500, and
+    the import stuck in ``importing``); now that row is left out with why, the rest goes in."""
+    assert (await client.put("/v1/campaigns/renewals", json=CAMPAIGN)).status_code == 200
+    put_list = await client.put(
+        "/v1/lists/l1", json={"campaign": "renewals", "default_region": "FR"}
+    )
+    assert put_list.status_code == 200
+    csv = "phone,id,name\n0142685300,crm-1,Alice\n0142685301,crm\x002,Bob\n0142685302,{},Carol\n"
+    imported = await client.post("/v1/lists/l1/imports", content=csv.format("x" * 300).encode())
+    assert imported.status_code == 201, imported.text
+    report = imported.json()
+    assert (report["status"], report["accepted"], report["rejected"]) == ("done", 1, 2)
+    assert report["problems"] == [
+        {"line": 3, "reason": "the row's id contains a control character or line break"},
+        {"line": 4, "reason": "the row's id is 300 characters long; at most 200"},
+    ]
+    assert (await client.get("/v1/lists/l1")).json()["leads"] == {"ready": 1}

@@ -155,3 +155,36 @@ def test_campaign_moves_and_retry_rules() -> None:
         CampaignConfig(name="c", agents=["a"], caller_id="+331", country_windows={"usa": {}})
     with pytest.raises(ValueError, match="machine_message"):
         CampaignConfig(name="c", agents=["a"], caller_id="+331", machine_action="message")
+
+
+@pytest.mark.parametrize(
+    "window",
+    [{"start": "09:00+02:00"}, {"end": "21:00Z"}, {"start": "08:00Z", "end": "20:00Z"}],
+)
+def test_a_calling_window_with_an_offset_is_refused_as_invalid(window: dict[str, str]) -> None:
+    """A window is in the callee's local time: an offset is an input error, not a crash (an
+    aware time compared with the naive default raised TypeError, a 500 at the API)."""
+    with pytest.raises(ValueError, match="calling window times are local"):
+        CallingWindow.model_validate(window)
+    with pytest.raises(ValueError, match="calling window times are local"):
+        CampaignConfig.model_validate(
+            {"name": "c", "agents": ["a"], "caller_id": "+331", "country_windows": {"US": window}}
+        )
+
+
+def test_a_caller_id_ending_in_a_line_break_is_refused() -> None:
+    """The caller id goes into an originate command, where a line break ends the command."""
+    for caller_id in ("+33100000000\n", "+33100000000\r\n", "\n+33100000000"):
+        with pytest.raises(ValueError, match="caller id must be digits"):
+            CampaignConfig(name="c", agents=["a"], caller_id=caller_id)
+
+
+def test_a_row_whose_own_id_postgresql_cannot_hold_is_left_out() -> None:
+    layout = ListLayout.from_header(["phone", "id", "name"])
+    with_nul = validate_row(layout, 2, ["0142685300", "crm\x0042", "Alice"], "FR")
+    assert with_nul == RowProblem(2, "the row's id contains a control character or line break")
+    too_long = validate_row(layout, 3, ["0142685300", "x" * 201, "Alice"], "FR")
+    assert too_long == RowProblem(3, "the row's id is 201 characters long; at most 200")
+    fine = validate_row(layout, 4, ["0142685300", "x" * 200, "Al\x00ice"], "FR")
+    assert isinstance(fine, Lead)  # other columns are kept in JSON, where NUL is escaped
+    assert fine.external_id == "x" * 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
@@ -212,6 +213,19 @@ async def test_a_large_generated_list_is_streamed(store: DialerStore) -> None:
     assert report.rejected == bad
     assert report.accepted + report.duplicates == rows - bad
     assert (await store.lead_counts("l1"))["ready"] == report.accepted
+
+
+async def test_imports_of_the_same_numbers_at_once_fold_them(store: DialerStore) -> None:
+    """Each import checked which numbers the list already had, then inserted the rest: two
+    concurrent ones both found none, and the second insert hit the primary key (a 500, and that
+    import stuck in ``importing``). Whichever commits second folds what the first took."""
+    data = b"phone\n" + b"".join(b"+336120%05d\n" % n for n in range(600))
+    uploads = [await store.upload("l1", chunks(data, 4096)) for _ in range(4)]
+    reports = await asyncio.gather(*(store.run_import(i, batch_rows=10) for i in uploads))
+    assert [r.status for r in reports] == ["done"] * 4
+    assert sum(r.accepted for r in reports) == 600
+    assert sum(r.duplicates for r in reports) == 3 * 600
+    assert await store.lead_counts("l1") == {"ready": 600}
 
 
 # --- dialling ----------------------------------------------------------------------------------

@@ -43,6 +43,19 @@ def _problem(value: object, what: str, pattern: re.Pattern[str], allowed: str) -
     return None
 
 
+def text_problem(value: str, what: str, max_length: int) -> str | None:
+    """Say what is wrong with free text kept as it is (a CRM id, a note), or None when it is fine.
+
+    Such text is bounded and holds no control character: PostgreSQL text cannot hold NUL, and a
+    line break has no place in an id that ends up in logs and channel variables.
+    """
+    if len(value) > max_length:
+        return f"{what} is {len(value)} characters long; at most {max_length}"
+    if _CONTROL.search(value):
+        return f"{what} contains a control character or line break"
+    return None
+
+
 def name_problem(value: object, what: str = "name") -> str | None:
     """Say what is wrong with a name, or None when it is fine."""
     return _problem(value, what, _NAME, "letters, digits and _ . : @ + - (no spaces)")

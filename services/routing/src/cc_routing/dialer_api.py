@@ -11,11 +11,21 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
+from cc_common.names import Label, Name
 from cc_common.problems import problem_doc
-from cc_routing.dialer.campaigns import CampaignConfig, CampaignError, CampaignState, Outcome
+from cc_routing.dialer.campaigns import (
+    ID_PATTERN,
+    MAX_CAMPAIGN_NAME,
+    MAX_ID,
+    CampaignConfig,
+    CampaignError,
+    CampaignName,
+    CampaignState,
+    Outcome,
+)
 from cc_routing.dialer_store import DialerStore, ImportReport, ListSettings, NotFound
 
 router = APIRouter(
@@ -36,6 +46,28 @@ def get_store(request: Request) -> DialerStore:
 
 StoreDep = Annotated[DialerStore, Depends(get_store)]
 
+# Every name and id in a path is bounded and plain ASCII before it reaches a query: PostgreSQL
+# refuses text holding NUL and longer than its column, which would otherwise be a 500.
+CampaignPath = Annotated[
+    str,
+    Path(min_length=1, max_length=MAX_CAMPAIGN_NAME, pattern=ID_PATTERN, description="A campaign."),
+]
+ListPath = Annotated[
+    str,
+    Path(min_length=1, max_length=MAX_CAMPAIGN_NAME, pattern=ID_PATTERN, description="A list."),
+]
+IdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_ID,
+        pattern=ID_PATTERN,
+        description="A lead's or an import's id, as the dialer handed it out.",
+    ),
+]
+Region = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")]
+PhoneNumber = Annotated[str, Field(min_length=1, max_length=50)]
+
 
 def _not_found(exc: NotFound) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, str(exc.args[0]))
@@ -49,7 +81,9 @@ def _campaign_view(config: CampaignConfig, state: CampaignState) -> dict[str, An
 
 
 @router.put("/campaigns/{name}")
-async def put_campaign(name: str, config: CampaignConfig, store: StoreDep) -> dict[str, Any]:
+async def put_campaign(
+    name: CampaignPath, config: CampaignConfig, store: StoreDep
+) -> dict[str, Any]:
     """Create or change a campaign (a new one is stopped until started)."""
     if config.name != name:
         raise HTTPException(
@@ -67,7 +101,7 @@ async def list_campaigns(store: StoreDep) -> list[dict[str, Any]]:
 
 
 @router.get("/campaigns/{name}")
-async def get_campaign(name: str, store: StoreDep) -> dict[str, Any]:
+async def get_campaign(name: CampaignPath, store: StoreDep) -> dict[str, Any]:
     """One campaign with its state."""
     try:
         return _campaign_view(*await store.get_campaign(name))
@@ -77,11 +111,11 @@ async def get_campaign(name: str, store: StoreDep) -> dict[str, Any]:
 
 class Claim(BaseModel):
     count: int = Field(ge=1, le=1000)
-    free_agents: list[str] = Field(default_factory=list, max_length=5000)
+    free_agents: list[Name] = Field(default_factory=list, max_length=5000)
 
 
 @router.post("/campaigns/{name}/claims")
-async def claim_dials(name: str, body: Claim, store: StoreDep) -> dict[str, Any]:
+async def claim_dials(name: CampaignPath, body: Claim, store: StoreDep) -> dict[str, Any]:
     """Hand out due leads to dial now, checked against do-not-call and calling windows."""
     try:
         result = await store.claim_dials(name, body.count, body.free_agents)
@@ -95,7 +129,7 @@ async def claim_dials(name: str, body: Claim, store: StoreDep) -> dict[str, Any]
 
 @router.post("/campaigns/{name}/{action}")
 async def change_campaign(
-    name: str, action: Literal["start", "pause", "stop"], store: StoreDep
+    name: CampaignPath, action: Literal["start", "pause", "stop"], store: StoreDep
 ) -> dict[str, Any]:
     """Start, pause or stop a campaign (409 when the move makes no sense now)."""
     try:
@@ -111,13 +145,13 @@ async def change_campaign(
 
 
 class ListBody(BaseModel):
-    campaign: str = Field(min_length=1, max_length=200)
-    default_region: str = Field(min_length=2, max_length=2)
+    campaign: CampaignName
+    default_region: Region
     default_timezone: str | None = Field(default=None, max_length=64)
 
 
 @router.put("/lists/{list_id}")
-async def put_list(list_id: str, body: ListBody, store: StoreDep) -> dict[str, Any]:
+async def put_list(list_id: ListPath, body: ListBody, store: StoreDep) -> dict[str, Any]:
     """Create or change a call list feeding a campaign."""
     try:
         settings = ListSettings(
@@ -132,7 +166,7 @@ async def put_list(list_id: str, body: ListBody, store: StoreDep) -> dict[str, A
 
 
 @router.get("/lists/{list_id}")
-async def get_list(list_id: str, store: StoreDep) -> dict[str, Any]:
+async def get_list(list_id: ListPath, store: StoreDep) -> dict[str, Any]:
     """A list's settings and how many of its leads are in each status."""
     try:
         settings = await store.get_list(list_id)
@@ -146,7 +180,7 @@ def _report(report: ImportReport) -> dict[str, Any]:
 
 
 @router.post("/lists/{list_id}/imports", status_code=status.HTTP_201_CREATED)
-async def import_list(list_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
+async def import_list(list_id: ListPath, request: Request, store: StoreDep) -> dict[str, Any]:
     """Import a CSV (UTF-8 or GB18030) streamed in the body; rows left out are listed by line.
 
     The body is kept as it arrives (never whole in memory) and then imported in batches; if the
@@ -167,7 +201,7 @@ async def import_list(list_id: str, request: Request, store: StoreDep) -> dict[s
 
 @router.get("/imports/{import_id}")
 async def import_status(
-    import_id: str, store: StoreDep, problems: Annotated[int, Query(ge=0, le=100_000)] = 1000
+    import_id: IdPath, store: StoreDep, problems: Annotated[int, Query(ge=0, le=100_000)] = 1000
 ) -> dict[str, Any]:
     """Where an import stands, with the first rows left out and why."""
     try:
@@ -177,7 +211,7 @@ async def import_status(
 
 
 @router.post("/imports/{import_id}/resume")
-async def resume_import(import_id: str, store: StoreDep) -> dict[str, Any]:
+async def resume_import(import_id: IdPath, store: StoreDep) -> dict[str, Any]:
     """Carry on an import that stopped midway (a done one is returned as it is)."""
     try:
         return _report(await store.run_import(import_id))
@@ -189,8 +223,8 @@ async def resume_import(import_id: str, store: StoreDep) -> dict[str, Any]:
 
 
 class DoNotCall(BaseModel):
-    numbers: list[str] = Field(min_length=1, max_length=100_000)
-    region: str = Field(min_length=2, max_length=2)
+    numbers: list[PhoneNumber] = Field(min_length=1, max_length=100_000)
+    region: Region
 
 
 @router.post("/do-not-call")
@@ -204,7 +238,11 @@ async def add_do_not_call(body: DoNotCall, store: StoreDep) -> dict[str, Any]:
 
 
 @router.delete("/do-not-call/{number}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_do_not_call(number: str, region: str, store: StoreDep) -> None:
+async def remove_do_not_call(
+    number: Annotated[str, Path(min_length=1, max_length=50)],
+    region: Annotated[str, Query(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")],
+    store: StoreDep,
+) -> None:
     """Take a number off the do-not-call list."""
     try:
         await store.remove_do_not_call(number, region.upper())
@@ -216,13 +254,13 @@ async def remove_do_not_call(number: str, region: str, store: StoreDep) -> None:
 
 
 class OutcomeBody(BaseModel):
-    campaign: str
+    campaign: CampaignName
     outcome: Outcome
-    disposition: str | None = Field(default=None, max_length=100)
+    disposition: Label | None = None
 
 
 @router.post("/leads/{lead_id}/outcome")
-async def record_outcome(lead_id: str, body: OutcomeBody, store: StoreDep) -> dict[str, Any]:
+async def record_outcome(lead_id: IdPath, body: OutcomeBody, store: StoreDep) -> dict[str, Any]:
     """Close or reschedule a lead after an attempt (retry rules; a dnc disposition blocks it)."""
     try:
         new_status = await store.record_outcome(
@@ -237,11 +275,11 @@ async def record_outcome(lead_id: str, body: OutcomeBody, store: StoreDep) -> di
 
 class Callback(BaseModel):
     at: datetime
-    agent_id: str | None = Field(default=None, max_length=200)
+    agent_id: Name | None = None
 
 
 @router.post("/leads/{lead_id}/callback")
-async def schedule_callback(lead_id: str, body: Callback, store: StoreDep) -> dict[str, Any]:
+async def schedule_callback(lead_id: IdPath, body: Callback, store: StoreDep) -> dict[str, Any]:
     """Book a callback at a time (with a timezone), for one agent or anyone."""
     if body.at.tzinfo is None:
         raise HTTPException(

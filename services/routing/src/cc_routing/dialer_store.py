@@ -413,22 +413,8 @@ class DialerStore:
             else:
                 good[checked.number] = checked
         async with self.db.session() as session:
-            if good:
-                existing = await session.execute(
-                    select(t.leads.c.number).where(
-                        t.leads.c.tenant == self.tenant,
-                        t.leads.c.list_id == settings.list_id,
-                        t.leads.c.number.in_(list(good)),
-                    )
-                )
-                for (number,) in existing:
-                    del good[number]
-                    folded += 1
-            if good:
-                await session.execute(
-                    t.leads.insert(),
-                    [self._lead_row(import_id, settings, lead) for lead in good.values()],
-                )
+            added = await self._insert_leads(session, import_id, settings, good)
+            folded += len(good) - added
             if problems:
                 statement = dialect_insert(session, t.import_problems).on_conflict_do_nothing()
                 await session.execute(
@@ -448,12 +434,31 @@ class DialerStore:
                     bytes_done=reader.offset,
                     lines_done=reader.line,
                     encoding=reader.encoding,
-                    accepted=t.imports.c.accepted + len(good),
+                    accepted=t.imports.c.accepted + added,
                     rejected=t.imports.c.rejected + len(problems),
                     duplicates=t.imports.c.duplicates + folded,
                     updated_at=_utc(),
                 )
             )
+
+    async def _insert_leads(
+        self, session: AsyncSession, import_id: str, settings: ListSettings, good: dict[str, Lead]
+    ) -> int:
+        """Insert the leads whose number the list does not have yet; return how many went in.
+
+        The database decides what is already there (``ON CONFLICT DO NOTHING``), so two imports
+        into one list at once fold each other's numbers instead of one failing on the key; rows go
+        in number order, so two such inserts take their locks in the same order (no deadlock).
+        """
+        if not good:
+            return 0
+        statement = (
+            dialect_insert(session, t.leads)
+            .on_conflict_do_nothing(index_elements=["tenant", "list_id", "number"])
+            .returning(t.leads.c.number)
+        )
+        rows = [self._lead_row(import_id, settings, good[number]) for number in sorted(good)]
+        return len((await session.execute(statement, rows)).all())
 
     def _lead_row(self, import_id: str, settings: ListSettings, lead: Lead) -> dict[str, Any]:
         return {

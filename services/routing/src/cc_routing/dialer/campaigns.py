@@ -5,14 +5,32 @@ from __future__ import annotations
 import re
 from datetime import time
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from cc_common.names import Label, Name
 from cc_routing.dialer.pacing import DialMode
 
 SOUND_PATTERN = r"^[\w][\w./:@+\-]*$"
+ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
+"""Campaign names, list ids, lead and import ids: ASCII, no spaces, nothing PostgreSQL refuses."""
+MAX_CAMPAIGN_NAME = 200
+"""As long as a campaign name or a list id may be (the width of their columns)."""
+MAX_ID = 64
+"""As long as a lead or import id may be (the dialer hands out 32 hex digits)."""
+
+CampaignName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_CAMPAIGN_NAME, pattern=ID_PATTERN)
+]
+"""A campaign's name (or a list id) in a request body."""
 
 
 class CampaignError(ValueError):
@@ -55,6 +73,15 @@ class CallingWindow(BaseModel):
     days: frozenset[int] = Field(default=frozenset(range(7)))
     """ISO weekdays allowed, Monday = 1 ... Sunday = 7 (0 also means Sunday)."""
 
+    @field_validator("start", "end")
+    @classmethod
+    def _local(cls, value: time) -> time:
+        """A window is in each callee's own local time: an offset has no meaning here (and an
+        aware time cannot be compared with the naive clock times it is checked against)."""
+        if value.tzinfo is not None:
+            raise ValueError("calling window times are local: give no UTC offset or Z")
+        return value
+
     @model_validator(mode="after")
     def _ordered(self) -> CallingWindow:
         if self.end <= self.start:
@@ -64,7 +91,8 @@ class CallingWindow(BaseModel):
         return self
 
 
-_CALLER_ID = re.compile(r"^\+?[0-9]{3,20}$")
+_CALLER_ID = re.compile(r"\+?[0-9]{3,20}")
+"""Matched whole: ``$`` would let a trailing line break through into the originate command."""
 _DEFAULT_RETRIES = {
     Outcome.BUSY: RetryRule(delay_seconds=600, max_attempts=3),
     Outcome.NO_ANSWER: RetryRule(delay_seconds=3600, max_attempts=3),
@@ -78,7 +106,7 @@ class CampaignConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: CampaignName
     mode: DialMode = DialMode.PROGRESSIVE
     agents: list[Name] = Field(default_factory=list, max_length=5000)
     teams: list[Name] = Field(default_factory=list, max_length=500)
@@ -98,7 +126,7 @@ class CampaignConfig(BaseModel):
     @field_validator("caller_id")
     @classmethod
     def _caller_id(cls, value: str) -> str:
-        if not _CALLER_ID.match(value):
+        if not _CALLER_ID.fullmatch(value):
             raise ValueError("caller id must be digits, optionally with a leading +")
         return value
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import phonenumbers
 from phonenumbers import timezone as number_zones
 
+from cc_common.names import text_problem
 from cc_routing.dialer.compliance import zone
 
 
@@ -26,6 +27,8 @@ PHONE_COLUMNS = ("phone", "number", "phone_number", "telephone", "mobile", "电�
 ZONE_COLUMNS = ("timezone", "time_zone", "tz", "时区")
 ID_COLUMNS = ("lead_id", "id", "external_id")
 _UNKNOWN_ZONE = "Etc/Unknown"
+MAX_EXTERNAL_ID = 200
+"""As long as a row's own id may be (the width of its column)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +222,9 @@ def validate_row(
     if len(",".join(zones)) > 400:
         return RowProblem(line, f"{number} may be in too many time zones: give a timezone column")
     external = row[layout.external_id].strip() if layout.external_id is not None else ""
+    wrong_id = text_problem(external, "the row's id", MAX_EXTERNAL_ID)
+    if wrong_id is not None:
+        return RowProblem(line, wrong_id)
     skip = {layout.phone, layout.zone, layout.external_id}
     extra = {name: row[i] for i, name in enumerate(layout.columns) if i not in skip}
     return Lead(line, number, region, zones, external or None, extra)
