@@ -44,11 +44,11 @@ from cc_platform.clock import (
     commit_without_fsync,
     plan_day,
     save_last_instant,
-    warp_routing,
 )
 from cc_platform.demo import DemoDay, RoutingDesk, apply_center, routing_client
 from cc_platform.services import SERVICES, ServiceSpec
 from cc_platform.terminal import own_ctrl_c
+from cc_routing.app import create_app as create_routing
 from cc_sim.config import from_env
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.core.xml_dialplan import read_dialplan_dir
@@ -169,9 +169,14 @@ def build_servers(
     esl_port: int | None,
     *,
     clock: Callable[[], float] | None = None,
+    clock_rate: float = 1.0,
     center: DemoCenter | None = None,
 ) -> list[Running]:
-    """Build one uvicorn server per service on its default port plus ``port_offset``."""
+    """Build one uvicorn server per service on its default port plus ``port_offset``.
+
+    With ``clock`` (the demo day's, ``clock_rate`` times faster than real time), routing and
+    metrics run on it: FreeSWITCH's event times, routing's timers and metrics' intervals agree.
+    """
     servers: list[Running] = []
     overrides: dict[str, object] = {"http_port": None}
     if esl_port is not None:
@@ -189,10 +194,10 @@ def build_servers(
         settings = load_settings(spec.settings_cls, **overrides, **extra)
         if clock is not None and spec.name == "metrics":
             app = create_metrics(settings, clock=_as_datetime(clock))  # type: ignore[arg-type]
+        elif clock is not None and spec.name == "routing":
+            app = create_routing(settings, clock=clock, clock_rate=clock_rate)  # type: ignore[arg-type]
         else:
             app = spec.create_app(settings)
-        if clock is not None and spec.name == "routing":
-            warp_routing(app, clock)
         port = settings.default_http_port + port_offset
         config = uvicorn.Config(
             app,
@@ -279,7 +284,13 @@ async def run_platform(options: Options) -> int:
             esl_port = config.esl_port
             if plan is not None:
                 clock = SwitchClock(sim, plan.start_epoch)
-        servers = build_servers(options.port_offset, esl_port, clock=clock, center=center)
+        servers = build_servers(
+            options.port_offset,
+            esl_port,
+            clock=clock,
+            clock_rate=plan.compression if plan is not None else 1.0,
+            center=center,
+        )
         return await _serve(servers, options, sim, plan, state_file)
 
 
