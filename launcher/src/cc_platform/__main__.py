@@ -45,7 +45,7 @@ from cc_platform.clock import (
     plan_day,
     save_last_instant,
 )
-from cc_platform.demo import DemoDay, RoutingDesk, apply_center, routing_client
+from cc_platform.demo import APPLIED_FILE, DemoDay, RoutingDesk, apply_center, routing_client
 from cc_platform.services import SERVICES, ServiceSpec
 from cc_platform.terminal import own_ctrl_c
 from cc_routing.app import create_app as create_routing
@@ -387,7 +387,7 @@ async def _play(
     routing = next(r for r in servers if r.spec.name == "routing")
     day: DemoDay | None = None
     async with routing_client(routing.url) as client:
-        await apply_center(client, options.center)
+        await apply_center(client, options.center, options.state_dir / APPLIED_FILE)
         desk = RoutingDesk(client)
         desk.start()
         try:
