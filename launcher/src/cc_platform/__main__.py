@@ -186,11 +186,7 @@ def build_servers(
         if spec.name == "ivr" and port_offset:  # its outbound socket moves with the offset too
             extra["ivr_socket_port"] = 8084 + port_offset
         if spec.name == "metrics" and center is not None:
-            extra = {
-                "metrics_queues": list(center.spec.queues),
-                "metrics_teams": list(center.spec.teams),
-                "break_reasons": list(center.spec.break_reasons),
-            }
+            extra = metrics_settings_from(center)
         settings = load_settings(spec.settings_cls, **overrides, **extra)
         if clock is not None and spec.name == "metrics":
             app = create_metrics(settings, clock=_as_datetime(clock))  # type: ignore[arg-type]
@@ -211,6 +207,18 @@ def build_servers(
         url = f"http://{settings.http_host}:{port}"
         servers.append(Running(spec, url, _Server(config), app))
     return servers
+
+
+def metrics_settings_from(center: DemoCenter) -> dict[str, object]:
+    """What the metrics service takes from the center file: the queues and teams it shows before
+    any call, the break reasons it labels, and the service-level threshold and target."""
+    return {
+        "metrics_queues": list(center.spec.queues),
+        "metrics_teams": list(center.spec.teams),
+        "break_reasons": list(center.spec.break_reasons),
+        "service_level_seconds": int(center.service_level.threshold_seconds),
+        "service_level_target": center.service_level.target,
+    }
 
 
 def ensure_service_token(var: Path) -> Path | None:
