@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -13,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from cc_platform.center import DEMO_CENTER
 from cc_platform.services import SERVICES
 from cc_routing.settings import RoutingSettings
 
@@ -160,3 +163,114 @@ async def test_the_platform_drives_an_external_switch_without_traffic(
         stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert b"no demo traffic" in stdout
+
+
+def center_without_vip_and_quinn(path: Path) -> Path:
+    """The demo center with the vip queue (and every mention of it) and agent quinn taken out."""
+    spec = yaml.safe_load(DEMO_CENTER.read_text())
+    del spec["queues"]["vip"]
+    del spec["traffic"]["queues"]["vip"]
+    spec["agents"] = [agent for agent in spec["agents"] if agent["id"] != "quinn"]
+    for agent in spec["agents"]:
+        agent["queues"].pop("vip", None)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+async def start_platform(env: dict[str, str], var: Path) -> tuple[asyncio.subprocess.Process, int]:
+    """Start ``python -m cc_platform`` without traffic; return it once every service is ready."""
+    offset = random.randrange(20_000, 40_000, 10)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cc_platform",
+        env={
+            **without_token(os.environ),
+            **env,
+            "CC_PLATFORM_TRAFFIC": "false",
+            "CC_PLATFORM_PORT_OFFSET": str(offset),
+            "CC_PLATFORM_VAR": str(var),
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    for spec in SERVICES:
+        await wait_ready(spec.settings_cls.default_http_port + offset, process)
+    return process, RoutingSettings.default_http_port + offset
+
+
+async def stop_platform(process: asyncio.subprocess.Process) -> None:
+    process.send_signal(signal.SIGINT)
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+async def wait_for_queues(client: httpx.AsyncClient, expected: set[str]) -> set[str]:
+    """Poll routing's queue list until it is ``expected`` (the center is applied once ready)."""
+    names: set[str] = set()
+    for _ in range(300):  # a minute at most
+        names = {queue["queue"] for queue in (await client.get("/v1/queues")).json()}
+        if names == expected:
+            break
+        await asyncio.sleep(0.2)
+    return names
+
+
+async def wait_for_agent(client: httpx.AsyncClient, agent_id: str) -> int:
+    """Poll for an agent of the file (put after the queues); return the last status code."""
+    code = 0
+    for _ in range(300):  # a minute at most
+        code = (await client.get(f"/v1/agents/{agent_id}")).status_code
+        if code == 200:
+            break
+        await asyncio.sleep(0.2)
+    return code
+
+
+async def test_the_center_file_is_the_truth_removals_apply_on_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """A queue and an agent taken out of the file are gone from routing after the next start
+    (the agent was logged in: logged out first); a queue made by hand through the API, never in
+    the file, stays."""
+    var = tmp_path / "var"
+    env = {
+        "CC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cc.sqlite3",
+        "CC_AMQP_URL": "memory://local",
+    }
+    demo = {"sales", "support-en", "support-zh", "vip"}
+    process, port = await start_platform(env, var)
+    try:
+        token = (var / "secrets" / "CC_SERVICE_TOKEN").read_text().strip()
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ) as client:
+            assert await wait_for_queues(client, demo) == demo
+            assert await wait_for_agent(client, "quinn") == 200
+            made = await client.put("/v1/queues/walk-in", json={"name": "walk-in"})
+            assert made.status_code == 200, made.text
+            logged_in = await client.post("/v1/agents/quinn/login", json={})
+            assert logged_in.status_code == 200, logged_in.text
+    finally:
+        await stop_platform(process)
+
+    env["CC_PLATFORM_CENTER"] = str(center_without_vip_and_quinn(tmp_path / "center.yaml"))
+    process, port = await start_platform(env, var)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ) as client:
+            kept = {"sales", "support-en", "support-zh", "walk-in"}
+            assert await wait_for_queues(client, kept) == kept  # removals come after the puts
+            assert (await client.get("/v1/agents/quinn")).status_code == 404
+            assert (await client.get("/v1/agents/hugo")).status_code == 200
+    finally:
+        await stop_platform(process)
+    applied = json.loads((var / "center-applied.json").read_text())
+    assert "vip" not in applied["queues"]
+    assert "quinn" not in applied["agents"]
+    assert "walk-in" not in applied["queues"]  # never in the file, so never the file's to remove

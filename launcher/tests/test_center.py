@@ -6,10 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from cc_common.settings import load_settings
+from cc_metrics.settings import MetricsSettings
+from cc_platform.__main__ import metrics_settings_from
 from cc_platform.center import DEMO_CENTER, CenterError, load_center
 from cc_platform.clock import plan_day, read_last_instant, save_last_instant
 
 DEMO = DEMO_CENTER.read_text()
+SERVICE_LEVEL = "{threshold_seconds: 20, target: 0.8}"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -87,3 +91,39 @@ def test_each_run_plays_a_new_day(tmp_path: Path) -> None:
     assert read_last_instant(state) == first.start_epoch + 3600
     second = plan_day(state, opens_minute=480, closes_minute=1200, day_minutes=8, now=now)
     assert second.midnight == first.midnight + 86_400
+
+
+def test_a_service_level_threshold_metrics_keeps_no_count_at_is_refused(tmp_path: Path) -> None:
+    text = DEMO.replace(
+        "{threshold_seconds: 20, target: 0.8}", "{threshold_seconds: 25, target: 0.8}"
+    )
+    message = refused(tmp_path, text)
+    assert f"center.yaml:{line_of(text, 'threshold_seconds: 25')}: queues.sales." in message
+    assert "threshold_seconds: must be one of" in message
+
+
+def test_queues_with_different_service_level_targets_are_refused(tmp_path: Path) -> None:
+    """Metrics computes one service level for all queues: a vip target of its own would be
+    silently ignored on the wallboard, so the file is refused instead."""
+    text = DEMO.replace(
+        "strategy: top-down\n    wrap_up_seconds: 60\n"
+        "    service_level: {threshold_seconds: 20, target: 0.8}",
+        "strategy: top-down\n    wrap_up_seconds: 60\n"
+        "    service_level: {threshold_seconds: 20, target: 0.9}",
+    )
+    assert "target: 0.9" in text
+    message = refused(tmp_path, text)
+    assert f"center.yaml:{line_of(text, 'target: 0.9')}: queues.vip.service_level: differs" in (
+        message
+    )
+
+
+def test_the_metrics_service_computes_with_the_files_service_level(tmp_path: Path) -> None:
+    text = DEMO.replace(
+        "{threshold_seconds: 20, target: 0.8}", "{threshold_seconds: 30, target: 0.9}"
+    )
+    center = load_center(write(tmp_path, text))
+    settings = load_settings(MetricsSettings, **metrics_settings_from(center))
+    assert settings.thresholds().service_level_seconds == 30
+    assert settings.thresholds().service_level_target == 0.9
+    assert settings.metrics_queues == ["sales", "support-en", "support-zh", "vip"]

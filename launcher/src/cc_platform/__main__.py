@@ -44,11 +44,11 @@ from cc_platform.clock import (
     commit_without_fsync,
     plan_day,
     save_last_instant,
-    warp_routing,
 )
-from cc_platform.demo import DemoDay, RoutingDesk, apply_center, routing_client
+from cc_platform.demo import APPLIED_FILE, DemoDay, RoutingDesk, apply_center, routing_client
 from cc_platform.services import SERVICES, ServiceSpec
 from cc_platform.terminal import own_ctrl_c
+from cc_routing.app import create_app as create_routing
 from cc_sim.config import from_env
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.core.xml_dialplan import read_dialplan_dir
@@ -169,9 +169,14 @@ def build_servers(
     esl_port: int | None,
     *,
     clock: Callable[[], float] | None = None,
+    clock_rate: float = 1.0,
     center: DemoCenter | None = None,
 ) -> list[Running]:
-    """Build one uvicorn server per service on its default port plus ``port_offset``."""
+    """Build one uvicorn server per service on its default port plus ``port_offset``.
+
+    With ``clock`` (the demo day's, ``clock_rate`` times faster than real time), routing and
+    metrics run on it: FreeSWITCH's event times, routing's timers and metrics' intervals agree.
+    """
     servers: list[Running] = []
     overrides: dict[str, object] = {"http_port": None}
     if esl_port is not None:
@@ -181,18 +186,14 @@ def build_servers(
         if spec.name == "ivr" and port_offset:  # its outbound socket moves with the offset too
             extra["ivr_socket_port"] = 8084 + port_offset
         if spec.name == "metrics" and center is not None:
-            extra = {
-                "metrics_queues": list(center.spec.queues),
-                "metrics_teams": list(center.spec.teams),
-                "break_reasons": list(center.spec.break_reasons),
-            }
+            extra = metrics_settings_from(center)
         settings = load_settings(spec.settings_cls, **overrides, **extra)
         if clock is not None and spec.name == "metrics":
             app = create_metrics(settings, clock=_as_datetime(clock))  # type: ignore[arg-type]
+        elif clock is not None and spec.name == "routing":
+            app = create_routing(settings, clock=clock, clock_rate=clock_rate)  # type: ignore[arg-type]
         else:
             app = spec.create_app(settings)
-        if clock is not None and spec.name == "routing":
-            warp_routing(app, clock)
         port = settings.default_http_port + port_offset
         config = uvicorn.Config(
             app,
@@ -206,6 +207,18 @@ def build_servers(
         url = f"http://{settings.http_host}:{port}"
         servers.append(Running(spec, url, _Server(config), app))
     return servers
+
+
+def metrics_settings_from(center: DemoCenter) -> dict[str, object]:
+    """What the metrics service takes from the center file: the queues and teams it shows before
+    any call, the break reasons it labels, and the service-level threshold and target."""
+    return {
+        "metrics_queues": list(center.spec.queues),
+        "metrics_teams": list(center.spec.teams),
+        "break_reasons": list(center.spec.break_reasons),
+        "service_level_seconds": int(center.service_level.threshold_seconds),
+        "service_level_target": center.service_level.target,
+    }
 
 
 def ensure_service_token(var: Path) -> Path | None:
@@ -279,7 +292,13 @@ async def run_platform(options: Options) -> int:
             esl_port = config.esl_port
             if plan is not None:
                 clock = SwitchClock(sim, plan.start_epoch)
-        servers = build_servers(options.port_offset, esl_port, clock=clock, center=center)
+        servers = build_servers(
+            options.port_offset,
+            esl_port,
+            clock=clock,
+            clock_rate=plan.compression if plan is not None else 1.0,
+            center=center,
+        )
         return await _serve(servers, options, sim, plan, state_file)
 
 
@@ -376,7 +395,7 @@ async def _play(
     routing = next(r for r in servers if r.spec.name == "routing")
     day: DemoDay | None = None
     async with routing_client(routing.url) as client:
-        await apply_center(client, options.center)
+        await apply_center(client, options.center, options.state_dir / APPLIED_FILE)
         desk = RoutingDesk(client)
         desk.start()
         try:

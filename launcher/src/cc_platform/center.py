@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cc_metrics.core.thresholds import WAIT_BOUNDS
 from cc_routing.core import AgentConfig, ConfigError, QueueConfig, Tier
 from cc_routing.core.config import Destination, RelaxationStep, Strategy, compile_queue
 from cc_sim.traffic import BreakPlan, DayProfile, Distribution, ShiftPlan
@@ -170,6 +171,11 @@ class DemoCenter:
         """Return the closing time as minutes of the day."""
         return minute_of_day(self.spec.center.closes)
 
+    @property
+    def service_level(self) -> ServiceLevel:
+        """The service-level threshold and target, the same for every queue (checked)."""
+        return next(iter(self.spec.queues.values())).service_level
+
     def queue_configs(self) -> list[QueueConfig]:
         """Return routing's configuration of every queue."""
         return [queue_config(name, q) for name, q in self.spec.queues.items()]
@@ -278,6 +284,7 @@ def _cross_checks(spec: CenterFile) -> list[tuple[tuple[Any, ...], str]]:
             compile_queue(queue_config(name, q), known_skills=skills | _language_skills(skills))
         except (ConfigError, ValueError) as exc:
             problems.append((("queues", name), f"queues.{name}: {exc}"))
+    problems += _service_level_checks(spec)
     numbers = [q.number for q in spec.queues.values()]
     for name, q in spec.queues.items():
         if numbers.count(q.number) > 1:
@@ -317,6 +324,32 @@ def _cross_checks(spec: CenterFile) -> list[tuple[tuple[Any, ...], str]]:
     for queue in spec.traffic.queues:
         if queue not in spec.queues:
             problems.append((("traffic", "queues", queue), f"traffic.queues: no queue {queue!r}"))
+    return problems
+
+
+def _service_level_checks(spec: CenterFile) -> list[tuple[tuple[Any, ...], str]]:
+    """The metrics service computes service level with one threshold and target for every queue,
+    counted at fixed wait bounds: refuse a file it would silently compute another way."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    first_name, first = next(iter(spec.queues.items()))
+    for name, q in spec.queues.items():
+        where = ("queues", name, "service_level")
+        if q.service_level.threshold_seconds not in WAIT_BOUNDS:
+            problems.append(
+                (
+                    (*where, "threshold_seconds"),
+                    f"queues.{name}.service_level.threshold_seconds: must be one of "
+                    f"{list(WAIT_BOUNDS)} (the waits metrics keeps counts at)",
+                )
+            )
+        elif q.service_level != first.service_level:
+            problems.append(
+                (
+                    where,
+                    f"queues.{name}.service_level: differs from queues.{first_name}: metrics "
+                    "uses one threshold and target for every queue (per queue is planned)",
+                )
+            )
     return problems
 
 

@@ -8,25 +8,18 @@ Each run plays a new day: the last simulated instant is kept in the state direct
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
 DAY = 86_400
 LEAD_IN_MINUTES = 15
-ROUTING_TICK_SECONDS = 0.02
-"""How often (real seconds) routing's timer loop is woken to look at the compressed clock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,40 +63,6 @@ def save_last_instant(state_file: Path, instant: float) -> None:
     """Remember how far the simulated days went (the next run plays the day after)."""
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.write_text(json.dumps({"last_instant": instant}))
-
-
-def warp_routing(app: FastAPI, clock: Callable[[], float]) -> None:
-    """Run routing on ``clock``: its core's time, and its timer loop woken every few ms.
-
-    Routing has no public clock setting; its runtime keeps the clock in ``_clock`` and wakes its
-    timers with ``_wake``. Both are checked so a rename fails loudly here, not silently.
-    """
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        async with inner(application) as state:
-            runtime = application.state.routing.runtime
-            if not hasattr(runtime, "_clock") or not isinstance(
-                getattr(runtime, "_wake", None), asyncio.Event
-            ):
-                raise RuntimeError("routing's runtime has no _clock/_wake to run it compressed")
-            runtime._clock = clock
-            ticker = asyncio.create_task(_tick(runtime._wake), name="routing-clock")
-            try:
-                yield state
-            finally:
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
-
-    app.router.lifespan_context = lifespan
-
-
-async def _tick(wake: asyncio.Event) -> None:
-    while True:
-        await asyncio.sleep(ROUTING_TICK_SECONDS)
-        wake.set()
 
 
 def commit_without_fsync() -> None:

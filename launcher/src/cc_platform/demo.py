@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +46,40 @@ def routing_client(base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10)
 
 
+APPLIED_FILE = "center-applied.json"
+"""In the state directory: the queues and agents the last apply of the center file made."""
+
+
 class CenterRejected(RuntimeError):
     """Routing refused part of the center file (the message says which and why)."""
 
 
-async def apply_center(client: httpx.AsyncClient, center: DemoCenter) -> None:
-    """Put every queue and agent of the file to routing's API; refuse on the first error."""
+async def apply_center(
+    client: httpx.AsyncClient, center: DemoCenter, applied_file: Path | None = None
+) -> None:
+    """Make routing hold what the file says: put every queue and agent, remove what is gone.
+
+    What the previous apply put there is kept in ``applied_file``: an agent or queue in it but
+    no longer in the file is removed (an agent logged out first), so the file is the truth.
+    Queues and agents made by hand through the API are left alone. A queue still holding calls
+    cannot be removed (nothing may be lost): it stays on the list and the next start retries.
+    Teams are labels on agents and the metrics service's list from the file, so they follow.
+    """
+    previous = read_applied(applied_file)
+    now = Applied.of(center)
+    if applied_file is not None:  # first: a start stopped half-way still knows what it put
+        write_applied(applied_file, previous.plus(now))
+    await _put_center(client, center)
+    gone = previous.minus(now)  # agents first: they may still be in a gone queue's tiers
+    agents_left = [a for a in sorted(gone.agents) if not await _remove_agent(client, a)]
+    queues_left = [q for q in sorted(gone.queues) if not await _remove_queue(client, q)]
+    if applied_file is not None:
+        left = Applied(frozenset(queues_left), frozenset(agents_left))
+        write_applied(applied_file, now.plus(left))
+
+
+async def _put_center(client: httpx.AsyncClient, center: DemoCenter) -> None:
+    """Put every queue, then every agent (their tiers name the queues); refuse on an error."""
     for queue in center.queue_configs():
         body = QUEUES.dump_python(queue, mode="json")
         response = await client.put(f"/v1/queues/{queue.name}", json=body)
@@ -60,6 +90,68 @@ async def apply_center(client: httpx.AsyncClient, center: DemoCenter) -> None:
         response = await client.put(f"/v1/agents/{agent.agent_id}", json=body)
         if response.status_code != 200:
             raise CenterRejected(f"routing refused agent {agent.agent_id!r}: {response.text}")
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The queues and agents a center file put into routing."""
+
+    queues: frozenset[str] = frozenset()
+    agents: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, center: DemoCenter) -> Applied:
+        """What applying ``center`` puts into routing."""
+        return cls(frozenset(center.spec.queues), frozenset(a.id for a in center.spec.agents))
+
+    def minus(self, other: Applied) -> Applied:
+        """What is here but not in ``other``."""
+        return Applied(self.queues - other.queues, self.agents - other.agents)
+
+    def plus(self, other: Applied) -> Applied:
+        """Both together."""
+        return Applied(self.queues | other.queues, self.agents | other.agents)
+
+
+def read_applied(path: Path | None) -> Applied:
+    """What the previous apply put into routing (nothing if it was never recorded)."""
+    if path is None:
+        return Applied()
+    try:
+        data = json.loads(path.read_text())
+        return Applied(frozenset(map(str, data["queues"])), frozenset(map(str, data["agents"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return Applied()
+
+
+def write_applied(path: Path, applied: Applied) -> None:
+    """Remember what routing holds from the file, for the next apply to compare with."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"queues": sorted(applied.queues), "agents": sorted(applied.agents)}
+    path.write_text(json.dumps(body, indent=1) + "\n")
+
+
+async def _remove_agent(client: httpx.AsyncClient, agent_id: str) -> bool:
+    """Log an agent who left the file out and forget them; return whether they are gone."""
+    logout = await client.post(f"/v1/agents/{agent_id}/logout", json={"reason": "removed"})
+    if logout.status_code == 404:
+        return True
+    response = await client.delete(f"/v1/agents/{agent_id}")
+    if response.status_code in (204, 404):
+        log.info("demo.agent_removed", agent_id=agent_id)
+        return True
+    log.warning("demo.agent_not_removed", agent_id=agent_id, reason=response.text[:300])
+    return False
+
+
+async def _remove_queue(client: httpx.AsyncClient, name: str) -> bool:
+    """Delete a queue that left the file; return whether it is gone (not while it holds calls)."""
+    response = await client.delete(f"/v1/queues/{name}")
+    if response.status_code in (204, 404):
+        log.info("demo.queue_removed", queue=name)
+        return True
+    log.warning("demo.queue_not_removed", queue=name, reason=response.text[:300])
+    return False
 
 
 class RoutingDesk:

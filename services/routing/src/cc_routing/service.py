@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from typing import Any
 
 from cc_common.db import Database, Outbox, OutboxRelay
@@ -28,7 +29,7 @@ from cc_routing.adapters import db as tables
 from cc_routing.adapters.freeswitch import Dialplan
 from cc_routing.core import Acd, Destination
 from cc_routing.reconcile import load_configuration, read_live_channels, restore, resync
-from cc_routing.runtime import RoutingRuntime
+from cc_routing.runtime import Clock, RoutingRuntime
 from cc_routing.settings import RoutingSettings
 
 log = get_logger(__name__)
@@ -45,7 +46,15 @@ PASSWORD_REFUSED = "FreeSWITCH refused the ESL password (check CC_ESL_PASSWORD)"
 class RoutingService:
     """The routing runtime plus its connections, lease and start-up sequence."""
 
-    def __init__(self, settings: RoutingSettings, db: Database, relay_bus: Any) -> None:
+    def __init__(
+        self,
+        settings: RoutingSettings,
+        db: Database,
+        relay_bus: Any,
+        *,
+        clock: Clock = time.time,
+        clock_rate: float = 1.0,
+    ) -> None:
         self.settings = settings
         outbox = Outbox(tables.kit.outbox)
         self.relay = OutboxRelay(db, relay_bus, outbox)
@@ -59,6 +68,8 @@ class RoutingService:
             dialplan=Dialplan(settings.routing_context, settings.routing_hold_music),
             gateway_template=settings.routing_callback_dial,
             fallback=fallback,
+            clock=clock,
+            clock_rate=clock_rate,
         )
         self.lease = AdvisoryLease(
             db, f"routing:{settings.tenant}", retry_seconds=LEASE_RETRY_SECONDS, on_lost=_terminate

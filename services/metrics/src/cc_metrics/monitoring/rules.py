@@ -2,6 +2,9 @@
 
 Service level and abandon rate are recorded once per queue (for example
 ``queue:cc_service_level_20s:ratio_rate5m``); dashboards and alerts read the recorded series.
+A ratio is recorded only where its denominator is above zero (``a / (b > 0)``): a queue with no
+calls in the window has no service level, a team with nobody logged in no occupancy, and neither
+is ever NaN (0/0) for a dashboard to draw or an alert to compare.
 Targets and limits are not written into the rules: the metrics service exposes them per queue
 (``cc_queue_service_level_target_ratio`` ...) from its settings, and the alerts compare with them.
 """
@@ -74,21 +77,18 @@ def recording_rules(t: Thresholds) -> list[RecordingRule]:
     within = (
         f'cc_queue_wait_seconds_bucket{{outcome="answered",le="{le(t.service_level_seconds)}"}}'
     )
+    offered_in_sl = f"({n.offered} - {n.short_abandoned})"
+    abandoned = f"({n.abandoned} - {n.short_abandoned})"
     return [
         RecordingRule(n.offered, rate("cc_calls_offered_total")),
         RecordingRule(n.answered, rate("cc_calls_answered_total")),
         RecordingRule(n.abandoned, rate("cc_calls_abandoned_total")),
         RecordingRule(n.short_abandoned, rate("cc_calls_short_abandoned_total")),
         RecordingRule(n.answered_within, rate(within)),
+        RecordingRule(n.service_level, _share(n.answered_within, offered_in_sl)),
+        RecordingRule(n.abandon_rate, _share(abandoned, offered_in_sl)),
         RecordingRule(
-            n.service_level, f"{n.answered_within} / ({n.offered} - {n.short_abandoned})"
-        ),
-        RecordingRule(
-            n.abandon_rate,
-            f"({n.abandoned} - {n.short_abandoned}) / ({n.offered} - {n.short_abandoned})",
-        ),
-        RecordingRule(
-            n.asa, f"{rate(answered_wait.format('sum'))} / {rate(answered_wait.format('count'))}"
+            n.asa, _share(rate(answered_wait.format("sum")), rate(answered_wait.format("count")))
         ),
         RecordingRule(
             n.longest_wait,
@@ -104,7 +104,12 @@ def _team_share(part: str, whole: str) -> str:
     def seconds(states: str) -> str:
         return f'sum by (team) (rate(cc_agent_state_seconds_total{{state=~"{states}"}}[{WINDOW}]))'
 
-    return f"{seconds(part)} / {seconds(whole)}"
+    return _share(seconds(part), seconds(whole))
+
+
+def _share(part: str, whole: str) -> str:
+    """``part / whole`` only where ``whole`` is above zero: no series there, never NaN."""
+    return f"{part} / ({whole} > 0)"
 
 
 def _per_queue(gauge: str) -> str:
