@@ -783,6 +783,7 @@ ALLOWED_FLOWS = [
     ("prometheus", "postgres", 9187),
     ("prometheus", "rabbitmq", 15692),
     ("cc-ivr", "cc-recording", HTTP_PORTS["cc-recording"]),
+    ("cc-ivr", "cc-routing", HTTP_PORTS["cc-routing"]),
     ("cc-ivr", "internet", 443),
     ("cc-ivr", "private-host", 443),
     ("cc-crm-api", "internet", 443),
@@ -809,6 +810,8 @@ DENIED_FLOWS = [
     ("cc-routing", "cc-ivr", 8102),
     ("cc-ivr", "cc-metrics", 8104),
     ("cc-metrics", "cc-recording", 8103),
+    ("cc-recording", "cc-routing", 8101),
+    ("cc-routing", "cc-recording", 8103),
     ("cc-metrics", "cc-routing", 8101),
     ("cc-crm-api", "private-host", 443),
     ("cc-crm-api", "cloud-metadata", 80),
@@ -836,6 +839,27 @@ def test_network_policies_deny_everything_else(target: str, src: str, dst: str, 
     docs = rendered(target)
     peers = cluster_peers(docs)
     assert not allowed(docs, peers[src], peers[dst], port)
+
+
+@PARAMS
+def test_every_service_url_a_pod_is_given_names_a_service_it_may_reach(target: str) -> None:
+    """A URL like ``http://cc-routing:8101`` in a pod's env names a Service on that port, and
+    the network policies let the pod open it (else the feature fails only in the cluster)."""
+    docs = rendered(target)
+    peers = cluster_peers(docs)
+    services = {d["metadata"]["name"]: d for d in of_kind(docs, "Service")}
+    seen = 0
+    for deployment in of_kind(docs, "Deployment"):
+        for variable in main_container(deployment).get("env") or []:
+            found = re.fullmatch(r"https?://(cc-[a-z-]+):(\d+)/?", str(variable.get("value", "")))
+            if found is None:
+                continue
+            seen += 1
+            host, port = found.group(1), int(found.group(2))
+            assert port in {p["port"] for p in services[host]["spec"]["ports"]}, variable
+            source = deployment["metadata"]["name"]
+            assert allowed(docs, peers[source], peers[host], port), (source, variable)
+    assert seen >= 2  # the IVR's recording and routing URLs at least
 
 
 @PARAMS

@@ -46,7 +46,7 @@ from cc_platform.clock import (
     save_last_instant,
 )
 from cc_platform.demo import APPLIED_FILE, DemoDay, RoutingDesk, apply_center, routing_client
-from cc_platform.services import SERVICES, ServiceSpec
+from cc_platform.services import SERVICES, ServiceSpec, peer_urls
 from cc_platform.terminal import own_ctrl_c
 from cc_routing.app import create_app as create_routing
 from cc_sim.config import from_env
@@ -182,11 +182,11 @@ def build_servers(
     if esl_port is not None:
         overrides.update(esl_host="127.0.0.1", esl_port=esl_port)
     for spec in SERVICES:
-        extra: dict[str, object] = {}
+        extra: dict[str, object] = dict(peer_urls(spec.name, port_offset, dict(os.environ)))
         if spec.name == "ivr" and port_offset:  # its outbound socket moves with the offset too
             extra["ivr_socket_port"] = 8084 + port_offset
         if spec.name == "metrics" and center is not None:
-            extra = metrics_settings_from(center)
+            extra.update(metrics_settings_from(center))
         settings = load_settings(spec.settings_cls, **overrides, **extra)
         if clock is not None and spec.name == "metrics":
             app = create_metrics(settings, clock=_as_datetime(clock))  # type: ignore[arg-type]

@@ -41,3 +41,20 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(RecordingSettings, create_recording),
     ServiceSpec(MetricsSettings, create_metrics),
 )
+
+
+PEERS: dict[str, dict[str, type[ServiceSettings]]] = {
+    "ivr": {"routing_url": RoutingSettings, "recording_url": RecordingSettings},
+    "crm-api": {"crm_routing_url": RoutingSettings, "crm_metrics_url": MetricsSettings},
+}
+"""The other services' APIs each service calls, by the setting that holds the URL."""
+
+
+def peer_urls(name: str, port_offset: int, environ: dict[str, str]) -> dict[str, str]:
+    """Return the URLs of the services ``name`` calls, as this machine serves them (ports moved
+    by ``port_offset``); a URL set in the environment (``CC_ROUTING_URL`` ...) wins."""
+    return {
+        setting: f"http://127.0.0.1:{peer.default_http_port + port_offset}"
+        for setting, peer in PEERS.get(name, {}).items()
+        if f"CC_{setting.upper()}" not in environ
+    }
