@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 
 import pytest
 from sqlalchemy import select
 
+from cc_common.problems import PROBLEM_MEDIA_TYPE, Problem
 from cc_crm_api.adapters.db import api_keys, idempotency
 from cc_crm_api.testing import CrmFactory
 
@@ -151,3 +153,29 @@ async def test_an_oversized_body_is_refused(start_crm: CrmFactory) -> None:
     reply = await crm.client.post("/v1/api-keys", json=big, headers=crm.auth())
     assert reply.status_code == 413
     assert reply.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_idempotency_middleware_answers_with_the_shared_problem_model(
+    start_crm: CrmFactory,
+) -> None:
+    crm = await start_crm(http_max_body_bytes=2048)
+    route = await crm.client.get("/v1/webhooks/wh_none", headers=crm.auth())
+    assert route.status_code == 404
+    refused = [
+        await crm.client.post(
+            "/v1/api-keys", json={"name": "x" * 4000, "scopes": ["read"]}, headers=crm.auth()
+        ),
+        await crm.client.post(
+            "/v1/api-keys",
+            json={"name": "long", "scopes": ["read"]},
+            headers={**crm.auth(), "Idempotency-Key": "k" * 256},
+        ),
+    ]
+    assert [reply.status_code for reply in refused] == [413, 422]
+    for reply in refused:
+        assert reply.headers["content-type"] == PROBLEM_MEDIA_TYPE
+        body = reply.json()
+        assert Problem.model_validate(body).model_dump(exclude_none=True) == body
+        assert body.keys() == route.json().keys()  # the same fields as a route's own error
+        assert body["title"] == HTTPStatus(reply.status_code).phrase
+        assert body["instance"] == "/v1/api-keys"
