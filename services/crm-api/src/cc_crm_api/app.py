@@ -14,9 +14,10 @@ from cc_crm_api.adapters import keys as key_store
 from cc_crm_api.adapters.db import SCHEMA
 from cc_crm_api.adapters.events import EventRecorder
 from cc_crm_api.adapters.idempotency import IdempotencyMiddleware
+from cc_crm_api.adapters.sealing import SecretBox
 from cc_crm_api.adapters.stream import EventHub
 from cc_crm_api.adapters.upstream import Upstream
-from cc_crm_api.adapters.webhooks import SenderPolicy, WebhookSender
+from cc_crm_api.adapters.webhooks import SenderPolicy, WebhookSender, reseal_secrets
 from cc_crm_api.api import agents, calls, events, keys, queues, reports, webhooks
 from cc_crm_api.api.deps import Clock, Runtime, utc_now
 from cc_crm_api.core.ratelimit import RateLimiter
@@ -59,6 +60,7 @@ def create_app(
             timeout=timeout,
             transport=upstream_transport,
         ),
+        box=SecretBox(settings.webhook_keys()),
         clock=clock,
     )
 
@@ -72,12 +74,13 @@ def create_app(
                 bootstrap.get_secret_value() if bootstrap else None,
                 clock(),
             )
+        await reseal_secrets(db, settings.tenant, runtime.box)
         stack.push_async_callback(runtime.routing.close)
         stack.push_async_callback(runtime.metrics.close)
         hub = EventHub(db, settings.tenant, poll_seconds=settings.crm_event_poll_seconds)
         await hub.start()
         stack.push_async_callback(hub.stop)
-        sender = WebhookSender(db, settings.tenant, _policy(settings), clock=clock)
+        sender = WebhookSender(db, settings.tenant, _policy(settings), box=runtime.box, clock=clock)
         sender.start()
         stack.push_async_callback(sender.stop)
         runtime.extras.update(hub=hub, sender=sender)

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from cc_common.bus import Bus
 from cc_common.db import Database
 from cc_common.testing import TEST_SERVICE_TOKEN
+from cc_crm_api.adapters.sealing import new_key_text
 from cc_crm_api.settings import CrmApiSettings
 
 
@@ -188,6 +189,7 @@ async def run_platform(
         metrics = create_metrics(MetricsSettings(**common, metrics_queue=metrics_queue))
         await stack.enter_async_context(metrics.router.lifespan_context(metrics))
         metrics_url = await stack.enter_async_context(serve(metrics))
+        crm.setdefault("crm_webhook_keys", new_key_text("test"))  # a fresh one per platform
         settings = CrmApiSettings(
             **common, crm_routing_url=routing_url, crm_metrics_url=metrics_url, **crm
         )

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cc_common.db import Database
 from cc_crm_api.adapters import keys as key_store
+from cc_crm_api.adapters.sealing import SecretBox
 from cc_crm_api.adapters.upstream import Upstream
 from cc_crm_api.core.keys import KeyRecord, Scope, allows, parse_token, refusal, secret_matches
 from cc_crm_api.core.ratelimit import RateLimiter
@@ -34,6 +35,8 @@ class Runtime:
     limiter: RateLimiter
     routing: Upstream
     metrics: Upstream
+    box: SecretBox
+    """Seals webhook signing secrets before they are stored."""
     clock: Clock = utc_now
     monotonic: Callable[[], float] = time.monotonic
     extras: dict[str, Any] = field(default_factory=dict)
