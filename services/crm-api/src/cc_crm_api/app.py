@@ -31,6 +31,8 @@ Every operation needs an API key (`Authorization: Bearer <key>`) holding the sco
 `read`, `write` (implies read), `admin` (everything, including keys and webhooks) or
 `recordings`. Keys are limited in rate (429 with `Retry-After`). POST operations accept an
 `Idempotency-Key` header that makes a retry safe. Errors are RFC 9457 problem details.
+A browser's `EventSource`, which cannot send the header, opens an event stream with a
+single-use ticket (`POST /v1/events/tickets`, then `?ticket=`); an API key never goes in a URL.
 """
 
 

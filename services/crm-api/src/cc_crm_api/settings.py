@@ -47,6 +47,9 @@ class CrmApiSettings(ServiceSettings):
         default=0.5, gt=0, le=60, description="How often streams look for events from replicas."
     )
     crm_stream_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
+    crm_stream_ticket_seconds: float = Field(
+        default=60.0, ge=5, le=600, description="How long an unused stream ticket stays valid."
+    )
     crm_webhook_keys: SecretStr | None = Field(
         default=None,
         description="Keys sealing webhook signing secrets at rest: `id:base64(32 bytes)`, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -199,3 +200,22 @@ async def run_platform(
         token = settings.crm_bootstrap_key
         admin = token.get_secret_value() if token else ""
         yield Platform(app, url, admin, routing, metrics_url, sim)
+
+
+async def messages(response: httpx.Response, count: int, within: float = 30.0) -> list[Any]:
+    """Read ``count`` SSE messages: (id, event, data)."""
+    out: list[Any] = []
+    fields: dict[str, str] = {}
+    async with asyncio.timeout(within):
+        async for line in response.aiter_lines():
+            if line == "":
+                if "data" in fields:
+                    seq = int(fields["id"]) if "id" in fields else None
+                    out.append((seq, fields.get("event"), json.loads(fields["data"])))
+                    if len(out) == count:
+                        return out
+                fields = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+    return out

@@ -177,3 +177,14 @@ attempts = Table(
     Column("error", String(500), nullable=True),
     Column("duration_ms", Integer, nullable=False),
 )
+
+stream_tickets = Table(
+    "stream_tickets",
+    metadata,
+    Column("tenant", String(TENANT), primary_key=True),
+    Column("ticket_hash", String(64), primary_key=True),
+    Column("key_id", String(40), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_crm_api_stream_tickets_expiry", stream_tickets.c.tenant, stream_tickets.c.expires_at)
