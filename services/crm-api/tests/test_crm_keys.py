@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from cc_common.problems import PROBLEM_MEDIA_TYPE, Problem
-from cc_crm_api.adapters.db import api_keys, idempotency
-from cc_crm_api.testing import CrmFactory
+from cc_crm_api.adapters.db import api_keys, idempotency, rate_buckets
+from cc_crm_api.testing import Crm, CrmFactory
 
 pytestmark = pytest.mark.integration
 
@@ -179,3 +179,27 @@ async def test_the_idempotency_middleware_answers_with_the_shared_problem_model(
         assert body.keys() == route.json().keys()  # the same fields as a route's own error
         assert body["title"] == HTTPStatus(reply.status_code).phrase
         assert body["instance"] == "/v1/api-keys"
+
+
+async def test_replicas_share_one_rate_limit_per_key(start_crm: CrmFactory) -> None:
+    """Two apps on one database: a key's requests on either spend from the same bucket, and
+    concurrent requests do not each see it full."""
+    limits = {"crm_rate_limit_per_second": 0.01, "crm_rate_limit_burst": 6}
+    first = await start_crm(**limits)
+    second = await start_crm(**limits)
+    token = await first.key("read")
+    headers = first.auth(token)
+
+    async def one(crm: Crm) -> int:
+        return (await crm.client.get("/v1/webhooks/wh_none", headers=headers)).status_code
+
+    codes = [await one(first), await one(second), await one(first)]
+    assert codes == [403, 403, 403]  # admitted (then refused the admin-only route): 3 spent
+    burst = await asyncio.gather(*(one(crm) for crm in [first, second] * 4))
+    assert sorted(burst) == [403] * 3 + [429] * 5  # 3 left, whichever replica asks
+    limited = await second.client.get("/v1/webhooks/wh_none", headers=headers)
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    async with first.db.session() as session:
+        buckets = (await session.execute(select(rate_buckets.c.key_id))).scalars().all()
+    assert token.split("_")[1] in buckets

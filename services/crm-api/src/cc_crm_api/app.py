@@ -20,7 +20,7 @@ from cc_crm_api.adapters.upstream import Upstream
 from cc_crm_api.adapters.webhooks import SenderPolicy, WebhookSender, reseal_secrets
 from cc_crm_api.api import agents, calls, events, keys, queues, reports, webhooks
 from cc_crm_api.api.deps import Clock, Runtime, utc_now
-from cc_crm_api.core.ratelimit import RateLimiter
+from cc_crm_api.core.ratelimit import RateLimit
 from cc_crm_api.settings import CrmApiSettings
 
 DESCRIPTION = """\
@@ -47,7 +47,7 @@ def create_app(
     timeout = settings.crm_upstream_timeout_seconds
     runtime = Runtime(
         settings=settings,
-        limiter=RateLimiter(settings.crm_rate_limit_per_second, settings.crm_rate_limit_burst),
+        limit=RateLimit(settings.crm_rate_limit_per_second, settings.crm_rate_limit_burst),
         routing=Upstream(
             "routing",
             settings.crm_routing_url,

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -188,3 +189,12 @@ stream_tickets = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_crm_api_stream_tickets_expiry", stream_tickets.c.tenant, stream_tickets.c.expires_at)
+
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("tenant", String(TENANT), primary_key=True),
+    Column("key_id", String(40), primary_key=True),
+    Column("tokens", Float(53), nullable=False),
+    Column("at", Float(53), nullable=False),
+)
