@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -203,3 +204,14 @@ async def test_replicas_share_one_rate_limit_per_key(start_crm: CrmFactory) -> N
     async with first.db.session() as session:
         buckets = (await session.execute(select(rate_buckets.c.key_id))).scalars().all()
     assert token.split("_")[1] in buckets
+
+
+async def test_keys_work_on_the_embedded_sqlite_database(
+    start_crm: CrmFactory, tmp_path: Path
+) -> None:
+    """SQLite (`make run`) gives stored times back without a zone: a used key still works."""
+    crm = await start_crm(database_url=f"sqlite+aiosqlite:///{tmp_path}/crm.sqlite3")
+    codes = [(await crm.client.get("/v1/api-keys", headers=crm.auth())).status_code for _ in "abc"]
+    assert codes == [200, 200, 200]
+    issued = await crm.client.post("/v1/events/tickets", json={}, headers=crm.auth())
+    assert issued.status_code == 201

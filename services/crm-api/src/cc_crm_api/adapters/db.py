@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -198,3 +200,10 @@ rate_buckets = Table(
     Column("tokens", Float(53), nullable=False),
     Column("at", Float(53), nullable=False),
 )
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """Return a stored time as aware UTC: SQLite (the embedded platform) gives naive ones back."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

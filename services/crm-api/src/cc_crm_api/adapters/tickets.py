@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cc_crm_api.adapters.db import stream_tickets
+from cc_crm_api.adapters.db import aware, stream_tickets
 from cc_crm_api.core.keys import hash_secret
 
 PREFIX = "cct_"
@@ -67,7 +67,7 @@ async def redeem(
     ).first()
     if row is None or row.path != path:
         return None
-    expires_at = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
-    if expires_at <= now:  # SQLite gives naive UTC back
+    expires_at = aware(row.expires_at)
+    if expires_at is None or expires_at <= now:
         return None
     return Redeemed(row.key_id)
