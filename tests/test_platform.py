@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from cc_platform.center import DEMO_CENTER
+from cc_crm_api.adapters.sealing import parse_keys
 from cc_platform.services import SERVICES
 from cc_routing.settings import RoutingSettings
 
@@ -42,7 +43,8 @@ async def wait_ready(port: int, process: asyncio.subprocess.Process) -> dict[str
 
 def without_token(env: Mapping[str, str]) -> dict[str, str]:
     """Return the environment without a service token, so the platform makes its own."""
-    return {k: v for k, v in env.items() if k not in ("CC_SERVICE_TOKEN", "CC_SECRETS_DIR")}
+    generated = ("CC_SERVICE_TOKEN", "CC_CRM_WEBHOOK_KEYS", "CC_SECRETS_DIR")
+    return {k: v for k, v in env.items() if k not in generated}
 
 
 async def run_platform_and_check(env: dict[str, str], var: Path) -> None:
@@ -87,6 +89,10 @@ async def check_the_generated_token(var: Path, routing_port: int) -> None:
         assert wrong.status_code == 401
         admitted = await client.get(url, headers={"Authorization": f"Bearer {token}"})
         assert admitted.status_code == 200, admitted.text
+    # The crm-api's key sealing webhook secrets was made beside it, as private.
+    keys_file = var / "secrets" / "CC_CRM_WEBHOOK_KEYS"
+    assert keys_file.stat().st_mode & 0o077 == 0
+    assert len(parse_keys(keys_file.read_text().strip())) == 1
 
 
 async def test_the_embedded_platform_is_ready(tmp_path: Path) -> None:

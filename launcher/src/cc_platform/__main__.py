@@ -13,6 +13,7 @@ PostgreSQL are configured), its day plays in compressed time (CC_PLATFORM_DAY_MI
 The internal APIs require a service token. Without CC_SERVICE_TOKEN (in the environment or the
 secrets dir) the platform makes one, once, in ``var/secrets/CC_SERVICE_TOKEN`` (CC_PLATFORM_VAR
 moves ``var/``) and points CC_SECRETS_DIR there; send it as ``Authorization: Bearer <token>``.
+The key sealing webhook signing secrets (CC_CRM_WEBHOOK_KEYS) is made the same way.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from fastapi import FastAPI
 
 from cc_common.logging import configure_logging, get_logger
 from cc_common.settings import SettingsError, load_settings
+from cc_crm_api.adapters.sealing import new_key_text
 from cc_metrics.app import create_app as create_metrics
 from cc_platform.center import DEMO_CENTER, CenterError, DemoCenter, load_center
 from cc_platform.clock import (
@@ -223,21 +225,31 @@ def metrics_settings_from(center: DemoCenter) -> dict[str, object]:
 
 def ensure_service_token(var: Path) -> Path | None:
     """Make sure the services have a token: the configured one, or one generated into ``var``."""
-    if os.environ.get("CC_SERVICE_TOKEN"):
+    return ensure_secret(var, "CC_SERVICE_TOKEN", lambda: secrets.token_urlsafe(32))
+
+
+def ensure_webhook_keys(var: Path) -> Path | None:
+    """Make sure the crm-api can seal webhook secrets: the configured key, or one generated."""
+    return ensure_secret(var, "CC_CRM_WEBHOOK_KEYS", new_key_text)
+
+
+def ensure_secret(var: Path, name: str, make: Callable[[], str]) -> Path | None:
+    """Use the configured secret ``name``, or generate one, once, into ``var/secrets``."""
+    if os.environ.get(name):
         return None
     configured = os.environ.get("CC_SECRETS_DIR")
-    if configured and (Path(configured) / "CC_SERVICE_TOKEN").is_file():
-        return Path(configured) / "CC_SERVICE_TOKEN"
+    if configured and (Path(configured) / name).is_file():
+        return Path(configured) / name
     directory = var / "secrets"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / "CC_SERVICE_TOKEN"
+    path = directory / name
     if not path.is_file():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_urlsafe(32) + "\n")
-        log.info("platform.token_generated", path=str(path))
-    if configured:  # a secrets dir of the user's own: leave it as it is, pass the token on
-        os.environ["CC_SERVICE_TOKEN"] = path.read_text().strip()
+            file.write(make() + "\n")
+        log.info("platform.secret_generated", name=name, path=str(path))
+    if configured and configured != str(directory):  # the user's own dir: leave it, pass it on
+        os.environ[name] = path.read_text().strip()
     else:
         os.environ["CC_SECRETS_DIR"] = str(directory)
     return path
@@ -491,6 +503,7 @@ def main() -> None:
     token = ensure_service_token(options.state_dir)
     if token is not None:
         log.info("platform.service_token", path=str(token))
+    ensure_webhook_keys(options.state_dir)
     with contextlib.ExitStack() as stack:
         if sys.stderr.isatty():  # a person is watching: the terminal keeps the banner readable
             options.state_dir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from cc_common.bus._rabbit import RabbitBus
+from cc_crm_api.adapters.sealing import new_key_text
 from cc_crm_api.app import create_app
 from cc_crm_api.settings import CrmApiSettings
 from cc_crm_api.testing import Crm, CrmFactory
@@ -29,6 +30,7 @@ async def start_crm(
     queue = rabbit_cleanup.queue(unique_name("crm"))
     publisher = await make_rabbit_bus(exchange=exchange)
     admin_token = secrets.token_urlsafe(32)
+    webhook_keys = new_key_text("test1")
     async with AsyncExitStack() as stack:
 
         async def start(**overrides: Any) -> Crm:
@@ -40,6 +42,7 @@ async def start_crm(
                 "crm_queue": queue,
                 "bus_delivery_limit": 2,
                 "crm_bootstrap_key": admin_token,
+                "crm_webhook_keys": webhook_keys,
                 "crm_event_poll_seconds": 0.1,
                 "crm_webhook_poll_seconds": 0.1,
                 **overrides,

@@ -1,4 +1,4 @@
-"""The pure rules: key parsing and scopes, the rate limiter, webhook filters, backoff and
+"""The pure rules: key parsing and scopes, the rate limit, webhook filters, backoff and
 address checks, and the call context that enriches every event."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from cc_crm_api.core.keys import (
     refusal,
     secret_matches,
 )
-from cc_crm_api.core.ratelimit import RateLimiter
+from cc_crm_api.core.ratelimit import Bucket, RateLimit
 from cc_crm_api.core.webhooks import backoff_seconds, delivery_id, refused_address, wants
 from cc_proto import make_event
 from cc_proto.events import CallAnswered, CallEnded, CallIvrCompleted, CallOffered, CallOutcome
@@ -61,14 +61,24 @@ def test_scopes_and_refusals() -> None:
     assert refusal(key(Scope.READ, expires_at=NOW + timedelta(seconds=1)), NOW) is None
 
 
-def test_the_rate_limiter_allows_a_burst_then_the_rate() -> None:
-    limiter = RateLimiter(rate=2.0, burst=3)
-    assert [limiter.take("k", 0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert limiter.take("k", 0.0) == pytest.approx(0.5)
-    assert limiter.take("k", 0.5) == 0.0
-    assert limiter.take("other", 0.5) == 0.0
-    assert RateLimiter.retry_after(0.2) == "1"
-    assert RateLimiter.retry_after(2.1) == "3"
+def test_the_rate_limit_allows_a_burst_then_the_rate() -> None:
+    limit = RateLimit(rate=2.0, burst=3)
+    bucket = None
+    waits = []
+    for _ in range(4):
+        bucket, wait = limit.take(bucket, 100.0)
+        waits.append(wait)
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert waits[3] == pytest.approx(0.5)
+    bucket, wait = limit.take(bucket, 100.5)
+    assert wait == 0.0
+    # A replica whose clock is behind refills nothing and does not move the bucket back.
+    behind, wait = limit.take(bucket, 90.0)
+    assert wait == pytest.approx(0.5)
+    assert behind.at == 100.5
+    assert limit.take(Bucket(0.0, 0.0), 1_000.0)[0].tokens == 2.0  # capped at the burst, less one
+    assert RateLimit.retry_after(0.2) == "1"
+    assert RateLimit.retry_after(2.1) == "3"
 
 
 def test_webhook_filters_backoff_and_addresses() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import func, select
 
 from cc_common.testing import eventually
 from cc_crm_api.adapters.db import event_log
-from cc_crm_api.testing import Crm, CrmFactory, WebhookReceiver, serve
+from cc_crm_api.testing import Crm, CrmFactory, WebhookReceiver, messages, serve
 from cc_proto import make_event
 from cc_proto.events import (
     AgentLoggedIn,
@@ -25,25 +24,6 @@ from cc_proto.events import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-async def messages(response: httpx.Response, count: int, within: float = 30.0) -> list[Any]:
-    """Read ``count`` SSE messages: (id, event, data)."""
-    out: list[Any] = []
-    fields: dict[str, str] = {}
-    async with asyncio.timeout(within):
-        async for line in response.aiter_lines():
-            if line == "":
-                if "data" in fields:
-                    seq = int(fields["id"]) if "id" in fields else None
-                    out.append((seq, fields.get("event"), json.loads(fields["data"])))
-                    if len(out) == count:
-                        return out
-                fields = {}
-            elif not line.startswith(":"):
-                name, _, value = line.partition(":")
-                fields[name] = value.removeprefix(" ")
-    return out
 
 
 async def logged(crm: Crm) -> int:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from cc_crm_api.adapters.db import api_keys, idempotency
-from cc_crm_api.testing import CrmFactory
+from cc_common.problems import PROBLEM_MEDIA_TYPE, Problem
+from cc_crm_api.adapters.db import api_keys, idempotency, rate_buckets
+from cc_crm_api.testing import Crm, CrmFactory
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +154,64 @@ async def test_an_oversized_body_is_refused(start_crm: CrmFactory) -> None:
     reply = await crm.client.post("/v1/api-keys", json=big, headers=crm.auth())
     assert reply.status_code == 413
     assert reply.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_idempotency_middleware_answers_with_the_shared_problem_model(
+    start_crm: CrmFactory,
+) -> None:
+    crm = await start_crm(http_max_body_bytes=2048)
+    route = await crm.client.get("/v1/webhooks/wh_none", headers=crm.auth())
+    assert route.status_code == 404
+    refused = [
+        await crm.client.post(
+            "/v1/api-keys", json={"name": "x" * 4000, "scopes": ["read"]}, headers=crm.auth()
+        ),
+        await crm.client.post(
+            "/v1/api-keys",
+            json={"name": "long", "scopes": ["read"]},
+            headers={**crm.auth(), "Idempotency-Key": "k" * 256},
+        ),
+    ]
+    assert [reply.status_code for reply in refused] == [413, 422]
+    for reply in refused:
+        assert reply.headers["content-type"] == PROBLEM_MEDIA_TYPE
+        body = reply.json()
+        assert Problem.model_validate(body).model_dump(exclude_none=True) == body
+        assert body.keys() == route.json().keys()  # the same fields as a route's own error
+        assert body["title"] == HTTPStatus(reply.status_code).phrase
+        assert body["instance"] == "/v1/api-keys"
+
+
+async def test_replicas_share_one_rate_limit_per_key(start_crm: CrmFactory) -> None:
+    """Two apps on one database: a key's requests on either spend from the same bucket, and
+    concurrent requests do not each see it full."""
+    limits = {"crm_rate_limit_per_second": 0.01, "crm_rate_limit_burst": 6}
+    first = await start_crm(**limits)
+    second = await start_crm(**limits)
+    token = await first.key("read")
+    headers = first.auth(token)
+
+    async def one(crm: Crm) -> int:
+        return (await crm.client.get("/v1/webhooks/wh_none", headers=headers)).status_code
+
+    codes = [await one(first), await one(second), await one(first)]
+    assert codes == [403, 403, 403]  # admitted (then refused the admin-only route): 3 spent
+    burst = await asyncio.gather(*(one(crm) for crm in [first, second] * 4))
+    assert sorted(burst) == [403] * 3 + [429] * 5  # 3 left, whichever replica asks
+    limited = await second.client.get("/v1/webhooks/wh_none", headers=headers)
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    async with first.db.session() as session:
+        buckets = (await session.execute(select(rate_buckets.c.key_id))).scalars().all()
+    assert token.split("_")[1] in buckets
+
+
+async def test_keys_work_on_the_embedded_sqlite_database(
+    start_crm: CrmFactory, tmp_path: Path
+) -> None:
+    """SQLite (`make run`) gives stored times back without a zone: a used key still works."""
+    crm = await start_crm(database_url=f"sqlite+aiosqlite:///{tmp_path}/crm.sqlite3")
+    codes = [(await crm.client.get("/v1/api-keys", headers=crm.auth())).status_code for _ in "abc"]
+    assert codes == [200, 200, 200]
+    issued = await crm.client.post("/v1/events/tickets", json={}, headers=crm.auth())
+    assert issued.status_code == 201

@@ -242,6 +242,16 @@ async def test_a_call_pops_on_the_agent_stream_and_reaches_the_webhook(
         assert [(r["call_id"], r["customer_id"], r["caller_number"]) for r in records] == [
             (call_id, CUSTOMER, CALLER)
         ]
+        # Search by the caller's number: E.164, exact.
+        window = {"start": start, "end": end}
+        by_caller = await api.get("/v1/calls", params={**window, "caller_number": CALLER})
+        assert [r["call_id"] for r in by_caller.json()["items"]] == [call_id]
+        other = await api.get("/v1/calls", params={**window, "caller_number": CALLER[:-1] + "0"})
+        assert other.json()["items"] == []
+        for bad in ("0612345678", "+0612345678", "+3361234567890123", "+33 6 12"):
+            refused = await api.get("/v1/calls", params={**window, "caller_number": bad})
+            assert refused.status_code == 422, (bad, refused.text)
+            assert refused.json()["errors"][0]["loc"] == ["query", "caller_number"]
         one = (await api.get(f"/v1/calls/{call_id}")).json()
         assert one["record"]["agent_id"] == "a1"
         assert one["customer"]["customer_id"] == CUSTOMER

@@ -110,8 +110,17 @@ async def test_call_detail_records_page_by_cursor_and_filter(
     start_service: Any, run: SimRun
 ) -> None:
     service = await start_service()
-    await publish_all(service, run.events)
-    await service.wait_processed(len(run.events))
+    callers = [
+        Events().offered("caller-1", "sales", 60, caller_number="+33612345678"),
+        Events().offered("caller-2", "sales", 90, caller_number="+33612345679"),
+        Events().offered("caller-3", "sales", 120, caller_number="+33612345678"),
+    ]
+    await publish_all(service, [*run.events, *callers])
+    await service.wait_processed(len(run.events) + len(callers))
+    mine = (await service.get("/cdrs", caller_number="+33612345678", **RANGE)).json()
+    assert [item["call_id"] for item in mine["items"]] == ["caller-1", "caller-3"]
+    prefix = (await service.get("/cdrs", caller_number="+336123456", **RANGE)).json()
+    assert prefix["items"] == []  # exact match only
     seen: list[str] = []
     cursor = None
     while True:
@@ -121,7 +130,9 @@ async def test_call_detail_records_page_by_cursor_and_filter(
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert sorted(seen) == sorted(c.call_id for c in run.calls)
+    assert sorted(seen) == sorted(
+        [c.call_id for c in run.calls] + ["caller-1", "caller-2", "caller-3"]
+    )
     assert len(seen) == len(set(seen))
     abandoned = (await service.get("/cdrs", outcome="abandoned", limit=1000, **RANGE)).json()
     expected = {c.call_id for c in run.calls if c.abandoned is not None}

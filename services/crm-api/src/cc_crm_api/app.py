@@ -14,12 +14,13 @@ from cc_crm_api.adapters import keys as key_store
 from cc_crm_api.adapters.db import SCHEMA
 from cc_crm_api.adapters.events import EventRecorder
 from cc_crm_api.adapters.idempotency import IdempotencyMiddleware
+from cc_crm_api.adapters.sealing import SecretBox
 from cc_crm_api.adapters.stream import EventHub
 from cc_crm_api.adapters.upstream import Upstream
-from cc_crm_api.adapters.webhooks import SenderPolicy, WebhookSender
+from cc_crm_api.adapters.webhooks import SenderPolicy, WebhookSender, reseal_secrets
 from cc_crm_api.api import agents, calls, events, keys, queues, reports, webhooks
 from cc_crm_api.api.deps import Clock, Runtime, utc_now
-from cc_crm_api.core.ratelimit import RateLimiter
+from cc_crm_api.core.ratelimit import RateLimit
 from cc_crm_api.settings import CrmApiSettings
 
 DESCRIPTION = """\
@@ -30,6 +31,8 @@ Every operation needs an API key (`Authorization: Bearer <key>`) holding the sco
 `read`, `write` (implies read), `admin` (everything, including keys and webhooks) or
 `recordings`. Keys are limited in rate (429 with `Retry-After`). POST operations accept an
 `Idempotency-Key` header that makes a retry safe. Errors are RFC 9457 problem details.
+A browser's `EventSource`, which cannot send the header, opens an event stream with a
+single-use ticket (`POST /v1/events/tickets`, then `?ticket=`); an API key never goes in a URL.
 """
 
 
@@ -44,7 +47,7 @@ def create_app(
     timeout = settings.crm_upstream_timeout_seconds
     runtime = Runtime(
         settings=settings,
-        limiter=RateLimiter(settings.crm_rate_limit_per_second, settings.crm_rate_limit_burst),
+        limit=RateLimit(settings.crm_rate_limit_per_second, settings.crm_rate_limit_burst),
         routing=Upstream(
             "routing",
             settings.crm_routing_url,
@@ -59,6 +62,7 @@ def create_app(
             timeout=timeout,
             transport=upstream_transport,
         ),
+        box=SecretBox(settings.webhook_keys()),
         clock=clock,
     )
 
@@ -72,12 +76,13 @@ def create_app(
                 bootstrap.get_secret_value() if bootstrap else None,
                 clock(),
             )
+        await reseal_secrets(db, settings.tenant, runtime.box)
         stack.push_async_callback(runtime.routing.close)
         stack.push_async_callback(runtime.metrics.close)
         hub = EventHub(db, settings.tenant, poll_seconds=settings.crm_event_poll_seconds)
         await hub.start()
         stack.push_async_callback(hub.stop)
-        sender = WebhookSender(db, settings.tenant, _policy(settings), clock=clock)
+        sender = WebhookSender(db, settings.tenant, _policy(settings), box=runtime.box, clock=clock)
         sender.start()
         stack.push_async_callback(sender.stop)
         runtime.extras.update(hub=hub, sender=sender)

@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 
 from cc_common.settings import ServiceSettings
+from cc_crm_api.adapters.sealing import parse_keys
 
 
 class CrmApiSettings(ServiceSettings):
@@ -46,6 +47,14 @@ class CrmApiSettings(ServiceSettings):
         default=0.5, gt=0, le=60, description="How often streams look for events from replicas."
     )
     crm_stream_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
+    crm_stream_ticket_seconds: float = Field(
+        default=60.0, ge=5, le=600, description="How long an unused stream ticket stays valid."
+    )
+    crm_webhook_keys: SecretStr | None = Field(
+        default=None,
+        description="Keys sealing webhook signing secrets at rest: `id:base64(32 bytes)`, "
+        "comma-separated, the first seals, all open; from a secret. Unset: no new webhooks.",
+    )
     crm_webhook_allowed_networks: list[str] = Field(
         default_factory=list,
         description="Private/loopback networks webhook URLs may still point at (operator only).",
@@ -69,6 +78,13 @@ class CrmApiSettings(ServiceSettings):
             ip_network(text, strict=False)
         return value
 
+    @field_validator("crm_webhook_keys")
+    @classmethod
+    def _keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keys(value.get_secret_value())
+        return value
+
     @field_validator("crm_bootstrap_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -80,6 +96,11 @@ class CrmApiSettings(ServiceSettings):
     def consumer_queue(self) -> str:
         """Return the bus queue: named after the exchange so platforms on one broker never clash."""
         return self.crm_queue or f"{self.bus_exchange}.crm-api"
+
+    def webhook_keys(self) -> dict[str, bytes]:
+        """Return the keys sealing webhook secrets, the sealing one first."""
+        keys = self.crm_webhook_keys
+        return parse_keys(keys.get_secret_value()) if keys else {}
 
     def allowed_networks(self) -> list[IPv4Network | IPv6Network]:
         """Return the operator's exceptions to the private-address rule for webhook URLs."""

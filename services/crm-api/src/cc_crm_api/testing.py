@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from cc_common.bus import Bus
 from cc_common.db import Database
 from cc_common.testing import TEST_SERVICE_TOKEN
 from cc_common.testing import serve as serve  # where the crm-api tests have always found it
+from cc_crm_api.adapters.sealing import new_key_text
 from cc_crm_api.settings import CrmApiSettings
 
 
@@ -164,6 +166,7 @@ async def run_platform(
         metrics = create_metrics(MetricsSettings(**common, metrics_queue=metrics_queue))
         await stack.enter_async_context(metrics.router.lifespan_context(metrics))
         metrics_url = await stack.enter_async_context(serve(metrics))
+        crm.setdefault("crm_webhook_keys", new_key_text("test"))  # a fresh one per platform
         settings = CrmApiSettings(
             **common, crm_routing_url=routing_url, crm_metrics_url=metrics_url, **crm
         )
@@ -173,3 +176,22 @@ async def run_platform(
         token = settings.crm_bootstrap_key
         admin = token.get_secret_value() if token else ""
         yield Platform(app, url, admin, routing, metrics_url, sim)
+
+
+async def messages(response: httpx.Response, count: int, within: float = 30.0) -> list[Any]:
+    """Read ``count`` SSE messages: (id, event, data)."""
+    out: list[Any] = []
+    fields: dict[str, str] = {}
+    async with asyncio.timeout(within):
+        async for line in response.aiter_lines():
+            if line == "":
+                if "data" in fields:
+                    seq = int(fields["id"]) if "id" in fields else None
+                    out.append((seq, fields.get("event"), json.loads(fields["data"])))
+                    if len(out) == count:
+                        return out
+                fields = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+    return out

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -177,3 +180,30 @@ attempts = Table(
     Column("error", String(500), nullable=True),
     Column("duration_ms", Integer, nullable=False),
 )
+
+stream_tickets = Table(
+    "stream_tickets",
+    metadata,
+    Column("tenant", String(TENANT), primary_key=True),
+    Column("ticket_hash", String(64), primary_key=True),
+    Column("key_id", String(40), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_crm_api_stream_tickets_expiry", stream_tickets.c.tenant, stream_tickets.c.expires_at)
+
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("tenant", String(TENANT), primary_key=True),
+    Column("key_id", String(40), primary_key=True),
+    Column("tokens", Float(53), nullable=False),
+    Column("at", Float(53), nullable=False),
+)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """Return a stored time as aware UTC: SQLite (the embedded platform) gives naive ones back."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

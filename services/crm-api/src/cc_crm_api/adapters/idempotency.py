@@ -9,7 +9,6 @@ This is ASGI middleware so every POST gets it, and it also enforces the request 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy import delete, select, update
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cc_common.db import Database, dialect_insert
+from cc_common.problems import problem_response
 from cc_crm_api.adapters.db import idempotency
 from cc_crm_api.core.keys import hash_secret
 
@@ -51,7 +51,7 @@ class IdempotencyMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self._max_body:
-            await _problem(send, 413, f"request body larger than {self._max_body} bytes")
+            await _problem(scope, send, 413, f"request body larger than {self._max_body} bytes")
             return
         key = headers.get("idempotency-key")
         token = headers.get("authorization", "")
@@ -59,11 +59,11 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         if len(key) > 255:
-            await _problem(send, 422, "Idempotency-Key longer than 255 characters")
+            await _problem(scope, send, 422, "Idempotency-Key longer than 255 characters")
             return
         body = await _read_body(receive, self._max_body)
         if body is None:
-            await _problem(send, 413, f"request body larger than {self._max_body} bytes")
+            await _problem(scope, send, 413, f"request body larger than {self._max_body} bytes")
             return
         await self._idempotent(scope, body, hash_secret(token), key, send)
 
@@ -98,7 +98,7 @@ class IdempotencyMiddleware:
                 else (await session.execute(select(idempotency).where(*where))).one()
             )
         if row is not None:
-            await _replay(row, fingerprint, send)
+            await _replay(scope, row, fingerprint, send)
             return
         try:
             captured = await _run(self.app, scope, body, send)
@@ -166,14 +166,19 @@ async def _run(app: ASGIApp, scope: Scope, body: bytes, send: Send) -> dict[str,
     return captured
 
 
-async def _replay(row: Any, fingerprint: str, send: Send) -> None:
+async def _replay(scope: Scope, row: Any, fingerprint: str, send: Send) -> None:
     if row.fingerprint != fingerprint:
         await _problem(
-            send, 422, "this Idempotency-Key was used with a different request; use a new key"
+            scope,
+            send,
+            422,
+            "this Idempotency-Key was used with a different request; use a new key",
         )
         return
     if row.status_code is None:
-        await _problem(send, 409, "a request with this Idempotency-Key is still being processed")
+        await _problem(
+            scope, send, 409, "a request with this Idempotency-Key is still being processed"
+        )
         return
     headers = [(b"idempotent-replayed", b"true")]
     if row.content_type:
@@ -183,17 +188,11 @@ async def _replay(row: Any, fingerprint: str, send: Send) -> None:
     await send({"type": "http.response.body", "body": row.body or b""})
 
 
-_TITLES = {409: "Conflict", 413: "Content Too Large", 422: "Unprocessable Content"}
+async def _problem(scope: Scope, send: Send, status: int, detail: str) -> None:
+    """Answer from the middleware, before any route, with the shared problem-detail model."""
+    response = problem_response(status, detail, instance=scope["path"])
+    await response(scope, _no_body, send)
 
 
-async def _problem(send: Send, status: int, detail: str) -> None:
-    """Answer from the middleware, before any route, as an RFC 9457 problem detail."""
-    body = json.dumps(
-        {"type": "about:blank", "title": _TITLES[status], "status": status, "detail": detail}
-    ).encode()
-    headers = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cc_common.db import upsert
-from cc_crm_api.adapters.db import api_keys
+from cc_crm_api.adapters.db import api_keys, aware
 from cc_crm_api.core.keys import ALL_SCOPES, BOOTSTRAP_KEY_ID, KeyRecord, Scope, hash_secret
 
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -22,9 +22,9 @@ def record(row: Any) -> KeyRecord:
         key_id=row.key_id,
         name=row.name,
         scopes=frozenset(Scope(s) for s in row.scopes),
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-        last_used_at=row.last_used_at,
+        expires_at=aware(row.expires_at),
+        revoked_at=aware(row.revoked_at),
+        last_used_at=aware(row.last_used_at),
     )
 
 

@@ -29,6 +29,7 @@ from cc_common.aio import wait_for_wakeup
 from cc_common.db import Database
 from cc_common.logging import get_logger
 from cc_crm_api.adapters.db import attempts, deliveries, webhooks
+from cc_crm_api.adapters.sealing import SealError, SecretBox, bound_to, is_sealed
 from cc_crm_api.core.webhooks import Network, backoff_seconds, refused_address
 
 log = get_logger(__name__)
@@ -101,10 +102,12 @@ class WebhookSender:
         tenant: str,
         policy: SenderPolicy,
         *,
+        box: SecretBox,
         clock: Callable[[], datetime],
         resolver: Resolver = resolve,
     ) -> None:
         self._db = db
+        self._box = box
         self._tenant = tenant
         self._policy = policy
         self._clock = clock
@@ -211,7 +214,8 @@ class WebhookSender:
         try:
             await check_url(row.url, self._policy.allowed, self._resolver)
             when = self._clock()
-            signature = Webhook(row.secret).sign(row.message_id, when, row.payload)
+            secret = self._box.open(row.secret, bound_to(self._tenant, row.webhook_id))
+            signature = Webhook(secret).sign(row.message_id, when, row.payload)
             headers = {
                 "content-type": "application/json",
                 "webhook-id": row.message_id,
@@ -220,7 +224,7 @@ class WebhookSender:
                 "user-agent": "cc-crm-api-webhooks/1",
             }
             reply = await self._client.post(row.url, content=row.payload, headers=headers)
-        except (UnsafeUrl, httpx.HTTPError) as exc:
+        except (UnsafeUrl, SealError, httpx.HTTPError) as exc:
             spent = int((time.monotonic() - started) * 1000)
             return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:500], spent)
         spent = int((time.monotonic() - started) * 1000)
@@ -284,3 +288,43 @@ class WebhookSender:
                     .values(enabled=False, disabled_reason=reason, updated_at=now)
                 )
                 log.warning("webhooks.disabled", webhook=row.webhook_id, reason=reason)
+
+
+async def reseal_secrets(db: Database, tenant: str, box: SecretBox) -> int:
+    """Seal plaintext secrets (rows from before sealing) and re-seal those under an older key.
+
+    Run at start, so a new first key, or a first key at all, takes effect for every
+    subscription; rows are locked while rewritten, so replicas starting together do not trip
+    over each other. Without a key nothing can be sealed: plaintext rows are left (and still
+    used) with a warning. A row whose key is not configured is left as it is and logged; its
+    deliveries fail with that reason until the key is configured again.
+    """
+    w = webhooks.c
+    query = select(w.webhook_id, w.secret).where(w.tenant == tenant)
+    if db.is_postgres:
+        query = query.with_for_update()
+    resealed, plaintext = 0, 0
+    async with db.session() as session:
+        for row in (await session.execute(query)).all():
+            if not box.enabled:
+                plaintext += not is_sealed(row.secret)
+                continue
+            if not box.needs_reseal(row.secret):
+                continue
+            where = bound_to(tenant, row.webhook_id)
+            try:
+                sealed = box.seal(box.open(row.secret, where), where)
+            except SealError as exc:
+                log.warning("webhooks.secret_unopenable", webhook=row.webhook_id, error=str(exc))
+                continue
+            await session.execute(
+                update(webhooks)
+                .where(w.tenant == tenant, w.webhook_id == row.webhook_id)
+                .values(secret=sealed)
+            )
+            resealed += 1
+    if resealed:
+        log.info("webhooks.secrets_resealed", subscriptions=resealed, key=box.active)
+    if plaintext:
+        log.warning("webhooks.secrets_in_plaintext", subscriptions=plaintext)
+    return resealed

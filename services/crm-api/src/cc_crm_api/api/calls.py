@@ -128,6 +128,17 @@ End = Annotated[datetime, Query(description="... and before (with offset).")]
 Name = Annotated[str | None, Query(max_length=200)]
 Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of a page.")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+E164 = r"^\+[1-9][0-9]{1,14}$"
+CallerNumber = Annotated[
+    str | None,
+    Query(
+        pattern=E164,
+        description="Calls from exactly this number, in E.164 (`+33612345678`, `+` written "
+        "`%2B` in a URL). Numbers the platform received in another form (an extension, a "
+        "national number) do not match.",
+        examples=["+33612345678"],
+    ),
+]
 
 
 def _filters(
@@ -137,6 +148,7 @@ def _filters(
     agent: str | None,
     outcome: str | None,
     customer_id: str | None,
+    caller_number: str | None,
     cursor: str | None,
     limit: int,
 ) -> dict[str, Any]:
@@ -149,6 +161,7 @@ def _filters(
         "agent": agent,
         "outcome": outcome,
         "customer_id": customer_id,
+        "caller_number": caller_number,
         "cursor": cursor,
         "limit": limit,
     }
@@ -165,11 +178,12 @@ async def list_calls(
     agent: Name = None,
     outcome: Outcome | None = None,
     customer_id: Name = None,
+    caller_number: CallerNumber = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> CallPage:
     """Call records in a time range, filtered, oldest first, a page at a time."""
-    params = _filters(start, end, queue, agent, outcome, customer_id, cursor, limit)
+    params = _filters(start, end, queue, agent, outcome, customer_id, caller_number, cursor, limit)
     reply = await runtime.metrics.call("GET", "/cdrs", params=params)
     return CallPage.model_validate(reply.json())
 
@@ -200,11 +214,12 @@ async def export_calls(
     agent: Name = None,
     outcome: Outcome | None = None,
     customer_id: Name = None,
+    caller_number: CallerNumber = None,
     cursor: Cursor = None,
     limit: Limit = 1000,
 ) -> Response:
     """The same records as CSV (follow `X-Next-Cursor` for more)."""
-    params = _filters(start, end, queue, agent, outcome, customer_id, cursor, limit)
+    params = _filters(start, end, queue, agent, outcome, customer_id, caller_number, cursor, limit)
     reply = await runtime.metrics.call("GET", "/cdrs", params={**params, "format": "csv"})
     headers = {}
     if reply.headers.get("x-next-cursor"):

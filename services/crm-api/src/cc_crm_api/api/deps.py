@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cc_common.db import Database
 from cc_crm_api.adapters import keys as key_store
+from cc_crm_api.adapters import ratelimit, tickets
+from cc_crm_api.adapters.sealing import SecretBox
 from cc_crm_api.adapters.upstream import Upstream
 from cc_crm_api.core.keys import KeyRecord, Scope, allows, parse_token, refusal, secret_matches
-from cc_crm_api.core.ratelimit import RateLimiter
+from cc_crm_api.core.ratelimit import RateLimit
 from cc_crm_api.settings import CrmApiSettings
 
 Clock = Callable[[], datetime]
@@ -31,11 +33,12 @@ class Runtime:
     """The service's long-lived objects, built by ``create_app``."""
 
     settings: CrmApiSettings
-    limiter: RateLimiter
+    limit: RateLimit
     routing: Upstream
     metrics: Upstream
+    box: SecretBox
+    """Seals webhook signing secrets before they are stored."""
     clock: Clock = utc_now
-    monotonic: Callable[[], float] = time.monotonic
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -89,14 +92,26 @@ async def authenticate(
         if why is not None or key is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, why, headers=UNAUTHENTICATED)
         await key_store.touch(session, runtime.tenant, key, now)
-    wait = runtime.limiter.take(key.key_id, runtime.monotonic())
+        wait = await _spend(runtime, session, key, now)
+    _limit(runtime, wait)
+    return key
+
+
+async def _spend(runtime: Runtime, session: AsyncSession, key: KeyRecord, now: datetime) -> float:
+    """Spend one of the key's tokens from the bucket every replica shares."""
+    return await ratelimit.spend(
+        session, runtime.tenant, key.key_id, runtime.limit, now.timestamp()
+    )
+
+
+def _limit(runtime: Runtime, wait: float) -> None:
+    """Raise 429 with Retry-After when the key is over its rate."""
     if wait > 0:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"rate limit of {runtime.settings.crm_rate_limit_per_second:g}/s for this key exceeded",
-            headers={"Retry-After": RateLimiter.retry_after(wait)},
+            headers={"Retry-After": RateLimit.retry_after(wait)},
         )
-    return key
 
 
 def require(scope: Scope) -> Callable[..., Awaitable[KeyRecord]]:
@@ -122,3 +137,42 @@ def require(scope: Scope) -> Callable[..., Awaitable[KeyRecord]]:
 Reader = Annotated[KeyRecord, Depends(require(Scope.READ))]
 Writer = Annotated[KeyRecord, Depends(require(Scope.WRITE))]
 Admin = Annotated[KeyRecord, Depends(require(Scope.ADMIN))]
+
+
+Ticket = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="A stream ticket (`POST /v1/events/tickets`) instead of the Authorization "
+        "header, for browsers' EventSource: single use, short-lived, for this stream only.",
+    ),
+]
+BAD_TICKET = "the stream ticket is unknown, used, expired or for another stream"
+
+
+async def stream_reader(
+    request: Request,
+    runtime: RuntimeDep,
+    db: DbDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ticket: Ticket = None,
+) -> KeyRecord:
+    """Dependency of the SSE streams: a read key in the header, or a ticket for this path."""
+    if (credentials is not None and credentials.credentials) or not ticket:
+        return await require(Scope.READ)(runtime, db, credentials)
+    now = runtime.clock()
+    async with db.session() as session:
+        redeemed = await tickets.redeem(session, runtime.tenant, ticket, request.scope["path"], now)
+        found = await key_store.find(session, runtime.tenant, redeemed.key_id) if redeemed else None
+        key = found[0] if found else None
+        why = refusal(key, now) if redeemed else BAD_TICKET
+        wait = await _spend(runtime, session, key, now) if why is None and key else 0.0
+    if why is not None or key is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, why, headers=UNAUTHENTICATED)
+    if not allows(key, Scope.READ):  # the key lost its scope since
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this API key lacks the 'read' scope")
+    _limit(runtime, wait)
+    return key
+
+
+StreamReader = Annotated[KeyRecord, Depends(stream_reader)]

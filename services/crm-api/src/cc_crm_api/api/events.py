@@ -3,21 +3,35 @@
 Per agent, per team or for the whole tenant. Each event carries its log sequence number as the
 SSE ``id``; a client that reconnects with ``Last-Event-ID`` gets every event it missed (as long
 as the bounded log still holds it; otherwise a ``gap`` event says from where it resumes).
+A browser's EventSource cannot send the Authorization header: its page's back end gets a
+single-use stream ticket for one stream and the browser passes that as ``?ticket=``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
+from fastapi import (
+    APIRouter,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cc_crm_api.adapters import tickets
 from cc_crm_api.adapters.stream import EventHub, Gap, StreamFilter
-from cc_crm_api.api.deps import Reader, Runtime, RuntimeDep, authenticate
+from cc_crm_api.api.deps import DbDep, Reader, Runtime, RuntimeDep, StreamReader, authenticate
 from cc_crm_api.api.docs import errors, example
 from cc_crm_api.core.keys import Scope, allows
 
@@ -95,6 +109,80 @@ SSE_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
+class TicketIn(BaseModel):
+    """Which stream the ticket opens: one agent's, one team's, or (neither) the tenant's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.@ -]+$"
+    )
+    team: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.@ -]+$"
+    )
+
+    @model_validator(mode="after")
+    def _one_stream(self) -> TicketIn:
+        if self.agent_id is not None and self.team is not None:
+            raise ValueError("give agent_id or team, not both")
+        return self
+
+    @property
+    def path(self) -> str:
+        """Return the stream's path, the one the ticket is good for."""
+        if self.agent_id is not None:
+            return f"/v1/agents/{self.agent_id}/events"
+        if self.team is not None:
+            return f"/v1/teams/{self.team}/events"
+        return "/v1/events"
+
+
+class TicketOut(BaseModel):
+    """A stream ticket, shown once."""
+
+    ticket: str = Field(description="Pass as `?ticket=` on the stream's URL; works once.")
+    url: str = Field(description="The stream's path with the ticket, for `new EventSource(url)`.")
+    expires_at: datetime = Field(description="Unused after this, the ticket is void.")
+
+
+example(TicketIn, {"agent_id": "a-1001"})
+example(
+    TicketOut,
+    {
+        "ticket": "cct_Xk2v9Qe0b7mFh1aR4sTz8Lw3yNc6dUo5pJiGqEr-KvY",
+        "url": "/v1/agents/a-1001/events?ticket=cct_Xk2v9Qe0b7mFh1aR4sTz8Lw3yNc6dUo5pJiGqEr-KvY",
+        "expires_at": "2025-03-01T09:01:00Z",
+    },
+)
+
+
+@router.post(
+    "/events/tickets",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TicketOut,
+    responses=errors(),
+)
+async def create_stream_ticket(
+    body: TicketIn, runtime: RuntimeDep, db: DbDep, key: Reader
+) -> TicketOut:
+    """A single-use ticket opening one event stream without the Authorization header.
+
+    For browsers: `EventSource` cannot send headers, and an API key must never be put in a URL.
+    The CRM's back end, holding the key, asks for a ticket and hands the page `url`; the ticket
+    opens that stream once, within `CC_CRM_STREAM_TICKET_SECONDS` (60 s by default), while the
+    key stays valid and holds `read`. A reconnecting EventSource needs a new ticket (and sends
+    `Last-Event-ID`, or use `?after=`, so nothing is missed).
+    """
+    ttl = timedelta(seconds=runtime.settings.crm_stream_ticket_seconds)
+    path = body.path
+    async with db.session() as session:
+        ticket, expires_at = await tickets.issue(
+            session, runtime.tenant, key.key_id, path, runtime.clock(), ttl
+        )
+    url = f"{quote(path)}?ticket={ticket}"
+    return TicketOut(ticket=ticket, url=url, expires_at=expires_at)
+
+
 def _resume_from(header: str | None, query: int | None) -> int | None:
     if header is None:
         return query
@@ -135,7 +223,7 @@ def _streaming(runtime: Runtime, stream: StreamFilter, after: int | None) -> Str
 async def agent_events(
     agent_id: Name,
     runtime: RuntimeDep,
-    _: Reader,
+    _: StreamReader,
     last_event_id: LastEventId = None,
     after: Resume = None,
 ) -> StreamingResponse:
@@ -148,7 +236,7 @@ async def agent_events(
 async def team_events(
     team: Name,
     runtime: RuntimeDep,
-    _: Reader,
+    _: StreamReader,
     last_event_id: LastEventId = None,
     after: Resume = None,
 ) -> StreamingResponse:
@@ -159,7 +247,7 @@ async def team_events(
 @router.get("/events", response_class=StreamingResponse, responses=SSE_DOC)
 async def tenant_events(
     runtime: RuntimeDep,
-    _: Reader,
+    _: StreamReader,
     last_event_id: LastEventId = None,
     after: Resume = None,
 ) -> StreamingResponse:

@@ -1,7 +1,8 @@
 """``/v1/webhooks``: subscriptions with event filters, signed deliveries, their log, replay.
 
 Payloads are signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`,
-`webhook-signature`, HMAC-SHA256 with the subscription's `whsec_` secret, shown once).
+`webhook-signature`, HMAC-SHA256 with the subscription's `whsec_` secret, shown once). The
+secret is stored sealed (AES-256-GCM under `CC_CRM_WEBHOOK_KEYS`), never in plaintext.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, insert, select, update
 
 from cc_crm_api.adapters.db import attempts, deliveries, webhooks
+from cc_crm_api.adapters.sealing import bound_to
 from cc_crm_api.adapters.webhooks import UnsafeUrl, check_url
 from cc_crm_api.api.deps import Admin, DbDep, Runtime, RuntimeDep
 from cc_crm_api.api.docs import IdempotencyKey, errors, example
@@ -98,7 +100,8 @@ class WebhookCreated(WebhookOut):
     """A new subscription with its signing secret, shown this one time."""
 
     secret: str = Field(
-        description="`whsec_...`: verify signatures with a Standard Webhooks library."
+        description="`whsec_...`: verify signatures with a Standard Webhooks library. Kept "
+        "only sealed (encrypted) by the service: it cannot be shown again."
     )
 
 
@@ -217,16 +220,21 @@ async def create_webhook(
     idempotency_key: IdempotencyKey = None,
 ) -> WebhookCreated:
     """Subscribe a URL to events; the signing secret is in this response only."""
+    if not runtime.box.enabled:
+        raise HTTPException(
+            503, "webhooks are not available: the operator has not configured CC_CRM_WEBHOOK_KEYS"
+        )
     await _safe(runtime, str(body.url))
     now = runtime.clock()
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    webhook_id = f"wh_{uuid.uuid4().hex[:16]}"
     row = {
         "tenant": runtime.tenant,
-        "webhook_id": f"wh_{uuid.uuid4().hex[:16]}",
+        "webhook_id": webhook_id,
         "url": str(body.url),
         "description": body.description,
         "events": body.events,
-        "secret": secret,
+        "secret": runtime.box.seal(secret, bound_to(runtime.tenant, webhook_id)),
         "enabled": True,
         "disabled_reason": None,
         "consecutive_failures": 0,
@@ -235,7 +243,7 @@ async def create_webhook(
     }
     async with db.session() as session:
         await session.execute(insert(webhooks).values(row))
-    return WebhookCreated.model_validate(row)
+    return WebhookCreated.model_validate({**row, "secret": secret})
 
 
 @router.get("", response_model=list[WebhookOut], responses=errors())

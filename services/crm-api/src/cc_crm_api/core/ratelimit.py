@@ -1,39 +1,45 @@
-"""A token bucket per API key: a burst, then a sustained rate; the clock is passed in."""
+"""A token bucket per API key: a burst, then a sustained rate; the clock is passed in.
+
+The bucket itself is kept in PostgreSQL (adapters/ratelimit.py) so every replica spends from
+the same one; this is only the arithmetic of one request.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
-@dataclass(slots=True)
-class _Bucket:
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A key's tokens as of ``at`` (wall-clock seconds, the same on every replica)."""
+
     tokens: float
     at: float
 
 
-@dataclass(slots=True)
-class RateLimiter:
-    """Decide whether a key may make a request now, and if not how long it must wait."""
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """How fast one key may go: ``burst`` at once, ``rate`` per second sustained."""
 
     rate: float
     burst: int
-    max_keys: int = 100_000
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
-    def take(self, key: str, now: float) -> float:
-        """Spend one token; return 0 if allowed, else the seconds until one is available."""
-        bucket = self._buckets.get(key)
+    def take(self, bucket: Bucket | None, now: float) -> tuple[Bucket, float]:
+        """Spend one token; return the bucket after and 0, or the seconds until one is due.
+
+        A first request finds a full bucket. Time never runs backwards for a bucket: a replica
+        whose clock is a little behind the last writer's refills nothing rather than draining.
+        """
         if bucket is None:
-            if len(self._buckets) >= self.max_keys:
-                self._buckets.clear()  # unbounded key ids must not grow memory forever
-            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
-        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self.rate
+            tokens = float(self.burst)
+        else:
+            elapsed = max(0.0, now - bucket.at)
+            tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate)
+        at = now if bucket is None else max(now, bucket.at)
+        if tokens >= 1.0:
+            return Bucket(tokens - 1.0, at), 0.0
+        return Bucket(tokens, at), (1.0 - tokens) / self.rate
 
     @staticmethod
     def retry_after(wait: float) -> str:

@@ -60,6 +60,7 @@ class CdrFilter:
     agent_id: str | None = None
     outcome: str | None = None
     customer_id: str | None = None
+    caller_number: str | None = None
     limit: int = 100
     after: Cursor | None = None
 
@@ -79,6 +80,8 @@ async def list_records(
             query = query.where(column == value)
     if f.customer_id is not None:
         query = query.where(c.customer_id == f.customer_id)
+    if f.caller_number is not None:
+        query = query.where(c.caller_number == f.caller_number)
     if f.after is not None:
         at = utc(f.after.at)
         query = query.where(

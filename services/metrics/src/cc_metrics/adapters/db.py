@@ -166,6 +166,12 @@ Index(
 )
 Index("ix_metrics_call_records_queue", call_records.c.tenant, call_records.c.queue)
 Index("ix_metrics_call_records_agent", call_records.c.tenant, call_records.c.agent_id)
+Index(
+    "ix_metrics_call_records_caller",
+    call_records.c.tenant,
+    call_records.c.caller_number,
+    call_records.c.first_event_at,
+)
 
 agent_segments = Table(
     "agent_segments",

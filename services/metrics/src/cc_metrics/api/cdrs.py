@@ -50,6 +50,9 @@ async def list_cdrs(
     agent: str | None = None,
     outcome: CallOutcome | None = None,
     customer_id: str | None = None,
+    caller_number: Annotated[
+        str | None, Query(description="Exactly this caller number, as recorded.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
@@ -66,7 +69,15 @@ async def list_cdrs(
     except BadCursor as exc:
         raise HTTPException(400, str(exc)) from None
     found = CdrFilter(
-        start, end, queue, agent, outcome.value if outcome else None, customer_id, limit, after
+        start,
+        end,
+        queue,
+        agent,
+        outcome.value if outcome else None,
+        customer_id,
+        caller_number,
+        limit,
+        after,
     )
     async with db.session() as session:
         records, next_cursor = await list_records(session, runtime.tenant, found)
