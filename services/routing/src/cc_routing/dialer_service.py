@@ -97,6 +97,8 @@ class DialerService:
         self.publish = outbox_publisher(routing)
         self.running: dict[str, DialerRuntime] = {}
         self.draining: list[DialerRuntime] = []
+        self.looks = 0
+        """How many times the campaigns' states have been read and acted on."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -136,6 +138,7 @@ class DialerService:
         for runtime in [r for r in self.draining if r.idle]:
             self.draining.remove(runtime)
             await runtime.stop()
+        self.looks += 1
 
     async def _start(self, config: CampaignConfig) -> None:
         runtime = DialerRuntime(
