@@ -24,7 +24,7 @@ from cc_common.publishers import PUBLISHES, resource_pattern, write_pattern
 from cc_common.testing import eventually
 from cc_proto import Envelope, EventData, make_event, routing_key
 from cc_proto.envelope import event_types
-from cc_proto.events import AgentLoggedIn, CallOffered, RecordingCompleted
+from cc_proto.events import AgentLoggedIn, CallOffered, DialerAttempted, RecordingCompleted
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +109,12 @@ async def test_a_forged_event_with_another_services_credentials_is_refused(
         # Routing publishes its own events through the project's bus: allowed.
         offered = make_event(CallOffered(queue="sales"), tenant=TENANT, call_id="c1")
         await routing.publish(offered)
-        await eventually(lambda: len(received) == 1, within=20)
+        # The outbound dialer runs inside routing: its events go out as routing's.
+        attempted = DialerAttempted(
+            campaign="renewals", lead_id="l1", number="+33142687301", attempt=1
+        )
+        await routing.publish(make_event(attempted, tenant=TENANT))
+        await eventually(lambda: len(received) == 2, within=20)
         # The metrics user forges routing's agent.logged_in, routing forges a recording event.
         forged_login = make_event(AgentLoggedIn(queues=["sales"]), tenant=TENANT, agent_id="x")
         refused = await forge(broker.urls["metrics"], broker.exchange, forged_login)
@@ -127,9 +132,9 @@ async def test_a_forged_event_with_another_services_credentials_is_refused(
         # A routing key routing does own still goes through with the same raw client.
         ended = make_event(CallOffered(queue="sales"), tenant=TENANT, call_id="c2")
         assert await forge(broker.urls["routing"], broker.exchange, ended) == "accepted"
-        await eventually(lambda: len(received) == 2, within=20)
+        await eventually(lambda: len(received) == 3, within=20)
         await asyncio.sleep(0.5)  # nothing forged arrives late either
-        assert [e.type for e in received] == ["call.offered", "call.offered"]
+        assert [e.type for e in received] == ["call.offered", "dialer.attempted", "call.offered"]
     finally:
         for bus in buses:
             await bus.close()
@@ -139,6 +144,8 @@ def test_every_event_type_has_a_publisher_and_metrics_publishes_none() -> None:
     owned = set().union(*PUBLISHES.values())
     assert {name for name, _ in event_types()} == owned
     assert write_pattern("metrics") == "(?!)"
+    dialer = {"dialer.attempted", "dialer.connected", "dialer.dropped"}
+    assert dialer <= PUBLISHES["routing"]  # the dialer runs in the routing service
     pattern = write_pattern("recording", tenant="acme")
     kinds = (
         r"qa\.evaluated|recording\.completed|recording\.deleted|recording\.flagged"

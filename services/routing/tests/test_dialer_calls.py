@@ -166,3 +166,22 @@ def test_switch_events_become_floor_inputs() -> None:
     parked = classify(_event("CHANNEL_PARK", "dialer_agent"))
     assert parked is not None
     assert parked.kind == "agent_answered"
+
+
+def test_an_agent_a_queue_took_first_is_skipped_for_the_next_ready_one() -> None:
+    f = floor()
+    f.agent_ready("a1", "user/1001", 0.0)
+    f.agent_ready("a2", "user/1002", 0.0)
+    f.dial("c1", "lead1", "+33142685300", 1, 100.0)
+    assert f.customer_answered("c1", 101.0) == [
+        OriginateAgent("agent-leg-1", "a1", "user/1001", "c1")
+    ]
+    # Routing refused the take (a1 was offered an inbound call): a2 is rung instead.
+    assert f.agent_taken("agent-leg-1", 101.1) == [
+        OriginateAgent("agent-leg-2", "a2", "user/1002", "c1")
+    ]
+    assert list(f.ready) == []
+    # Refused again with nobody left: the customer waits out the grace, then is dropped.
+    assert f.agent_taken("agent-leg-2", 101.2) == []
+    assert f.waiting_customers() == 1
+    assert any(isinstance(r, PlayAndHangup) for r in f.advance(103.5))

@@ -303,3 +303,31 @@ def test_empty_hangup_causes_and_codes_never_break_an_event() -> None:
     assert ended.hangup_cause == "UNSPECIFIED"
     with pytest.raises(RoutingError, match="1-200 characters"):
         acd.dispose_call("a1", "", 4.0)
+
+
+def test_a_dialer_call_holds_a_blended_agent_on_a_call_so_no_queue_offers_them_one() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q, team="out"), agent("a2", Q)])
+    assert acd.outbound_free({"a2"}, {"out"}) == {"a1": "user/a1", "a2": "user/a2"}
+    out = acd.take_for_outbound("a1", "renewals", 5.0)
+    assert states(out) == [("a1", "available->on_call", "outbound:renewals")]
+    assert acd.on_outbound("a1")
+    assert acd.outbound_free({"a1", "a2"}, set()) == {"a2": "user/a2"}
+    with pytest.raises(RoutingError, match="not free"):
+        acd.take_for_outbound("a1", "renewals", 6.0)
+    # An inbound caller goes to a2, not to a1 on the dialer's call.
+    assert offer_of(acd.call_arrived(ParkedCall("c1", Q), 7.0)).agent_id == "a2"
+    # a1's outbound leg ends: available again, and a caller waiting is offered at once.
+    acd.call_arrived(ParkedCall("c2", Q), 8.0)
+    out = acd.outbound_ended("a1", 9.0)
+    assert states(out)[0] == ("a1", "on_call->available", None)
+    assert offer_of(out).agent_id == "a1"
+    assert acd.outbound_ended("a1", 9.5) == []  # once
+
+
+def test_a_break_asked_for_on_a_dialer_call_starts_when_it_ends() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    acd.take_for_outbound("a1", "renewals", 5.0)
+    assert acd.set_break("a1", "lunch", 6.0) == []
+    assert states(acd.outbound_ended("a1", 9.0)) == [("a1", "on_call->break", "lunch")]
+    with pytest.raises(RoutingError, match="not free"):
+        acd.take_for_outbound("a1", "renewals", 10.0)

@@ -36,6 +36,9 @@ PUBLISHES: Mapping[str, frozenset[str]] = {
             "agent.state_changed",
             "agent.logged_out",
             "config.changed",
+            "dialer.attempted",
+            "dialer.connected",
+            "dialer.dropped",
         }
     ),
     "ivr": frozenset({"call.ivr_started", "call.ivr_completed", "survey.completed"}),
@@ -51,7 +54,6 @@ PUBLISHES: Mapping[str, frozenset[str]] = {
         }
     ),
     "crm-api": frozenset({"config.changed"}),
-    "dialer": frozenset({"dialer.attempted", "dialer.connected", "dialer.dropped"}),
     "metrics": frozenset(),
 }
 """Event types each service publishes; metrics only consumes."""

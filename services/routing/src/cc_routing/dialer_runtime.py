@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cc_common.bus import Bus
 from cc_common.esl import EslEvent, InboundClient
@@ -63,6 +63,47 @@ def bus_publisher(bus: Bus, tenant: str) -> Publisher:
     return publish
 
 
+class AgentPool(Protocol):
+    """Where a campaign's agents come from, and who says they are free.
+
+    Routing's pool (:class:`cc_routing.dialer_service.RoutingAgents`) holds an agent as on a
+    call from the moment the dialer takes them until their leg ends, so queues offer them
+    nothing meanwhile; a fixed pool serves a team that works only this campaign.
+    """
+
+    async def free(self) -> dict[str, str]:
+        """Agents free for this campaign now: id -> contact (what to originate)."""
+        ...
+
+    async def take(self, agent_id: str) -> bool:
+        """Claim a free agent for a customer who answered; False when no longer free."""
+        ...
+
+    async def release(self, agent_id: str) -> None:
+        """The agent's outbound leg is over."""
+        ...
+
+
+class FixedAgents:
+    """A team that works only this campaign: each is free unless on one of its calls."""
+
+    def __init__(self, agents: Mapping[str, str]) -> None:
+        self.agents = dict(agents)
+        self.busy: set[str] = set()
+
+    async def free(self) -> dict[str, str]:
+        return {a: c for a, c in self.agents.items() if a not in self.busy}
+
+    async def take(self, agent_id: str) -> bool:
+        if agent_id in self.busy or agent_id not in self.agents:
+            return False
+        self.busy.add(agent_id)
+        return True
+
+    async def release(self, agent_id: str) -> None:
+        self.busy.discard(agent_id)
+
+
 class DialerRuntime:
     """Runs one campaign's outbound calls until stopped."""
 
@@ -70,7 +111,7 @@ class DialerRuntime:
         self,
         store: DialerStore,
         campaign: str,
-        agents: Mapping[str, str],
+        agents: Mapping[str, str] | AgentPool,
         *,
         dial_string: Callable[[str], str],
         publish: Publisher | None = None,
@@ -81,7 +122,7 @@ class DialerRuntime:
     ) -> None:
         self.store = store
         self.campaign = campaign
-        self.agents = dict(agents)
+        self.pool: AgentPool = FixedAgents(agents) if isinstance(agents, Mapping) else agents
         self.dial_string = dial_string
         self.publish = publish
         self.clock = clock
@@ -96,6 +137,10 @@ class DialerRuntime:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
         self._bridging: set[str] = set()
+        self._taken: dict[str, str] = {}
+        """agent leg -> agent, from the take until the leg ends (the pool holds them busy)."""
+        self._dialling = True
+        self._listeners: list[Callable[[], None]] = []
 
     async def start(self, client: InboundClient) -> None:
         """Read the campaign, subscribe to the switch's events and start dialling."""
@@ -111,21 +156,37 @@ class DialerRuntime:
         self.pacer = Pacer(config.mode)
         self._client = client
         for name in DIALER_EVENTS:
-            client.on(name, self.on_event)
-        client.on(f"CUSTOM {AVMD_BEEP}", self.on_event)
+            self._listeners.append(client.on(name, self.on_event))
+        self._listeners.append(client.on(f"CUSTOM {AVMD_BEEP}", self.on_event))
         await client.events("plain", *DIALER_EVENTS, "CUSTOM", AVMD_BEEP)
-        now = self.clock()
         async with self._lock:
-            for agent, contact in self.agents.items():
-                await self._carry_out(self.floor.agent_ready(agent, contact, now))
-        self._loop = asyncio.create_task(self._run())
+            await self._sync_agents(self.clock())
+        self._loop = asyncio.create_task(self._run(), name=f"dialer-{self.campaign}")
+
+    def stop_dialling(self) -> None:
+        """Place no more calls; the ones in progress still get an agent, the grace and an end."""
+        self._dialling = False
+
+    @property
+    def idle(self) -> bool:
+        """Whether no call of this campaign is in progress and no agent is held for one."""
+        return self.floor is None or (not self.floor.legs and not self._taken)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a customer who answered is still within the grace, waiting for an agent."""
+        return self.floor is not None and self.floor.waiting_customers() > 0
 
     async def stop(self) -> None:
-        """Stop dialling (calls in progress are left to end on the switch)."""
+        """Stop at once: no more dials, no more events (calls in progress end on the switch)."""
+        self._dialling = False
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
+        for remove in self._listeners:
+            remove()
+        self._listeners.clear()
         for task in list(self._tasks):
             task.cancel()
 
@@ -143,8 +204,11 @@ class DialerRuntime:
         async with self._lock:
             now = self.clock()
             await self._carry_out(floor.advance(now))
+            await self._sync_agents(now)
+            if not self._dialling:
+                return
             state = PacingState(
-                staffed_agents=len(self.agents),
+                staffed_agents=len(set(floor.ready) | set(self._taken.values())),
                 free_agents=len(floor.ready),
                 busy_elapsed=[now - since for since in floor.busy_since.values()],
                 ringing_elapsed=floor.ringing_elapsed(now),
@@ -157,6 +221,18 @@ class DialerRuntime:
             for lead in claimed.leads:
                 leg = str(uuid.uuid4())
                 await self._carry_out(floor.dial(leg, lead.lead_id, lead.number, lead.attempt, now))
+
+    async def _sync_agents(self, now: float) -> None:
+        """Make the floor's ready agents those the pool says are free (and not ours already)."""
+        floor, _pacer = self._parts()
+        free = await self.pool.free()
+        for agent in list(floor.ready):
+            if agent not in free:
+                floor.agent_gone(agent)
+        ours = set(self._taken.values())
+        for agent, contact in free.items():
+            if agent not in floor.ready and agent not in ours:
+                await self._carry_out(floor.agent_ready(agent, contact, now))
 
     def _parts(self) -> tuple[Floor, Pacer]:
         if self.floor is None or self.pacer is None:
@@ -184,6 +260,7 @@ class DialerRuntime:
             elif kind == "agent_answered":
                 results = floor.agent_answered(leg, now)
             elif kind == "agent_ended":
+                await self._release(leg)
                 agent = floor.leg_agents.get(leg)
                 since = floor.busy_since.get(agent) if agent else None
                 results = floor.agent_leg_ended(leg, now)
@@ -220,12 +297,24 @@ class DialerRuntime:
             return
         if isinstance(command, Bridge):
             self._bridging.add(command.agent_leg)
+        if isinstance(command, OriginateAgent):
+            if not await self.pool.take(command.agent_id):  # a queue got them first
+                floor, _pacer = self._parts()
+                await self._carry_out(floor.agent_taken(command.leg, self.clock()))
+                return
+            self._taken[command.leg] = command.agent_id
         for line in to_esl(command, dial_string=self.dial_string):
             job = await client.bgapi(line)
             if isinstance(command, OriginateCustomer | OriginateAgent):
                 self._spawn(self._watch(job, command))
         if isinstance(command, PlayAndHangup):
             self._spawn(self._hang_up_after(command))
+
+    async def _release(self, agent_leg: str) -> None:
+        """An agent leg is over: hand its agent back to the pool (once)."""
+        agent = self._taken.pop(agent_leg, None)
+        if agent is not None:
+            await self.pool.release(agent)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def run() -> None:
@@ -245,6 +334,9 @@ class DialerRuntime:
             return
         cause = failure_cause(result.text)
         floor, _pacer = self._parts()
+        if isinstance(command, OriginateAgent) and command.leg not in self._bridging:
+            async with self._lock:  # no leg, or one whose hangup event may never come
+                await self._release(command.leg)
         if isinstance(command, OriginateCustomer):
             call = floor.legs.get(command.leg)
             if call is None or call.state is not LegState.RINGING:

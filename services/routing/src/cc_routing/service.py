@@ -2,7 +2,8 @@
 
 Standby until the lease is ours; then configuration from the database, the event connection to
 FreeSWITCH (retried until it answers), a second connection for ``api`` queries, the restore from
-live channels, and only then timers and offering.
+live channels, and only then timers, offering and the outbound dialer's running campaigns
+(:mod:`cc_routing.dialer_service`): a standby never dials.
 
 Events that happen while a connection is down are lost for good, so after every reconnect (of
 either connection) the core is re-synced with ``show channels``: once both connections are up,
@@ -28,6 +29,7 @@ from cc_common.logging import get_logger
 from cc_routing.adapters import db as tables
 from cc_routing.adapters.freeswitch import Dialplan
 from cc_routing.core import Acd, Destination
+from cc_routing.dialer_service import DialerService
 from cc_routing.reconcile import load_configuration, read_live_channels, restore, resync
 from cc_routing.runtime import Clock, RoutingRuntime
 from cc_routing.settings import RoutingSettings
@@ -75,6 +77,7 @@ class RoutingService:
             db, f"routing:{settings.tenant}", retry_seconds=LEASE_RETRY_SECONDS, on_lost=_terminate
         )
         self.events: InboundClient | None = None
+        self.dialer: DialerService | None = None
         self.api: InboundClient | None = None
         self.live = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -117,8 +120,18 @@ class RoutingService:
         self._problem = None
         self.live.set()
         log.info("routing.live", tenant=self.settings.tenant)
+        if self.settings.routing_dialer:
+            self._start_dialer(self.events)
         if self._reconnected_while_starting:
             self.resync_soon()
+
+    def _start_dialer(self, client: InboundClient) -> None:
+        """Dial the running campaigns on the event connection (bgapi only: events keep flowing)."""
+        template = self.settings.routing_dialer_dial
+        self.dialer = DialerService(
+            self.runtime, client, dial_string=lambda number: template.replace("{number}", number)
+        )
+        self.dialer.start()
 
     async def _connect(self, *, events: bool) -> InboundClient:
         """Connect to FreeSWITCH, retrying with backoff until it answers and accepts us."""
@@ -234,12 +247,14 @@ class RoutingService:
         return None
 
     async def stop(self) -> None:
-        """Stop in reverse: pending bridges, timers, connections, relay (flushing), lease."""
+        """Stop in reverse: the dialer, pending bridges, timers, connections, relay, lease."""
         for task in (self._task, self._resync_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        if self.dialer is not None:
+            await self.dialer.stop()
         if self.live.is_set():
             await self.runtime.settle(within=SETTLE_SECONDS)
         await self.runtime.close()

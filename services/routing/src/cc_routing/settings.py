@@ -31,6 +31,13 @@ class RoutingSettings(ServiceSettings):
         default="sofia/gateway/carrier/{number}",
         description="Dial string for callback customers; {number} is replaced.",
     )
+    routing_dialer_dial: str = Field(
+        default="sofia/gateway/carrier/{number}",
+        description="Dial string for the dialer's customers; {number} is the lead's E.164 number.",
+    )
+    routing_dialer: bool = Field(
+        default=True, description="Run the outbound dialer's running campaigns (leader only)."
+    )
     routing_lease: bool = Field(
         default=True, description="Hold a PostgreSQL advisory lock so one instance per tenant acts."
     )
@@ -44,7 +51,7 @@ class RoutingSettings(ServiceSettings):
             raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("routing_callback_dial")
+    @field_validator("routing_callback_dial", "routing_dialer_dial")
     @classmethod
     def _template(cls, value: str) -> str:
         if "{number}" not in value:

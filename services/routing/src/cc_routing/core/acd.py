@@ -136,6 +136,8 @@ def _answered_ring_timeout(entry: tuple[float, int, TimerKind, object, int]) -> 
 
 
 _BUSY = frozenset({AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP})
+OUTBOUND = "outbound:"
+"""The reason of an agent on a dialer call starts so, then names the campaign."""
 _AWAY = frozenset({AgentState.BREAK, AgentState.NOT_READY})
 
 
@@ -469,6 +471,54 @@ class Acd(Engine):
             agent_id,
         )
         return out
+
+    # --- outbound (the dialer's calls) ------------------------------------------------------------
+
+    def outbound_free(self, agent_ids: Collection[str], teams: Collection[str]) -> dict[str, str]:
+        """Agents (by id or team) who could take an outbound call now: id -> contact.
+
+        The same test as for an inbound offer (available and past any no-answer delay), so an
+        agent serving queues and a campaign is offered work by one of them at a time.
+        """
+        return {
+            agent.agent_id: agent.config.contact
+            for agent in self._agents.values()
+            if (agent.agent_id in agent_ids or agent.config.team in teams)
+            and agent.offerable(self._now)
+        }
+
+    def take_for_outbound(self, agent_id: str, campaign: str, now: float) -> list[Command]:
+        """The dialer connects a customer to this agent: on a call, so no queue offers them one.
+
+        Refused (:class:`RoutingError`) unless the agent is free this very moment: a queue may
+        have offered them a call since the dialer last looked.
+        """
+        agent = self._agent(agent_id)
+        out = self._begin(now)
+        if not agent.offerable(self._now):
+            raise RoutingError(f"agent {agent_id!r} is not free ({agent.state.value})")
+        agent.last_call = None
+        self._set_state(agent, AgentState.ON_CALL, out, reason=f"{OUTBOUND}{campaign}")
+        return out
+
+    def outbound_ended(self, agent_id: str, now: float) -> list[Command]:
+        """The agent's outbound call is over: a pending break or logout, or available again."""
+        agent = self._agents.get(agent_id)
+        if agent is None or not self.on_outbound(agent_id):
+            return []
+        out = self._begin(now)
+        self._after_work(agent, out)
+        return out
+
+    def on_outbound(self, agent_id: str) -> bool:
+        """Whether the agent is on a call the dialer gave them."""
+        agent = self._agents.get(agent_id)
+        return (
+            agent is not None
+            and agent.state is AgentState.ON_CALL
+            and agent.call is None
+            and (agent.reason or "").startswith(OUTBOUND)
+        )
 
     # --- call events from the switch -----------------------------------------------------------
 

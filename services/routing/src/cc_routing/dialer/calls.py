@@ -329,6 +329,21 @@ class Floor:
             return [Settled(call.lead_id, Outcome.ABANDONED, ring, live=True)]
         return [Settled(call.lead_id, Outcome.CONNECTED, ring, live=True)]
 
+    def agent_taken(self, agent_leg: str, now: float) -> list[Result]:
+        """The agent reserved for a customer got other work (an inbound call) before their leg
+        was rung: they are not ready here any more, and the customer goes to another ready agent
+        or waits on within the grace."""
+        leg = self.agent_legs.pop(agent_leg, None)
+        agent = self.leg_agents.pop(agent_leg, None)
+        if agent is not None:
+            self.agent_gone(agent)
+        call = self.legs.get(leg or "")
+        if leg is None or call is None or call.agent_leg != agent_leg:
+            return []
+        call.agent_id = call.agent_leg = None
+        call.state = LegState.WAITING
+        return self._connect(leg) if self.ready else []
+
     def agent_leg_ended(self, agent_leg: str, now: float) -> list[Result]:
         """An agent's leg ended: after a call the agent is ready again (no wrap-up on the floor);
         if it failed before the bridge, the customer waits on for another agent.

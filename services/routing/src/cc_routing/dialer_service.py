@@ -1,0 +1,174 @@
+"""The dialer inside the routing service: one :class:`DialerRuntime` per running campaign.
+
+Started by :class:`cc_routing.service.RoutingService` once routing is live, so only the instance
+holding routing's lease dials (a standby never gets here). The campaigns' state lives in the
+database (the dialer API changes it), so the service looks every second: a campaign started
+gets a runtime on routing's event connection (``bgapi`` only, like routing's own commands); a
+campaign paused or stopped dials no more, and its runtime goes once its calls in progress are
+over. Agents come from routing's ACD (:class:`RoutingAgents`): a customer who answers goes to
+an agent routing holds as available, who is then on a call in routing until their leg ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from cc_common.db import Outbox
+from cc_common.esl import InboundClient
+from cc_common.logging import get_logger
+from cc_proto import EventData, make_event
+from cc_routing.core import RoutingError
+from cc_routing.dialer.campaigns import CampaignConfig, CampaignState
+from cc_routing.dialer_runtime import DialerRuntime, Publisher
+from cc_routing.dialer_store import DialerStore
+from cc_routing.runtime import RoutingRuntime
+
+log = get_logger(__name__)
+
+POLL_SECONDS = 1.0
+"""How often the campaigns' states are read: a start or stop takes effect within this."""
+DRAIN_SECONDS = 2.0
+"""How long a stopping service lets the grace of answered customers run out (2-second rule)."""
+
+
+class RoutingAgents:
+    """A campaign's agents as routing's ACD holds them (the pool of a blended agent)."""
+
+    def __init__(self, routing: RoutingRuntime, config: CampaignConfig) -> None:
+        self.routing = routing
+        self.config = config
+
+    async def free(self) -> dict[str, str]:
+        """The campaign's agents (by id or team) available in routing now, with their contacts."""
+        return self.routing.acd.outbound_free(set(self.config.agents), set(self.config.teams))
+
+    async def take(self, agent_id: str) -> bool:
+        """On a call in routing (published and stored), unless a queue reserved them first."""
+        campaign = self.config.name
+        try:
+            await self.routing.step(
+                lambda: self.routing.acd.take_for_outbound(agent_id, campaign, self.routing.now())
+            )
+        except RoutingError:
+            return False
+        return True
+
+    async def release(self, agent_id: str) -> None:
+        """Their outbound leg ended: available again (or the break or logout they asked for)."""
+        await self.routing.step(
+            lambda: self.routing.acd.outbound_ended(agent_id, self.routing.now())
+        )
+
+
+def outbox_publisher(routing: RoutingRuntime) -> Publisher:
+    """Publish ``dialer.*`` events through routing's outbox: stored first, then relayed."""
+    outbox: Outbox = routing.outbox
+
+    async def publish(data: EventData, at: float) -> None:
+        envelope = make_event(
+            data, tenant=routing.tenant, occurred_at=datetime.fromtimestamp(at, UTC)
+        )
+        async with routing.db.session() as session:
+            await outbox.add(session, envelope)
+        routing.relay.notify()
+
+    return publish
+
+
+class DialerService:
+    """Keeps a runtime for every running campaign of the tenant while routing leads."""
+
+    def __init__(
+        self,
+        routing: RoutingRuntime,
+        client: InboundClient,
+        *,
+        dial_string: Callable[[str], str],
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self.routing = routing
+        self.client = client
+        self.store = DialerStore(routing.db, routing.tenant)
+        self.dial_string = dial_string
+        self.poll_seconds = poll_seconds
+        self.publish = outbox_publisher(routing)
+        self.running: dict[str, DialerRuntime] = {}
+        self.draining: list[DialerRuntime] = []
+        self.looks = 0
+        """How many times the campaigns' states have been read and acted on."""
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start following the campaigns' states in the background."""
+        self._task = asyncio.create_task(self._run(), name="dialer")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.follow_campaigns()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be away a moment: look again
+                log.warning("dialer.follow_failed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(self.poll_seconds)
+
+    async def follow_campaigns(self) -> None:
+        """Start runtimes for running campaigns; stop dialling the others; end drained ones."""
+        campaigns = {
+            config.name: (config, state) for config, state in await self.store.list_campaigns()
+        }
+        for name, (config, state) in campaigns.items():
+            runtime = self.running.get(name)
+            if state is not CampaignState.RUNNING:
+                continue
+            if runtime is None:
+                await self._start(config)
+            elif isinstance(runtime.pool, RoutingAgents):
+                runtime.pool.config = config  # agents or teams changed
+        for name in list(self.running):
+            now = campaigns.get(name)
+            if now is None or now[1] is not CampaignState.RUNNING:
+                runtime = self.running.pop(name)
+                runtime.stop_dialling()
+                self.draining.append(runtime)
+                log.info("dialer.campaign_stopped", campaign=name, state=now and now[1])
+        for runtime in [r for r in self.draining if r.idle]:
+            self.draining.remove(runtime)
+            await runtime.stop()
+        self.looks += 1
+
+    async def _start(self, config: CampaignConfig) -> None:
+        runtime = DialerRuntime(
+            self.store,
+            config.name,
+            RoutingAgents(self.routing, config),
+            dial_string=self.dial_string,
+            publish=self.publish,
+        )
+        await runtime.start(self.client)
+        self.running[config.name] = runtime
+        log.info("dialer.campaign_started", campaign=config.name, mode=config.mode)
+
+    async def stop(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """Dial no more; give answered customers their grace; then stop every runtime."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        runtimes = [*self.running.values(), *self.draining]
+        self.running.clear()
+        self.draining.clear()
+        for runtime in runtimes:
+            runtime.stop_dialling()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_seconds
+        while True:
+            if not any(r.waiting for r in runtimes) or loop.time() >= deadline:
+                break
+            # Polled: this runs once, at shutdown; the grace ends on the runtimes' own ticks.
+            await asyncio.sleep(0.05)
+        for runtime in runtimes:
+            await runtime.stop()
