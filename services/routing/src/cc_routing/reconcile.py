@@ -50,6 +50,7 @@ CHANNEL_VARIABLES = (
     ROLE,
     VAR_LEG,
     "bridge_uuid",
+    "last_bridge_to",
     "caller_id_number",
     "destination_number",
 )
@@ -272,9 +273,11 @@ def _restore_bridging(
     """A call whose agent picked up and whose bridge was asked for, unconfirmed at the stop.
 
     Bridged now: it is answered, from the time of the pick-up. Both still there, not bridged:
-    ask again. The agent gone: a failed bridge (the caller goes back in line). The caller gone
-    after its channel noted the agent's leg as its bridge partner: answered (from the bridge),
-    then ended. The caller gone otherwise: an abandon (the agent's leg is cancelled).
+    ask again. The agent gone after the caller was bridged to their leg (``last_bridge_to``):
+    answered, then ended by the agent (the caller, back in park, is let go). The agent gone
+    otherwise: a failed bridge (the caller goes back in line). The caller gone after its
+    channel noted the agent's leg as its bridge partner: answered (from the bridge), then
+    ended. The caller gone otherwise: an abandon (the agent's leg is cancelled).
     """
     acd, now = runtime.acd, runtime.now()
     commands = acd.restore_call(
@@ -288,11 +291,17 @@ def _restore_bridging(
         hung_up_at = None if note is None else note.hung_up_at
         if note is not None and note.bridged_to == row.agent_leg:
             bridged_at = note.bridged_at or row.bridge_requested_at
+            log.info("routing.restore_bridged_then_ended", call_id=row.call_id, agent=row.agent_id)
             commands += acd.call_bridged(row.call_id, now, bridged_at=bridged_at)
         return commands + acd.caller_hung_up(
             row.call_id, now, cause="NORMAL_CLEARING", hung_up_at=hung_up_at
         )
     if row.agent_leg not in live:
+        if channel.variables.get("last_bridge_to") == row.agent_leg:
+            log.info("routing.restore_bridged_then_ended", call_id=row.call_id, agent=row.agent_id)
+            commands += acd.call_bridged(row.call_id, now, bridged_at=row.bridge_requested_at)
+            commands += acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
+            return [*commands, HangupCall(row.call_id, "NORMAL_CLEARING")]
         return commands + acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
     if channel.variables.get("bridge_uuid") == row.agent_leg:
         return commands + acd.call_bridged(row.call_id, now, bridged_at=row.bridge_requested_at)
