@@ -152,6 +152,96 @@ async def test_a_crash_between_bridge_and_confirmation_restores_an_answered_call
     assert answered.data.wait_seconds < 5  # type: ignore[attr-defined]
 
 
+async def test_a_conversation_that_ended_while_routing_was_down_after_an_unconfirmed_bridge(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    """The bridge was asked for (and saved) and happened, but no instance heard it; the caller
+    then talked and hung up before routing came back. Their channel noted its bridge partner
+    (the agent's leg) at hangup, so the call was answered and then ended, not abandoned."""
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen):
+        async with routing(settings) as first:
+            await configure(first.api, {"alice": AGENT_AT_ONCE})
+            handle = first.service.runtime.handle
+
+            async def crash_on_bridge(happened: Input, when: float) -> None:
+                if isinstance(happened, CallerBridged):
+                    first.crash()  # dies after the bridge, before hearing it
+                    return
+                await handle(happened, when)
+
+            first.service.runtime.handle = crash_on_bridge  # type: ignore[method-assign]
+            leg = await call_in(client)
+            await eventually(lambda: len(seen.bridges) == 1, within=10)
+            caller = seen.callers[0]
+            await eventually(lambda: bool(published.of("call.agent_offered", caller)), within=10)
+            [offer] = published.of("call.agent_offered", caller)
+            agent_leg = offer.data.agent_leg_uuid  # type: ignore[attr-defined]
+            await asyncio.sleep(1.0)  # the conversation goes on with no instance listening
+            await client.bgapi(f"uuid_kill {leg}")
+            await eventually(lambda: caller in seen.hung_up, within=10)
+        assert published.of("call.answered") == []
+        assert published.of("call.ended") == []
+        assert seen.bridged_callers() == [caller]
+        async with routing(settings) as second:
+            await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
+            alice = (await second.api.get("/v1/agents/alice")).json()
+    assert published.of("call.abandoned", caller) == []
+    [answered] = published.of("call.answered", caller)
+    assert answered.agent_id == "alice"
+    assert answered.data.agent_leg_uuid == agent_leg  # type: ignore[attr-defined]
+    assert outcome(published, caller) == ["answered"]
+    assert published.by_call[caller][-2:] == ["call.answered", "call.ended"]
+    [ended] = published.of("call.ended", caller)
+    # The talk ran from the bridge to the caller's hangup, on FreeSWITCH's clock.
+    assert 0.5 < ended.data.talk_seconds < seen.hung_up[caller] - seen.parked_at[caller]  # type: ignore[attr-defined]
+    assert alice["state"] in ("available", "wrap_up")
+    assert alice["calls_answered"] == 1
+
+
+async def test_an_agent_who_ended_the_conversation_while_routing_was_down_had_answered(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    """As above, but the agent hangs up first and the caller (``park_after_bridge``) falls
+    back to park, their channel still naming the agent's leg as its last bridge partner.
+    Answered, ended by the agent, and the caller let go (not put back in line for a second
+    conversation)."""
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen):
+        async with routing(settings) as first:
+            await configure(first.api, {"alice": AGENT_AT_ONCE, "bob": AGENT_AT_ONCE})
+            handle = first.service.runtime.handle
+
+            async def crash_on_bridge(happened: Input, when: float) -> None:
+                if isinstance(happened, CallerBridged):
+                    first.crash()  # dies after the bridge, before hearing it
+                    return
+                await handle(happened, when)
+
+            first.service.runtime.handle = crash_on_bridge  # type: ignore[method-assign]
+            await call_in(client, park_after_bridge="true")  # as a dialplan may set it
+            await eventually(lambda: len(seen.bridges) == 1, within=10)
+            caller = seen.callers[0]
+            await eventually(lambda: bool(published.of("call.agent_offered", caller)), within=10)
+            [offer] = published.of("call.agent_offered", caller)
+            agent_leg = offer.data.agent_leg_uuid  # type: ignore[attr-defined]
+            await asyncio.sleep(1.0)  # the conversation goes on with no instance listening
+            await client.bgapi(f"uuid_kill {agent_leg}")
+            await eventually(lambda: agent_leg in seen.hung_up, within=10)
+        assert caller not in seen.hung_up  # back in park, waiting for routing
+        async with routing(settings):
+            await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
+            await eventually(lambda: caller in seen.hung_up, within=10)
+    assert published.of("call.abandoned", caller) == []
+    assert len(published.of("call.agent_offered", caller)) == 1  # nobody else was rung
+    [answered] = published.of("call.answered", caller)
+    assert answered.data.agent_leg_uuid == agent_leg  # type: ignore[attr-defined]
+    assert outcome(published, caller) == ["answered"]
+    [ended] = published.of("call.ended", caller)
+    assert ended.data.hangup_by == "agent"  # type: ignore[attr-defined]
+    assert published.by_call[caller][-2:] == ["call.answered", "call.ended"]
+
+
 async def test_a_clean_stop_waits_for_a_ringing_agent_to_answer(
     setup: tuple[SwitchUnderTest, Any, Published],
 ) -> None:

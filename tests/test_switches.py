@@ -51,3 +51,39 @@ async def test_a_loopback_leg_answers_parks_and_hangs_up(switch: SwitchUnderTest
         < seen.index("CHANNEL_PARK")
         < seen.index("CHANNEL_HANGUP_COMPLETE")
     )
+
+
+async def test_a_hangup_hook_sees_the_last_bridge_partner_and_times(
+    switch: SwitchUnderTest,
+) -> None:
+    """What routing's caller hangup note relies on: after ``uuid_bridge`` and a hangup,
+    ``api_hangup_hook`` expands ``last_bridge_to`` (the partner), ``bridge_uepoch`` and
+    ``end_uepoch``; ``bridge_to`` is already cleared."""
+    endpoint = switch.endpoint
+    caller, agent = str(uuid.uuid4()), str(uuid.uuid4())
+    realm = f"hook_{caller[:8]}"
+    client = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    async with client:
+        await client.events("plain", "BACKGROUND_JOB")
+        for leg in (caller, agent):
+            job = await client.bgapi(f"originate {{origination_uuid={leg}}}loopback/7101 &park()")
+            async with asyncio.timeout(10):
+                assert (await job.result()).ok
+        note = "${end_uepoch}:${last_bridge_to}:${bridge_uepoch}:${bridge_to}"
+        hook = f"hash::insert/{realm}/{caller}/{note}"
+        assert (await client.api(f"uuid_setvar {caller} api_hangup_hook {hook}")).ok
+        assert (await client.api(f"uuid_bridge {caller} {agent}")).ok
+        await asyncio.sleep(0.5)  # a real conversation, however short
+        await client.bgapi(f"uuid_kill {caller}")
+        text = "-ERR no reply"  # what an empty select answers, until the hook has run
+        async with asyncio.timeout(10):
+            while text.startswith("-ERR"):
+                await asyncio.sleep(0.1)
+                text = (await client.api(f"hash select/{realm}/{caller}")).text.strip()
+        await client.api(f"hash delete/{realm}/{caller}")
+    assert text.count(":") == 3, text
+    end, partner, bridged, bridge_to = text.split(":")
+    assert partner == agent
+    assert bridge_to == ""
+    assert 0 < int(bridged) <= int(end)
+    assert int(end) - int(bridged) >= 400_000  # microseconds

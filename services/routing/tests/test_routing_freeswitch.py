@@ -17,10 +17,12 @@ from cc_routing.adapters.freeswitch import (
     CustomerAnswered,
     CustomerEnded,
     Dialplan,
+    HangupNote,
     JobFinished,
     classify,
     event_time,
     failure_cause,
+    parse_hangup_note,
     to_esl,
 )
 from cc_routing.core import (
@@ -110,8 +112,10 @@ def test_a_callback_dials_the_customer_through_the_gateway_template() -> None:
             [
                 "uuid_setvar c1 cc_enqueued_at 1.5",
                 "uuid_setvar c1 cc_agent a",
-                # Queued: the channel notes its own hangup time for an instance that was down.
-                "uuid_setvar c1 api_hangup_hook hash::insert/cc_routing_hangup/c1/${end_uepoch}",
+                # Queued: the channel notes its own hangup (time, last bridge partner and time)
+                # for an instance that was down.
+                "uuid_setvar c1 api_hangup_hook hash::insert/cc_routing_hangup/c1/"
+                "${end_uepoch}:${last_bridge_to}:${bridge_uepoch}",
             ],
         ),
         (
@@ -254,3 +258,23 @@ def test_a_callers_numbers_come_from_the_caller_profile_headers() -> None:
     assert isinstance(parked, CallerParked)
     assert parked.parked.caller_number == "+4930111"
     assert parked.parked.dialed_number == "7200"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "1700000002500000:leg-1:1700000001000000",
+            HangupNote(1700000002.5, "leg-1", 1700000001.0),
+        ),
+        ("1700000002500000::0", HangupNote(1700000002.5)),  # never bridged
+        ("1700000002500000", HangupNote(1700000002.5)),  # noted by an older routing
+        ("", None),  # -ERR or nothing noted
+        ("0::", None),
+        ("-ERR Not found", None),
+    ],
+)
+def test_a_hangup_note_names_the_time_and_the_last_bridge(
+    text: str, expected: HangupNote | None
+) -> None:
+    assert parse_hangup_note(text) == expected

@@ -28,8 +28,10 @@ from cc_routing.adapters.freeswitch import (
     ROLE_AGENT,
     ROLE_CUSTOMER,
     VAR_LEG,
+    HangupNote,
     forget_hangup,
     is_own_leg,
+    parse_hangup_note,
 )
 from cc_routing.core import AgentConfig, BridgeCall, Command, HangupCall, ParkedCall, QueueConfig
 from cc_routing.runtime import RoutingRuntime
@@ -48,6 +50,7 @@ CHANNEL_VARIABLES = (
     ROLE,
     VAR_LEG,
     "bridge_uuid",
+    "last_bridge_to",
     "caller_id_number",
     "destination_number",
 )
@@ -170,12 +173,12 @@ async def restore(
     by_uuid = {channel.uuid: channel for channel in live}
     ledger = await _ledger(runtime)
     gone = [row.call_id for row in ledger if row.call_id not in by_uuid]
-    hung_up = await _hangup_times(api, gone) if api is not None else {}
+    hung_up = await _hangup_notes(api, gone) if api is not None else {}
     commands: list[Command] = []
     for row in ledger:
         channel = by_uuid.get(row.call_id)
-        at = hung_up.get(row.call_id)
-        commands += _restore_ledger_call(runtime, row, channel, by_uuid, agents, at)
+        note = hung_up.get(row.call_id)
+        commands += _restore_ledger_call(runtime, row, channel, by_uuid, agents, note)
     known = {row.call_id for row in ledger}
     bridged_legs = {row.agent_leg for row in ledger if row.agent_leg}
     for channel in sorted(live, key=lambda c: float(c.variables.get("cc_enqueued_at") or now)):
@@ -192,14 +195,14 @@ async def restore(
     log.info("routing.restored", calls=len(ledger), live_channels=len(live))
 
 
-async def _hangup_times(api: InboundClient, call_ids: Sequence[str]) -> dict[str, float]:
-    """Read (and delete) the hangup times callers who left while no instance listened noted."""
-    found: dict[str, float] = {}
+async def _hangup_notes(api: InboundClient, call_ids: Sequence[str]) -> dict[str, HangupNote]:
+    """Read (and delete) what callers who left while no instance listened noted at hangup."""
+    found: dict[str, HangupNote] = {}
     for call_id in call_ids:
         reply = await api.api(f"hash select/{HANGUP_REALM}/{call_id}")
-        text = reply.text.strip()
-        if text.isdigit() and int(text) > 0:
-            found[call_id] = int(text) / 1e6
+        note = parse_hangup_note(reply.text)
+        if note is not None:
+            found[call_id] = note
             await api.api(forget_hangup(call_id))
     return found
 
@@ -217,11 +220,12 @@ def _restore_ledger_call(
     channel: LiveChannel | None,
     live: dict[str, LiveChannel],
     agents: dict[str, AgentConfig],
-    hung_up_at: float | None = None,
+    note: HangupNote | None = None,
 ) -> list[Command]:
-    """Rebuild one call routing had offered, and end it if it ended while we were away (at
-    ``hung_up_at``, FreeSWITCH's time, when the channel noted it)."""
+    """Rebuild one call routing had offered, and end it if it ended while we were away (as
+    its channel noted it, on FreeSWITCH's clock, when it did)."""
     acd, now = runtime.acd, runtime.now()
+    hung_up_at = None if note is None else note.hung_up_at
     parked = ParkedCall(
         row.call_id, row.queue, row.priority, row.enqueued_at, caller_number=row.caller_number
     )
@@ -249,7 +253,7 @@ def _restore_ledger_call(
             commands.append(HangupCall(row.call_id, "NORMAL_CLEARING"))
         return commands
     if row.agent_leg is not None and row.agent_id in agents:
-        return commands + _restore_bridging(runtime, row, parked, channel, live, hung_up_at)
+        return commands + _restore_bridging(runtime, row, parked, channel, live, note)
     commands += acd.restore_call(parked, now)
     if channel is None:
         commands += acd.caller_hung_up(
@@ -264,13 +268,16 @@ def _restore_bridging(
     parked: ParkedCall,
     channel: LiveChannel | None,
     live: dict[str, LiveChannel],
-    hung_up_at: float | None,
+    note: HangupNote | None,
 ) -> list[Command]:
     """A call whose agent picked up and whose bridge was asked for, unconfirmed at the stop.
 
     Bridged now: it is answered, from the time of the pick-up. Both still there, not bridged:
-    ask again. The agent gone: a failed bridge (the caller goes back in line). The caller gone:
-    an abandon (the agent's leg is cancelled).
+    ask again. The agent gone after the caller was bridged to their leg (``last_bridge_to``):
+    answered, then ended by the agent (the caller, back in park, is let go). The agent gone
+    otherwise: a failed bridge (the caller goes back in line). The caller gone after its
+    channel noted the agent's leg as its bridge partner: answered (from the bridge), then
+    ended. The caller gone otherwise: an abandon (the agent's leg is cancelled).
     """
     acd, now = runtime.acd, runtime.now()
     commands = acd.restore_call(
@@ -281,10 +288,20 @@ def _restore_bridging(
         answered_at=row.bridge_requested_at,
     )
     if channel is None:
+        hung_up_at = None if note is None else note.hung_up_at
+        if note is not None and note.bridged_to == row.agent_leg:
+            bridged_at = note.bridged_at or row.bridge_requested_at
+            log.info("routing.restore_bridged_then_ended", call_id=row.call_id, agent=row.agent_id)
+            commands += acd.call_bridged(row.call_id, now, bridged_at=bridged_at)
         return commands + acd.caller_hung_up(
             row.call_id, now, cause="NORMAL_CLEARING", hung_up_at=hung_up_at
         )
     if row.agent_leg not in live:
+        if channel.variables.get("last_bridge_to") == row.agent_leg:
+            log.info("routing.restore_bridged_then_ended", call_id=row.call_id, agent=row.agent_id)
+            commands += acd.call_bridged(row.call_id, now, bridged_at=row.bridge_requested_at)
+            commands += acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
+            return [*commands, HangupCall(row.call_id, "NORMAL_CLEARING")]
         return commands + acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
     if channel.variables.get("bridge_uuid") == row.agent_leg:
         return commands + acd.call_bridged(row.call_id, now, bridged_at=row.bridge_requested_at)

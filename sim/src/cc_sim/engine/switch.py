@@ -418,11 +418,16 @@ class Switch:
         self.scheduler.call_soon(lambda: self._destroy(sess))
 
     def hangup_hook(self, sess: Session) -> None:
-        """``api_hangup_hook``: run the API (``cmd::args`` or ``cmd args``, variables expanded,
-        ``end_uepoch`` the hangup time) as the channel hangs up."""
+        """``api_hangup_hook``: run the API (``cmd::args`` or ``cmd args``, variables expanded)
+        as the channel hangs up.
+
+        FreeSWITCH has set the channel's timestamps by then (``end_uepoch``, ``answer_uepoch``,
+        ``bridge_uepoch``…), and ``last_bridge_to`` still names the last bridge partner.
+        """
         hook = sess.channel.variables.get("api_hangup_hook")
         if not hook:
             return
+        self.set_cdr_variables(sess)
         sess.channel.set_var("end_uepoch", str(self.now_us()))
         name, _, argument = hook.partition("::") if "::" in hook else hook.partition(" ")
         self.api.execute(name.strip(), self.expand(sess, argument), lambda _text: None)

@@ -42,8 +42,11 @@ RING_GRACE_SECONDS = 2
 """FreeSWITCH's own originate timeout trails routing's ring timer, so routing's cancel comes
 first and the two never race to end the same leg."""
 HANGUP_REALM = "cc_routing_hangup"
-"""mod_hash realm where a queued caller's channel notes its own hangup time (microseconds), so
-an instance that was down when the caller left measures the wait to it (then deletes it)."""
+"""mod_hash realm where a queued caller's channel notes its own hangup (see :class:`HangupNote`),
+so an instance that was down when the caller left ends the call as it was (then deletes it)."""
+HANGUP_NOTE = "${end_uepoch}:${last_bridge_to}:${bridge_uepoch}"
+"""What the note holds: FreeSWITCH 1.10 sets all three before ``api_hangup_hook`` runs, and
+``last_bridge_to`` (the last bridge partner's uuid) outlives the bridge, unlike ``bridge_to``."""
 HANGUP_HOOK = "api_hangup_hook"
 HEADER_CALLER_NUMBER = "Caller-Caller-ID-Number"
 HEADER_DIALED_NUMBER = "Caller-Destination-Number"
@@ -161,9 +164,35 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
 
 
 def hangup_hook(call_id: str) -> str:
-    """Have a queued caller's channel note its hangup time in mod_hash as it ends."""
-    note = f"hash::insert/{HANGUP_REALM}/{call_id}/${{end_uepoch}}"
+    """Have a queued caller's channel note its hangup (and last bridge) in mod_hash as it ends."""
+    note = f"hash::insert/{HANGUP_REALM}/{call_id}/{HANGUP_NOTE}"
     return f"uuid_setvar {call_id} {HANGUP_HOOK} {note}"
+
+
+@dataclass(frozen=True, slots=True)
+class HangupNote:
+    """What a caller's channel noted as it hung up while no routing instance may have listened.
+
+    The bridge partner tells an answered call from an abandon when the bridge routing asked for
+    happened but its confirmation (``CHANNEL_BRIDGE``) was never heard.
+    """
+
+    hung_up_at: float
+    """FreeSWITCH's hangup time (epoch seconds)."""
+    bridged_to: str | None = None
+    """The uuid of the last leg the caller was bridged to, if any."""
+    bridged_at: float | None = None
+    """When the caller was (last) bridged, if it was."""
+
+
+def parse_hangup_note(text: str) -> HangupNote | None:
+    """Read a note (``end:partner:bridge``, microseconds; or a bare ``end`` from older routing)."""
+    end, _, rest = text.strip().partition(":")
+    partner, _, bridged = rest.partition(":")
+    if not end.isdigit() or int(end) <= 0:
+        return None
+    bridged_at = int(bridged) / 1e6 if bridged.isdigit() and int(bridged) > 0 else None
+    return HangupNote(int(end) / 1e6, partner.strip() or None, bridged_at)
 
 
 def forget_hangup(call_id: str) -> str:
