@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from cc_crm_api.adapters.sealing import parse_keys
+from cc_common.keys import parse_keys
 from cc_platform.center import DEMO_CENTER
 from cc_platform.services import SERVICES
 from cc_routing.settings import RoutingSettings

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from cc_common.keys import parse_keys
 from cc_common.testing import eventually
 from cc_crm_api.adapters.db import webhooks
 from cc_crm_api.adapters.sealing import (
@@ -19,7 +20,6 @@ from cc_crm_api.adapters.sealing import (
     SecretBox,
     bound_to,
     new_key_text,
-    parse_keys,
 )
 from cc_crm_api.testing import Crm, CrmFactory, WebhookReceiver, serve
 from cc_proto import make_event

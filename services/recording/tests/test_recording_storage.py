@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from cc_common.keys import parse_keys
 from cc_recording.adapters import crypto
 from cc_recording.adapters.storage import FilesystemStorage, S3Storage, Storage, StorageError
-from cc_recording.settings import RecordingSettings, parse_keks
+from cc_recording.settings import RecordingSettings
 from cc_recording.testing import S3Server
 
 
@@ -130,13 +131,15 @@ def test_a_new_kek_wraps_new_keys_and_old_ones_still_open_until_rewrapped() -> N
 
 def test_kek_settings_are_checked_at_start() -> None:
     good = base64.b64encode(KEK_1).decode()
-    assert parse_keks(f"a:{good}, b:{good}") == {"a": KEK_1, "b": KEK_1}
+    assert parse_keys(f"a:{good}, b:{good}") == {"a": KEK_1, "b": KEK_1}
     for bad, reason in [
         ("nocolon", "id:base64"),
         ("a:!!!", "not base64"),
         (f"a:{base64.b64encode(b'short').decode()}", "32 bytes"),
+        (f"a:{good}, a:{good}", "twice"),
+        (f"a b:{good}", "id:base64"),
     ]:
         with pytest.raises(ValueError, match=reason):
-            parse_keks(bad)
+            parse_keys(bad)
     with pytest.raises(ValueError, match="recording_kek_id"):
         RecordingSettings(recording_keks=f"a:{good}", recording_kek_id="b")

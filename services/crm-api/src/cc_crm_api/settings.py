@@ -7,8 +7,8 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
+from cc_common.keys import parse_keys
 from cc_common.settings import ServiceSettings
-from cc_crm_api.adapters.sealing import parse_keys
 
 
 class CrmApiSettings(ServiceSettings):

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from cc_common.keys import parse_keys
 from cc_common.settings import ServiceSettings
-
-
-def parse_keks(text: str) -> dict[str, bytes]:
-    """Read ``id:base64key,id2:base64key`` into 32-byte keys by id; bad text raises ValueError."""
-    keys: dict[str, bytes] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        kek_id, sep, encoded = item.partition(":")
-        if not sep or not kek_id:
-            raise ValueError("each key must be written id:base64")
-        try:
-            key = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise ValueError(f"key {kek_id!r} is not base64") from None
-        if len(key) != 32:
-            raise ValueError(f"key {kek_id!r} must be 32 bytes (AES-256), got {len(key)}")
-        keys[kek_id] = key
-    return keys
 
 
 class RecordingSettings(ServiceSettings):
@@ -83,19 +65,19 @@ class RecordingSettings(ServiceSettings):
     @field_validator("recording_keks")
     @classmethod
     def _keks(cls, value: SecretStr) -> SecretStr:
-        parse_keks(value.get_secret_value())
+        parse_keys(value.get_secret_value())
         return value
 
     @model_validator(mode="after")
     def _active_kek(self) -> RecordingSettings:
-        keys = parse_keks(self.recording_keks.get_secret_value())
+        keys = parse_keys(self.recording_keks.get_secret_value())
         if keys and self.recording_kek_id not in keys:
             raise ValueError(f"recording_kek_id {self.recording_kek_id!r} is not in recording_keks")
         return self
 
     def keks(self) -> dict[str, bytes]:
         """Return the key-encryption keys by id."""
-        return parse_keks(self.recording_keks.get_secret_value())
+        return parse_keys(self.recording_keks.get_secret_value())
 
     @property
     def consumer_queue(self) -> str:

@@ -12,40 +12,18 @@ re-sealed under the first at start, so an old key can then be dropped.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
-import re
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "sealed:v1:"
-KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 NONCE = 12
 
 
 class SealError(Exception):
     """A stored secret cannot be opened: no key configured, unknown key id or tampered."""
-
-
-def parse_keys(text: str) -> dict[str, bytes]:
-    """Parse ``id:base64(32 bytes)`` comma-separated, in order (the first one seals)."""
-    keys: dict[str, bytes] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key_id, sep, encoded = item.partition(":")
-        if not sep or not KEY_ID.match(key_id):
-            raise ValueError("each key is <id>:<base64 of 32 bytes>, id of [A-Za-z0-9_-]{1,32}")
-        try:
-            key = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise ValueError(f"key {key_id!r} is not base64") from None
-        if len(key) != 32:
-            raise ValueError(f"key {key_id!r} must be 32 bytes (AES-256), got {len(key)}")
-        if key_id in keys:
-            raise ValueError(f"key id {key_id!r} is listed twice")
-        keys[key_id] = key
-    return keys
 
 
 def new_key_text(key_id: str = "k1") -> str:
