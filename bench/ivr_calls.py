@@ -1,9 +1,15 @@
 """How many concurrent calls one IVR instance holds, and its CPU and memory per call.
 
 The IVR (runner, flow store on the real PostgreSQL, outbox, CRM client) runs in this process;
-the simulator with the project's dialplan, the scripted callers and the CRM test server run in
-a child process, so the figures are the IVR's alone. The flow is a CRM data dip on the caller's
-number, then three menu levels (each caller presses 1, 1, 1) and a queue.
+the switch with the project's dialplan, the scripted callers and the CRM test server run in a
+child process, so the figures are the IVR's alone. The flow is a CRM data dip on the caller's
+number, then three menu levels (each caller presses 1, 1, 1) and a queue. Callers are loopback
+calls into the ``contact-center`` context (``socket <ivr> async full``, then ``park``); their
+digits are ``uuid_send_dtmf`` on the caller's half of the loopback pair.
+
+It runs on the FreeSWITCH simulator, then, when ``CC_TEST_FREESWITCH`` names the fs-test-switch
+launcher, on the real FreeSWITCH (overlays ``freeswitch/`` and ``tests/fs-overlay``). Every
+figure line carries ``"switch": "simulator"`` or ``"freeswitch"``.
 
 * ``ivr_concurrent_calls_held``: callers all waiting in the first menu at once, each served by
   its own task (asserted: every one of them reached the menu and was queued in the end);
@@ -12,17 +18,22 @@ number, then three menu levels (each caller presses 1, 1, 1) and a queue.
   flow lookup and two events through the PostgreSQL outbox).
 
     .tools/bin/uv run --frozen --all-packages python bench/ivr_calls.py [--calls 200]
+        [--switches simulator,freeswitch]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +53,7 @@ from cc_ivr.adapters.store import FlowStore
 from cc_ivr.runner import IvrRunner
 from cc_sim import SimConfig, Simulator
 from cc_sim.core.xml_dialplan import read_dialplan_dir
-from cc_sim.switches import free_port
+from cc_sim.switches import RealSwitch, configured_launcher, free_port
 
 DATABASE_URL = os.environ.get(
     "CC_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -70,8 +81,9 @@ FLOW: dict[str, Any] = {
 }
 
 
-def report(name: str, value: float, unit: str) -> None:
-    print(json.dumps({"bench": name, "value": round(value, 2), "unit": unit}), flush=True)
+def report(name: str, value: float, unit: str, switch: str) -> None:
+    line = {"bench": name, "value": round(value, 2), "unit": unit, "switch": switch}
+    print(json.dumps(line), flush=True)
 
 
 def rss_bytes() -> int:
@@ -94,18 +106,36 @@ def crm_app() -> FastAPI:
     return app
 
 
-async def callers(ivr_port: int, crm_port: int, calls: int) -> None:
-    """Serve the CRM, run the simulator; on each 'go' line from stdin, run ``calls`` callers."""
+@contextlib.asynccontextmanager
+async def running_switch(kind: str) -> AsyncIterator[tuple[int, str]]:
+    """Yield the ESL port and password of a switch running the project's dialplan."""
+    if kind == "simulator":
+        async with Simulator(SimConfig(esl_port=0, default_file_seconds=0.5)) as sim:
+            contexts, variables = read_dialplan_dir(ROOT / "freeswitch" / "dialplan")
+            sim.dialplan.contexts[CONTEXT] = contexts[CONTEXT]
+            sim.switch.global_vars.update(variables)
+            yield sim.esl_port, "ClueCon"
+        return
+    launcher = configured_launcher()
+    assert launcher is not None
+    with tempfile.TemporaryDirectory(prefix="bench-ivr-fs-") as work:
+        overlays = [ROOT / "freeswitch", ROOT / "tests" / "fs-overlay"]
+        real = RealSwitch(launcher, Path(work), overlays=overlays, log_level="warning")
+        endpoint = await asyncio.to_thread(real.start)
+        try:
+            yield endpoint.esl_port, endpoint.password
+        finally:
+            await asyncio.to_thread(real.stop)
+
+
+async def callers(kind: str, ivr_port: int, crm_port: int, calls: int) -> None:
+    """Serve the CRM, run the switch; on each 'go' line from stdin, run ``calls`` callers."""
     crm = uvicorn.Server(
         uvicorn.Config(crm_app(), host="127.0.0.1", port=crm_port, log_level="error")
     )
     crm_task = asyncio.create_task(crm.serve())
-    config = SimConfig(esl_port=0, default_file_seconds=0.5)
-    async with Simulator(config) as sim:
-        contexts, variables = read_dialplan_dir(ROOT / "freeswitch" / "dialplan")
-        sim.dialplan.contexts[CONTEXT] = contexts[CONTEXT]
-        sim.switch.global_vars.update(variables, cc_ivr_socket=f"127.0.0.1:{ivr_port}")
-        client = InboundClient("127.0.0.1", sim.esl_port, "ClueCon")
+    async with running_switch(kind) as (esl_port, password):
+        client = InboundClient("127.0.0.1", esl_port, password, max_buffered_events=200_000)
         await client.connect()
         executes: dict[str, int] = {}
         parked: set[str] = set()
@@ -121,12 +151,12 @@ async def callers(ivr_port: int, crm_port: int, calls: int) -> None:
 
         client.on("*", watch)
         await client.events("plain", "CHANNEL_EXECUTE", "CHANNEL_PARK", "BACKGROUND_JOB")
-        print("ready", sim.esl_port, flush=True)
+        print("ready", esl_port, flush=True)
         loop = asyncio.get_running_loop()
         while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "go":
             executes.clear()
             parked.clear()
-            await one_round(client, calls, executes, parked)
+            await one_round(client, ivr_port, calls, executes, parked)
             await client.api("hupall NORMAL_CLEARING")
         await client.close()
     crm.should_exit = True
@@ -137,16 +167,21 @@ a_of: dict[str, str] = {}
 
 
 async def one_round(
-    client: InboundClient, calls: int, executes: dict[str, int], parked: set[str]
+    client: InboundClient, ivr_port: int, calls: int, executes: dict[str, int], parked: set[str]
 ) -> None:
     """Dial every caller, hold them in the first menu, then press 1, 1, 1 for all."""
     loop = asyncio.get_running_loop()
-    legs = await asyncio.gather(*(dial(client, n) for n in range(calls)))
+    legs = await asyncio.gather(*(dial(client, ivr_port, n) for n in range(calls)))
 
     def reached(level: int) -> bool:
         return all(executes.get(b, 0) >= level for b in legs)
 
-    await eventually(lambda: reached(1), within=120)
+    try:
+        await eventually(lambda: reached(1), within=120)
+    except TimeoutError:
+        waiting = sum(executes.get(b, 0) >= 1 for b in legs)
+        print(f"{waiting} of {calls} callers reached the first menu", file=sys.stderr)
+        raise
     print("holding", flush=True)  # every caller waits in the first menu now
     await loop.run_in_executor(None, sys.stdin.readline)
     for level in (1, 2, 3):
@@ -156,14 +191,13 @@ async def one_round(
     print("done", len(parked), flush=True)
 
 
-async def dial(client: InboundClient, number: int) -> str:
-    a_leg = str(uuid.uuid4())
-    caller = f"1555{number:07d}"
-    job = await client.bgapi(
-        f"originate {{origination_uuid={a_leg},origination_caller_id_number={caller}}}"
-        f"loopback/8000/{CONTEXT} &park()"
-    )
-    await job.result()
+async def dial(client: InboundClient, ivr_port: int, number: int) -> str:
+    """Place one caller (the IVR's socket named per call); return the IVR's (dialplan) leg."""
+    variables = f"cc_ivr_socket=127.0.0.1:{ivr_port},origination_caller_id_number=1555{number:07d}"
+    job = await client.bgapi(f"originate {{{variables}}}loopback/8000/{CONTEXT} &park()")
+    result = await job.result()
+    assert result.ok, result.text
+    a_leg = result.text.split()[-1]
     b_leg = (await client.api(f"uuid_getvar {a_leg} other_loopback_leg_uuid")).text.strip()
     a_of[b_leg] = a_leg
     return b_leg
@@ -172,7 +206,7 @@ async def dial(client: InboundClient, number: int) -> str:
 # --- the parent: the IVR under measurement -----------------------------------------------------
 
 
-async def measure(calls: int) -> None:
+async def measure(kind: str, calls: int) -> None:
     name = f"bench_ivr_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(
         make_url(DATABASE_URL).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -183,14 +217,14 @@ async def measure(calls: int) -> None:
         schemas=[SCHEMA],
     )
     try:
-        await run_ivr(db, calls)
+        await run_ivr(db, kind, calls)
     finally:
         await db.dispose()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
-async def run_ivr(db: Database, calls: int) -> None:
+async def run_ivr(db: Database, kind: str, calls: int) -> None:
     await migrations.upgrade(db, "cc_ivr")
     bus = connect_bus(f"memory://bench-{uuid.uuid4().hex[:6]}", service="ivr", exchange="cc.events")
     outbox = Outbox(kit.outbox)
@@ -206,7 +240,8 @@ async def run_ivr(db: Database, calls: int) -> None:
     server = OutboundServer(runner.handle, "127.0.0.1", 0)
     await server.start()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--role", "callers", "--ivr-port", str(server.port),
+        sys.executable, __file__, "--role", "callers", "--switches", kind,
+        "--ivr-port", str(server.port),
         "--crm-port", str(crm_port), "--calls", str(calls),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -234,9 +269,9 @@ async def run_ivr(db: Database, calls: int) -> None:
         cpu = time.process_time() - cpu_before
         assert done == f"done {calls}", done
         assert held == calls, f"held {held} of {calls}"
-        report("ivr_concurrent_calls_held", held, "calls")
-        report("ivr_memory_per_call", (rss_held - rss_before) / held / 1024, "KiB")
-        report("ivr_cpu_per_call", cpu / calls * 1000, "ms")
+        report("ivr_concurrent_calls_held", held, "calls", kind)
+        report("ivr_memory_per_call", (rss_held - rss_before) / held / 1024, "KiB", kind)
+        report("ivr_cpu_per_call", cpu / calls * 1000, "ms", kind)
         await say("stop")
     finally:
         await asyncio.wait_for(child.wait(), timeout=60)
@@ -253,11 +288,21 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--ivr-port", type=int, default=0)
     parser.add_argument("--crm-port", type=int, default=0)
+    parser.add_argument("--switches", default="simulator,freeswitch")
     args = parser.parse_args()
     if args.role == "callers":
-        asyncio.run(callers(args.ivr_port, args.crm_port, args.calls))
-    else:
-        asyncio.run(measure(args.calls))
+        asyncio.run(callers(args.switches, args.ivr_port, args.crm_port, args.calls))
+        return
+    kinds = args.switches.split(",")
+    if "freeswitch" in kinds and configured_launcher() is None:
+        print("ivr_calls: real FreeSWITCH not run (CC_TEST_FREESWITCH is not set)", file=sys.stderr)
+        kinds.remove("freeswitch")
+    if len(kinds) == 1:
+        asyncio.run(measure(kinds[0], args.calls))
+        return
+    for kind in kinds:  # a fresh process each, so one's memory does not hide the other's growth
+        command = [sys.executable, __file__, "--switches", kind, "--calls", str(args.calls)]
+        subprocess.run(command, check=True)
 
 
 if __name__ == "__main__":

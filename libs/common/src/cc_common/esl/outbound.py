@@ -92,8 +92,13 @@ class OutboundServer:
         max_buffered_events: int = DEFAULT_MAX_BUFFERED,
         connect_timeout: float = 5.0,
         request_timeout: float | None = 30.0,
+        backlog: int = 1024,
     ) -> None:
         self.host = host
+        self._backlog = backlog
+        """Connections the kernel queues before they are accepted: a burst of calls reaching the
+        socket at once (asyncio's default is 100) must not overflow it, or the switch's side of
+        an unaccepted connection waits forever and the caller hears silence."""
         self.port = port
         self._handler = handler
         self._max_buffered = max_buffered_events
@@ -113,7 +118,9 @@ class OutboundServer:
 
     async def start(self) -> None:
         """Start listening; with port 0 the chosen port is in ``self.port`` afterwards."""
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._accept, self.host, self.port, backlog=self._backlog
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("esl.outbound_listening", host=self.host, port=self.port)
 
