@@ -344,6 +344,34 @@ async def callback(call_id: str, body: CallbackRequest, service: ServiceDep) -> 
     return _finite(_fields(view)) if view is not None else {}
 
 
+HangupCause = Literal[
+    "NORMAL_CLEARING", "CALL_REJECTED", "USER_BUSY", "NO_ANSWER", "ORIGINATOR_CANCEL"
+]
+"""Causes a CRM may give (FreeSWITCH's names): a fixed set, never free text on the ESL line."""
+
+
+class HangupRequest(BaseModel):
+    cause: HangupCause = "NORMAL_CLEARING"
+
+
+@router.post("/calls/{call_id}/hangup", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
+async def hangup(call_id: str, body: HangupRequest, service: ServiceDep) -> dict[str, Any]:
+    """Hang up a call routing holds (``uuid_kill`` with the cause, sent with bgapi).
+
+    Accepted, not done: the leg's hangup event ends the call in routing as any hangup does
+    (call.ended published, the agent into wrap-up). 404 for a call routing does not hold;
+    409 for a booked callback, which has no line yet.
+    """
+    runtime = _runtime(service)
+    if not runtime.acd.holds_call(call_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
+    try:
+        await runtime.step(lambda: runtime.acd.hang_up(call_id, body.cause, runtime.now()))
+    except RoutingError as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    return {"call_id": call_id, "command": "hangup", "cause": body.cause}
+
+
 @router.get("/calls/{call_id}/explain", responses=NOT_FOUND)
 async def explain(call_id: str, service: ServiceDep) -> list[dict[str, Any]]:
     """Why this call went (or did not go) to each agent: candidates, score terms, skips."""

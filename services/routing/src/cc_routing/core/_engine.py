@@ -630,7 +630,13 @@ class Engine:
         hangup_by: str | None,
         talk: float = 0.0,
     ) -> None:
-        """The call is done as far as routing goes: publish its one and only ``call.ended``."""
+        """The call is done as far as routing goes: publish its one and only ``call.ended``.
+
+        A call a CRM hung up ends with the cause it asked for, by the agent (answered) or the
+        system, whichever leg's hangup the switch reported first."""
+        if call.ended_by_request is not None:
+            cause = call.ended_by_request
+            hangup_by = "agent" if outcome is CallOutcome.ANSWERED else "system"
         call.status = CallStatus.DONE
         self._calls.pop(call.call_id, None)
         if call.offer is not None:

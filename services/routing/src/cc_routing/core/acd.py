@@ -716,6 +716,25 @@ class Acd(Engine):
             self._serve(agent, out)
         return out
 
+    def hang_up(self, call_id: str, cause: str, now: float) -> list[Command]:
+        """A CRM or supervisor ends a call: hang up the caller's (or callback customer's) leg.
+
+        Routing's state follows from the switch's hangup events, as for any hangup, so an
+        answered call ends (by the agent, with ``cause``) and frees its agent into wrap-up;
+        a waiting one leaves the queue (by the system).
+        A booked callback not being dialled has no line to hang up (RoutingError).
+        """
+        call = self._calls.get(call_id)
+        if call is None or call.status is CallStatus.DONE:
+            raise RoutingError(f"routing holds no call {call_id!r}")
+        if call.is_callback and call.status in (CallStatus.WAITING, CallStatus.RINGING):
+            raise RoutingError(f"call {call_id!r} is a booked callback with no line to hang up")
+        out = self._begin(now)
+        if self._calls.get(call_id) is call:
+            call.ended_by_request = cause
+            out.append(HangupCall(call_id, cause))
+        return out
+
     def _callback_entry(self, call: Call, number: str) -> Call:
         """Build the callback that takes over the caller's exact place in the queue."""
         callback = Call(

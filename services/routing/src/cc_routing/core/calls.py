@@ -132,6 +132,7 @@ class Call:
         "caller_number",
         "customer_id",
         "dialed_number",
+        "ended_by_request",
         "enqueued_at",
         "hops",
         "last_tried",
@@ -179,6 +180,8 @@ class Call:
         self.callback_number: str | None = None
         self.callback_attempts = 0
         self.origin_call_id: str | None = None
+        self.ended_by_request: str | None = None
+        """The cause a CRM asked to hang up with, until the switch confirms the hangup."""
 
     @property
     def is_callback(self) -> bool:

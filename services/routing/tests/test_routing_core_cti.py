@@ -1,0 +1,59 @@
+"""CTI control in the core: a CRM hangs up a call; what is not applicable is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from cc_proto.events import CallEnded, CallOutcome
+from cc_routing.core import HangupCall, OfferCall, ParkedCall, QueueConfig, RoutingError
+from cc_routing.core.testing import agent, answer, build, events, of_type
+
+Q = "support"
+
+
+def test_hanging_up_an_answered_call_kills_the_caller_leg_and_its_hangup_ends_the_call() -> None:
+    acd = build([QueueConfig(Q, wrap_up_seconds=10)], [agent("a1", Q)])
+    (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 0.0), OfferCall)
+    answer(acd, offer.offer_id, 1.0)
+    out = acd.hang_up("c1", "CALL_REJECTED", 5.0)
+    assert of_type(out, HangupCall) == [HangupCall("c1", "CALL_REJECTED")]
+    assert acd.agent_view("a1").state == "on_call"  # nothing changes until the switch says so
+    (ended,) = events(acd.caller_hung_up("c1", 5.1, cause="CALL_REJECTED"), CallEnded)
+    assert (ended.outcome, ended.hangup_cause, ended.hangup_by) == (
+        CallOutcome.ANSWERED,
+        "CALL_REJECTED",
+        "agent",
+    )
+    assert acd.agent_view("a1").state == "wrap_up"
+
+
+def test_the_requested_cause_holds_when_the_agent_legs_hangup_is_reported_first() -> None:
+    acd = build([QueueConfig(Q, wrap_up_seconds=10)], [agent("a1", Q)])
+    (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 0.0), OfferCall)
+    answer(acd, offer.offer_id, 1.0)
+    acd.hang_up("c1", "CALL_REJECTED", 5.0)
+    out = acd.agent_hung_up(offer.offer_id, 5.1, cause="NORMAL_CLEARING")
+    (ended,) = events(out, CallEnded)
+    assert (ended.hangup_cause, ended.hangup_by) == ("CALL_REJECTED", "agent")
+
+
+def test_a_waiting_call_can_be_hung_up() -> None:
+    acd = build([QueueConfig(Q)], [])
+    acd.call_arrived(ParkedCall("c1", Q), 0.0)
+    assert of_type(acd.hang_up("c1", "NORMAL_CLEARING", 1.0), HangupCall) == [
+        HangupCall("c1", "NORMAL_CLEARING")
+    ]
+    (ended,) = events(acd.caller_hung_up("c1", 1.1), CallEnded)
+    assert (ended.outcome, ended.hangup_by) == (CallOutcome.ABANDONED, "system")
+
+
+def test_an_unknown_call_or_a_booked_callback_is_refused() -> None:
+    acd = build([QueueConfig(Q)], [])
+    with pytest.raises(RoutingError, match="no call"):
+        acd.hang_up("nobody", "NORMAL_CLEARING", 0.0)
+    acd.call_arrived(ParkedCall("c1", Q), 0.0)
+    acd.request_callback("c1", "+33123456789", 1.0)
+    view = acd.call_view("c1")
+    assert view is not None
+    with pytest.raises(RoutingError, match="booked callback"):
+        acd.hang_up(view.call_id, "NORMAL_CLEARING", 2.0)
