@@ -81,3 +81,45 @@ async def test_hanging_up_an_answered_call_ends_it_and_frees_the_agent_into_wrap
     await eventually(lambda: bool(published.of("agent.state_changed")), within=15)
     last = published.of("agent.state_changed")[-1]
     assert last.data.to_state.value == "wrap_up"  # type: ignore[attr-defined]
+
+
+async def test_a_blind_transfer_to_a_number_hands_the_caller_to_the_dialplan(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    # The number is reached through routing's dialplan context: here 7303 (answer, park).
+    settings = settings.model_copy(update={"routing_context": "default"})
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
+        await call_in(client)
+        await eventually(lambda: bool(seen.callers), within=15)
+        caller = seen.callers[0]
+        waiting = await instance.api.post(
+            f"/v1/calls/{caller}/transfer", json={"target_kind": "number", "target": "7303"}
+        )
+        await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+        if waiting.status_code != 202:  # asked before the answer: not a conversation yet
+            assert waiting.status_code == 409, waiting.text
+        unsafe = await instance.api.post(
+            f"/v1/calls/{caller}/transfer",
+            json={"target_kind": "number", "target": "7303&user/1000"},
+        )
+        assert unsafe.status_code == 422  # never a dial string on the ESL line
+        reply = await instance.api.post(
+            f"/v1/calls/{caller}/transfer", json={"target_kind": "number", "target": "7303"}
+        )
+        assert reply.status_code == 202, reply.text
+        agent_leg = seen.agent_answers[0]
+        await eventually(lambda: agent_leg in seen.hung_up, within=15)  # out of the bridge
+        await eventually(lambda: seen.events[caller].count("CHANNEL_PARK") >= 2, within=15)
+        assert (await client.api(f"uuid_getvar {caller} cc_queue")).text.strip() == "_undef_"
+        assert caller not in seen.hung_up  # the caller is the dialplan's now, still on the line
+        alice = (await instance.api.get("/v1/agents/alice")).json()
+        assert (alice["state"], alice["call_id"]) == ("wrap_up", None)
+        assert not instance.service.runtime.acd.holds_call(caller)
+        assert list(instance.service.runtime.recent_problems) == []
+    [moved] = published.of("call.transferred", caller)
+    assert (moved.data.target_kind, moved.data.target) == ("number", "7303")  # type: ignore[attr-defined]
+    [ended] = published.of("call.ended", caller)
+    assert ended.data.outcome.value == "transferred_out"  # type: ignore[attr-defined]
+    assert ended.data.hangup_by == "agent"  # type: ignore[attr-defined]

@@ -1,11 +1,18 @@
-"""CTI control in the core: a CRM hangs up a call; what is not applicable is refused."""
+"""CTI control in the core: a CRM hangs up or transfers a call; what does not apply is refused."""
 
 from __future__ import annotations
 
 import pytest
 
-from cc_proto.events import CallEnded, CallOutcome
-from cc_routing.core import HangupCall, OfferCall, ParkedCall, QueueConfig, RoutingError
+from cc_proto.events import CallEnded, CallOutcome, CallTransferred
+from cc_routing.core import (
+    HangupCall,
+    OfferCall,
+    ParkedCall,
+    QueueConfig,
+    RoutingError,
+    TransferOut,
+)
 from cc_routing.core.testing import agent, answer, build, events, of_type
 
 Q = "support"
@@ -57,3 +64,28 @@ def test_an_unknown_call_or_a_booked_callback_is_refused() -> None:
     assert view is not None
     with pytest.raises(RoutingError, match="booked callback"):
         acd.hang_up(view.call_id, "NORMAL_CLEARING", 2.0)
+
+
+def test_a_blind_transfer_to_a_number_ends_the_call_here_and_frees_the_agent() -> None:
+    acd = build([QueueConfig(Q, wrap_up_seconds=10)], [agent("a1", Q)])
+    (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 0.0), OfferCall)
+    answer(acd, offer.offer_id, 1.0)
+    out = acd.transfer_to_number("c1", "+4930123456", 5.0)
+    (moved,) = events(out, CallTransferred)
+    assert (moved.kind, moved.target_kind, moved.target) == ("blind", "number", "+4930123456")
+    assert of_type(out, TransferOut) == [TransferOut("c1", "+4930123456")]
+    (ended,) = events(out, CallEnded)
+    assert (ended.outcome, ended.hangup_by) == (CallOutcome.TRANSFERRED_OUT, "agent")
+    assert ended.talk_seconds == 4.0
+    assert acd.agent_view("a1").state == "wrap_up"
+    assert not acd.holds_call("c1")
+    assert acd.agent_hung_up(offer.offer_id, 5.1) == []  # the agent leg's end changes nothing
+
+
+def test_only_an_answered_call_can_be_transferred() -> None:
+    acd = build([QueueConfig(Q)], [])
+    acd.call_arrived(ParkedCall("c1", Q), 0.0)
+    with pytest.raises(RoutingError, match="waiting"):
+        acd.transfer_to_number("c1", "+4930123456", 1.0)
+    with pytest.raises(RoutingError, match="no call"):
+        acd.transfer_to_number("nobody", "+4930123456", 1.0)

@@ -372,6 +372,38 @@ async def hangup(call_id: str, body: HangupRequest, service: ServiceDep) -> dict
     return {"call_id": call_id, "command": "hangup", "cause": body.cause}
 
 
+class TransferRequest(BaseModel):
+    """A blind transfer. Only ``number`` is supported so far (queue and agent are planned)."""
+
+    target_kind: Literal["number"]
+    target: str = Field(min_length=3, max_length=21, pattern=r"^\+?[0-9]{3,20}$")
+
+
+@router.post("/calls/{call_id}/transfer", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
+async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> dict[str, Any]:
+    """Blind-transfer an answered call to a number (digits, optional ``+``: never a dial string).
+
+    The caller leaves routing (``cc_queue`` unset) and is sent with ``uuid_transfer`` to the
+    number in routing's dialplan context, which reaches it; call.transferred and call.ended
+    (``transferred_out``) are published and the agent goes into wrap-up. 404 for a call routing
+    does not hold; 409 for one not answered (waiting, ringing, a callback)."""
+    runtime = _runtime(service)
+    if not runtime.acd.holds_call(call_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
+    try:
+        await runtime.step(
+            lambda: runtime.acd.transfer_to_number(call_id, body.target, runtime.now())
+        )
+    except RoutingError as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    return {
+        "call_id": call_id,
+        "command": "transfer",
+        "target_kind": "number",
+        "target": body.target,
+    }
+
+
 @router.get("/calls/{call_id}/explain", responses=NOT_FOUND)
 async def explain(call_id: str, service: ServiceDep) -> list[dict[str, Any]]:
     """Why this call went (or did not go) to each agent: candidates, score terms, skips."""

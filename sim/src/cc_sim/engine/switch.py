@@ -502,14 +502,19 @@ class Switch:
         return True
 
     def transfer_call(self, sess: Session, extension: str, context: str) -> None:
-        """uuid_transfer: break whatever runs and route the channel again."""
+        """uuid_transfer: break whatever runs and route the channel again.
+
+        A bridged channel leaves its bridge as FreeSWITCH's does: the partner's side ends as
+        after any bridge (hangup_after_bridge, transfer_after_bridge, park_after_bridge, else
+        hangup; the real switch hangs up a uuid_bridge'd agent leg so), and this channel's own
+        bridge application is cut, not continued: the transfer decides what runs next.
+        """
         if sess.channel.is_down:
             return
         if sess.bridge_partner:
             partner = self.get(sess.bridge_partner)
-            sess.bridge_partner = None
-            if partner is not None:
-                partner.bridge_partner = None
+            sess.bridge_app = None
+            self.end_bridge(sess, partner, "NORMAL_CLEARING")
         self._drop_app(sess)
         self.transfer(sess, extension, context)
 

@@ -8,14 +8,14 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from cc_crm_api.adapters.db import call_contexts, call_notes, event_log
-from cc_crm_api.api.deps import DbDep, Reader, Runtime, RuntimeDep
-from cc_crm_api.api.docs import errors, example
+from cc_crm_api.api.deps import DbDep, Reader, Runtime, RuntimeDep, Writer
+from cc_crm_api.api.docs import IdempotencyKey, errors, example
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
@@ -289,3 +289,56 @@ async def _local(
         for r in rows
     ]
     return (dict(context) if context else None), timeline, notes
+
+
+# --- CTI control -------------------------------------------------------------------------------
+
+HangupCause = Literal[
+    "NORMAL_CLEARING", "CALL_REJECTED", "USER_BUSY", "NO_ANSWER", "ORIGINATOR_CANCEL"
+]
+
+
+class HangupIn(BaseModel):
+    """How to end the call (a FreeSWITCH hangup cause from a fixed set)."""
+
+    cause: HangupCause = Field(
+        default="NORMAL_CLEARING", description="The hangup cause the call ends with."
+    )
+
+
+class CommandAccepted(BaseModel):
+    """A call-control command was sent to the switch; the call's events say how it went."""
+
+    model_config = ConfigDict(extra="allow")
+
+    call_id: str
+    command: str = Field(description="The command sent (`hangup`).")
+    cause: str | None = None
+
+
+example(HangupIn, {"cause": "NORMAL_CLEARING"})
+example(
+    CommandAccepted, {"call_id": "7f0c2d1e-...", "command": "hangup", "cause": "NORMAL_CLEARING"}
+)
+
+
+@router.post(
+    "/{call_id}/hangup",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandAccepted,
+    responses=errors(404, 409),
+)
+async def hang_up(
+    call_id: CallId,
+    runtime: RuntimeDep,
+    _: Writer,
+    body: HangupIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    """Hang up a live call (queued, ringing or talking). The switch ends it; `call.ended`
+    follows on the event stream and webhooks with this cause, `hangup_by` `agent` for an
+    answered call. 404 when no live call has this id; 409 for a booked callback (no line yet).
+    Send an `Idempotency-Key`: a retry returns the first answer and hangs up once."""
+    cause = (body or HangupIn()).cause
+    reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/hangup", json={"cause": cause})
+    return CommandAccepted.model_validate(reply.json())

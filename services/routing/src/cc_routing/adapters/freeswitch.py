@@ -28,6 +28,7 @@ from cc_routing.core import (
     ReleaseCaller,
     SetCallVariables,
     TransferCall,
+    TransferOut,
 )
 from cc_routing.core.calls import VAR_ENQUEUED_AT
 
@@ -137,6 +138,11 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
             return [f"uuid_kill {command.call_id} NORMAL_CLEARING"]
         case TransferCall():
             return [_transfer(command, dialplan)]
+        case TransferOut():
+            return [
+                f"uuid_setvar {command.call_id} cc_queue",
+                f"uuid_transfer {command.call_id} {command.number} XML {dialplan.context}",
+            ]
         case PlayMusicOnHold():
             return [f"uuid_broadcast {command.call_id} {command.music or dialplan.hold_music} aleg"]
         case PlayAnnouncement():

@@ -20,6 +20,7 @@ from cc_routing.core.commands import (
     ReportProblem,
     SetCallVariables,
     TransferCall,
+    TransferOut,
 )
 from cc_routing.core.config import (
     AgentConfig,
@@ -66,5 +67,6 @@ __all__ = [
     "Strategy",
     "Tier",
     "TransferCall",
+    "TransferOut",
     "parse_requirement",
 ]

@@ -20,6 +20,7 @@ from cc_proto.events import (
     CallCallbackRequested,
     CallDispositioned,
     CallOutcome,
+    CallTransferred,
 )
 from cc_routing.core._engine import Engine
 from cc_routing.core.agents import Agent
@@ -30,6 +31,7 @@ from cc_routing.core.commands import (
     HangupCall,
     ReleaseCaller,
     ReportProblem,
+    TransferOut,
 )
 from cc_routing.core.config import (
     AgentConfig,
@@ -735,6 +737,38 @@ class Acd(Engine):
             out.append(HangupCall(call_id, cause))
         return out
 
+    def transfer_to_number(self, call_id: str, number: str, now: float) -> list[Command]:
+        """Blind-transfer an answered call to ``number`` (an E.164 number the caller checked).
+
+        For routing the call ends here (``transferred_out``, by the agent) and the agent goes
+        into wrap-up; the dialplan reaches the number. Only a conversation can be transferred.
+        """
+        call = self._answered(call_id)
+        out = self._begin(now)
+        if self._calls.get(call_id) is not call or call.status is not CallStatus.CONNECTED:
+            return out  # it ended while the timers caught up
+        agent_id = call.agent.agent_id if call.agent is not None else None
+        self._emit(
+            out,
+            CallTransferred(kind="blind", target_kind="number", target=number, queue=call.queue),
+            call_id,
+            agent_id,
+        )
+        out.append(TransferOut(call_id, number))
+        self._finish(call, out, "agent", "BLIND_TRANSFER", outcome=CallOutcome.TRANSFERRED_OUT)
+        return out
+
+    def _answered(self, call_id: str) -> Call:
+        """The call, if it is a conversation with an agent (RoutingError otherwise)."""
+        call = self._calls.get(call_id)
+        if call is None:
+            raise RoutingError(f"routing holds no call {call_id!r}")
+        if call.status is not CallStatus.CONNECTED or call.agent is None:
+            raise RoutingError(
+                f"call {call_id!r} is {call.status.value}: only an answered call can be transferred"
+            )
+        return call
+
     def _callback_entry(self, call: Call, number: str) -> Call:
         """Build the callback that takes over the caller's exact place in the queue."""
         callback = Call(
@@ -815,11 +849,12 @@ class Acd(Engine):
         cause: str,
         *,
         at: float | None = None,
+        outcome: CallOutcome = CallOutcome.ANSWERED,
     ) -> None:
         """The conversation ended (at ``at``, default now): publish the end, then wrap-up."""
         agent = call.agent
         talk = (self._now if at is None else at) - call.answered_at
-        self._end(call, out, CallOutcome.ANSWERED, cause, hangup_by, talk)
+        self._end(call, out, outcome, cause, hangup_by, talk)
         if call.origin_call_id is not None:
             self._callback_of.pop(call.origin_call_id, None)
         if agent is None:

@@ -94,6 +94,18 @@ class TransferCall:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferOut:
+    """Blind-transfer an answered caller to a number: out of routing's queues, into the dialplan.
+
+    The caller leaves the bridge (the agent leg, ``hangup_after_bridge``, hangs up) and is no
+    longer routing's: ``cc_queue`` is unset first so a later park is never taken for a caller.
+    """
+
+    call_id: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
 class HangupCall:
     """Hang up a caller or callback customer leg that routing no longer needs."""
 
@@ -154,6 +166,7 @@ Command = (
     | BridgeCall
     | DialCustomer
     | TransferCall
+    | TransferOut
     | HangupCall
     | ReleaseCaller
     | PlayMusicOnHold

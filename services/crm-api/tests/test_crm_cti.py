@@ -1,0 +1,159 @@
+"""CTI control through the public API: each command goes crm-api -> routing -> the switch.
+
+On the simulator and, when CC_TEST_FREESWITCH names one, on the real FreeSWITCH (loopback
+legs there: the caller runs extension 7200, the agent's contact 7303 answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from cc_common.testing import eventually
+from cc_crm_api.adapters.db import event_log
+from cc_crm_api.testing import Platform, run_platform
+from cc_sim.core.dialplan import parse_actions
+from cc_sim.engine.endpoints import CallerScript
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CALLER = "+33612345678"
+ROUTES = (
+    (
+        "default",
+        "8000",
+        tuple(parse_actions(f"set:cc_queue=support;set:caller_id_number={CALLER};park")),
+    ),
+)
+QUEUE = {"name": "support", "ring_timeout_seconds": 10}
+
+
+@pytest.fixture
+def running(
+    pg_url: str, amqp_url: str, unique_name: Callable[[str], str], rabbit_cleanup: Any
+) -> Callable[..., Any]:
+    """Return a starter of the whole platform on the test's database and its own exchange."""
+    exchange = unique_name("ex")
+    rabbit_cleanup.exchanges.update({exchange, f"{exchange}.dlx"})
+
+    def make(**crm: Any) -> Any:
+        return run_platform(
+            database_url=pg_url,
+            amqp_url=amqp_url,
+            exchange=exchange,
+            metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
+            routes=ROUTES,
+            crm_queue=rabbit_cleanup.queue(unique_name("crm")),
+            crm_bootstrap_key=secrets.token_urlsafe(32),
+            crm_event_poll_seconds=0.1,
+            **crm,
+        )
+
+    return make
+
+
+@asynccontextmanager
+async def answered_call(
+    running: Callable[..., Any], switch: Any
+) -> AsyncIterator[tuple[Platform, str]]:
+    """Start the platform on the switch; agent a1 answers one call: yield it and the call id."""
+    real = switch.real
+    endpoint = switch.endpoint
+    esl = None if real is None else (endpoint.host, endpoint.esl_port, endpoint.password)
+    contact = "user/1001" if real is None else "loopback/7303/default"
+    async with running(esl=esl) as p, AsyncExitStack() as stack:
+        api = await stack.enter_async_context(p.client())
+        assert (await api.post("/v1/queues", json=QUEUE)).status_code == 201
+        agent = {"agent_id": "a1", "contact": contact, "queues": [{"queue": "support"}]}
+        made = await api.post("/v1/agents", json={**agent, "wrap_up_seconds": 60})
+        assert made.status_code == 201, made.text
+        if real is None:
+            p.sim.register_agent("1001", answer_delay=(0.2, 0.3))
+        assert (await api.post("/v1/agents/a1/login", json={})).status_code == 200
+        if real is None:
+            p.sim.place_call(
+                "8000",
+                caller_number=CALLER,
+                context="default",
+                script=CallerScript(talk_seconds=120),
+            )
+        else:
+            await asyncio.to_thread(
+                real.cli,
+                f"bgapi originate {{origination_caller_id_number={CALLER}}}"
+                "loopback/7200/default &park()",
+            )
+        acd = p.routing.state.routing.runtime.acd
+        await eventually(lambda: acd.agent_view("a1").state == "on_call", within=30)
+        call_id = acd.agent_view("a1").call_id
+        assert call_id is not None
+        await eventually(
+            lambda: (v := acd.call_view(call_id)) is not None and v.status == "connected", within=30
+        )
+        yield p, call_id
+
+
+async def ended(p: Platform, call_id: str) -> dict[str, Any]:
+    """Wait for the call's call.ended in the crm-api's event log; return its document."""
+    query = select(event_log.c.document).where(
+        event_log.c.call_id == call_id, event_log.c.type == "call.ended"
+    )
+    async with asyncio.timeout(30):
+        while True:
+            async with p.db.session() as session:
+                found = (await session.execute(query)).scalar_one_or_none()
+            if found is not None:
+                return dict(found)
+            await asyncio.sleep(0.1)
+
+
+async def test_a_crm_hangs_up_a_call_once_however_often_it_retries(
+    running: Callable[..., Any], switch: Any
+) -> None:
+    async with answered_call(running, switch) as (p, call_id), AsyncExitStack() as stack:
+        admin = await stack.enter_async_context(p.client())
+        made = await admin.post("/v1/api-keys", json={"name": "reader", "scopes": ["read"]})
+        reader = await stack.enter_async_context(p.client(made.json()["token"]))
+        refused = await reader.post(f"/v1/calls/{call_id}/hangup", json={})
+        assert refused.status_code == 403
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert p.routing.state.routing.runtime.acd.holds_call(call_id)  # nothing was done
+
+        key = {"Idempotency-Key": secrets.token_hex(16)}
+        first = await admin.post(
+            f"/v1/calls/{call_id}/hangup", json={"cause": "CALL_REJECTED"}, headers=key
+        )
+        assert first.status_code == 202, first.text
+        assert first.json() == {"call_id": call_id, "command": "hangup", "cause": "CALL_REJECTED"}
+        document = await ended(p, call_id)
+        assert (document["data"]["hangup_cause"], document["data"]["hangup_by"]) == (
+            "CALL_REJECTED",
+            "agent",
+        )
+        assert document["call"]["caller_number"] == CALLER
+        acd = p.routing.state.routing.runtime.acd
+        assert not acd.holds_call(call_id)
+        assert acd.agent_view("a1").state == "wrap_up"
+
+        retry = await admin.post(
+            f"/v1/calls/{call_id}/hangup", json={"cause": "CALL_REJECTED"}, headers=key
+        )
+        assert (retry.status_code, retry.json()) == (202, first.json())  # replayed, not re-run
+        fresh = await admin.post(f"/v1/calls/{call_id}/hangup", json={})
+        assert fresh.status_code == 404  # a new command finds no call: the retry acted once
+        assert fresh.headers["content-type"].startswith("application/problem+json")
+        async with p.db.session() as session:
+            endings = (
+                await session.execute(
+                    select(event_log.c.seq).where(
+                        event_log.c.call_id == call_id, event_log.c.type == "call.ended"
+                    )
+                )
+            ).all()
+        assert len(endings) == 1
