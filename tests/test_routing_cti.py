@@ -87,8 +87,8 @@ async def test_a_blind_transfer_to_a_number_hands_the_caller_to_the_dialplan(
     setup: tuple[SwitchUnderTest, Any, Published],
 ) -> None:
     switch, settings, published = setup
-    # The number is reached through routing's dialplan context: here 7303 (answer, park).
-    settings = settings.model_copy(update={"routing_context": "default"})
+    # The number is reached through the transfer context: here 7303 (answer, park).
+    settings = settings.model_copy(update={"routing_transfer_context": "default"})
     async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
         await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
         await call_in(client)

@@ -157,3 +157,49 @@ async def test_a_crm_hangs_up_a_call_once_however_often_it_retries(
                 )
             ).all()
         assert len(endings) == 1
+
+
+async def logged(p: Platform, call_id: str, event_type: str) -> dict[str, Any]:
+    """Wait for one event of the call in the crm-api's event log; return its document."""
+    query = select(event_log.c.document).where(
+        event_log.c.call_id == call_id, event_log.c.type == event_type
+    )
+    async with asyncio.timeout(30):
+        while True:
+            async with p.db.session() as session:
+                found = (await session.execute(query)).scalar_one_or_none()
+            if found is not None:
+                return dict(found)
+            await asyncio.sleep(0.1)
+
+
+async def test_a_crm_blind_transfers_an_answered_call_to_a_number(
+    running: Callable[..., Any], switch: Any
+) -> None:
+    async with answered_call(running, switch) as (p, call_id), p.client() as api:
+        unsafe = await api.post(
+            f"/v1/calls/{call_id}/transfer",
+            json={"target_kind": "number", "target": "123&user/1000"},
+        )
+        assert unsafe.status_code == 422
+        unknown = await api.post(
+            "/v1/calls/nobody/transfer", json={"target_kind": "number", "target": "+4930123456"}
+        )
+        assert unknown.status_code == 404
+        body = {"target_kind": "number", "target": "+4930123456"}
+        key = {"Idempotency-Key": secrets.token_hex(16)}
+        first = await api.post(f"/v1/calls/{call_id}/transfer", json=body, headers=key)
+        assert first.status_code == 202, first.text
+        moved = await logged(p, call_id, "call.transferred")
+        assert (moved["data"]["target_kind"], moved["data"]["target"]) == ("number", "+4930123456")
+        assert moved["agent_id"] == "a1"
+        document = await logged(p, call_id, "call.ended")
+        assert (document["data"]["outcome"], document["data"]["hangup_by"]) == (
+            "transferred_out",
+            "agent",
+        )
+        acd = p.routing.state.routing.runtime.acd
+        assert acd.agent_view("a1").state == "wrap_up"
+        retry = await api.post(f"/v1/calls/{call_id}/transfer", json=body, headers=key)
+        assert (retry.status_code, retry.json()) == (202, first.json())  # replayed, acted once
+        assert retry.headers.get("idempotent-replayed") == "true"

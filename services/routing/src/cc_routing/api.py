@@ -384,9 +384,10 @@ async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> 
     """Blind-transfer an answered call to a number (digits, optional ``+``: never a dial string).
 
     The caller leaves routing (``cc_queue`` unset) and is sent with ``uuid_transfer`` to the
-    number in routing's dialplan context, which reaches it; call.transferred and call.ended
-    (``transferred_out``) are published and the agent goes into wrap-up. 404 for a call routing
-    does not hold; 409 for one not answered (waiting, ringing, a callback)."""
+    number in the transfer context (``CC_ROUTING_TRANSFER_CONTEXT``), which reaches it;
+    call.transferred and call.ended (``transferred_out``) are published and the agent goes
+    into wrap-up. 404 for a call routing does not hold; 409 for one not answered (waiting,
+    ringing, a callback)."""
     runtime = _runtime(service)
     if not runtime.acd.holds_call(call_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")

@@ -312,11 +312,26 @@ class CommandAccepted(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     call_id: str
-    command: str = Field(description="The command sent (`hangup`).")
+    command: str = Field(description="The command sent (`hangup`, `transfer`).")
     cause: str | None = None
+    target_kind: str | None = None
+    target: str | None = None
+
+
+class TransferIn(BaseModel):
+    """A blind transfer of an answered call. Only numbers today; queue and agent are planned."""
+
+    target_kind: Literal["number"] = Field(description="What `target` is: a phone number.")
+    target: str = Field(
+        min_length=3,
+        max_length=21,
+        pattern=r"^\+?[0-9]{3,20}$",
+        description="Digits with an optional leading `+` (E.164); never a dial string.",
+    )
 
 
 example(HangupIn, {"cause": "NORMAL_CLEARING"})
+example(TransferIn, {"target_kind": "number", "target": "+4930123456"})
 example(
     CommandAccepted, {"call_id": "7f0c2d1e-...", "command": "hangup", "cause": "NORMAL_CLEARING"}
 )
@@ -326,6 +341,7 @@ example(
     "/{call_id}/hangup",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CommandAccepted,
+    response_model_exclude_none=True,
     responses=errors(404, 409),
 )
 async def hang_up(
@@ -341,4 +357,28 @@ async def hang_up(
     Send an `Idempotency-Key`: a retry returns the first answer and hangs up once."""
     cause = (body or HangupIn()).cause
     reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/hangup", json={"cause": cause})
+    return CommandAccepted.model_validate(reply.json())
+
+
+@router.post(
+    "/{call_id}/transfer",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandAccepted,
+    response_model_exclude_none=True,
+    responses=errors(404, 409),
+)
+async def transfer(
+    call_id: CallId,
+    body: TransferIn,
+    runtime: RuntimeDep,
+    _: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    """Blind-transfer an answered call to a number: the caller is handed to the platform's
+    dialplan, which reaches it; `call.transferred` then `call.ended` (`transferred_out`)
+    follow, and the agent goes into wrap-up. 404 when no live call has this id; 409 when the
+    call is not answered (waiting, ringing, a callback). Send an `Idempotency-Key`."""
+    reply = await runtime.routing.call(
+        "POST", f"/v1/calls/{call_id}/transfer", json=body.model_dump(mode="json")
+    )
     return CommandAccepted.model_validate(reply.json())

@@ -65,6 +65,8 @@ class Dialplan:
 
     context: str = "contact-center"
     hold_music: str = "local_stream://moh"
+    transfer_context: str = "cc-transfer-out"
+    """Where a blind transfer to a number goes (reaches it through the gateway)."""
 
 
 # --- commands to ESL ---------------------------------------------------------------------------
@@ -141,7 +143,7 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
         case TransferOut():
             return [
                 f"uuid_setvar {command.call_id} cc_queue",
-                f"uuid_transfer {command.call_id} {command.number} XML {dialplan.context}",
+                f"uuid_transfer {command.call_id} {command.number} XML {dialplan.transfer_context}",
             ]
         case PlayMusicOnHold():
             return [f"uuid_broadcast {command.call_id} {command.music or dialplan.hold_music} aleg"]
