@@ -123,3 +123,47 @@ async def test_a_blind_transfer_to_a_number_hands_the_caller_to_the_dialplan(
     [ended] = published.of("call.ended", caller)
     assert ended.data.outcome.value == "transferred_out"  # type: ignore[attr-defined]
     assert ended.data.hangup_by == "agent"  # type: ignore[attr-defined]
+
+
+async def test_a_blind_transfer_to_a_queue_queues_the_caller_again_for_another_agent(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
+        billing = {"name": "billing", "ring_timeout_seconds": 8, "wrap_up_seconds": 60}
+        assert (await instance.api.put("/v1/queues/billing", json=billing)).status_code == 200
+        bob = {"agent_id": "bob", "contact": AGENT_AT_ONCE, "tiers": {"billing": {}}}
+        assert (await instance.api.put("/v1/agents/bob", json=bob)).status_code == 200
+        assert (await instance.api.post("/v1/agents/bob/login", json={})).status_code == 200
+        await call_in(client)
+        await eventually(lambda: bool(seen.callers), within=15)
+        caller = seen.callers[0]
+        await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+        nowhere = await instance.api.post(
+            f"/v1/calls/{caller}/transfer", json={"target_kind": "queue", "target": "nowhere"}
+        )
+        assert nowhere.status_code == 404
+        reply = await instance.api.post(
+            f"/v1/calls/{caller}/transfer", json={"target_kind": "queue", "target": "billing"}
+        )
+        assert reply.status_code == 202, reply.text
+        await eventually(lambda: len(published.of("call.answered", caller)) == 2, within=20)
+        bob_now = (await instance.api.get("/v1/agents/bob")).json()
+        assert (bob_now["state"], bob_now["call_id"]) == ("on_call", caller)
+        alice = (await instance.api.get("/v1/agents/alice")).json()
+        assert (alice["state"], alice["call_id"]) == ("wrap_up", None)
+        first_leg = seen.agent_answers[0]
+        assert first_leg in seen.hung_up  # alice's leg ended with her part of the call
+        assert caller not in seen.hung_up
+        assert len(seen.agent_answers) == 2
+        assert list(instance.service.runtime.recent_problems) == []
+        await client.bgapi(f"uuid_kill {caller}")
+        await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
+    [moved] = published.of("call.transferred", caller)
+    assert (moved.data.target_kind, moved.data.target) == ("queue", "billing")  # type: ignore[attr-defined]
+    assert moved.agent_id == "alice"
+    offered = [e.data.queue for e in published.of("call.offered", caller)]  # type: ignore[attr-defined]
+    assert offered == ["support", "billing"]
+    [ended] = published.of("call.ended", caller)
+    assert (ended.data.outcome.value, ended.agent_id) == ("answered", "bob")  # type: ignore[attr-defined]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from cc_proto.events import CallEnded, CallOutcome, CallTransferred
+from cc_proto.events import CallEnded, CallOffered, CallOutcome, CallTransferred
 from cc_routing.core import (
     HangupCall,
     OfferCall,
+    ParkCaller,
     ParkedCall,
     QueueConfig,
     RoutingError,
@@ -89,3 +90,37 @@ def test_only_an_answered_call_can_be_transferred() -> None:
         acd.transfer_to_number("c1", "+4930123456", 1.0)
     with pytest.raises(RoutingError, match="no call"):
         acd.transfer_to_number("nobody", "+4930123456", 1.0)
+
+
+def test_a_blind_transfer_to_a_queue_parks_the_caller_and_offers_it_there() -> None:
+    acd = build(
+        [QueueConfig(Q, wrap_up_seconds=10), QueueConfig("billing")],
+        [agent("a1", Q), agent("b1", "billing")],
+    )
+    (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 0.0), OfferCall)
+    answer(acd, offer.offer_id, 1.0)
+    out = acd.transfer_to_queue("c1", "billing", 5.0)
+    (moved,) = events(out, CallTransferred)
+    assert (moved.target_kind, moved.target, moved.queue) == ("queue", "billing", Q)
+    assert of_type(out, ParkCaller) == [ParkCaller("c1", "transferred")]
+    assert events(out, CallEnded) == []  # the call goes on
+    assert [e.queue for e in events(out, CallOffered)] == ["billing"]
+    (again,) = of_type(out, OfferCall)
+    assert (again.call_id, again.agent_id, again.queue) == ("c1", "b1", "billing")
+    assert acd.agent_view("a1").state == "wrap_up"
+    assert acd.agent_hung_up(offer.offer_id, 5.1) == []  # alice's leg ending changes nothing
+    answer(acd, again.offer_id, 6.0)
+    (ended,) = events(acd.caller_hung_up("c1", 9.0), CallEnded)
+    assert (ended.outcome, ended.talk_seconds) == (CallOutcome.ANSWERED, 3.0)
+    assert acd.agent_view("b1").state == "available"
+
+
+def test_a_transfer_to_an_unknown_queue_is_refused_and_changes_nothing() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 0.0), OfferCall)
+    answer(acd, offer.offer_id, 1.0)
+    with pytest.raises(RoutingError, match="no queue"):
+        acd.transfer_to_queue("c1", "nowhere", 2.0)
+    view = acd.call_view("c1")
+    assert view is not None
+    assert view.status == "connected"

@@ -372,36 +372,54 @@ async def hangup(call_id: str, body: HangupRequest, service: ServiceDep) -> dict
     return {"call_id": call_id, "command": "hangup", "cause": body.cause}
 
 
-class TransferRequest(BaseModel):
-    """A blind transfer. Only ``number`` is supported so far (queue and agent are planned)."""
+class TransferToNumber(BaseModel):
+    """A blind transfer to a number: digits with an optional ``+``, never a dial string."""
 
     target_kind: Literal["number"]
     target: str = Field(min_length=3, max_length=21, pattern=r"^\+?[0-9]{3,20}$")
 
 
+class TransferToQueue(BaseModel):
+    """A blind transfer to a queue: the caller waits there as a new arrival."""
+
+    target_kind: Literal["queue"]
+    target: Label
+
+
+TransferRequest = Annotated[TransferToNumber | TransferToQueue, Field(discriminator="target_kind")]
+
+
 @router.post("/calls/{call_id}/transfer", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
 async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> dict[str, Any]:
-    """Blind-transfer an answered call to a number (digits, optional ``+``: never a dial string).
+    """Blind-transfer an answered call to a queue or a number (digits and ``+`` only).
 
-    The caller leaves routing (``cc_queue`` unset) and is sent with ``uuid_transfer`` to the
-    number in the transfer context (``CC_ROUTING_TRANSFER_CONTEXT``), which reaches it;
-    call.transferred and call.ended (``transferred_out``) are published and the agent goes
-    into wrap-up. 404 for a call routing does not hold; 409 for one not answered (waiting,
-    ringing, a callback)."""
+    To a queue: the caller is parked out of the bridge (``uuid_park``; the agent leg hangs up
+    with it), the agent goes into wrap-up, and the caller enters that queue as any arrival
+    (call.offered there, then offered to its agents); the call keeps its id and ends once.
+    To a number: the caller leaves routing (``cc_queue`` unset) and is sent with
+    ``uuid_transfer`` to the number in the transfer context (``CC_ROUTING_TRANSFER_CONTEXT``),
+    which reaches it; call.ended says ``transferred_out``. Either way call.transferred is
+    published. 404 for a call (or queue) routing does not hold; 409 for a call not answered
+    (waiting, ringing, a callback)."""
     runtime = _runtime(service)
     if not runtime.acd.holds_call(call_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
+    acd, target = runtime.acd, body.target
+    if body.target_kind == "queue":
+        if target not in acd.queue_names():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue named {target!r}")
+        decide = lambda: acd.transfer_to_queue(call_id, target, runtime.now())  # noqa: E731
+    else:
+        decide = lambda: acd.transfer_to_number(call_id, target, runtime.now())  # noqa: E731
     try:
-        await runtime.step(
-            lambda: runtime.acd.transfer_to_number(call_id, body.target, runtime.now())
-        )
+        await runtime.step(decide)
     except RoutingError as exc:
         raise _bad(exc, status.HTTP_409_CONFLICT) from None
     return {
         "call_id": call_id,
         "command": "transfer",
-        "target_kind": "number",
-        "target": body.target,
+        "target_kind": body.target_kind,
+        "target": target,
     }
 
 

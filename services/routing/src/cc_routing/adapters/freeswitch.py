@@ -22,6 +22,7 @@ from cc_routing.core import (
     DialCustomer,
     HangupCall,
     OfferCall,
+    ParkCaller,
     ParkedCall,
     PlayAnnouncement,
     PlayMusicOnHold,
@@ -140,6 +141,8 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
             return [f"uuid_kill {command.call_id} NORMAL_CLEARING"]
         case TransferCall():
             return [_transfer(command, dialplan)]
+        case ParkCaller():
+            return [f"uuid_park {command.call_id}"]
         case TransferOut():
             return [
                 f"uuid_setvar {command.call_id} cc_queue",

@@ -29,6 +29,7 @@ from cc_routing.core.commands import (
     CancelOffer,
     Command,
     HangupCall,
+    ParkCaller,
     ReleaseCaller,
     ReportProblem,
     TransferOut,
@@ -758,6 +759,44 @@ class Acd(Engine):
         self._finish(call, out, "agent", "BLIND_TRANSFER", outcome=CallOutcome.TRANSFERRED_OUT)
         return out
 
+    def transfer_to_queue(self, call_id: str, queue_name: str, now: float) -> list[Command]:
+        """Blind-transfer an answered call to a queue: the caller waits there as a new arrival.
+
+        The caller is parked out of the bridge (its park is ignored: routing holds the call),
+        the agent's leg ends with it (``hangup_after_bridge``) and the agent goes into wrap-up;
+        the caller enters ``queue_name`` through the usual door (offered, music, or blocked or
+        overflowed by that queue's rules), keeping its call id, so its one call.ended still
+        comes at the very end.
+        """
+        call = self._answered(call_id)
+        queue = self._queues.get(queue_name)
+        if queue is None:
+            raise RoutingError(f"no queue named {queue_name!r}")
+        out = self._begin(now)
+        if self._calls.get(call_id) is not call or call.status is not CallStatus.CONNECTED:
+            return out
+        agent, offer = call.agent, call.offer
+        self._emit(
+            out,
+            CallTransferred(kind="blind", target_kind="queue", target=queue_name, queue=call.queue),
+            call_id,
+            agent.agent_id if agent is not None else None,
+        )
+        if offer is not None:
+            self._offers.pop(offer.offer_id, None)
+        out.append(ParkCaller(call_id, "transferred"))
+        call.offer = None
+        call.agent = None
+        call.offers = {}
+        old = self._queues.get(call.queue)
+        if old is not None:
+            old.remove(call)
+        call.hops += 1
+        if agent is not None:
+            self._leave_conversation(agent, call, self._now - call.answered_at, out)
+        self._enter(call, queue, out)
+        return out
+
     def _answered(self, call_id: str) -> Call:
         """The call, if it is a conversation with an agent (RoutingError otherwise)."""
         call = self._calls.get(call_id)
@@ -857,8 +896,13 @@ class Acd(Engine):
         self._end(call, out, outcome, cause, hangup_by, talk)
         if call.origin_call_id is not None:
             self._callback_of.pop(call.origin_call_id, None)
-        if agent is None:
-            return
+        if agent is not None:
+            self._leave_conversation(agent, call, talk, out)
+
+    def _leave_conversation(
+        self, agent: Agent, call: Call, talk: float, out: list[Command]
+    ) -> None:
+        """The agent is done talking on ``call``: count the talk, then wrap-up (or what is next)."""
         agent.talk_seconds += max(talk, 0.0)
         agent.call = None
         agent.last_call = call

@@ -106,6 +106,15 @@ class TransferOut:
 
 
 @dataclass(frozen=True, slots=True)
+class ParkCaller:
+    """Take an answered caller out of its bridge and park it (``uuid_park``): the agent leg,
+    ``hangup_after_bridge``, hangs up; routing queues the caller again."""
+
+    call_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class HangupCall:
     """Hang up a caller or callback customer leg that routing no longer needs."""
 
@@ -167,6 +176,7 @@ Command = (
     | DialCustomer
     | TransferCall
     | TransferOut
+    | ParkCaller
     | HangupCall
     | ReleaseCaller
     | PlayMusicOnHold
