@@ -203,3 +203,41 @@ async def test_a_crm_blind_transfers_an_answered_call_to_a_number(
         retry = await api.post(f"/v1/calls/{call_id}/transfer", json=body, headers=key)
         assert (retry.status_code, retry.json()) == (202, first.json())  # replayed, acted once
         assert retry.headers.get("idempotent-replayed") == "true"
+
+
+async def test_a_crm_blind_transfers_an_answered_call_to_a_queue(
+    running: Callable[..., Any], switch: Any
+) -> None:
+    async with answered_call(running, switch) as (p, call_id), p.client() as api:
+        billing = {"name": "billing", "ring_timeout_seconds": 10}
+        assert (await api.post("/v1/queues", json=billing)).status_code == 201
+        contact = "user/1002" if switch.real is None else "loopback/7303/default"
+        bob = {"agent_id": "b1", "contact": contact, "queues": [{"queue": "billing"}]}
+        assert (await api.post("/v1/agents", json=bob)).status_code == 201
+        if switch.real is None:
+            p.sim.register_agent("1002", answer_delay=(0.2, 0.3))
+        assert (await api.post("/v1/agents/b1/login", json={})).status_code == 200
+        body = {"target_kind": "queue", "target": "billing"}
+        reply = await api.post(
+            f"/v1/calls/{call_id}/transfer",
+            json=body,
+            headers={"Idempotency-Key": secrets.token_hex(16)},
+        )
+        assert reply.status_code == 202, reply.text
+        assert reply.json()["target_kind"] == "queue"
+        moved = await logged(p, call_id, "call.transferred")
+        assert (moved["data"]["target"], moved["agent_id"]) == ("billing", "a1")
+        acd = p.routing.state.routing.runtime.acd
+
+        def with_bob() -> bool:
+            view = acd.call_view(call_id)
+            return view is not None and (view.status, view.agent_id) == ("connected", "b1")
+
+        await eventually(with_bob, within=30)
+        assert acd.agent_view("a1").state == "wrap_up"
+        live = (await api.get(f"/v1/calls/{call_id}")).json()["live"]
+        assert (live["queue"], live["agent_id"]) == ("billing", "b1")
+        hung_up = await api.post(f"/v1/calls/{call_id}/hangup", json={})
+        assert hung_up.status_code == 202
+        document = await logged(p, call_id, "call.ended")
+        assert (document["data"]["outcome"], document["agent_id"]) == ("answered", "b1")

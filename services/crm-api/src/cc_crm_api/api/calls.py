@@ -318,10 +318,10 @@ class CommandAccepted(BaseModel):
     target: str | None = None
 
 
-class TransferIn(BaseModel):
-    """A blind transfer of an answered call. Only numbers today; queue and agent are planned."""
+class TransferToNumber(BaseModel):
+    """A blind transfer to a phone number."""
 
-    target_kind: Literal["number"] = Field(description="What `target` is: a phone number.")
+    target_kind: Literal["number"] = Field(description="`target` is a phone number.")
     target: str = Field(
         min_length=3,
         max_length=21,
@@ -330,8 +330,19 @@ class TransferIn(BaseModel):
     )
 
 
+class TransferToQueue(BaseModel):
+    """A blind transfer to a queue: the caller waits there as a new arrival."""
+
+    target_kind: Literal["queue"] = Field(description="`target` is a queue's name.")
+    target: str = Field(min_length=1, max_length=200, description="The queue's name.")
+
+
+TransferIn = Annotated[TransferToNumber | TransferToQueue, Field(discriminator="target_kind")]
+
+
 example(HangupIn, {"cause": "NORMAL_CLEARING"})
-example(TransferIn, {"target_kind": "number", "target": "+4930123456"})
+example(TransferToNumber, {"target_kind": "number", "target": "+4930123456"})
+example(TransferToQueue, {"target_kind": "queue", "target": "billing"})
 example(
     CommandAccepted, {"call_id": "7f0c2d1e-...", "command": "hangup", "cause": "NORMAL_CLEARING"}
 )
@@ -374,10 +385,13 @@ async def transfer(
     _: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> CommandAccepted:
-    """Blind-transfer an answered call to a number: the caller is handed to the platform's
-    dialplan, which reaches it; `call.transferred` then `call.ended` (`transferred_out`)
-    follow, and the agent goes into wrap-up. 404 when no live call has this id; 409 when the
-    call is not answered (waiting, ringing, a callback). Send an `Idempotency-Key`."""
+    """Blind-transfer an answered call. To a queue: the agent's line drops, the caller waits
+    in that queue as any arrival (`call.offered` there) and keeps the call id; the next agent
+    answers the same call. To a number: the caller is handed to the platform's dialplan, which
+    reaches it, and the call ends here (`call.ended`, `transferred_out`). Either way
+    `call.transferred` is published and the agent goes into wrap-up. 404 when no live call (or
+    no queue) has this id; 409 when the call is not answered (waiting, ringing, a callback).
+    Send an `Idempotency-Key`."""
     reply = await runtime.routing.call(
         "POST", f"/v1/calls/{call_id}/transfer", json=body.model_dump(mode="json")
     )
