@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from cc_common.bus import Bus
+from cc_common.esl import InboundClient
 from cc_common.testing import eventually
 from cc_routing.testing import (
     AGENT_AT_ONCE,
@@ -22,7 +23,9 @@ from cc_routing.testing import (
     routing_settings,
     watch,
 )
-from cc_sim.switches import SwitchUnderTest
+from cc_sim.config import SimConfig
+from cc_sim.simulator import Simulator
+from cc_sim.switches import SwitchEndpoint, SwitchUnderTest
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +170,61 @@ async def test_a_blind_transfer_to_a_queue_queues_the_caller_again_for_another_a
     assert offered == ["support", "billing"]
     [ended] = published.of("call.ended", caller)
     assert (ended.data.outcome.value, ended.agent_id) == ("answered", "bob")  # type: ignore[attr-defined]
+
+
+async def test_hold_and_resume_on_a_sip_agent_leg_of_the_simulator(
+    pg_url: str,
+    amqp_url: str,
+    make_rabbit_bus: Callable[..., Any],
+    unique_name: Callable[[str], str],
+    rabbit_cleanup: Any,
+) -> None:
+    """Simulator only: hold needs a SIP leg (the agent's phone), which the real test switch
+    has no registered phone for; loopback legs cannot be taken off hold there."""
+    observer: Bus = await make_rabbit_bus()
+    published = Published()
+    tenant = unique_name("t")[:40]
+    queue = rabbit_cleanup.queue(unique_name("published"))
+    await observer.consume(queue, bindings=[f"{tenant}.#"], handler=published, concurrency=1)
+    async with Simulator(SimConfig(esl_port=0)) as simulator:
+        simulator.register_agent("1001", answer_delay=(0.2, 0.3))
+        endpoint = SwitchEndpoint("sim", "127.0.0.1", simulator.esl_port)
+        settings = routing_settings(
+            endpoint,
+            tenant=tenant,
+            pg_url=pg_url,
+            amqp_url=amqp_url,
+            exchange=observer._exchange_name,  # type: ignore[attr-defined]
+        )
+        holds: list[tuple[str, str]] = []
+        async with (
+            watch(endpoint) as (client, seen),
+            InboundClient(endpoint.host, endpoint.esl_port, endpoint.password) as hold_log,
+            routing(settings) as instance,
+        ):
+            hold_log.on("*", lambda e: holds.append((e.name, e.unique_id or "")))
+            await hold_log.events("plain", "CHANNEL_HOLD", "CHANNEL_UNHOLD")
+            await configure(instance.api, {"alice": "user/1001"})
+            await call_in(client)
+            await eventually(lambda: bool(seen.callers), within=15)
+            caller = seen.callers[0]
+            await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+            [answered] = published.of("call.answered", caller)
+            agent_leg = answered.data.agent_leg_uuid  # type: ignore[attr-defined]
+            assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 409
+            assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 202
+            await eventually(lambda: ("CHANNEL_HOLD", agent_leg) in holds, within=15)
+            assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 409
+            await eventually(lambda: bool(published.of("call.held", caller)), within=15)
+            assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 202
+            await eventually(lambda: ("CHANNEL_UNHOLD", agent_leg) in holds, within=15)
+            await eventually(lambda: bool(published.of("call.resumed", caller)), within=15)
+            assert (
+                await instance.api.post(f"/v1/calls/{caller}/hangup", json={})
+            ).status_code == 202
+            await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
+            assert list(instance.service.runtime.recent_problems) == []
+    [resumed] = published.of("call.resumed", caller)
+    [ended] = published.of("call.ended", caller)
+    assert resumed.data.hold_seconds > 0  # type: ignore[attr-defined]
+    assert ended.data.hold_seconds == resumed.data.hold_seconds  # type: ignore[attr-defined]

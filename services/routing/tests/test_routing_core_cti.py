@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from cc_proto.events import CallEnded, CallOffered, CallOutcome, CallTransferred
+from cc_proto.events import (
+    CallEnded,
+    CallHeld,
+    CallOffered,
+    CallOutcome,
+    CallResumed,
+    CallTransferred,
+)
 from cc_routing.core import (
     HangupCall,
+    HoldCall,
     OfferCall,
     ParkCaller,
     ParkedCall,
@@ -124,3 +132,25 @@ def test_a_transfer_to_an_unknown_queue_is_refused_and_changes_nothing() -> None
     view = acd.call_view("c1")
     assert view is not None
     assert view.status == "connected"
+
+
+def test_hold_and_resume_count_the_hold_and_refuse_what_does_not_apply() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q), 0.0), OfferCall)
+    with pytest.raises(RoutingError, match="only an answered call can be held"):
+        acd.hold_call("c1", 0.5)
+    answer(acd, offer.offer_id, 1.0)
+    with pytest.raises(RoutingError, match="not on hold"):
+        acd.resume_call("c1", 1.5)
+    out = acd.hold_call("c1", 2.0)
+    assert of_type(out, HoldCall) == [HoldCall("c1", offer.offer_id, on=True)]
+    assert len(events(out, CallHeld)) == 1
+    with pytest.raises(RoutingError, match="already on hold"):
+        acd.hold_call("c1", 2.5)
+    out = acd.resume_call("c1", 5.0)
+    assert of_type(out, HoldCall) == [HoldCall("c1", offer.offer_id, on=False)]
+    (resumed,) = events(out, CallResumed)
+    assert resumed.hold_seconds == 3.0
+    acd.hold_call("c1", 6.0)
+    (ended,) = events(acd.caller_hung_up("c1", 7.0), CallEnded)
+    assert ended.hold_seconds == 4.0  # the finished hold and the one the hangup cut short

@@ -423,6 +423,39 @@ async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> 
     }
 
 
+async def _call_command(
+    service: RoutingService, call_id: str, decide: Any, command: str
+) -> dict[str, Any]:
+    """Run one CTI command on a call: 404 unless routing holds it, 409 when it does not apply."""
+    runtime = _runtime(service)
+    if not runtime.acd.holds_call(call_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
+    try:
+        await runtime.step(lambda: decide(runtime.acd, runtime.now()))
+    except RoutingError as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    return {"call_id": call_id, "command": command}
+
+
+@router.post("/calls/{call_id}/hold", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
+async def hold(call_id: str, service: ServiceDep) -> dict[str, Any]:
+    """Put an answered call on hold: ``uuid_hold`` on the agent's leg, so the caller (its
+    bridge partner) hears music on hold; call.held is published. 409 unless the call is
+    answered and not on hold already."""
+    return await _call_command(
+        service, call_id, lambda acd, now: acd.hold_call(call_id, now), "hold"
+    )
+
+
+@router.post("/calls/{call_id}/resume", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
+async def resume(call_id: str, service: ServiceDep) -> dict[str, Any]:
+    """Take a held call off hold (``uuid_hold off`` on the agent's leg); call.resumed carries
+    the hold's length, and call.ended the call's total ``hold_seconds``. 409 unless on hold."""
+    return await _call_command(
+        service, call_id, lambda acd, now: acd.resume_call(call_id, now), "resume"
+    )
+
+
 @router.get("/calls/{call_id}/explain", responses=NOT_FOUND)
 async def explain(call_id: str, service: ServiceDep) -> list[dict[str, Any]]:
     """Why this call went (or did not go) to each agent: candidates, score terms, skips."""

@@ -21,6 +21,7 @@ from cc_routing.core import (
     Command,
     DialCustomer,
     HangupCall,
+    HoldCall,
     OfferCall,
     ParkCaller,
     ParkedCall,
@@ -141,6 +142,8 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
             return [f"uuid_kill {command.call_id} NORMAL_CLEARING"]
         case TransferCall():
             return [_transfer(command, dialplan)]
+        case HoldCall():
+            return [f"uuid_hold {'' if command.on else 'off '}{command.agent_leg}"]
         case ParkCaller():
             return [f"uuid_park {command.call_id}"]
         case TransferOut():

@@ -650,6 +650,8 @@ class Engine:
                 queue=call.queue,
                 duration_seconds=max(self._now - call.arrived_at, 0.0),
                 talk_seconds=max(talk, 0.0),
+                hold_seconds=call.hold_seconds
+                + (0.0 if call.held_since is None else max(self._now - call.held_since, 0.0)),
             ),
             call.call_id,
             call.agent.agent_id if call.agent is not None else None,

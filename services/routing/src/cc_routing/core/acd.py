@@ -19,7 +19,9 @@ from cc_proto.events import (
     CallBlocked,
     CallCallbackRequested,
     CallDispositioned,
+    CallHeld,
     CallOutcome,
+    CallResumed,
     CallTransferred,
 )
 from cc_routing.core._engine import Engine
@@ -29,6 +31,7 @@ from cc_routing.core.commands import (
     CancelOffer,
     Command,
     HangupCall,
+    HoldCall,
     ParkCaller,
     ReleaseCaller,
     ReportProblem,
@@ -797,14 +800,47 @@ class Acd(Engine):
         self._enter(call, queue, out)
         return out
 
-    def _answered(self, call_id: str) -> Call:
+    def hold_call(self, call_id: str, now: float) -> list[Command]:
+        """The agent puts the caller on hold (music on hold); 409-worthy unless talking."""
+        call = self._answered(call_id, "held")
+        if call.held_since is not None:
+            raise RoutingError(f"call {call_id!r} is already on hold")
+        out = self._begin(now)
+        if self._calls.get(call_id) is not call or call.offer is None:
+            return out
+        call.held_since = self._now
+        self._emit(out, CallHeld(queue=call.queue), call_id, call.offer.agent.agent_id)
+        out.append(HoldCall(call_id, call.offer.offer_id, on=True))
+        return out
+
+    def resume_call(self, call_id: str, now: float) -> list[Command]:
+        """The caller comes off hold; the hold's length is published and kept for call.ended."""
+        call = self._answered(call_id, "resumed")
+        if call.held_since is None:
+            raise RoutingError(f"call {call_id!r} is not on hold")
+        out = self._begin(now)
+        if self._calls.get(call_id) is not call or call.offer is None or call.held_since is None:
+            return out
+        held = max(self._now - call.held_since, 0.0)
+        call.hold_seconds += held
+        call.held_since = None
+        self._emit(
+            out,
+            CallResumed(queue=call.queue, hold_seconds=held),
+            call_id,
+            call.offer.agent.agent_id,
+        )
+        out.append(HoldCall(call_id, call.offer.offer_id, on=False))
+        return out
+
+    def _answered(self, call_id: str, what: str = "transferred") -> Call:
         """The call, if it is a conversation with an agent (RoutingError otherwise)."""
         call = self._calls.get(call_id)
         if call is None:
             raise RoutingError(f"routing holds no call {call_id!r}")
         if call.status is not CallStatus.CONNECTED or call.agent is None:
             raise RoutingError(
-                f"call {call_id!r} is {call.status.value}: only an answered call can be transferred"
+                f"call {call_id!r} is {call.status.value}: only an answered call can be {what}"
             )
         return call
 

@@ -115,6 +115,16 @@ class ParkCaller:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldCall:
+    """Hold (or resume) a conversation: ``uuid_hold [off]`` on the agent's leg, so the caller,
+    its bridge partner, hears music on hold (FreeSWITCH plays it to the held leg's partner)."""
+
+    call_id: str
+    agent_leg: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HangupCall:
     """Hang up a caller or callback customer leg that routing no longer needs."""
 
@@ -177,6 +187,7 @@ Command = (
     | TransferCall
     | TransferOut
     | ParkCaller
+    | HoldCall
     | HangupCall
     | ReleaseCaller
     | PlayMusicOnHold
