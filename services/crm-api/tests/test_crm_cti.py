@@ -10,6 +10,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -241,3 +242,23 @@ async def test_a_crm_blind_transfers_an_answered_call_to_a_queue(
         assert hung_up.status_code == 202
         document = await logged(p, call_id, "call.ended")
         assert (document["data"]["outcome"], document["agent_id"]) == ("answered", "b1")
+
+
+async def test_a_crm_holds_and_resumes_a_call_on_the_simulator(running: Callable[..., Any]) -> None:
+    """Simulator only: hold needs a SIP agent leg, which the real test switch does not have."""
+    on_the_simulator = SimpleNamespace(real=None, endpoint=None)
+    async with answered_call(running, on_the_simulator) as (p, call_id), p.client() as api:
+        key = {"Idempotency-Key": secrets.token_hex(16)}
+        held = await api.post(f"/v1/calls/{call_id}/hold", headers=key)
+        assert held.status_code == 202, held.text
+        assert held.json() == {"call_id": call_id, "command": "hold"}
+        await logged(p, call_id, "call.held")
+        again = await api.post(f"/v1/calls/{call_id}/hold", headers=key)
+        assert again.status_code == 202  # the retry is replayed, not a second hold
+        fresh = await api.post(f"/v1/calls/{call_id}/hold")
+        assert fresh.status_code == 409  # a new hold of a held call does not apply
+        resumed = await api.post(f"/v1/calls/{call_id}/resume")
+        assert resumed.status_code == 202, resumed.text
+        document = await logged(p, call_id, "call.resumed")
+        assert document["data"]["hold_seconds"] > 0
+        assert (await api.post("/v1/calls/nobody/resume")).status_code == 404

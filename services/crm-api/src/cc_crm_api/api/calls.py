@@ -312,7 +312,7 @@ class CommandAccepted(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     call_id: str
-    command: str = Field(description="The command sent (`hangup`, `transfer`).")
+    command: str = Field(description="The command sent (`hangup`, `transfer`, `hold`, `resume`).")
     cause: str | None = None
     target_kind: str | None = None
     target: str | None = None
@@ -395,4 +395,36 @@ async def transfer(
     reply = await runtime.routing.call(
         "POST", f"/v1/calls/{call_id}/transfer", json=body.model_dump(mode="json")
     )
+    return CommandAccepted.model_validate(reply.json())
+
+
+@router.post(
+    "/{call_id}/hold",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandAccepted,
+    response_model_exclude_none=True,
+    responses=errors(404, 409),
+)
+async def hold(
+    call_id: CallId, runtime: RuntimeDep, _: Writer, idempotency_key: IdempotencyKey = None
+) -> CommandAccepted:
+    """Put an answered call on hold: the caller hears music on hold; `call.held` follows.
+    409 unless the call is answered and not on hold already. Send an `Idempotency-Key`."""
+    reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/hold")
+    return CommandAccepted.model_validate(reply.json())
+
+
+@router.post(
+    "/{call_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandAccepted,
+    response_model_exclude_none=True,
+    responses=errors(404, 409),
+)
+async def resume(
+    call_id: CallId, runtime: RuntimeDep, _: Writer, idempotency_key: IdempotencyKey = None
+) -> CommandAccepted:
+    """Take a held call off hold; `call.resumed` carries the hold's length and `call.ended`
+    the call's total `hold_seconds`. 409 unless on hold. Send an `Idempotency-Key`."""
+    reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/resume")
     return CommandAccepted.model_validate(reply.json())
