@@ -344,6 +344,118 @@ async def callback(call_id: str, body: CallbackRequest, service: ServiceDep) -> 
     return _finite(_fields(view)) if view is not None else {}
 
 
+HangupCause = Literal[
+    "NORMAL_CLEARING", "CALL_REJECTED", "USER_BUSY", "NO_ANSWER", "ORIGINATOR_CANCEL"
+]
+"""Causes a CRM may give (FreeSWITCH's names): a fixed set, never free text on the ESL line."""
+
+
+class HangupRequest(BaseModel):
+    cause: HangupCause = "NORMAL_CLEARING"
+
+
+@router.post("/calls/{call_id}/hangup", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
+async def hangup(call_id: str, body: HangupRequest, service: ServiceDep) -> dict[str, Any]:
+    """Hang up a call routing holds (``uuid_kill`` with the cause, sent with bgapi).
+
+    Accepted, not done: the leg's hangup event ends the call in routing as any hangup does
+    (call.ended published, the agent into wrap-up). 404 for a call routing does not hold;
+    409 for a booked callback, which has no line yet.
+    """
+    runtime = _runtime(service)
+    if not runtime.acd.holds_call(call_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
+    try:
+        await runtime.step(lambda: runtime.acd.hang_up(call_id, body.cause, runtime.now()))
+    except RoutingError as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    return {"call_id": call_id, "command": "hangup", "cause": body.cause}
+
+
+class TransferToNumber(BaseModel):
+    """A blind transfer to a number: digits with an optional ``+``, never a dial string."""
+
+    target_kind: Literal["number"]
+    target: str = Field(min_length=3, max_length=21, pattern=r"^\+?[0-9]{3,20}$")
+
+
+class TransferToQueue(BaseModel):
+    """A blind transfer to a queue: the caller waits there as a new arrival."""
+
+    target_kind: Literal["queue"]
+    target: Label
+
+
+TransferRequest = Annotated[TransferToNumber | TransferToQueue, Field(discriminator="target_kind")]
+
+
+@router.post("/calls/{call_id}/transfer", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
+async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> dict[str, Any]:
+    """Blind-transfer an answered call to a queue or a number (digits and ``+`` only).
+
+    To a queue: the caller is parked out of the bridge (``uuid_park``; the agent leg hangs up
+    with it), the agent goes into wrap-up, and the caller enters that queue as any arrival
+    (call.offered there, then offered to its agents); the call keeps its id and ends once.
+    To a number: the caller leaves routing (``cc_queue`` unset) and is sent with
+    ``uuid_transfer`` to the number in the transfer context (``CC_ROUTING_TRANSFER_CONTEXT``),
+    which reaches it; call.ended says ``transferred_out``. Either way call.transferred is
+    published. 404 for a call (or queue) routing does not hold; 409 for a call not answered
+    (waiting, ringing, a callback)."""
+    runtime = _runtime(service)
+    if not runtime.acd.holds_call(call_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
+    acd, target = runtime.acd, body.target
+    if body.target_kind == "queue":
+        if target not in acd.queue_names():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue named {target!r}")
+        decide = lambda: acd.transfer_to_queue(call_id, target, runtime.now())  # noqa: E731
+    else:
+        decide = lambda: acd.transfer_to_number(call_id, target, runtime.now())  # noqa: E731
+    try:
+        await runtime.step(decide)
+    except RoutingError as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    return {
+        "call_id": call_id,
+        "command": "transfer",
+        "target_kind": body.target_kind,
+        "target": target,
+    }
+
+
+async def _call_command(
+    service: RoutingService, call_id: str, decide: Any, command: str
+) -> dict[str, Any]:
+    """Run one CTI command on a call: 404 unless routing holds it, 409 when it does not apply."""
+    runtime = _runtime(service)
+    if not runtime.acd.holds_call(call_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
+    try:
+        await runtime.step(lambda: decide(runtime.acd, runtime.now()))
+    except RoutingError as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    return {"call_id": call_id, "command": command}
+
+
+@router.post("/calls/{call_id}/hold", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
+async def hold(call_id: str, service: ServiceDep) -> dict[str, Any]:
+    """Put an answered call on hold: ``uuid_hold`` on the agent's leg, so the caller (its
+    bridge partner) hears music on hold; call.held is published. 409 unless the call is
+    answered and not on hold already."""
+    return await _call_command(
+        service, call_id, lambda acd, now: acd.hold_call(call_id, now), "hold"
+    )
+
+
+@router.post("/calls/{call_id}/resume", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
+async def resume(call_id: str, service: ServiceDep) -> dict[str, Any]:
+    """Take a held call off hold (``uuid_hold off`` on the agent's leg); call.resumed carries
+    the hold's length, and call.ended the call's total ``hold_seconds``. 409 unless on hold."""
+    return await _call_command(
+        service, call_id, lambda acd, now: acd.resume_call(call_id, now), "resume"
+    )
+
+
 @router.get("/calls/{call_id}/explain", responses=NOT_FOUND)
 async def explain(call_id: str, service: ServiceDep) -> list[dict[str, Any]]:
     """Why this call went (or did not go) to each agent: candidates, score terms, skips."""

@@ -225,6 +225,11 @@ class RoutingRuntime:
                 "priority": data.priority,
                 "enqueued_at": published.at,
                 "caller_number": data.caller_number,
+                # A call transferred to a queue is offered again: no longer answered.
+                "agent_id": None,
+                "agent_leg": None,
+                "answered_at": None,
+                "bridge_requested_at": None,
             }
             await upsert(session, calls, values, ["tenant", "call_id"])
         elif isinstance(data, CallAnswered):

@@ -67,7 +67,11 @@ class RoutingService:
             db=db,
             outbox=outbox,
             relay=self.relay,
-            dialplan=Dialplan(settings.routing_context, settings.routing_hold_music),
+            dialplan=Dialplan(
+                settings.routing_context,
+                settings.routing_hold_music,
+                settings.routing_transfer_context,
+            ),
             gateway_template=settings.routing_callback_dial,
             fallback=fallback,
             clock=clock,

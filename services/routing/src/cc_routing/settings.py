@@ -20,6 +20,10 @@ class RoutingSettings(ServiceSettings):
     routing_context: str = Field(
         default="contact-center", description="Dialplan context for transfers out of a queue."
     )
+    routing_transfer_context: str = Field(
+        default="cc-transfer-out",
+        description="Dialplan context that reaches a number an agent blind-transfers a call to.",
+    )
     routing_hold_music: str = Field(
         default="local_stream://moh", description="What queued callers hear between announcements."
     )

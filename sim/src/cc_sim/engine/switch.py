@@ -507,16 +507,26 @@ class Switch:
         return True
 
     def transfer_call(self, sess: Session, extension: str, context: str) -> None:
-        """uuid_transfer: break whatever runs and route the channel again."""
+        """uuid_transfer: break whatever runs and route the channel again.
+
+        A bridged channel leaves its bridge as FreeSWITCH's does: the partner's side ends as
+        after any bridge (hangup_after_bridge, transfer_after_bridge, park_after_bridge, else
+        hangup; the real switch hangs up a uuid_bridge'd agent leg so), and this channel's own
+        bridge application is cut, not continued: the transfer decides what runs next.
+        """
         if sess.channel.is_down:
             return
-        if sess.bridge_partner:
-            partner = self.get(sess.bridge_partner)
-            sess.bridge_partner = None
-            if partner is not None:
-                partner.bridge_partner = None
+        self._leave_bridge(sess)
         self._drop_app(sess)
         self.transfer(sess, extension, context)
+
+    def _leave_bridge(self, sess: Session) -> None:
+        """End ``sess``'s bridge for a transfer or park: the partner's side ends as after any
+        bridge; ``sess``'s own bridge application is cut, not continued."""
+        if sess.bridge_partner:
+            partner = self.get(sess.bridge_partner)
+            sess.bridge_app = None
+            self.end_bridge(sess, partner, "NORMAL_CLEARING")
 
     def _drop_app(self, sess: Session) -> None:
         """End the running application at once (its EXECUTE_COMPLETE, nothing after it)."""
@@ -528,9 +538,14 @@ class Switch:
             self.finish_app_quiet(sess, run)
 
     def park_call(self, sess: Session) -> None:
-        """uuid_park: stop what runs and park the channel."""
+        """uuid_park: stop what runs and park the channel.
+
+        A bridged channel leaves its bridge first, as with uuid_transfer: the real switch hangs
+        up the uuid_bridge'd partner (hangup_after_bridge) and parks this one.
+        """
         if sess.channel.is_down or sess.park is not None:
             return
+        self._leave_bridge(sess)
         self._drop_app(sess)
         sess.script.clear()
         if sess.channel.running_state is not ChannelState.CS_EXECUTE:

@@ -8,14 +8,14 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from cc_crm_api.adapters.db import call_contexts, call_notes, event_log
-from cc_crm_api.api.deps import DbDep, Reader, Runtime, RuntimeDep
-from cc_crm_api.api.docs import errors, example
+from cc_crm_api.api.deps import DbDep, Reader, Runtime, RuntimeDep, Writer
+from cc_crm_api.api.docs import IdempotencyKey, errors, example
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
@@ -289,3 +289,142 @@ async def _local(
         for r in rows
     ]
     return (dict(context) if context else None), timeline, notes
+
+
+# --- CTI control -------------------------------------------------------------------------------
+
+HangupCause = Literal[
+    "NORMAL_CLEARING", "CALL_REJECTED", "USER_BUSY", "NO_ANSWER", "ORIGINATOR_CANCEL"
+]
+
+
+class HangupIn(BaseModel):
+    """How to end the call (a FreeSWITCH hangup cause from a fixed set)."""
+
+    cause: HangupCause = Field(
+        default="NORMAL_CLEARING", description="The hangup cause the call ends with."
+    )
+
+
+class CommandAccepted(BaseModel):
+    """A call-control command was sent to the switch; the call's events say how it went."""
+
+    model_config = ConfigDict(extra="allow")
+
+    call_id: str
+    command: str = Field(description="The command sent (`hangup`, `transfer`, `hold`, `resume`).")
+    cause: str | None = None
+    target_kind: str | None = None
+    target: str | None = None
+
+
+class TransferToNumber(BaseModel):
+    """A blind transfer to a phone number."""
+
+    target_kind: Literal["number"] = Field(description="`target` is a phone number.")
+    target: str = Field(
+        min_length=3,
+        max_length=21,
+        pattern=r"^\+?[0-9]{3,20}$",
+        description="Digits with an optional leading `+` (E.164); never a dial string.",
+    )
+
+
+class TransferToQueue(BaseModel):
+    """A blind transfer to a queue: the caller waits there as a new arrival."""
+
+    target_kind: Literal["queue"] = Field(description="`target` is a queue's name.")
+    target: str = Field(min_length=1, max_length=200, description="The queue's name.")
+
+
+TransferIn = Annotated[TransferToNumber | TransferToQueue, Field(discriminator="target_kind")]
+
+
+example(HangupIn, {"cause": "NORMAL_CLEARING"})
+example(TransferToNumber, {"target_kind": "number", "target": "+4930123456"})
+example(TransferToQueue, {"target_kind": "queue", "target": "billing"})
+example(
+    CommandAccepted, {"call_id": "7f0c2d1e-...", "command": "hangup", "cause": "NORMAL_CLEARING"}
+)
+
+
+@router.post(
+    "/{call_id}/hangup",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandAccepted,
+    response_model_exclude_none=True,
+    responses=errors(404, 409),
+)
+async def hang_up(
+    call_id: CallId,
+    runtime: RuntimeDep,
+    _: Writer,
+    body: HangupIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    """Hang up a live call (queued, ringing or talking). The switch ends it; `call.ended`
+    follows on the event stream and webhooks with this cause, `hangup_by` `agent` for an
+    answered call. 404 when no live call has this id; 409 for a booked callback (no line yet).
+    Send an `Idempotency-Key`: a retry returns the first answer and hangs up once."""
+    cause = (body or HangupIn()).cause
+    reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/hangup", json={"cause": cause})
+    return CommandAccepted.model_validate(reply.json())
+
+
+@router.post(
+    "/{call_id}/transfer",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandAccepted,
+    response_model_exclude_none=True,
+    responses=errors(404, 409),
+)
+async def transfer(
+    call_id: CallId,
+    body: TransferIn,
+    runtime: RuntimeDep,
+    _: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    """Blind-transfer an answered call. To a queue: the agent's line drops, the caller waits
+    in that queue as any arrival (`call.offered` there) and keeps the call id; the next agent
+    answers the same call. To a number: the caller is handed to the platform's dialplan, which
+    reaches it, and the call ends here (`call.ended`, `transferred_out`). Either way
+    `call.transferred` is published and the agent goes into wrap-up. 404 when no live call (or
+    no queue) has this id; 409 when the call is not answered (waiting, ringing, a callback).
+    Send an `Idempotency-Key`."""
+    reply = await runtime.routing.call(
+        "POST", f"/v1/calls/{call_id}/transfer", json=body.model_dump(mode="json")
+    )
+    return CommandAccepted.model_validate(reply.json())
+
+
+@router.post(
+    "/{call_id}/hold",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandAccepted,
+    response_model_exclude_none=True,
+    responses=errors(404, 409),
+)
+async def hold(
+    call_id: CallId, runtime: RuntimeDep, _: Writer, idempotency_key: IdempotencyKey = None
+) -> CommandAccepted:
+    """Put an answered call on hold: the caller hears music on hold; `call.held` follows.
+    409 unless the call is answered and not on hold already. Send an `Idempotency-Key`."""
+    reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/hold")
+    return CommandAccepted.model_validate(reply.json())
+
+
+@router.post(
+    "/{call_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandAccepted,
+    response_model_exclude_none=True,
+    responses=errors(404, 409),
+)
+async def resume(
+    call_id: CallId, runtime: RuntimeDep, _: Writer, idempotency_key: IdempotencyKey = None
+) -> CommandAccepted:
+    """Take a held call off hold; `call.resumed` carries the hold's length and `call.ended`
+    the call's total `hold_seconds`. 409 unless on hold. Send an `Idempotency-Key`."""
+    reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/resume")
+    return CommandAccepted.model_validate(reply.json())

@@ -21,13 +21,16 @@ from cc_routing.core import (
     Command,
     DialCustomer,
     HangupCall,
+    HoldCall,
     OfferCall,
+    ParkCaller,
     ParkedCall,
     PlayAnnouncement,
     PlayMusicOnHold,
     ReleaseCaller,
     SetCallVariables,
     TransferCall,
+    TransferOut,
 )
 from cc_routing.core.calls import VAR_ENQUEUED_AT
 
@@ -67,6 +70,8 @@ class Dialplan:
 
     context: str = "contact-center"
     hold_music: str = "local_stream://moh"
+    transfer_context: str = "cc-transfer-out"
+    """Where a blind transfer to a number goes (reaches it through the gateway)."""
 
 
 # --- commands to ESL ---------------------------------------------------------------------------
@@ -140,6 +145,15 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
             return [f"uuid_kill {command.call_id} NORMAL_CLEARING"]
         case TransferCall():
             return [_transfer(command, dialplan)]
+        case HoldCall():
+            return [f"uuid_hold {'' if command.on else 'off '}{command.agent_leg}"]
+        case ParkCaller():
+            return [f"uuid_park {command.call_id}"]
+        case TransferOut():
+            return [
+                f"uuid_setvar {command.call_id} cc_queue",
+                f"uuid_transfer {command.call_id} {command.number} XML {dialplan.transfer_context}",
+            ]
         case PlayMusicOnHold():
             return [f"uuid_broadcast {command.call_id} {command.music or dialplan.hold_music} aleg"]
         case PlayAnnouncement():

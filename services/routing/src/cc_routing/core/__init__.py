@@ -12,7 +12,9 @@ from cc_routing.core.commands import (
     Command,
     DialCustomer,
     HangupCall,
+    HoldCall,
     OfferCall,
+    ParkCaller,
     PlayAnnouncement,
     PlayMusicOnHold,
     PublishEvent,
@@ -20,6 +22,7 @@ from cc_routing.core.commands import (
     ReportProblem,
     SetCallVariables,
     TransferCall,
+    TransferOut,
 )
 from cc_routing.core.config import (
     AgentConfig,
@@ -48,7 +51,9 @@ __all__ = [
     "DialCustomer",
     "ExpressionError",
     "HangupCall",
+    "HoldCall",
     "OfferCall",
+    "ParkCaller",
     "ParkedCall",
     "PlayAnnouncement",
     "PlayMusicOnHold",
@@ -66,5 +71,6 @@ __all__ = [
     "Strategy",
     "Tier",
     "TransferCall",
+    "TransferOut",
     "parse_requirement",
 ]

@@ -630,7 +630,13 @@ class Engine:
         hangup_by: str | None,
         talk: float = 0.0,
     ) -> None:
-        """The call is done as far as routing goes: publish its one and only ``call.ended``."""
+        """The call is done as far as routing goes: publish its one and only ``call.ended``.
+
+        A call a CRM hung up ends with the cause it asked for, by the agent (answered) or the
+        system, whichever leg's hangup the switch reported first."""
+        if call.ended_by_request is not None:
+            cause = call.ended_by_request
+            hangup_by = "agent" if outcome is CallOutcome.ANSWERED else "system"
         call.status = CallStatus.DONE
         self._calls.pop(call.call_id, None)
         if call.offer is not None:
@@ -644,6 +650,8 @@ class Engine:
                 queue=call.queue,
                 duration_seconds=max(self._now - call.arrived_at, 0.0),
                 talk_seconds=max(talk, 0.0),
+                hold_seconds=call.hold_seconds
+                + (0.0 if call.held_since is None else max(self._now - call.held_since, 0.0)),
             ),
             call.call_id,
             call.agent.agent_id if call.agent is not None else None,

@@ -19,7 +19,10 @@ from cc_proto.events import (
     CallBlocked,
     CallCallbackRequested,
     CallDispositioned,
+    CallHeld,
     CallOutcome,
+    CallResumed,
+    CallTransferred,
 )
 from cc_routing.core._engine import Engine
 from cc_routing.core.agents import Agent
@@ -28,8 +31,11 @@ from cc_routing.core.commands import (
     CancelOffer,
     Command,
     HangupCall,
+    HoldCall,
+    ParkCaller,
     ReleaseCaller,
     ReportProblem,
+    TransferOut,
 )
 from cc_routing.core.config import (
     AgentConfig,
@@ -766,6 +772,128 @@ class Acd(Engine):
             self._serve(agent, out)
         return out
 
+    def hang_up(self, call_id: str, cause: str, now: float) -> list[Command]:
+        """A CRM or supervisor ends a call: hang up the caller's (or callback customer's) leg.
+
+        Routing's state follows from the switch's hangup events, as for any hangup, so an
+        answered call ends (by the agent, with ``cause``) and frees its agent into wrap-up;
+        a waiting one leaves the queue (by the system).
+        A booked callback not being dialled has no line to hang up (RoutingError).
+        """
+        call = self._calls.get(call_id)
+        if call is None or call.status is CallStatus.DONE:
+            raise RoutingError(f"routing holds no call {call_id!r}")
+        if call.is_callback and call.status in (CallStatus.WAITING, CallStatus.RINGING):
+            raise RoutingError(f"call {call_id!r} is a booked callback with no line to hang up")
+        out = self._begin(now)
+        if self._calls.get(call_id) is call:
+            call.ended_by_request = cause
+            out.append(HangupCall(call_id, cause))
+        return out
+
+    def transfer_to_number(self, call_id: str, number: str, now: float) -> list[Command]:
+        """Blind-transfer an answered call to ``number`` (an E.164 number the caller checked).
+
+        For routing the call ends here (``transferred_out``, by the agent) and the agent goes
+        into wrap-up; the dialplan reaches the number. Only a conversation can be transferred.
+        """
+        call = self._answered(call_id)
+        out = self._begin(now)
+        if self._calls.get(call_id) is not call or call.status is not CallStatus.CONNECTED:
+            return out  # it ended while the timers caught up
+        agent_id = call.agent.agent_id if call.agent is not None else None
+        self._emit(
+            out,
+            CallTransferred(kind="blind", target_kind="number", target=number, queue=call.queue),
+            call_id,
+            agent_id,
+        )
+        out.append(TransferOut(call_id, number))
+        self._finish(call, out, "agent", "BLIND_TRANSFER", outcome=CallOutcome.TRANSFERRED_OUT)
+        return out
+
+    def transfer_to_queue(self, call_id: str, queue_name: str, now: float) -> list[Command]:
+        """Blind-transfer an answered call to a queue: the caller waits there as a new arrival.
+
+        The caller is parked out of the bridge (its park is ignored: routing holds the call),
+        the agent's leg ends with it (``hangup_after_bridge``) and the agent goes into wrap-up;
+        the caller enters ``queue_name`` through the usual door (offered, music, or blocked or
+        overflowed by that queue's rules), keeping its call id, so its one call.ended still
+        comes at the very end.
+        """
+        call = self._answered(call_id)
+        queue = self._queues.get(queue_name)
+        if queue is None:
+            raise RoutingError(f"no queue named {queue_name!r}")
+        out = self._begin(now)
+        if self._calls.get(call_id) is not call or call.status is not CallStatus.CONNECTED:
+            return out
+        agent, offer = call.agent, call.offer
+        self._emit(
+            out,
+            CallTransferred(kind="blind", target_kind="queue", target=queue_name, queue=call.queue),
+            call_id,
+            agent.agent_id if agent is not None else None,
+        )
+        if offer is not None:
+            self._offers.pop(offer.offer_id, None)
+        out.append(ParkCaller(call_id, "transferred"))
+        call.offer = None
+        call.agent = None
+        call.offers = {}
+        old = self._queues.get(call.queue)
+        if old is not None:
+            old.remove(call)
+        call.hops += 1
+        if agent is not None:
+            self._leave_conversation(agent, call, self._now - call.answered_at, out)
+        self._enter(call, queue, out)
+        return out
+
+    def hold_call(self, call_id: str, now: float) -> list[Command]:
+        """The agent puts the caller on hold (music on hold); 409-worthy unless talking."""
+        call = self._answered(call_id, "held")
+        if call.held_since is not None:
+            raise RoutingError(f"call {call_id!r} is already on hold")
+        out = self._begin(now)
+        if self._calls.get(call_id) is not call or call.offer is None:
+            return out
+        call.held_since = self._now
+        self._emit(out, CallHeld(queue=call.queue), call_id, call.offer.agent.agent_id)
+        out.append(HoldCall(call_id, call.offer.offer_id, on=True))
+        return out
+
+    def resume_call(self, call_id: str, now: float) -> list[Command]:
+        """The caller comes off hold; the hold's length is published and kept for call.ended."""
+        call = self._answered(call_id, "resumed")
+        if call.held_since is None:
+            raise RoutingError(f"call {call_id!r} is not on hold")
+        out = self._begin(now)
+        if self._calls.get(call_id) is not call or call.offer is None or call.held_since is None:
+            return out
+        held = max(self._now - call.held_since, 0.0)
+        call.hold_seconds += held
+        call.held_since = None
+        self._emit(
+            out,
+            CallResumed(queue=call.queue, hold_seconds=held),
+            call_id,
+            call.offer.agent.agent_id,
+        )
+        out.append(HoldCall(call_id, call.offer.offer_id, on=False))
+        return out
+
+    def _answered(self, call_id: str, what: str = "transferred") -> Call:
+        """The call, if it is a conversation with an agent (RoutingError otherwise)."""
+        call = self._calls.get(call_id)
+        if call is None:
+            raise RoutingError(f"routing holds no call {call_id!r}")
+        if call.status is not CallStatus.CONNECTED or call.agent is None:
+            raise RoutingError(
+                f"call {call_id!r} is {call.status.value}: only an answered call can be {what}"
+            )
+        return call
+
     def _callback_entry(self, call: Call, number: str) -> Call:
         """Build the callback that takes over the caller's exact place in the queue."""
         callback = Call(
@@ -846,15 +974,21 @@ class Acd(Engine):
         cause: str,
         *,
         at: float | None = None,
+        outcome: CallOutcome = CallOutcome.ANSWERED,
     ) -> None:
         """The conversation ended (at ``at``, default now): publish the end, then wrap-up."""
         agent = call.agent
         talk = (self._now if at is None else at) - call.answered_at
-        self._end(call, out, CallOutcome.ANSWERED, cause, hangup_by, talk)
+        self._end(call, out, outcome, cause, hangup_by, talk)
         if call.origin_call_id is not None:
             self._callback_of.pop(call.origin_call_id, None)
-        if agent is None:
-            return
+        if agent is not None:
+            self._leave_conversation(agent, call, talk, out)
+
+    def _leave_conversation(
+        self, agent: Agent, call: Call, talk: float, out: list[Command]
+    ) -> None:
+        """The agent is done talking on ``call``: count the talk, then wrap-up (or what is next)."""
         agent.talk_seconds += max(talk, 0.0)
         agent.call = None
         agent.last_call = call

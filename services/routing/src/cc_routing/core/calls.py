@@ -132,7 +132,10 @@ class Call:
         "caller_number",
         "customer_id",
         "dialed_number",
+        "ended_by_request",
         "enqueued_at",
+        "held_since",
+        "hold_seconds",
         "hops",
         "last_tried",
         "not_before",
@@ -179,6 +182,12 @@ class Call:
         self.callback_number: str | None = None
         self.callback_attempts = 0
         self.origin_call_id: str | None = None
+        self.ended_by_request: str | None = None
+        self.held_since: float | None = None
+        """When the agent put the caller on hold (None: not on hold)."""
+        self.hold_seconds = 0.0
+        """Time on hold so far, finished holds only."""
+        """The cause a CRM asked to hang up with, until the switch confirms the hangup."""
 
     @property
     def is_callback(self) -> bool:

@@ -94,6 +94,37 @@ class TransferCall:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferOut:
+    """Blind-transfer an answered caller to a number: out of routing's queues, into the dialplan.
+
+    The caller leaves the bridge (the agent leg, ``hangup_after_bridge``, hangs up) and is no
+    longer routing's: ``cc_queue`` is unset first so a later park is never taken for a caller.
+    """
+
+    call_id: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParkCaller:
+    """Take an answered caller out of its bridge and park it (``uuid_park``): the agent leg,
+    ``hangup_after_bridge``, hangs up; routing queues the caller again."""
+
+    call_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldCall:
+    """Hold (or resume) a conversation: ``uuid_hold [off]`` on the agent's leg, so the caller,
+    its bridge partner, hears music on hold (FreeSWITCH plays it to the held leg's partner)."""
+
+    call_id: str
+    agent_leg: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HangupCall:
     """Hang up a caller or callback customer leg that routing no longer needs."""
 
@@ -154,6 +185,9 @@ Command = (
     | BridgeCall
     | DialCustomer
     | TransferCall
+    | TransferOut
+    | ParkCaller
+    | HoldCall
     | HangupCall
     | ReleaseCaller
     | PlayMusicOnHold

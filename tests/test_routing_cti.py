@@ -1,0 +1,230 @@
+"""CTI control through routing's API, on the simulator and (CC_TEST_FREESWITCH) the real switch.
+
+A CRM's command reaches FreeSWITCH only through routing (bgapi on routing's connection); what
+happens next is learnt from the switch's own events, exactly as for a caller's own action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cc_common.bus import Bus
+from cc_common.esl import InboundClient
+from cc_common.testing import eventually
+from cc_routing.testing import (
+    AGENT_AT_ONCE,
+    Published,
+    call_in,
+    configure,
+    routing,
+    routing_settings,
+    watch,
+)
+from cc_sim.config import SimConfig
+from cc_sim.simulator import Simulator
+from cc_sim.switches import SwitchEndpoint, SwitchUnderTest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def setup(
+    switch: SwitchUnderTest,
+    pg_url: str,
+    amqp_url: str,
+    make_rabbit_bus: Callable[..., Any],
+    unique_name: Callable[[str], str],
+    rabbit_cleanup: Any,
+) -> tuple[SwitchUnderTest, Any, Published]:
+    """The switch, routing's settings for it, and everything routing publishes."""
+    observer: Bus = await make_rabbit_bus()
+    exchange = observer._exchange_name  # type: ignore[attr-defined]
+    published = Published()
+    tenant = unique_name("t")[:40]
+    queue = rabbit_cleanup.queue(unique_name("published"))
+    await observer.consume(queue, bindings=[f"{tenant}.#"], handler=published, concurrency=1)
+    settings = routing_settings(
+        switch.endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
+    )
+    return switch, settings, published
+
+
+async def test_hanging_up_an_answered_call_ends_it_and_frees_the_agent_into_wrap_up(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
+        missing = await instance.api.post("/v1/calls/nobody/hangup", json={})
+        assert missing.status_code == 404, missing.text
+        assert missing.headers["content-type"].startswith("application/problem+json")
+        await call_in(client)
+        await eventually(lambda: bool(seen.callers), within=15)
+        caller = seen.callers[0]
+        await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+        bad = await instance.api.post(f"/v1/calls/{caller}/hangup", json={"cause": "x y"})
+        assert bad.status_code == 422  # never free text on the ESL line
+        reply = await instance.api.post(
+            f"/v1/calls/{caller}/hangup", json={"cause": "CALL_REJECTED"}
+        )
+        assert reply.status_code == 202, reply.text
+        await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
+        assert caller in seen.hung_up  # the switch itself ended the caller's leg
+        alice = (await instance.api.get("/v1/agents/alice")).json()
+        assert (alice["state"], alice["call_id"]) == ("wrap_up", None)
+        again = await instance.api.post(f"/v1/calls/{caller}/hangup", json={})
+        assert again.status_code == 404  # the call is gone
+    [ended] = published.of("call.ended", caller)
+    assert ended.data.outcome.value == "answered"  # type: ignore[attr-defined]
+    assert ended.data.hangup_cause == "CALL_REJECTED"  # type: ignore[attr-defined]
+    assert ended.data.hangup_by == "agent"  # type: ignore[attr-defined]
+    await eventually(lambda: bool(published.of("agent.state_changed")), within=15)
+    last = published.of("agent.state_changed")[-1]
+    assert last.data.to_state.value == "wrap_up"  # type: ignore[attr-defined]
+
+
+async def test_a_blind_transfer_to_a_number_hands_the_caller_to_the_dialplan(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    # The number is reached through the transfer context: here 7303 (answer, park).
+    settings = settings.model_copy(update={"routing_transfer_context": "default"})
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
+        await call_in(client)
+        await eventually(lambda: bool(seen.callers), within=15)
+        caller = seen.callers[0]
+        waiting = await instance.api.post(
+            f"/v1/calls/{caller}/transfer", json={"target_kind": "number", "target": "7303"}
+        )
+        await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+        if waiting.status_code != 202:  # asked before the answer: not a conversation yet
+            assert waiting.status_code == 409, waiting.text
+        unsafe = await instance.api.post(
+            f"/v1/calls/{caller}/transfer",
+            json={"target_kind": "number", "target": "7303&user/1000"},
+        )
+        assert unsafe.status_code == 422  # never a dial string on the ESL line
+        reply = await instance.api.post(
+            f"/v1/calls/{caller}/transfer", json={"target_kind": "number", "target": "7303"}
+        )
+        assert reply.status_code == 202, reply.text
+        agent_leg = seen.agent_answers[0]
+        await eventually(lambda: agent_leg in seen.hung_up, within=15)  # out of the bridge
+        await eventually(lambda: seen.events[caller].count("CHANNEL_PARK") >= 2, within=15)
+        assert (await client.api(f"uuid_getvar {caller} cc_queue")).text.strip() == "_undef_"
+        assert caller not in seen.hung_up  # the caller is the dialplan's now, still on the line
+        alice = (await instance.api.get("/v1/agents/alice")).json()
+        assert (alice["state"], alice["call_id"]) == ("wrap_up", None)
+        assert not instance.service.runtime.acd.holds_call(caller)
+        assert list(instance.service.runtime.recent_problems) == []
+    [moved] = published.of("call.transferred", caller)
+    assert (moved.data.target_kind, moved.data.target) == ("number", "7303")  # type: ignore[attr-defined]
+    [ended] = published.of("call.ended", caller)
+    assert ended.data.outcome.value == "transferred_out"  # type: ignore[attr-defined]
+    assert ended.data.hangup_by == "agent"  # type: ignore[attr-defined]
+
+
+async def test_a_blind_transfer_to_a_queue_queues_the_caller_again_for_another_agent(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
+        billing = {"name": "billing", "ring_timeout_seconds": 8, "wrap_up_seconds": 60}
+        assert (await instance.api.put("/v1/queues/billing", json=billing)).status_code == 200
+        bob = {"agent_id": "bob", "contact": AGENT_AT_ONCE, "tiers": {"billing": {}}}
+        assert (await instance.api.put("/v1/agents/bob", json=bob)).status_code == 200
+        assert (await instance.api.post("/v1/agents/bob/login", json={})).status_code == 200
+        await call_in(client)
+        await eventually(lambda: bool(seen.callers), within=15)
+        caller = seen.callers[0]
+        await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+        nowhere = await instance.api.post(
+            f"/v1/calls/{caller}/transfer", json={"target_kind": "queue", "target": "nowhere"}
+        )
+        assert nowhere.status_code == 404
+        reply = await instance.api.post(
+            f"/v1/calls/{caller}/transfer", json={"target_kind": "queue", "target": "billing"}
+        )
+        assert reply.status_code == 202, reply.text
+        await eventually(lambda: len(published.of("call.answered", caller)) == 2, within=20)
+        bob_now = (await instance.api.get("/v1/agents/bob")).json()
+        assert (bob_now["state"], bob_now["call_id"]) == ("on_call", caller)
+        alice = (await instance.api.get("/v1/agents/alice")).json()
+        assert (alice["state"], alice["call_id"]) == ("wrap_up", None)
+        first_leg = seen.agent_answers[0]
+        assert first_leg in seen.hung_up  # alice's leg ended with her part of the call
+        assert caller not in seen.hung_up
+        assert len(seen.agent_answers) == 2
+        assert list(instance.service.runtime.recent_problems) == []
+        await client.bgapi(f"uuid_kill {caller}")
+        await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
+    [moved] = published.of("call.transferred", caller)
+    assert (moved.data.target_kind, moved.data.target) == ("queue", "billing")  # type: ignore[attr-defined]
+    assert moved.agent_id == "alice"
+    offered = [e.data.queue for e in published.of("call.offered", caller)]  # type: ignore[attr-defined]
+    assert offered == ["support", "billing"]
+    [ended] = published.of("call.ended", caller)
+    assert (ended.data.outcome.value, ended.agent_id) == ("answered", "bob")  # type: ignore[attr-defined]
+
+
+async def test_hold_and_resume_on_a_sip_agent_leg_of_the_simulator(
+    pg_url: str,
+    amqp_url: str,
+    make_rabbit_bus: Callable[..., Any],
+    unique_name: Callable[[str], str],
+    rabbit_cleanup: Any,
+) -> None:
+    """Simulator only: hold needs a SIP leg (the agent's phone), which the real test switch
+    has no registered phone for; loopback legs cannot be taken off hold there."""
+    observer: Bus = await make_rabbit_bus()
+    published = Published()
+    tenant = unique_name("t")[:40]
+    queue = rabbit_cleanup.queue(unique_name("published"))
+    await observer.consume(queue, bindings=[f"{tenant}.#"], handler=published, concurrency=1)
+    async with Simulator(SimConfig(esl_port=0)) as simulator:
+        simulator.register_agent("1001", answer_delay=(0.2, 0.3))
+        endpoint = SwitchEndpoint("sim", "127.0.0.1", simulator.esl_port)
+        settings = routing_settings(
+            endpoint,
+            tenant=tenant,
+            pg_url=pg_url,
+            amqp_url=amqp_url,
+            exchange=observer._exchange_name,  # type: ignore[attr-defined]
+        )
+        holds: list[tuple[str, str]] = []
+        async with (
+            watch(endpoint) as (client, seen),
+            InboundClient(endpoint.host, endpoint.esl_port, endpoint.password) as hold_log,
+            routing(settings) as instance,
+        ):
+            hold_log.on("*", lambda e: holds.append((e.name, e.unique_id or "")))
+            await hold_log.events("plain", "CHANNEL_HOLD", "CHANNEL_UNHOLD")
+            await configure(instance.api, {"alice": "user/1001"})
+            await call_in(client)
+            await eventually(lambda: bool(seen.callers), within=15)
+            caller = seen.callers[0]
+            await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+            [answered] = published.of("call.answered", caller)
+            agent_leg = answered.data.agent_leg_uuid  # type: ignore[attr-defined]
+            assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 409
+            assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 202
+            await eventually(lambda: ("CHANNEL_HOLD", agent_leg) in holds, within=15)
+            assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 409
+            await eventually(lambda: bool(published.of("call.held", caller)), within=15)
+            assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 202
+            await eventually(lambda: ("CHANNEL_UNHOLD", agent_leg) in holds, within=15)
+            await eventually(lambda: bool(published.of("call.resumed", caller)), within=15)
+            assert (
+                await instance.api.post(f"/v1/calls/{caller}/hangup", json={})
+            ).status_code == 202
+            await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
+            assert list(instance.service.runtime.recent_problems) == []
+    [resumed] = published.of("call.resumed", caller)
+    [ended] = published.of("call.ended", caller)
+    assert resumed.data.hold_seconds > 0  # type: ignore[attr-defined]
+    assert ended.data.hold_seconds == resumed.data.hold_seconds  # type: ignore[attr-defined]
