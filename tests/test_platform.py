@@ -29,7 +29,10 @@ async def wait_ready(port: int, process: asyncio.subprocess.Process) -> dict[str
     async with httpx.AsyncClient(timeout=2) as client:
         for _ in range(1200):  # two minutes at most: a loaded machine migrates slowly
             if process.returncode is not None:
-                raise AssertionError(f"platform exited with {process.returncode}")
+                said = await process.stderr.read() if process.stderr else b""
+                raise AssertionError(
+                    f"platform exited with {process.returncode}: {said.decode()[-2000:]}"
+                )
             try:
                 response = await client.get(f"http://127.0.0.1:{port}/readyz")
                 if response.status_code == 200:
