@@ -19,7 +19,6 @@ import pty
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,35 +31,13 @@ import pytest
 import yaml
 
 from cc_platform.center import DEMO_CENTER
+from cc_platform.ports import free_offset, platform_ports, port_free
 from cc_platform.services import SERVICES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTEFACTS = Path(os.environ.get("CC_TEST_ARTEFACTS", ROOT / "tmp" / "artefacts")) / "wallboard"
-ESL_PORT = 8021
-
-
-def free_offset() -> int:
-    """Return a port offset under which every service port and the ESL port are free."""
-    ports = [spec.settings_cls.default_http_port for spec in SERVICES] + [ESL_PORT]
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        offset: int = base - ESL_PORT
-        if 0 < offset < 50_000 and all(port_free(p + offset) for p in ports):
-            return offset
-    raise AssertionError("no free set of ports")
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def short_day(path: Path) -> Path:
@@ -436,5 +413,4 @@ def test_make_run_then_ctrl_c_exits_0_and_leaves_nothing(tmp_path: Path) -> None
     assert os.waitstatus_to_exitcode(status) == 0, text[-3000:]
     assert "make: ***" not in text, text[-3000:]
     assert session_processes(pid) == []
-    ports = [spec.settings_cls.default_http_port for spec in SERVICES] + [ESL_PORT]
-    assert all(port_free(port + offset) for port in ports)
+    assert all(port_free(port) for port in platform_ports(offset))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import signal
 import sys
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ import yaml
 
 from cc_common.keys import parse_keys
 from cc_platform.center import DEMO_CENTER
+from cc_platform.ports import free_offset
 from cc_platform.services import SERVICES
 from cc_routing.settings import RoutingSettings
 
@@ -51,7 +51,7 @@ def without_token(env: Mapping[str, str]) -> dict[str, str]:
 
 
 async def run_platform_and_check(env: dict[str, str], var: Path) -> None:
-    offset = random.randrange(20_000, 40_000, 10)
+    offset = free_offset()
     inherited = without_token(os.environ)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -128,7 +128,7 @@ async def test_the_platform_drives_an_external_switch_without_traffic(
     the FreeSWITCH at CC_ESL_HOST:CC_ESL_PORT (a simulator of the test's own, or the real one);
     no demo traffic plays."""
     endpoint = switch.endpoint
-    offset = random.randrange(20_000, 40_000, 10)
+    offset = free_offset()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -188,7 +188,7 @@ def center_without_vip_and_quinn(path: Path) -> Path:
 
 async def start_platform(env: dict[str, str], var: Path) -> tuple[asyncio.subprocess.Process, int]:
     """Start ``python -m cc_platform`` without traffic; return it once every service is ready."""
-    offset = random.randrange(20_000, 40_000, 10)
+    offset = free_offset()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -24,7 +24,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +47,7 @@ from cc_platform.clock import (
     save_last_instant,
 )
 from cc_platform.demo import APPLIED_FILE, DemoDay, RoutingDesk, apply_center, routing_client
+from cc_platform.ports import platform_ports, port_free
 from cc_platform.services import SERVICES, ServiceSpec, peer_urls
 from cc_platform.terminal import own_ctrl_c
 from cc_routing.app import create_app as create_routing
@@ -99,21 +99,6 @@ def _number(name: str, default: float, *, low: float, high: float) -> float:
     return number
 
 
-def _ports(offset: int, simulator: bool) -> list[int]:
-    ports = [spec.settings_cls.default_http_port + offset for spec in SERVICES]
-    return [*ports, 8021 + offset] if simulator else ports
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class Options:
     """What ``make run`` reads from its environment (besides each service's own settings)."""
@@ -134,7 +119,7 @@ class Options:
         external = not os.environ.get("CC_AMQP_URL", "memory://").startswith("memory://") or (
             not os.environ.get("CC_DATABASE_URL", "sqlite").startswith("sqlite")
         )
-        busy = [port for port in _ports(offset, simulator) if not _port_free(port)]
+        busy = [p for p in platform_ports(offset, simulator=simulator) if not port_free(p)]
         if busy:
             raise OptionError(
                 f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 already in use (another"
