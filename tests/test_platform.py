@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,19 @@ def center_without_vip_and_quinn(path: Path) -> Path:
     return path
 
 
+async def applied_once(
+    var: Path, condition: Callable[[dict[str, Any]], bool], within: float = 60
+) -> dict[str, Any]:
+    """Return the launcher's record of the applied center once ``condition`` holds for it."""
+    path = var / "center-applied.json"
+    async with asyncio.timeout(within):
+        while True:
+            found: dict[str, Any] = json.loads(path.read_text())
+            if condition(found):
+                return found
+            await asyncio.sleep(0.1)
+
+
 async def start_platform(env: dict[str, str], var: Path) -> tuple[asyncio.subprocess.Process, int]:
     """Start ``python -m cc_platform`` without traffic; return it once every service is ready."""
     offset = free_offset()
@@ -277,9 +290,12 @@ async def test_the_center_file_is_the_truth_removals_apply_on_the_next_start(
             assert await wait_for_queues(client, kept) == kept  # removals come after the puts
             assert (await client.get("/v1/agents/quinn")).status_code == 404
             assert (await client.get("/v1/agents/hugo")).status_code == 200
+            # The apply records what it did once its last removal is done, just after routing
+            # shows it: a stop before then would leave vip listed for the next start to retry.
+            applied = await applied_once(var, lambda found: "vip" not in found["queues"])
     finally:
         await stop_platform(process)
-    applied = json.loads((var / "center-applied.json").read_text())
+    assert applied == json.loads((var / "center-applied.json").read_text())
     assert "vip" not in applied["queues"]
     assert "quinn" not in applied["agents"]
     assert "walk-in" not in applied["queues"]  # never in the file, so never the file's to remove
