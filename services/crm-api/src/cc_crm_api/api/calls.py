@@ -348,6 +348,14 @@ example(
 )
 
 
+async def _command(
+    runtime: Runtime, call_id: str, command: str, body: dict[str, Any] | None = None
+) -> CommandAccepted:
+    """Pass a call command to routing, which alone drives FreeSWITCH; its problems pass through."""
+    reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/{command}", json=body)
+    return CommandAccepted.model_validate(reply.json())
+
+
 @router.post(
     "/{call_id}/hangup",
     status_code=status.HTTP_202_ACCEPTED,
@@ -366,9 +374,7 @@ async def hang_up(
     follows on the event stream and webhooks with this cause, `hangup_by` `agent` for an
     answered call. 404 when no live call has this id; 409 for a booked callback (no line yet).
     Send an `Idempotency-Key`: a retry returns the first answer and hangs up once."""
-    cause = (body or HangupIn()).cause
-    reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/hangup", json={"cause": cause})
-    return CommandAccepted.model_validate(reply.json())
+    return await _command(runtime, call_id, "hangup", {"cause": (body or HangupIn()).cause})
 
 
 @router.post(
@@ -392,10 +398,7 @@ async def transfer(
     `call.transferred` is published and the agent goes into wrap-up. 404 when no live call (or
     no queue) has this id; 409 when the call is not answered (waiting, ringing, a callback).
     Send an `Idempotency-Key`."""
-    reply = await runtime.routing.call(
-        "POST", f"/v1/calls/{call_id}/transfer", json=body.model_dump(mode="json")
-    )
-    return CommandAccepted.model_validate(reply.json())
+    return await _command(runtime, call_id, "transfer", body.model_dump(mode="json"))
 
 
 @router.post(
@@ -410,8 +413,7 @@ async def hold(
 ) -> CommandAccepted:
     """Put an answered call on hold: the caller hears music on hold; `call.held` follows.
     409 unless the call is answered and not on hold already. Send an `Idempotency-Key`."""
-    reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/hold")
-    return CommandAccepted.model_validate(reply.json())
+    return await _command(runtime, call_id, "hold")
 
 
 @router.post(
@@ -426,5 +428,4 @@ async def resume(
 ) -> CommandAccepted:
     """Take a held call off hold; `call.resumed` carries the hold's length and `call.ended`
     the call's total `hold_seconds`. 409 unless on hold. Send an `Idempotency-Key`."""
-    reply = await runtime.routing.call("POST", f"/v1/calls/{call_id}/resume")
-    return CommandAccepted.model_validate(reply.json())
+    return await _command(runtime, call_id, "resume")
