@@ -30,32 +30,10 @@ from cc_sim.switches import SwitchEndpoint, SwitchUnderTest
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def setup(
-    switch: SwitchUnderTest,
-    pg_url: str,
-    amqp_url: str,
-    make_rabbit_bus: Callable[..., Any],
-    unique_name: Callable[[str], str],
-    rabbit_cleanup: Any,
-) -> tuple[SwitchUnderTest, Any, Published]:
-    """The switch, routing's settings for it, and everything routing publishes."""
-    observer: Bus = await make_rabbit_bus()
-    exchange = observer._exchange_name  # type: ignore[attr-defined]
-    published = Published()
-    tenant = unique_name("t")[:40]
-    queue = rabbit_cleanup.queue(unique_name("published"))
-    await observer.consume(queue, bindings=[f"{tenant}.#"], handler=published, concurrency=1)
-    settings = routing_settings(
-        switch.endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
-    )
-    return switch, settings, published
-
-
 async def test_hanging_up_an_answered_call_ends_it_and_frees_the_agent_into_wrap_up(
-    setup: tuple[SwitchUnderTest, Any, Published],
+    routed_switch: tuple[SwitchUnderTest, Any, Published],
 ) -> None:
-    switch, settings, published = setup
+    switch, settings, published = routed_switch
     async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
         await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
         missing = await instance.api.post("/v1/calls/nobody/hangup", json={})
@@ -87,9 +65,9 @@ async def test_hanging_up_an_answered_call_ends_it_and_frees_the_agent_into_wrap
 
 
 async def test_a_blind_transfer_to_a_number_hands_the_caller_to_the_dialplan(
-    setup: tuple[SwitchUnderTest, Any, Published],
+    routed_switch: tuple[SwitchUnderTest, Any, Published],
 ) -> None:
-    switch, settings, published = setup
+    switch, settings, published = routed_switch
     # The number is reached through the transfer context: here 7303 (answer, park).
     settings = settings.model_copy(update={"routing_transfer_context": "default"})
     async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
@@ -129,9 +107,9 @@ async def test_a_blind_transfer_to_a_number_hands_the_caller_to_the_dialplan(
 
 
 async def test_a_blind_transfer_to_a_queue_queues_the_caller_again_for_another_agent(
-    setup: tuple[SwitchUnderTest, Any, Published],
+    routed_switch: tuple[SwitchUnderTest, Any, Published],
 ) -> None:
-    switch, settings, published = setup
+    switch, settings, published = routed_switch
     async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
         await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
         billing = {"name": "billing", "ring_timeout_seconds": 8, "wrap_up_seconds": 60}

@@ -7,12 +7,10 @@ FreeSWITCH. The routing service runs in-process with the real PostgreSQL and Rab
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from cc_common.bus import Bus
 from cc_common.testing import eventually
 from cc_routing.adapters.freeswitch import CallerBridged, Input
 from cc_routing.testing import (
@@ -23,39 +21,27 @@ from cc_routing.testing import (
     call_in,
     configure,
     routing,
-    routing_settings,
     watch,
 )
 from cc_sim.switches import SwitchUnderTest
 
 pytestmark = pytest.mark.integration
 
+Setup = tuple[SwitchUnderTest, Any, Published]
+
 
 @pytest.fixture
 async def setup(
-    switch: SwitchUnderTest,
-    pg_url: str,
-    amqp_url: str,
-    make_rabbit_bus: Callable[..., Any],
-    unique_name: Callable[[str], str],
-    rabbit_cleanup: Any,
+    routed_switch: tuple[SwitchUnderTest, Any, Published],
 ) -> tuple[SwitchUnderTest, Any, Published]:
-    """The switch, routing's settings for it, and everything routing publishes."""
-    observer: Bus = await make_rabbit_bus()
-    exchange = observer._exchange_name  # type: ignore[attr-defined]
-    published = Published()
-    tenant = unique_name("t")[:40]
-    queue = rabbit_cleanup.queue(unique_name("published"))
-    await observer.consume(queue, bindings=[f"{tenant}.#"], handler=published, concurrency=1)
-    settings = routing_settings(
-        switch.endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
-    )
+    """Routing on the switch under test, watched on the bus (see tests/conftest.py)."""
+    switch = routed_switch[0]
     if switch.simulator is not None:
         # FreeSWITCH's originate replies about 20 ms after the answer; here it waits long
         # enough for routing's bridge to land first every time, so the race always happens.
         switch.simulator.switch.settings.originate_reply_seconds = 0.5
         switch.simulator.switch.settings.early_bridge_cancel = 1.0
-    return switch, settings, published
+    return routed_switch
 
 
 def outcome(published: Published, call_id: str) -> list[str]:

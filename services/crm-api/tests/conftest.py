@@ -14,7 +14,7 @@ from cc_common.bus._rabbit import RabbitBus
 from cc_crm_api.adapters.sealing import new_key_text
 from cc_crm_api.app import create_app
 from cc_crm_api.settings import CrmApiSettings
-from cc_crm_api.testing import Crm, CrmFactory
+from cc_crm_api.testing import Crm, CrmFactory, run_platform
 
 
 @pytest.fixture
@@ -62,3 +62,29 @@ async def start_crm(
             )
 
         yield start
+
+
+@pytest.fixture
+def start_platform(
+    pg_url: str, amqp_url: str, unique_name: Callable[[str], str], rabbit_cleanup: Any
+) -> Callable[..., Any]:
+    """Return a starter of the whole platform, ``start(routes, **crm)``, on the test's database
+    and its own exchange (routing on a simulator with ``routes`` unless given ``esl``)."""
+    exchange = unique_name("ex")
+    rabbit_cleanup.exchanges.update({exchange, f"{exchange}.dlx"})
+
+    def start(routes: tuple[Any, ...], **crm: Any) -> Any:
+        return run_platform(
+            database_url=pg_url,
+            amqp_url=amqp_url,
+            exchange=exchange,
+            metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
+            routes=routes,
+            crm_queue=rabbit_cleanup.queue(unique_name("crm")),
+            crm_bootstrap_key=secrets.token_urlsafe(32),
+            crm_event_poll_seconds=0.1,
+            crm_webhook_poll_seconds=0.1,
+            **crm,
+        )
+
+    return start

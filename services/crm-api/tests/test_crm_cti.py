@@ -7,6 +7,7 @@ legs there: the caller runs extension 7200, the agent's contact 7303 answers).
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from cc_common.testing import eventually
 from cc_crm_api.adapters.db import event_log
-from cc_crm_api.testing import Platform, run_platform
+from cc_crm_api.testing import Platform
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.engine.endpoints import CallerScript
 
@@ -36,27 +37,9 @@ QUEUE = {"name": "support", "ring_timeout_seconds": 10}
 
 
 @pytest.fixture
-def running(
-    pg_url: str, amqp_url: str, unique_name: Callable[[str], str], rabbit_cleanup: Any
-) -> Callable[..., Any]:
-    """Return a starter of the whole platform on the test's database and its own exchange."""
-    exchange = unique_name("ex")
-    rabbit_cleanup.exchanges.update({exchange, f"{exchange}.dlx"})
-
-    def make(**crm: Any) -> Any:
-        return run_platform(
-            database_url=pg_url,
-            amqp_url=amqp_url,
-            exchange=exchange,
-            metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
-            routes=ROUTES,
-            crm_queue=rabbit_cleanup.queue(unique_name("crm")),
-            crm_bootstrap_key=secrets.token_urlsafe(32),
-            crm_event_poll_seconds=0.1,
-            **crm,
-        )
-
-    return make
+def running(start_platform: Callable[..., Any]) -> Callable[..., Any]:
+    """Return a starter of the whole platform with this file's dialplan (see conftest.py)."""
+    return functools.partial(start_platform, ROUTES)
 
 
 @asynccontextmanager

@@ -6,8 +6,8 @@ receiver gets the signed call.ended, and call records and reports come from metr
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import secrets
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import Webhook
 
 from cc_common.testing import TEST_SERVICE_TOKEN, eventually
 from cc_crm_api.adapters.db import event_log
-from cc_crm_api.testing import WebhookReceiver, run_platform, serve
+from cc_crm_api.testing import WebhookReceiver, serve
 from cc_routing.adapters import db as routing_tables
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.engine.endpoints import CallerScript
@@ -45,31 +45,9 @@ ROUTES = (
 
 
 @pytest.fixture
-def running(
-    pg_url: str,
-    amqp_url: str,
-    unique_name: Callable[[str], str],
-    rabbit_cleanup: Any,
-) -> Callable[..., Any]:
-    """Return a starter of the whole platform on the test's database and its own exchange."""
-    exchange = unique_name("ex")
-    rabbit_cleanup.exchanges.update({exchange, f"{exchange}.dlx"})
-
-    def make(**crm: Any) -> Any:
-        return run_platform(
-            database_url=pg_url,
-            amqp_url=amqp_url,
-            exchange=exchange,
-            metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
-            routes=ROUTES,
-            crm_queue=rabbit_cleanup.queue(unique_name("crm")),
-            crm_bootstrap_key=secrets.token_urlsafe(32),
-            crm_event_poll_seconds=0.1,
-            crm_webhook_poll_seconds=0.1,
-            **crm,
-        )
-
-    return make
+def running(start_platform: Callable[..., Any]) -> Callable[..., Any]:
+    """Return a starter of the whole platform with this file's dialplan (see conftest.py)."""
+    return functools.partial(start_platform, ROUTES)
 
 
 class SseReader:
