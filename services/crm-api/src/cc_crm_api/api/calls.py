@@ -5,11 +5,13 @@ the IVR gave a call are in every view."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import Response
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -348,6 +350,17 @@ example(
 )
 
 
+def _command_route(command: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A call command's route: 202 with what routing took on; 404 or 409 as routing says."""
+    return router.post(
+        f"/{{call_id}}/{command}",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=CommandAccepted,
+        response_model_exclude_none=True,
+        responses=errors(404, 409),
+    )
+
+
 async def _command(
     runtime: Runtime, call_id: str, command: str, body: dict[str, Any] | None = None
 ) -> CommandAccepted:
@@ -356,13 +369,7 @@ async def _command(
     return CommandAccepted.model_validate(reply.json())
 
 
-@router.post(
-    "/{call_id}/hangup",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CommandAccepted,
-    response_model_exclude_none=True,
-    responses=errors(404, 409),
-)
+@_command_route("hangup")
 async def hang_up(
     call_id: CallId,
     runtime: RuntimeDep,
@@ -377,13 +384,7 @@ async def hang_up(
     return await _command(runtime, call_id, "hangup", {"cause": (body or HangupIn()).cause})
 
 
-@router.post(
-    "/{call_id}/transfer",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CommandAccepted,
-    response_model_exclude_none=True,
-    responses=errors(404, 409),
-)
+@_command_route("transfer")
 async def transfer(
     call_id: CallId,
     body: TransferIn,
@@ -401,13 +402,7 @@ async def transfer(
     return await _command(runtime, call_id, "transfer", body.model_dump(mode="json"))
 
 
-@router.post(
-    "/{call_id}/hold",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CommandAccepted,
-    response_model_exclude_none=True,
-    responses=errors(404, 409),
-)
+@_command_route("hold")
 async def hold(
     call_id: CallId, runtime: RuntimeDep, _: Writer, idempotency_key: IdempotencyKey = None
 ) -> CommandAccepted:
@@ -416,13 +411,7 @@ async def hold(
     return await _command(runtime, call_id, "hold")
 
 
-@router.post(
-    "/{call_id}/resume",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CommandAccepted,
-    response_model_exclude_none=True,
-    responses=errors(404, 409),
-)
+@_command_route("resume")
 async def resume(
     call_id: CallId, runtime: RuntimeDep, _: Writer, idempotency_key: IdempotencyKey = None
 ) -> CommandAccepted:
