@@ -29,6 +29,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from cc_common.db import Database, migrations
+from cc_common.testing import TEST_SERVICE_TOKEN
 from cc_proto import make_event
 from cc_proto.events import CallAnswered
 from cc_recording.adapters.crypto import Keyring
@@ -137,11 +138,15 @@ async def playback(backend: str, settings: RecordingSettings) -> None:
         ids = [row.id for row in await recorder.find(status="stored")]
         rng = random.Random(3)
         latencies: list[float] = []
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        token = f"Bearer {TEST_SERVICE_TOKEN}"
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": token}
+        ) as client:
             for _ in range(PLAYS):
                 link = await client.post(
                     f"/recordings/{rng.choice(ids)}/links", json={"user": "bench"}
                 )
+                link.raise_for_status()
                 start = rng.randrange(len(WAV) - 70_000)
                 span = f"bytes={start}-{start + 64_000}"
                 sent = time.perf_counter()
@@ -182,6 +187,7 @@ async def main() -> None:
             "recording_kek_id": "k1",
             "recording_signing_key": "bench",
             "recording_move_poll": 3600,
+            "service_token": TEST_SERVICE_TOKEN,  # the links route is an internal API
         }
         await measure(
             "filesystem",
