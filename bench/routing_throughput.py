@@ -629,6 +629,7 @@ async def measure_real(launcher: Path) -> None:
                     esl_port=endpoint.esl_port,
                     esl_password=endpoint.password,
                     http_host="127.0.0.1",
+                    service_token=TEST_SERVICE_TOKEN,
                 )
                 async with routing_service(settings) as app:
                     await configure_real(app)
@@ -644,8 +645,7 @@ async def measure_real(launcher: Path) -> None:
 
 async def configure_real(app: FastAPI) -> None:
     """Queue ``support`` and agents reached as loopback/7303 (they answer at once)."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+    async with api_client(app, "http://routing") as client:
         queue = {"name": REAL_QUEUE, "ring_timeout_seconds": 10, "wrap_up_seconds": 0}
         _ok(await client.put(f"/v1/queues/{REAL_QUEUE}", json=queue))
         for n in range(REAL_AGENTS):
