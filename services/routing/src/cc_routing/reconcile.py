@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,15 @@ from cc_routing.adapters.freeswitch import (
     is_own_leg,
     parse_hangup_note,
 )
-from cc_routing.core import AgentConfig, BridgeCall, Command, HangupCall, ParkedCall, QueueConfig
+from cc_routing.core import (
+    Acd,
+    AgentConfig,
+    BridgeCall,
+    Command,
+    HangupCall,
+    ParkedCall,
+    QueueConfig,
+)
 from cc_routing.runtime import RoutingRuntime
 
 log = get_logger(__name__)
@@ -225,7 +233,6 @@ def _restore_ledger_call(
     """Rebuild one call routing had offered, and end it if it ended while we were away (as
     its channel noted it, on FreeSWITCH's clock, when it did)."""
     acd, now = runtime.acd, runtime.now()
-    hung_up_at = None if note is None else note.hung_up_at
     parked = ParkedCall(
         row.call_id, row.queue, row.priority, row.enqueued_at, caller_number=row.caller_number
     )
@@ -244,9 +251,7 @@ def _restore_ledger_call(
             answered_at=row.answered_at,
         )
         if channel is None:
-            commands += acd.caller_hung_up(
-                row.call_id, now, cause="NORMAL_CLEARING", hung_up_at=hung_up_at
-            )
+            commands += ended_while_away(acd, row.call_id, now, note)
         elif row.agent_leg not in live:
             # The agent left while we were away; the caller is still parked: let them go.
             commands += acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
@@ -256,9 +261,7 @@ def _restore_ledger_call(
         return commands + _restore_bridging(runtime, row, parked, channel, live, note)
     commands += acd.restore_call(parked, now)
     if channel is None:
-        commands += acd.caller_hung_up(
-            row.call_id, now, cause="ORIGINATOR_CANCEL", hung_up_at=hung_up_at
-        )
+        commands += ended_while_away(acd, row.call_id, now, note, cause="ORIGINATOR_CANCEL")
     return commands
 
 
@@ -288,13 +291,13 @@ def _restore_bridging(
         answered_at=row.bridge_requested_at,
     )
     if channel is None:
-        hung_up_at = None if note is None else note.hung_up_at
-        if note is not None and note.bridged_to == row.agent_leg:
-            bridged_at = note.bridged_at or row.bridge_requested_at
-            log.info("routing.restore_bridged_then_ended", call_id=row.call_id, agent=row.agent_id)
-            commands += acd.call_bridged(row.call_id, now, bridged_at=bridged_at)
-        return commands + acd.caller_hung_up(
-            row.call_id, now, cause="NORMAL_CLEARING", hung_up_at=hung_up_at
+        return commands + ended_while_away(
+            acd,
+            row.call_id,
+            now,
+            note,
+            bridging_to=row.agent_leg,
+            bridge_requested_at=row.bridge_requested_at,
         )
     if row.agent_leg not in live:
         if channel.variables.get("last_bridge_to") == row.agent_leg:
@@ -308,6 +311,31 @@ def _restore_bridging(
     return [*commands, BridgeCall(row.call_id, row.agent_leg, row.agent_id)]
 
 
+def ended_while_away(
+    acd: Acd,
+    call_id: str,
+    now: float,
+    note: HangupNote | None,
+    *,
+    bridging_to: str | None = None,
+    bridge_requested_at: float | None = None,
+    cause: str = "NORMAL_CLEARING",
+) -> list[Command]:
+    """End a call whose hangup no instance heard, as its channel noted it (if it could).
+
+    The one rule for restore and resync: a caller whose channel was bridged to the agent leg
+    routing asked for (``bridging_to``) was answered, from the bridge, then ended; any other
+    ended as it stood. Wait and talk end at FreeSWITCH's hangup time, not when routing noticed.
+    """
+    commands: list[Command] = []
+    if note is not None and bridging_to is not None and note.bridged_to == bridging_to:
+        log.info("routing.bridged_then_ended", call_id=call_id, agent_leg=bridging_to)
+        bridged_at = note.bridged_at or bridge_requested_at
+        commands += acd.call_bridged(call_id, now, bridged_at=bridged_at)
+    hung_up_at = None if note is None else note.hung_up_at
+    return commands + acd.caller_hung_up(call_id, now, cause=cause, hung_up_at=hung_up_at)
+
+
 def _stray_caller(runtime: RoutingRuntime, channel: LiveChannel, now: float) -> list[Command]:
     """A live caller routing has no record of: new (offer it), or left from a finished call."""
     if "cc_answered_at" in channel.variables:
@@ -317,7 +345,7 @@ def _stray_caller(runtime: RoutingRuntime, channel: LiveChannel, now: float) -> 
     except ValueError as exc:
         log.warning("routing.restore_skipped", call_id=channel.uuid, reason=str(exc))
         return []
-    return _take_in(runtime, parked, now)
+    return _take_in(runtime.acd, parked, now)
 
 
 async def _restore_agents(
@@ -379,29 +407,51 @@ LEG_GRACE_SECONDS = 2.0
 
 
 async def resync(
-    runtime: RoutingRuntime, live: Sequence[LiveChannel], *, read_at: float | None = None
+    runtime: RoutingRuntime,
+    live: Sequence[LiveChannel],
+    *,
+    read_at: float | None = None,
+    api: InboundClient | None = None,
 ) -> None:
     """After a reconnect: end what vanished while we were away, take in callers we missed.
 
     ``read_at`` is when the snapshot was started; agent legs offered after it are left alone.
-    Decided under the runtime's lock, so no other input interleaves with the comparison.
+    The hangup notes of vanished callers (read through ``api``) tell an abandon from a call
+    whose bridge happened unheard. Decided under the runtime's lock, so no other input
+    interleaves with the comparison.
     """
     snapshot_at = runtime.now() if read_at is None else read_at
-    await runtime.step(lambda: _resync_commands(runtime, live, snapshot_at))
-
-
-def _resync_commands(
-    runtime: RoutingRuntime, live: Sequence[LiveChannel], snapshot_at: float
-) -> list[Command]:
-    acd, now = runtime.acd, runtime.now()
     alive = {channel.uuid for channel in live}
+    gone = [call_id for call_id in runtime.acd.active_calls() if call_id not in alive]
+    notes = await _hangup_notes(api, gone) if api is not None else {}
+    await runtime.step(
+        lambda: resync_plan(
+            runtime.acd, live, now=runtime.now(), snapshot_at=snapshot_at, notes=notes
+        )
+    )
+
+
+def resync_plan(
+    acd: Acd,
+    live: Sequence[LiveChannel],
+    *,
+    now: float,
+    snapshot_at: float,
+    notes: Mapping[str, HangupNote],
+) -> list[Command]:
+    """Bring the core to the live channels (pure: the core's answer to what the switch has)."""
+    alive = {channel.uuid for channel in live}
+    bridging = {
+        leg.call_id: leg.offer_id for leg in acd.agent_legs() if leg.call_status == "connecting"
+    }
     commands: list[Command] = []
     for call_id in acd.active_calls():
         view = acd.call_view(call_id)
         if view is None or view.callback_number is not None:
             continue  # callbacks being waited on have no channel
         if call_id not in alive:
-            commands += acd.caller_hung_up(call_id, now, cause="NORMAL_CLEARING")
+            note = notes.get(call_id)
+            commands += ended_while_away(acd, call_id, now, note, bridging_to=bridging.get(call_id))
     answered = {channel.uuid for channel in live if channel.answered}
     for leg in acd.agent_legs():
         if leg.call_id not in alive:
@@ -427,16 +477,16 @@ def _resync_commands(
                 parked = ParkedCall.from_variables(channel.uuid, channel.variables)
             except ValueError:
                 continue
-            commands += _take_in(runtime, parked, now)
+            commands += _take_in(acd, parked, now)
     return [*commands, *acd.resume(now)]
 
 
-def _take_in(runtime: RoutingRuntime, parked: ParkedCall, now: float) -> list[Command]:
+def _take_in(acd: Acd, parked: ParkedCall, now: float) -> list[Command]:
     """A waiting caller: back in its place if routing had queued it, else newly offered.
 
     ``cc_enqueued_at`` is written when routing queues a call, so a caller without it parked
     while no instance was listening and has never been offered: it must be, publicly.
     """
     if parked.enqueued_at is None:
-        return runtime.acd.call_arrived(parked, now)
-    return runtime.acd.restore_call(parked, now)
+        return acd.call_arrived(parked, now)
+    return acd.restore_call(parked, now)

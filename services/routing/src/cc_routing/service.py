@@ -227,7 +227,7 @@ class RoutingService:
             await api.wait_connected()
         async with self.runtime.reconciling():
             read_at = self.runtime.now()
-            await resync(self.runtime, await read_live_channels(api), read_at=read_at)
+            await resync(self.runtime, await read_live_channels(api), read_at=read_at, api=api)
 
     async def check_freeswitch(self) -> None:
         """Readiness: the lease is ours, both connections are up and routing is in step."""

@@ -57,15 +57,13 @@ from cc_routing.core.config import Destination, Strategy
 from cc_routing.core.explain import DecisionLog, DecisionRecord, QueueChoice
 from cc_routing.core.queues import QueueRuntime
 from cc_routing.core.strategies import order_key, pick_agents, rotation_start
-from cc_routing.core.timers import TimerKind, Timers
+from cc_routing.core.timers import Timers
 
 MAX_HOPS = 8
 """How many queue-to-queue moves a call may make before it goes to the fallback (loop guard)."""
 DIAL_GRACE_SECONDS = 5.0
 """Slack after a callback dial timeout before the core gives up on hearing from the adapter."""
 _EXPLAIN_WHEN_NOBODY = frozenset({"arrival", "relaxed", "retry", "callback"})
-
-Handler = Callable[[object, int, list[Command]], None]
 
 
 def _utc(ts: float) -> datetime:
@@ -108,19 +106,6 @@ class Engine:
         self._timers = Timers()
         self._seq = 0
         self._holding = False  # an instance stopping: no new offers
-        self._handlers: dict[TimerKind, Handler] = {
-            TimerKind.RING_TIMEOUT: self._on_ring_timeout,  # type: ignore[dict-item]
-            TimerKind.WRAP_UP_END: self._on_wrap_up_end,  # type: ignore[dict-item]
-            TimerKind.AGENT_READY: self._on_agent_ready,  # type: ignore[dict-item]
-            TimerKind.RELAX: self._on_relax,  # type: ignore[dict-item]
-            TimerKind.OVERFLOW: self._on_wait_deadline,  # type: ignore[dict-item]
-            TimerKind.MAX_WAIT: self._on_wait_deadline,  # type: ignore[dict-item]
-            TimerKind.NO_AGENTS: self._on_wait_deadline,  # type: ignore[dict-item]
-            TimerKind.ANNOUNCE: self._on_announce,  # type: ignore[dict-item]
-            TimerKind.RING_MORE: self._on_ring_more,  # type: ignore[dict-item]
-            TimerKind.CALLBACK_RETRY: self._on_callback_retry,  # type: ignore[dict-item]
-            TimerKind.DIAL_TIMEOUT: self._on_dial_timeout,  # type: ignore[dict-item]
-        }
 
     def _random_id(self) -> str:
         """Return a uuid4-shaped id: a random prefix drawn once from the injected RNG, then a
@@ -136,15 +121,13 @@ class Engine:
             raise ValueError(f"now must be finite epoch seconds, not {now!r}")
         out: list[Command] = []
         timers = self._timers
-        handlers = self._handlers
         while True:
-            entry = timers.pop_due(now)
-            if entry is None:
+            timer = timers.pop_due(now)
+            if timer is None:
                 break
-            due, _, kind, subject, token = entry
-            if due > self._now:
-                self._now = due
-            handlers[kind](subject, token, out)
+            if timer.due > self._now:
+                self._now = timer.due
+            timer.fire(out)
         if now > self._now:
             self._now = now
         return out
@@ -231,7 +214,7 @@ class Engine:
         for call in queue.calls():
             if not call.is_callback:
                 due = max(call.enqueued_at, queue.unstaffed_since) + limit
-                self._timers.set(due, TimerKind.NO_AGENTS, call, call.visit)
+                self._timers.set(due, self._on_wait_deadline, call, call.visit)
 
     def _release(
         self,
@@ -258,7 +241,7 @@ class Engine:
         self._set_state(agent, AgentState.AVAILABLE, out, call_id=call_id, idle_since=previous)
         if delay > 0:
             agent.token += 1
-            self._timers.set(agent.ready_at, TimerKind.AGENT_READY, agent, agent.token)
+            self._timers.set(agent.ready_at, self._on_agent_ready, agent, agent.token)
 
     def _apply_pending(self, agent: Agent, out: list[Command], call_id: str | None) -> None:
         """Carry out a break, not-ready or logout the agent asked for while busy."""
@@ -335,7 +318,7 @@ class Engine:
             agent.agent_id,
         )
         self._set_state(agent, AgentState.RESERVED, out, call_id=call.call_id)
-        self._timers.set(now + config.ring_timeout_seconds, TimerKind.RING_TIMEOUT, offer, 0)
+        self._timers.set(now + config.ring_timeout_seconds, self._on_ring_timeout, offer, 0)
 
     def _route(
         self,
@@ -366,7 +349,7 @@ class Engine:
         if strategy is Strategy.RING_PROGRESSIVELY:
             call.ring_round += 1
             due = self._now + queue.config.ring_progressively_delay_seconds
-            self._timers.set(due, TimerKind.RING_MORE, call, call.ring_round)
+            self._timers.set(due, self._on_ring_more, call, call.ring_round)
         return True
 
     def _serve(self, agent: Agent, out: list[Command]) -> None:
@@ -833,22 +816,24 @@ class Engine:
         timers, config, token = self._timers, queue.config, call.visit
         steps = queue.compiled.steps
         if call.step + 1 < len(steps):
-            timers.set(call.enqueued_at + steps[call.step + 1][0], TimerKind.RELAX, call, token)
+            timers.set(call.enqueued_at + steps[call.step + 1][0], self._on_relax, call, token)
         if call.is_callback:
             if call.not_before > self._now:
-                timers.set(call.not_before, TimerKind.CALLBACK_RETRY, call, token)
+                timers.set(call.not_before, self._on_callback_retry, call, token)
             return
         if config.overflow_after_seconds is not None:
             due = call.enqueued_at + config.overflow_after_seconds
-            timers.set(due, TimerKind.OVERFLOW, call, token)
+            timers.set(due, self._on_wait_deadline, call, token)
         if config.max_wait_seconds is not None:
-            timers.set(call.enqueued_at + config.max_wait_seconds, TimerKind.MAX_WAIT, call, token)
+            timers.set(
+                call.enqueued_at + config.max_wait_seconds, self._on_wait_deadline, call, token
+            )
         limit = config.max_wait_no_agents_seconds
         if limit is not None and queue.unstaffed_since is not None:
             due = max(call.enqueued_at, queue.unstaffed_since) + limit
-            timers.set(due, TimerKind.NO_AGENTS, call, token)
+            timers.set(due, self._on_wait_deadline, call, token)
         if config.announce_every_seconds is not None:
-            timers.set(self._now + config.announce_every_seconds, TimerKind.ANNOUNCE, call, token)
+            timers.set(self._now + config.announce_every_seconds, self._on_announce, call, token)
 
     # --- timers --------------------------------------------------------------------------------
 
@@ -887,7 +872,7 @@ class Engine:
         call.step = queue.step_at(call.enqueued_at, self._now)
         if call.step + 1 < len(steps):
             due = call.enqueued_at + steps[call.step + 1][0]
-            self._timers.set(due, TimerKind.RELAX, call, token)
+            self._timers.set(due, self._on_relax, call, token)
         for other in queue.calls():
             step = queue.step_at(other.enqueued_at, self._now)
             if step != other.step or other is call:
@@ -911,7 +896,7 @@ class Engine:
         )
         every = queue.config.announce_every_seconds
         if every is not None:
-            self._timers.set(self._now + every, TimerKind.ANNOUNCE, call, token)
+            self._timers.set(self._now + every, self._on_announce, call, token)
 
     def _on_ring_more(self, call: Call, token: int, out: list[Command]) -> None:
         """ring-progressively: add the next agent in order, keep the others ringing."""
@@ -932,7 +917,7 @@ class Engine:
                 self._log.add(self._decision(queue, call, chosen, "ring_more", None, ()))
             self._offer(call, chosen[0], queue, out)
         due = self._now + queue.config.ring_progressively_delay_seconds
-        self._timers.set(due, TimerKind.RING_MORE, call, token)
+        self._timers.set(due, self._on_ring_more, call, token)
 
     def _on_callback_retry(self, call: Call, token: int, out: list[Command]) -> None:
         if self._current(call, token) is not None:
@@ -961,7 +946,7 @@ class Engine:
             )
         )
         due = self._now + timeout + DIAL_GRACE_SECONDS
-        self._timers.set(due, TimerKind.DIAL_TIMEOUT, call, call.attempts)
+        self._timers.set(due, self._on_dial_timeout, call, call.attempts)
         for agent in freed:
             self._serve(agent, out)
 
@@ -985,6 +970,6 @@ class Engine:
         else:
             call.status = CallStatus.WAITING
             call.not_before = self._now + queue.config.callback_retry_seconds
-            self._timers.set(call.not_before, TimerKind.CALLBACK_RETRY, call, call.visit)
+            self._timers.set(call.not_before, self._on_callback_retry, call, call.visit)
         if agent is not None:
             self._serve(agent, out)

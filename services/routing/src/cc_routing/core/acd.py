@@ -51,7 +51,7 @@ from cc_routing.core.explain import Decision
 from cc_routing.core.expressions import ExpressionError, Requirement, parse_requirement
 from cc_routing.core.queues import QueueRuntime
 from cc_routing.core.strategies import order_key
-from cc_routing.core.timers import TimerKind
+from cc_routing.core.timers import Timer
 
 
 class RoutingError(ValueError):
@@ -135,10 +135,13 @@ def _cause(cause: str) -> str:
     return cause[:200] if cause else "UNSPECIFIED"
 
 
-def _answered_ring_timeout(entry: tuple[float, int, TimerKind, object, int]) -> bool:
-    """A ring timeout whose offer already ended: the common stale timer, dropped early."""
-    subject = entry[3]
-    return entry[2] is TimerKind.RING_TIMEOUT and isinstance(subject, Offer) and not subject.active
+def _answered_ring_timeout(timer: Timer) -> bool:
+    """A ring timeout whose offer already ended: the common stale timer, dropped early.
+
+    (Offers are the subject of ring timeouts only.)
+    """
+    subject = timer.subject
+    return isinstance(subject, Offer) and not subject.active
 
 
 _BUSY = frozenset({AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP})
@@ -452,7 +455,7 @@ class Acd(Engine):
         if agent.state is AgentState.WRAP_UP:
             agent.wrap_until = max(agent.wrap_until, self._now) + seconds
             agent.token += 1
-            self._timers.set(agent.wrap_until, TimerKind.WRAP_UP_END, agent, agent.token)
+            self._timers.set(agent.wrap_until, self._on_wrap_up_end, agent, agent.token)
         return out
 
     def dispose_call(
@@ -1004,7 +1007,7 @@ class Acd(Engine):
             agent.wrap_until = self._now + wrap
             agent.token += 1
             self._set_state(agent, AgentState.WRAP_UP, out, call_id=call.call_id)
-            self._timers.set(agent.wrap_until, TimerKind.WRAP_UP_END, agent, agent.token)
+            self._timers.set(agent.wrap_until, self._on_wrap_up_end, agent, agent.token)
         else:
             self._after_work(agent, out)
 
@@ -1050,7 +1053,7 @@ class Acd(Engine):
         if state is AgentState.WRAP_UP:
             agent.wrap_until = wrap_until if wrap_until is not None else self._now
             agent.token += 1
-            self._timers.set(agent.wrap_until, TimerKind.WRAP_UP_END, agent, agent.token)
+            self._timers.set(agent.wrap_until, self._on_wrap_up_end, agent, agent.token)
         self._reindex(agent)
         return out
 

@@ -1,65 +1,70 @@
 """Deadlines the core must act on (ring timeouts, wrap-up ends, overflow...), in due order.
 
-Cancelling is lazy: a timer carries the token of what it was set for, and the handler checks the
-token still holds when it fires. The adapter asks :meth:`Timers.next_due` and wakes the core then.
+A timer is a handler, the subject it looks at (an offer, an agent or a call) and a token; the
+type checker holds the handler and its subject together, so a ring timeout can only be set on an
+offer. Cancelling is lazy: the handler checks the token still holds when it fires. The adapter
+asks :meth:`Timers.next_due` and wakes the core then.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from enum import IntEnum
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+S = TypeVar("S")
+Out = TypeVar("Out")
+
+Handler = Callable[[S, int, Out], None]
+"""What a due timer calls: ``handler(subject, token, out)``."""
 
 
-class TimerKind(IntEnum):
-    """What a deadline is for."""
+@dataclass(order=True, slots=True)
+class Timer:
+    """One deadline; ordered by due time, then by when it was set."""
 
-    RING_TIMEOUT = 1
-    WRAP_UP_END = 2
-    AGENT_READY = 3
-    RELAX = 4
-    OVERFLOW = 5
-    MAX_WAIT = 6
-    NO_AGENTS = 7
-    ANNOUNCE = 8
-    RING_MORE = 9
-    CALLBACK_RETRY = 10
-    DIAL_TIMEOUT = 11
+    due: float
+    seq: int
+    handler: Handler[Any, Any] = field(compare=False)
+    subject: Any = field(compare=False)
+    token: int = field(compare=False)
 
-
-Entry = tuple[float, int, TimerKind, object, int]
+    def fire(self, out: Any) -> None:
+        """Call the handler on its subject."""
+        self.handler(self.subject, self.token, out)
 
 
 class Timers:
-    """A heap of (due, sequence, kind, subject, token); sequence keeps equal times in order."""
+    """A heap of timers; the sequence number keeps equal times in the order they were set."""
 
     __slots__ = ("_heap", "_seq")
 
     def __init__(self) -> None:
-        self._heap: list[Entry] = []
+        self._heap: list[Timer] = []
         self._seq = 0
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def set(self, due: float, kind: TimerKind, subject: object, token: int) -> None:
-        """Arrange for ``subject`` to be looked at again at ``due``."""
+    def set(self, due: float, handler: Handler[S, Out], subject: S, token: int) -> None:
+        """Arrange for ``handler`` to look at ``subject`` again at ``due``."""
         self._seq += 1
-        heapq.heappush(self._heap, (due, self._seq, kind, subject, token))
+        heapq.heappush(self._heap, Timer(due, self._seq, handler, subject, token))
 
     def next_due(self) -> float | None:
         """Return the earliest deadline, if any (it may turn out to be cancelled)."""
-        return self._heap[0][0] if self._heap else None
+        return self._heap[0].due if self._heap else None
 
-    def drop_stale(self, stale: Callable[[Entry], bool]) -> None:
+    def drop_stale(self, stale: Callable[[Timer], bool]) -> None:
         """Discard leading timers that ``stale`` says no longer matter (e.g. answered offers)."""
         heap = self._heap
         while heap and stale(heap[0]):
             heapq.heappop(heap)
 
-    def pop_due(self, now: float) -> Entry | None:
+    def pop_due(self, now: float) -> Timer | None:
         """Remove and return the earliest timer due at or before ``now``, else None."""
         heap = self._heap
-        if heap and heap[0][0] <= now:
+        if heap and heap[0].due <= now:
             return heapq.heappop(heap)
         return None

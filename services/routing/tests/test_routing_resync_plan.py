@@ -1,0 +1,61 @@
+"""After a lost link, the caller who left unheard is judged by what their channel noted.
+
+The resync's plan is pure (the core, the live channels, the hangup notes in; commands out), so
+the races of a lost link are played here move by move.
+"""
+
+from __future__ import annotations
+
+from cc_proto.events import CallAbandoned, CallAnswered, CallEnded, CallOutcome
+from cc_routing.adapters.freeswitch import HangupNote
+from cc_routing.core import Acd, BridgeCall, OfferCall, ParkedCall, QueueConfig
+from cc_routing.core.testing import agent, build, event_types, events, of_type
+from cc_routing.reconcile import LiveChannel, resync_plan
+
+Q = "support"
+
+
+def bridging() -> tuple[Acd, str]:
+    """A caller whose agent picked up at 3.0: routing asked for the bridge, unconfirmed."""
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q, enqueued_at=1.0), 1.0), OfferCall)
+    assert of_type(acd.agent_answered(offer.offer_id, 3.0), BridgeCall)
+    return acd, offer.offer_id
+
+
+def test_a_bridge_that_happened_while_the_link_was_down_is_an_answered_call() -> None:
+    acd, leg = bridging()
+    note = HangupNote(hung_up_at=20.0, bridged_to=leg, bridged_at=3.2)
+    out = resync_plan(acd, [], now=30.0, snapshot_at=30.0, notes={"c1": note})
+    assert "call.abandoned" not in event_types(out)
+    (answered,) = events(out, CallAnswered)
+    assert answered.wait_seconds == 2.2  # from the queue entry to FreeSWITCH's bridge
+    (ended,) = events(out, CallEnded)
+    assert ended.outcome is CallOutcome.ANSWERED
+    assert ended.talk_seconds == 16.8  # to FreeSWITCH's hangup, not to the resync
+    assert acd.active_calls() == []
+
+
+def test_a_caller_who_left_before_the_bridge_abandoned_at_their_hangup_time() -> None:
+    acd, _leg = bridging()
+    note = HangupNote(hung_up_at=3.1)  # gone before the bridge: no partner noted
+    out = resync_plan(acd, [], now=30.0, snapshot_at=30.0, notes={"c1": note})
+    assert "call.answered" not in event_types(out)
+    (abandoned,) = events(out, CallAbandoned)
+    assert abandoned.wait_seconds == 2.1
+
+
+def test_a_bridge_to_another_leg_is_not_this_agents_answer() -> None:
+    acd, _leg = bridging()
+    note = HangupNote(hung_up_at=20.0, bridged_to="someone-else", bridged_at=3.2)
+    out = resync_plan(acd, [], now=30.0, snapshot_at=30.0, notes={"c1": note})
+    assert events(out, CallAnswered) == []
+    assert len(events(out, CallAbandoned)) == 1
+
+
+def test_a_caller_still_there_keeps_their_call() -> None:
+    acd, leg = bridging()
+    live = [LiveChannel("c1", {"cc_queue": Q}, "ACTIVE"), LiveChannel(leg, {}, "ACTIVE")]
+    out = resync_plan(acd, live, now=4.0, snapshot_at=4.0, notes={})
+    assert "call.ended" not in event_types(out)
+    assert acd.active_calls() == ["c1"]
