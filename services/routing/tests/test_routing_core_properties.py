@@ -41,6 +41,7 @@ from cc_routing.core import (
     Strategy,
     Tier,
 )
+from cc_routing.core.testing import caller_left
 
 QUEUES = ("q0", "q1")
 OWN = (None, "billing >= 2")
@@ -389,13 +390,13 @@ def test_with_equal_callers_answers_follow_priority_then_arrival(
         now += dt
         for end, call_id in sorted(t for t in talks if t[0] <= now):
             talks.remove((end, call_id))
-            carry(acd.caller_hung_up(call_id, end), end)
+            carry(caller_left(acd, call_id, end), end)
         queued[f"c{number}"] = (-priority, now, number)
         carry(acd.call_arrived(ParkedCall(f"c{number}", "q", priority=priority), now), now)
     while talks:
         end, call_id = min(talks)
         talks.remove((end, call_id))
-        carry(acd.caller_hung_up(call_id, end), end)
+        carry(caller_left(acd, call_id, end), end)
     assert sorted(answered) == sorted(queued)
     rank = {call_id: index for index, call_id in enumerate(answered)}  # dicts keep answer order
     for call_id, key in queued.items():

@@ -31,7 +31,7 @@ from cc_routing.core import (
     SetCallVariables,
     TransferCall,
 )
-from cc_routing.core.testing import agent, answer, build, event_types, events, of_type
+from cc_routing.core.testing import agent, answer, build, caller_left, event_types, events, of_type
 
 Q = "support"
 
@@ -54,7 +54,7 @@ def test_higher_priority_first_and_fifo_within_a_priority() -> None:
     order = []
     current, now = "busy", 10.0
     for _ in range(5):
-        out = acd.caller_hung_up(current, now)
+        out = caller_left(acd, current, now)
         (current,) = answer_all(acd, out, now)
         order.append(current)
         now += 10
@@ -196,7 +196,7 @@ def test_overflow_to_another_queue_after_a_wait() -> None:
     view = acd.call_view("c1")
     assert view is not None
     assert (view.queue, view.enqueued_at) == ("b", 35.0)
-    out = acd.caller_hung_up("t2", 40.0)
+    out = caller_left(acd, "t2", 40.0)
     assert [o.call_id for o in of_type(out, OfferCall)] == ["c1"]
 
 
@@ -381,7 +381,7 @@ def test_an_agent_in_several_queues_serves_the_one_closest_to_missing_its_target
     answer_all(acd, acd.call_arrived(ParkedCall("t", "gold"), 0.0), 0.0)
     acd.call_arrived(ParkedCall("old-bronze", "bronze"), 1.0)
     acd.call_arrived(ParkedCall("new-gold", "gold"), 2.0)
-    out = acd.caller_hung_up("t", 5.0)
+    out = caller_left(acd, "t", 5.0)
     # both queues are perfect so far: gold has the smaller margin (1 - 0.9 < 1 - 0.5)
     assert [o.call_id for o in of_type(out, OfferCall)] == ["new-gold"]
     (decision,) = acd.explain("new-gold")[-1:]
@@ -397,7 +397,7 @@ def test_equal_margins_go_to_the_oldest_call() -> None:
     answer_all(acd, acd.call_arrived(ParkedCall("t", "x"), 0.0), 0.0)
     acd.call_arrived(ParkedCall("y-old", "y"), 1.0)
     acd.call_arrived(ParkedCall("x-new", "x"), 2.0)
-    out = acd.caller_hung_up("t", 5.0)
+    out = caller_left(acd, "t", 5.0)
     assert [o.call_id for o in of_type(out, OfferCall)] == ["y-old"]
 
 
@@ -410,7 +410,7 @@ def test_a_queue_missing_its_target_is_served_first() -> None:
     acd.call_arrived(ParkedCall("x-old", "x"), 61.0)
     acd.call_arrived(ParkedCall("y-new", "y"), 62.0)
     assert acd.queue_status("y", 63.0).service_level == 0.0
-    out = acd.caller_hung_up("t", 63.0)
+    out = caller_left(acd, "t", 63.0)
     assert [o.call_id for o in of_type(out, OfferCall)] == ["y-new"]
 
 

@@ -27,7 +27,7 @@ from cc_routing.core import (
     RoutingError,
     SetCallVariables,
 )
-from cc_routing.core.testing import agent, answer, build, events, of_type
+from cc_routing.core.testing import agent, answer, build, caller_left, events, of_type
 
 Q = "support"
 
@@ -114,7 +114,7 @@ def test_a_restart_keeps_every_waiting_caller_in_place() -> None:
     assert view.enqueued_at == 2.0
 
     assert of_type(after.resume(51.0), OfferCall) == []  # a1 still talks, a2 still at lunch
-    out = after.caller_hung_up("talking", 60.0)
+    out = caller_left(after, "talking", 60.0)
     (ended,) = events(out, CallEnded)
     assert (ended.outcome, ended.talk_seconds) == (CallOutcome.ANSWERED, 59.0)
     assert [o.call_id for o in of_type(out, OfferCall)] == ["c1"]  # priority 3, first in

@@ -23,9 +23,10 @@ from cc_routing.core import (
     ParkedCall,
     PublishEvent,
     QueueConfig,
+    ReportProblem,
     RoutingError,
 )
-from cc_routing.core.testing import agent, answer, build, events, of_type
+from cc_routing.core.testing import agent, answer, build, caller_left, events, legs_gone, of_type
 
 Q = "support"
 
@@ -88,7 +89,7 @@ def test_a_call_walks_the_agent_through_reserved_on_call_wrap_up_and_back() -> N
     assert states(out) == [("a1", "available->reserved", None)]
     out = answer(acd, offer.offer_id, 103.0)
     assert states(out) == [("a1", "reserved->on_call", None)]
-    out = acd.caller_hung_up("c1", 160.0)
+    out = caller_left(acd, "c1", 160.0)
     assert states(out) == [("a1", "on_call->wrap_up", None)]
     assert acd.next_deadline() == 190.0  # the queue's wrap-up wins over the agent's
     assert acd.advance(189.9) == []
@@ -104,7 +105,7 @@ def test_a_call_walks_the_agent_through_reserved_on_call_wrap_up_and_back() -> N
 def test_the_agent_wrap_up_applies_when_the_queue_sets_none() -> None:
     acd = build([QueueConfig(Q)], [agent("a1", Q, wrap_up_seconds=5)])
     talk(acd, "c1", 0.0)
-    acd.caller_hung_up("c1", 10.0)
+    caller_left(acd, "c1", 10.0)
     assert acd.agent_view("a1").state == "wrap_up"
     assert acd.next_deadline() == 15.0
 
@@ -112,14 +113,14 @@ def test_the_agent_wrap_up_applies_when_the_queue_sets_none() -> None:
 def test_wrap_up_can_be_extended_or_ended_early() -> None:
     acd = build([QueueConfig(Q, wrap_up_seconds=30)], [agent("a1", Q)])
     talk(acd, "c1", 0.0)
-    acd.caller_hung_up("c1", 10.0)
+    caller_left(acd, "c1", 10.0)
     acd.extend_wrap_up("a1", 20, 15.0)
     assert acd.advance(45.0) == []  # the original end no longer applies
     assert acd.agent_view("a1").state == "wrap_up"
     out = acd.advance(60.0)
     assert states(out) == [("a1", "wrap_up->available", None)]
     talk(acd, "c2", 100.0)
-    acd.caller_hung_up("c2", 110.0)
+    caller_left(acd, "c2", 110.0)
     out = acd.end_wrap_up("a1", 112.0)
     assert states(out) == [("a1", "wrap_up->available", None)]
     assert acd.advance(200.0) == []
@@ -215,7 +216,8 @@ def test_missed_offers_put_the_agent_not_ready_after_max_no_answer() -> None:
     assert of_type(out, CancelOffer) == [CancelOffer(first.offer_id, "c1", "a1", "ring_timeout")]
     (missed,) = events(out, CallAgentMissed)
     assert (missed.cause, missed.ring_seconds) == ("NO_ANSWER", 15.0)
-    second = offer_of(out)  # no delay configured: the same agent is rung again
+    assert of_type(out, OfferCall) == []  # not before the first leg is confirmed gone
+    second = offer_of(legs_gone(acd, out, 15.1))  # no delay configured: rung again
     assert second.agent_id == "a1"
     assert second.attempt == 2
     out = acd.offer_failed(second.offer_id, "NO_ANSWER", 20.0)
@@ -331,3 +333,37 @@ def test_a_break_asked_for_on_a_dialer_call_starts_when_it_ends() -> None:
     assert states(acd.outbound_ended("a1", 9.0)) == [("a1", "on_call->break", "lunch")]
     with pytest.raises(RoutingError, match="not free"):
         acd.take_for_outbound("a1", "renewals", 10.0)
+
+
+def test_an_agent_is_not_rung_again_until_their_last_leg_is_confirmed_gone() -> None:
+    """A caller who leaves while the agent rings: the hangup of the agent's leg is on its way,
+    and FreeSWITCH may even have got it before the leg existed. The agent's phone rings for
+    the next caller only once the first leg's end is heard, and it is hung up again meanwhile."""
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    first = offer_of(acd.call_arrived(ParkedCall("c1", Q), 0.0))
+    out = acd.caller_hung_up("c1", 1.0)
+    assert of_type(out, CancelOffer) == [
+        CancelOffer(first.offer_id, "c1", "a1", "caller_abandoned")
+    ]
+    assert acd.agent_view("a1").state == "available"  # for the wallboard: free, no fault
+    assert of_type(acd.call_arrived(ParkedCall("c2", Q), 1.5), OfferCall) == []
+    assert acd.agent_view("a1").offerable is False
+    again = acd.advance(3.0)  # no end heard for LEG_CONFIRM_SECONDS: hung up again
+    assert of_type(again, CancelOffer) == [CancelOffer(first.offer_id, "c1", "a1", "unconfirmed")]
+    assert of_type(again, OfferCall) == []
+    out = acd.agent_hung_up(first.offer_id, 3.2, cause="ORIGINATOR_CANCEL")
+    assert offer_of(out).call_id == "c2"  # the phone is free: the waiting caller rings it
+    assert events(out, CallAgentMissed) == []  # our own hangup is nobody's miss
+
+
+def test_a_leg_never_confirmed_gone_is_reported_and_the_agent_given_back() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    first = offer_of(acd.call_arrived(ParkedCall("c1", Q), 0.0))
+    acd.caller_hung_up("c1", 1.0)
+    acd.call_arrived(ParkedCall("c2", Q), 1.5)
+    out = acd.advance(5.0) + acd.advance(7.0)  # two more hangups, both unheard
+    assert len(of_type(out, CancelOffer)) == 2
+    assert of_type(out, ReportProblem)[0].code == "agent_leg_unconfirmed"
+    assert first.offer_id in of_type(out, ReportProblem)[0].message
+    assert offer_of(out).call_id == "c2"
+    assert acd.agent_hung_up(first.offer_id, 8.0) == []  # a late end changes nothing

@@ -15,7 +15,7 @@ from cc_routing.core import (
     Strategy,
     Tier,
 )
-from cc_routing.core.testing import agent, answer, build, of_type
+from cc_routing.core.testing import agent, answer, build, caller_left, legs_gone, of_type
 
 Q = "q"
 
@@ -77,10 +77,10 @@ def test_ring_all_adds_an_agent_freed_while_the_call_rings() -> None:
     acd = seats(Strategy.RING_ALL, *positions(2))
     serve_out = acd.call_arrived(ParkedCall("c0", Q), 5.0)
     first = of_type(serve_out, OfferCall)[0]
-    answer(acd, first.offer_id, 5.0)  # a1 talks; a2 is back to available
+    legs_gone(acd, answer(acd, first.offer_id, 5.0), 5.1)  # a1 talks; a2 is available
     out = acd.call_arrived(ParkedCall("c1", Q), 10.0)
     assert offered(out) == ["a2"]
-    out = acd.caller_hung_up("c0", 11.0)  # a1 frees up while c1 still rings a2
+    out = caller_left(acd, "c0", 11.0)  # a1 frees up while c1 still rings a2
     assert offered(out) == ["a1"]
 
 
@@ -178,6 +178,7 @@ def test_ring_progressively_adds_an_agent_every_delay_and_keeps_ringing() -> Non
     assert [o.agent_id for o in second] == ["a3"]
     out = answer(acd, second[0].offer_id, 21.0)
     assert {c.agent_id for c in of_type(out, CancelOffer)} == {"a1", "a2"}
+    legs_gone(acd, out, 21.1)
     assert acd.advance(40.0) == []  # nothing more is added once answered
 
 

@@ -59,3 +59,18 @@ def test_a_caller_still_there_keeps_their_call() -> None:
     out = resync_plan(acd, live, now=4.0, snapshot_at=4.0, notes={})
     assert "call.ended" not in event_types(out)
     assert acd.active_calls() == ["c1"]
+
+
+def test_a_hung_up_ring_whose_end_was_lost_with_the_link_frees_the_agent() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    (offer,) = of_type(acd.call_arrived(ParkedCall("c1", Q, enqueued_at=1.0), 1.0), OfferCall)
+    acd.caller_hung_up("c1", 1.5)  # the agent's leg is hung up; its end is never heard
+    acd.call_arrived(ParkedCall("c2", Q, enqueued_at=1.6), 1.6)
+    assert acd.agent_view("a1").offerable is False
+    caller = LiveChannel("c2", {"cc_queue": Q, "cc_enqueued_at": "1.6"}, "ACTIVE")
+    out = resync_plan(acd, [caller], now=1.8, snapshot_at=1.8, notes={})
+    assert of_type(out, OfferCall) == []  # too recent to judge: it may not be listed yet
+    out = resync_plan(acd, [caller], now=4.0, snapshot_at=4.0, notes={})
+    (again,) = of_type(out, OfferCall)
+    assert (again.agent_id, again.call_id) == ("a1", "c2")
+    assert offer.offer_id != again.offer_id

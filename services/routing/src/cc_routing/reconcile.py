@@ -27,7 +27,9 @@ from cc_routing.adapters.freeswitch import (
     ROLE,
     ROLE_AGENT,
     ROLE_CUSTOMER,
+    VAR_CALL,
     VAR_LEG,
+    VAR_OFFER_AGENT,
     HangupNote,
     forget_hangup,
     is_own_leg,
@@ -57,6 +59,8 @@ CHANNEL_VARIABLES = (
     "cc_answered_at",
     ROLE,
     VAR_LEG,
+    VAR_CALL,
+    VAR_OFFER_AGENT,
     "bridge_uuid",
     "last_bridge_to",
     "caller_id_number",
@@ -197,7 +201,12 @@ async def restore(
         elif channel.role in (ROLE_AGENT, ROLE_CUSTOMER) and channel.uuid not in bridged_legs:
             # A ring in progress when we stopped: its offer is lost, the call will be re-offered.
             runtime.orphans.add(channel.uuid)
-            commands.append(HangupCall(channel.uuid, "ORIGINATOR_CANCEL"))
+            agent_id = channel.variables.get(VAR_OFFER_AGENT)
+            if channel.role == ROLE_AGENT and agent_id is not None:
+                call_id = channel.variables.get(VAR_CALL, "")
+                commands += acd.hang_up_left_over(channel.uuid, call_id, agent_id, now)
+            else:
+                commands.append(HangupCall(channel.uuid, "ORIGINATOR_CANCEL"))
     commands += await _restore_callbacks(runtime, now)
     await runtime.step(lambda: [*commands, *acd.resume(now)])
     log.info("routing.restored", calls=len(ledger), live_channels=len(live))
@@ -468,6 +477,9 @@ def resync_plan(
         commands += acd.agent_hung_up(leg.offer_id, now, cause="NORMAL_CLEARING")
         if leg.call_status == "connected":  # the agent left the conversation: so does the caller
             commands.append(HangupCall(leg.call_id, "NORMAL_CLEARING"))
+    for closing, since in acd.legs_hanging_up():  # their ends were lost with the link
+        if closing not in alive and since <= snapshot_at - LEG_GRACE_SECONDS:
+            commands += acd.agent_hung_up(closing, now, cause="ORIGINATOR_CANCEL")
     known = set(acd.active_calls())
     for channel in live:
         if channel.role is None and "cc_queue" in channel.variables and channel.uuid not in known:

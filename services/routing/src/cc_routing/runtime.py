@@ -393,15 +393,12 @@ class RoutingRuntime:
                 return lambda: [HangupCall(parked.call_id, "NORMAL_CLEARING")]
             case CallerParked(parked=parked):
                 return lambda: acd.call_arrived(parked, when)
-            case AgentAnswered(offer_id=offer_id) | AgentLegEnded(offer_id=offer_id) if (
-                offer_id in self.orphans
-            ):
-                if isinstance(happened, AgentLegEnded):
-                    self.orphans.discard(offer_id)
-                return None
+            case AgentAnswered(offer_id=offer_id) if offer_id in self.orphans:
+                return None  # a ring left over by an instance that is gone, being hung up
             case AgentAnswered(offer_id=offer_id):
                 return lambda: self._agent_answered(offer_id, when)
             case AgentLegEnded(offer_id=offer_id, cause=cause):
+                self.orphans.discard(offer_id)  # its end frees the agent's phone
                 return lambda: acd.agent_hung_up(offer_id, when, cause=cause)
             case CallerBridged(call_id=call_id):
                 return lambda: acd.call_bridged(call_id, when)

@@ -34,6 +34,7 @@ from cc_routing.core import (
     Acd,
     AgentConfig,
     BridgeCall,
+    CancelOffer,
     Command,
     OfferCall,
     PublishEvent,
@@ -138,6 +139,8 @@ class Simulation:
         self.heap: list[tuple[float, int, int, str]] = []
         self.seq = 0
         self.answered: set[str] = set()
+        self.agent_legs: dict[str, str] = {}
+        """Answered call -> the agent leg it is bridged to."""
         self.now = params.start
 
     def _schedule(self, at: float, kind: int, call_id: str) -> None:
@@ -159,10 +162,15 @@ class Simulation:
                 elif kind is OfferCall:
                     assert isinstance(command, OfferCall)
                     pending.extend(self.acd.agent_answered(command.offer_id, self.now))
+                elif kind is CancelOffer:  # the leg is gone at once
+                    assert isinstance(command, CancelOffer)
+                    cause = "ORIGINATOR_CANCEL"
+                    pending.extend(self.acd.agent_hung_up(command.offer_id, self.now, cause=cause))
                 elif kind is BridgeCall:
                     assert isinstance(command, BridgeCall)
                     pending.extend(self.acd.call_bridged(command.call_id, self.now))
                     self.answered.add(command.call_id)
+                    self.agent_legs[command.call_id] = command.offer_id
                     talk = self.rng.expovariate(1.0 / self.params.aht_seconds)
                     self._schedule(self.now + talk, _HANGUP, command.call_id)
 
@@ -236,6 +244,8 @@ class Simulation:
             elif kind == _HANGUP:
                 self.answered.discard(call_id)
                 self._carry_out(acd.caller_hung_up(call_id, at))
+                leg = self.agent_legs.pop(call_id)  # the agent's leg follows out of the bridge
+                self._carry_out(acd.agent_hung_up(leg, at))
             elif call_id not in self.answered:
                 self._carry_out(acd.caller_hung_up(call_id, at, cause="ORIGINATOR_CANCEL"))
 

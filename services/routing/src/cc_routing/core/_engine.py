@@ -28,7 +28,7 @@ from cc_proto.events import (
     CallOverflowed,
     CallQueued,
 )
-from cc_routing.core.agents import NO_FAULT_CAUSES, STAFFED, Agent
+from cc_routing.core.agents import NO_FAULT_CAUSES, STAFFED, Agent, ClosingLeg
 from cc_routing.core.calls import (
     VAR_AGENT,
     VAR_AGENT_LEG,
@@ -63,6 +63,11 @@ MAX_HOPS = 8
 """How many queue-to-queue moves a call may make before it goes to the fallback (loop guard)."""
 DIAL_GRACE_SECONDS = 5.0
 """Slack after a callback dial timeout before the core gives up on hearing from the adapter."""
+LEG_CONFIRM_SECONDS = 2.0
+"""How long a hung-up agent leg may go unconfirmed before it is hung up again (a hangup sent
+before FreeSWITCH created the leg finds no channel, and the leg then rings)."""
+LEG_CONFIRM_TRIES = 3
+"""Hangups sent for one leg before the agent is given up on it (and a problem reported)."""
 _EXPLAIN_WHEN_NOBODY = frozenset({"arrival", "relaxed", "retry", "callback"})
 
 
@@ -103,6 +108,7 @@ class Engine:
         self._calls: dict[str, Call] = {}
         self._offers: dict[str, Offer] = {}
         self._callback_of: dict[str, str] = {}
+        self._closing: dict[str, ClosingLeg] = {}
         self._timers = Timers()
         self._seq = 0
         self._holding = False  # an instance stopping: no new offers
@@ -558,11 +564,56 @@ class Engine:
             offer.active = False
             self._offers.pop(offer.offer_id, None)
             agent = offer.agent
-            out.append(CancelOffer(offer.offer_id, call.call_id, agent.agent_id, reason))
+            self._hang_up_leg(offer.offer_id, call.call_id, agent, reason, out)
             self._release(agent, out, call.call_id, no_fault=True)
             freed.append(agent)
         call.offers.clear()
         return freed
+
+    def _hang_up_leg(
+        self, leg: str, call_id: str, agent: Agent, reason: str, out: list[Command]
+    ) -> None:
+        """Hang up an agent leg; the agent takes no other call until FreeSWITCH confirms it
+        gone, so their phone never rings for two callers at once."""
+        out.append(CancelOffer(leg, call_id, agent.agent_id, reason))
+        self._expect_leg_end(leg, call_id, agent)
+
+    def _expect_leg_end(self, leg: str, call_id: str, agent: Agent) -> None:
+        """The agent's leg is ending (hung up by us, or following its caller out of a bridge):
+        the agent's phone is busy until its end is heard (hung up again if it is not)."""
+        closing = ClosingLeg(leg, call_id, agent, self._now)
+        self._closing[leg] = closing
+        agent.hanging_up = leg
+        self._reindex(agent)
+        self._timers.set(self._now + LEG_CONFIRM_SECONDS, self._on_leg_unconfirmed, closing, 1)
+
+    def _leg_gone(self, leg: str, out: list[Command]) -> None:
+        """FreeSWITCH confirmed a hung-up agent leg ended: the agent's phone is free again."""
+        closing = self._closing.pop(leg, None)
+        if closing is None:
+            return
+        agent = closing.agent
+        if agent.hanging_up == leg:
+            agent.hanging_up = None
+            self._reindex(agent)
+            self._serve(agent, out)
+
+    def _on_leg_unconfirmed(self, closing: ClosingLeg, tries: int, out: list[Command]) -> None:
+        """No end heard for a hung-up leg: hang it up again, and in the end give up on it."""
+        if self._closing.get(closing.leg) is not closing:
+            return
+        agent = closing.agent
+        if tries < LEG_CONFIRM_TRIES:
+            out.append(CancelOffer(closing.leg, closing.call_id, agent.agent_id, "unconfirmed"))
+            due = self._now + LEG_CONFIRM_SECONDS
+            self._timers.set(due, self._on_leg_unconfirmed, closing, tries + 1)
+            return
+        message = f"agent leg {closing.leg} of {agent.agent_id} was never confirmed gone"
+        problem = ReportProblem(
+            "agent_leg_unconfirmed", message, call_id=closing.call_id, agent_id=agent.agent_id
+        )
+        out.append(problem)
+        self._leg_gone(closing.leg, out)
 
     def _miss(self, offer: Offer, cause: str, out: list[Command]) -> None:
         """An agent did not take the call: count it against them and try the next agent."""
@@ -848,9 +899,7 @@ class Engine:
     def _on_ring_timeout(self, offer: Offer, token: int, out: list[Command]) -> None:
         if not offer.active:
             return
-        out.append(
-            CancelOffer(offer.offer_id, offer.call.call_id, offer.agent.agent_id, "ring_timeout")
-        )
+        self._hang_up_leg(offer.offer_id, offer.call.call_id, offer.agent, "ring_timeout", out)
         self._miss(offer, "NO_ANSWER", out)
 
     def _on_wrap_up_end(self, agent: Agent, token: int, out: list[Command]) -> None:
@@ -960,7 +1009,7 @@ class Engine:
         agent = offer.agent if offer is not None else None
         if offer is not None and agent is not None:
             self._offers.pop(offer.offer_id, None)
-            out.append(CancelOffer(offer.offer_id, call.call_id, agent.agent_id, "callback_failed"))
+            self._hang_up_leg(offer.offer_id, call.call_id, agent, "callback_failed", out)
             self._release(agent, out, call.call_id, no_fault=True)
         if call.callback_attempts >= queue.config.callback_max_attempts:
             queue.remove(call)

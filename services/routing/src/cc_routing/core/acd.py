@@ -25,7 +25,7 @@ from cc_proto.events import (
     CallTransferred,
 )
 from cc_routing.core._engine import Engine
-from cc_routing.core.agents import Agent
+from cc_routing.core.agents import Agent, ClosingLeg
 from cc_routing.core.calls import MAX_PRIORITY, Call, CallStatus, Offer, ParkedCall
 from cc_routing.core.commands import (
     CancelOffer,
@@ -133,15 +133,6 @@ def _cause(cause: str) -> str:
     """Keep FreeSWITCH's hangup cause; an empty one becomes UNSPECIFIED (its name for none)."""
     cause = (cause or "").strip()
     return cause[:200] if cause else "UNSPECIFIED"
-
-
-def _answered_ring_timeout(timer: Timer) -> bool:
-    """A ring timeout whose offer already ended: the common stale timer, dropped early.
-
-    (Offers are the subject of ring timeouts only.)
-    """
-    subject = timer.subject
-    return isinstance(subject, Offer) and not subject.active
 
 
 _BUSY = frozenset({AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP})
@@ -390,7 +381,7 @@ class Acd(Engine):
         self._offers.pop(offer.offer_id, None)
         call.offers.pop(offer.offer_id, None)
         agent.offer = None
-        out.append(CancelOffer(offer.offer_id, call.call_id, agent.agent_id, reason))
+        self._hang_up_leg(offer.offer_id, call.call_id, agent, reason, out)
         if call.status is CallStatus.RINGING and not call.offers:
             call.status = CallStatus.WAITING
             if not self._leave_if_due(call, out):
@@ -656,9 +647,9 @@ class Acd(Engine):
         cause = _cause(cause)
         out = self._begin(now)
         offer = self._offers.get(offer_id)
-        if offer is None or not offer.active:
-            return out  # our own cancel coming back, or a duplicate report
-        self._miss(offer, cause, out)
+        if offer is not None and offer.active:
+            self._miss(offer, cause, out)
+        self._leg_gone(offer_id, out)  # our own hangup coming back: the phone is free
         return out
 
     def agent_hung_up(
@@ -667,6 +658,7 @@ class Acd(Engine):
         """The agent leg hung up: a miss while ringing, the end of the conversation after it."""
         cause = _cause(cause)
         out = self._begin(now)
+        self._leg_gone(offer_id, out)
         offer = self._offers.get(offer_id)
         if offer is None:
             return out
@@ -702,6 +694,7 @@ class Acd(Engine):
             return out
         at = None if hung_up_at is None else min(hung_up_at, self._now)
         if call.status is CallStatus.CONNECTED:
+            self._agent_leg_follows(call)
             self._finish(call, out, "caller", cause, at=at)
         elif call.status is CallStatus.DIALING:
             self._callback_failed(call, cause, out)
@@ -812,6 +805,7 @@ class Acd(Engine):
             agent_id,
         )
         out.append(TransferOut(call_id, number))
+        self._agent_leg_follows(call)
         self._finish(call, out, "agent", "BLIND_TRANSFER", outcome=CallOutcome.TRANSFERRED_OUT)
         return out
 
@@ -840,6 +834,8 @@ class Acd(Engine):
         )
         if offer is not None:
             self._offers.pop(offer.offer_id, None)
+            if agent is not None:
+                self._expect_leg_end(offer.offer_id, call_id, agent)
         out.append(ParkCaller(call_id, "transferred"))
         call.offer = None
         call.agent = None
@@ -969,6 +965,13 @@ class Acd(Engine):
         for agent in freed:
             self._serve(agent, out)
 
+    def _agent_leg_follows(self, call: Call) -> None:
+        """The caller left the bridge: FreeSWITCH hangs up the agent's leg after it
+        (``hangup_after_bridge``), and the agent is offered nothing until that is heard."""
+        offer, agent = call.offer, call.agent
+        if offer is not None and agent is not None:
+            self._expect_leg_end(offer.offer_id, call.call_id, agent)
+
     def _finish(
         self,
         call: Call,
@@ -1017,10 +1020,30 @@ class Acd(Engine):
 
     def next_deadline(self) -> float | None:
         """Return when the core next needs :meth:`advance` (None: only on new input)."""
-        self._timers.drop_stale(_answered_ring_timeout)
+        self._timers.drop_stale(self._stale)
         return self._timers.next_due()
 
+    def _stale(self, timer: Timer) -> bool:
+        """The common stale timers, dropped early: a ring timeout whose offer already ended
+        (offers are the subject of ring timeouts only), a leg check whose leg was heard gone."""
+        subject = timer.subject
+        if isinstance(subject, Offer):
+            return not subject.active
+        if isinstance(subject, ClosingLeg):
+            return self._closing.get(subject.leg) is not subject
+        return False
+
     # --- restart -------------------------------------------------------------------------------
+
+    def hang_up_left_over(self, leg: str, call_id: str, agent_id: str, now: float) -> list[Command]:
+        """A ring from an instance that is gone is still on the agent's phone: hang it up, and
+        offer the agent nothing until FreeSWITCH confirms it gone."""
+        out = self._begin(now)
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            return [*out, CancelOffer(leg, call_id, agent_id, "left_over")]
+        self._hang_up_leg(leg, call_id, agent, "left_over", out)
+        return out
 
     def restore_agent(
         self,
@@ -1169,6 +1192,10 @@ class Acd(Engine):
             self._cancel_offers(call, out, "routing_stopped")
             call.status = CallStatus.WAITING
         return out
+
+    def legs_hanging_up(self) -> list[tuple[str, float]]:
+        """Return (leg, hung up at) for each agent leg routing hung up, not yet confirmed gone."""
+        return [(leg, closing.since) for leg, closing in self._closing.items()]
 
     def has_offer(self, offer_id: str) -> bool:
         """Whether ``offer_id`` is an agent leg this core rang (ringing, or connecting/talking)."""

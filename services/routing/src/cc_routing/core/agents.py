@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cc_proto.events import AgentState
@@ -33,6 +34,7 @@ class Agent:
         "call",
         "calls_answered",
         "config",
+        "hanging_up",
         "idle_since",
         "indexed",
         "last_call",
@@ -68,10 +70,16 @@ class Agent:
         self.pending: tuple[AgentState, str | None] | None = None
         self.indexed = False
         self.token = 0
+        self.hanging_up: str | None = None
+        """A leg of theirs routing hung up whose end FreeSWITCH has not confirmed yet: their
+        phone may still ring, so nothing else is offered until it is gone."""
 
     def offerable(self, now: float) -> bool:
-        """Whether a call may be offered right now (available and past any no-answer delay)."""
-        return self.state is AgentState.AVAILABLE and self.ready_at <= now
+        """Whether a call may be offered right now: available, past any no-answer delay, and no
+        earlier leg still on their phone."""
+        return (
+            self.state is AgentState.AVAILABLE and self.ready_at <= now and self.hanging_up is None
+        )
 
     def miss_penalty(self, cause: str) -> tuple[float, bool]:
         """Return (delay before the next offer, counts toward max-no-answer) for a failed offer."""
@@ -88,3 +96,14 @@ class Agent:
 
     def __repr__(self) -> str:
         return f"Agent({self.agent_id!r}, {self.state.value})"
+
+
+@dataclass(eq=False, slots=True)
+class ClosingLeg:
+    """An agent leg routing hung up, until FreeSWITCH confirms it is gone (see
+    :attr:`Agent.hanging_up`)."""
+
+    leg: str
+    call_id: str
+    agent: Agent
+    since: float

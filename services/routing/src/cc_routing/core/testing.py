@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from cc_proto.envelope import EventData
 from cc_routing.core.acd import Acd
-from cc_routing.core.commands import BridgeCall, Command, PublishEvent
+from cc_routing.core.commands import BridgeCall, CancelOffer, Command, PublishEvent
 from cc_routing.core.config import AgentConfig, QueueConfig, Tier
 
 T = TypeVar("T")
@@ -76,4 +76,22 @@ def answer(acd: Acd, offer_id: str, now: float) -> list[Command]:
     for bridge in of_type(out, BridgeCall):
         if bridge.offer_id == offer_id:
             out += acd.call_bridged(bridge.call_id, now)
+    return out
+
+
+def legs_gone(acd: Acd, out: Sequence[Command], now: float) -> list[Command]:
+    """FreeSWITCH confirms the end of every agent leg routing hung up in ``out``."""
+    after: list[Command] = []
+    for cancel in of_type(out, CancelOffer):
+        after += acd.agent_hung_up(cancel.offer_id, now, cause="ORIGINATOR_CANCEL")
+    return after
+
+
+def caller_left(acd: Acd, call_id: str, now: float) -> list[Command]:
+    """The caller hangs up and, as FreeSWITCH does, the agent legs of the call end after it
+    (a talking agent's follows out of the bridge; ringing ones are hung up)."""
+    legs = [leg.offer_id for leg in acd.agent_legs() if leg.call_id == call_id]
+    out = acd.caller_hung_up(call_id, now)
+    for leg in legs:
+        out += acd.agent_hung_up(leg, now)
     return out
