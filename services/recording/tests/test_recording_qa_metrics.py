@@ -110,13 +110,13 @@ async def test_a_resolved_dispute_replaces_the_qa_score_in_metrics_exactly_once(
     evaluation: dict[str, str] = {}
     for agent in ("ann", "bob"):
         rec = await stored_call(recording, f"call-m-{agent}", agent)
-        scored = await recording.client.post(
+        reply = await recording.client.post(
             "/evaluations",
             json={"recording_id": rec, "scorecard": "standard", "evaluator": "eve",
                   "answers": {**GOOD, "tone": 2}},
         )  # fmt: skip
-        assert scored.json()["percent"] == 70.0, scored.text  # 2 + 3 + 5*2/5 of 10
-        evaluation[agent] = scored.json()["id"]
+        assert reply.json()["percent"] == 70.0, reply.text  # 2 + 3 + 5*2/5 of 10
+        evaluation[agent] = reply.json()["id"]
 
     first = {"evaluations": 1.0, "score": 0.7}
 
