@@ -248,7 +248,7 @@ async def main() -> None:
         await publisher.close()
         connection = await aio_pika.connect(AMQP_URL)
         async with connection:
-            for queue in (f"{exchange}.metrics", f"{exchange}.crm-api"):
+            for queue in (f"{exchange}.metrics", f"{exchange}.crm-api", f"{exchange}.recording"):
                 for each in (queue, dead_letter_queue(queue)):
                     channel = await connection.channel()
                     await channel.queue_delete(each)

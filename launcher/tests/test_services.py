@@ -20,6 +20,7 @@ def test_the_ivr_and_crm_api_are_given_the_apis_they_call(offset: int) -> None:
     crm = settings_of(offset, "crm-api")
     assert crm.crm_routing_url == f"http://127.0.0.1:{8101 + offset}"  # type: ignore[attr-defined]
     assert crm.crm_metrics_url == f"http://127.0.0.1:{8104 + offset}"  # type: ignore[attr-defined]
+    assert crm.crm_recording_url == f"http://127.0.0.1:{8103 + offset}"  # type: ignore[attr-defined]
 
 
 def test_a_url_set_in_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,7 +45,11 @@ SERVICES: tuple[ServiceSpec, ...] = (
 
 PEERS: dict[str, dict[str, type[ServiceSettings]]] = {
     "ivr": {"routing_url": RoutingSettings, "recording_url": RecordingSettings},
-    "crm-api": {"crm_routing_url": RoutingSettings, "crm_metrics_url": MetricsSettings},
+    "crm-api": {
+        "crm_routing_url": RoutingSettings,
+        "crm_metrics_url": MetricsSettings,
+        "crm_recording_url": RecordingSettings,
+    },
 }
 """The other services' APIs each service calls, by the setting that holds the URL."""
 

@@ -315,10 +315,21 @@ class RecordingCompleted(EventData):
 class QaEvaluated(EventData):
     event_type = "qa.evaluated"
     summary = (
-        "An evaluator scored a recorded call against a versioned scorecard (the one QA event:"
-        " metrics reads the agent's score from it)."
+        "An evaluator scored a recorded call against a versioned scorecard, or a reviewer"
+        " resolved the agent's dispute of that score (the one QA event: metrics reads the"
+        " agent's score from it, the highest revision of each evaluation_id replacing the"
+        " earlier ones)."
     )
     evaluation_id: Name
+    revision: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "0 for the evaluator's score; 1 for the final score after a reviewer resolved a"
+            " dispute (upheld or amended with corrected answers). A consumer keeps one score"
+            " per evaluation_id: the one of the highest revision."
+        ),
+    )
     recording_id: Name
     scorecard: Name
     scorecard_version: int = Field(ge=1)

@@ -79,6 +79,7 @@ def start_platform(
             amqp_url=amqp_url,
             exchange=exchange,
             metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
+            recording_queue=rabbit_cleanup.queue(unique_name("recording")),
             routes=routes,
             crm_queue=rabbit_cleanup.queue(unique_name("crm")),
             crm_bootstrap_key=secrets.token_urlsafe(32),

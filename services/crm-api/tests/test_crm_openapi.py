@@ -129,7 +129,11 @@ def _in_thread(ready: threading.Event, stop: threading.Event, out: dict[str, Any
         finally:
             connection = await aio_pika.connect(AMQP)
             async with connection:
-                for queue in (f"{exchange}.metrics", f"{exchange}.crm-api"):
+                for queue in (
+                    f"{exchange}.metrics",
+                    f"{exchange}.crm-api",
+                    f"{exchange}.recording",
+                ):
                     for dead in ("", ".dead"):
                         channel = await connection.channel()
                         await channel.queue_delete(queue + dead)

@@ -190,6 +190,42 @@ def test_first_contact_resolution_prefers_the_survey_and_counts_once(reverse: bo
     assert without_survey[QueueKey("sales", at(0))]["fcr_resolved"] == 1
 
 
+def qa(evaluation: str, percent: float, at_s: float, revision: int = 0) -> Envelope[EventData]:
+    from cc_proto.events import QaEvaluated
+
+    data = QaEvaluated(
+        evaluation_id=evaluation, revision=revision, recording_id="r1", scorecard="std",
+        scorecard_version=1, evaluator="eve", percent=percent, passed=percent >= 80,
+    )  # fmt: skip
+    return E.make(data, at_s, call_id="c1", agent_id="a1")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_resolved_dispute_replaces_the_evaluations_score_once(reverse: bool) -> None:
+    call = [
+        E.offered("c1", "sales", 0),
+        E.answered("c1", "sales", "a1", 5, wait=5),
+        E.ended("c1", 90, queue="sales", agent="a1", talk=85),
+    ]
+    scores = [
+        qa("e1", 60, 1000),  # scored, disputed, amended to 90
+        qa("e1", 90, 2000, revision=1),
+        qa("e2", 70, 1100),  # scored, disputed, upheld: the same 70 again
+        qa("e2", 70, 2100, revision=1),
+    ]
+    stream = [*call, *scores] if not reverse else [*scores[::-1], *call]
+    queues, agents, eng = feed(stream)
+    for facts in (queues[QueueKey("sales", at(0))], agents[AgentKey("a1", at(0))]):
+        assert facts["qa_evaluations"] == 2
+        assert facts["qa_score_sum"] == pytest.approx(0.9 + 0.7)
+    assert eng.records["c1"].qa_scores == {"e1": (1, 0.9), "e2": (1, 0.7)}
+    late = eng.apply(qa("e1", 50, 3000))  # a stale first score of a resolved evaluation
+    assert (late.queue_facts, late.agent_facts, late.observations) == ({}, {}, [])
+    assert eng.records["c1"].qa_scores["e1"] == (1, 0.9)
+    live = engine()  # the live histogram gets one score per evaluation
+    assert sum(o.measure == "qa" for e in stream for o in live.apply(e).observations) == 2
+
+
 def test_waiting_calls_are_live_and_leave_on_any_exit() -> None:
     eng = engine(queues=["sales", "idle"])
     feed(

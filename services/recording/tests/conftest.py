@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 
 from cc_common.bus._rabbit import RabbitBus
-from cc_common.testing import TEST_SERVICE_TOKEN, api_client
-from cc_recording.app import create_app
-from cc_recording.settings import RecordingSettings
-from cc_recording.testing import KEK_A, TENANT, S3Server, Service, ServiceFactory, start_moto
+from cc_recording.testing import S3Server, Service, ServiceFactory, service_settings, start_moto
+from cc_recording.testing import start_service as start_recording
 from cc_sim.switches import SwitchEndpoint
 
 
@@ -34,43 +32,32 @@ async def start_service(
     async with AsyncExitStack() as stack:
 
         async def start(*, switch: SwitchEndpoint | None = None, **overrides: Any) -> Service:
-            values: dict[str, Any] = {
-                "tenant": TENANT,
-                "database_url": pg_url,
-                "amqp_url": amqp_url,
-                "bus_exchange": exchange,
-                "recording_queue": queue,
-                "bus_delivery_limit": 2,
-                "recording_esl": switch is not None,
-                "recording_switch_dir": str(tmp_path / "switch"),
-                "recording_storage_dir": str(tmp_path / "store"),
-                "recording_keks": f"a:{KEK_A}",
-                "recording_kek_id": "a",
-                "recording_signing_key": "test-signing-key",
-                "recording_move_first_retry": 0.2,
-                "recording_move_poll": 0.2,
-                "service_token": TEST_SERVICE_TOKEN,
-            }
             if switch is not None:
-                values.update(
-                    esl_host=switch.host, esl_port=switch.esl_port, esl_password=switch.password
-                )
-            values.update(overrides)
-            settings = RecordingSettings(**values)
-            app = create_app(settings)
-            own = AsyncExitStack()
-            stack.push_async_callback(own.aclose)
-            await own.enter_async_context(app.router.lifespan_context(app))
-            client = await own.enter_async_context(api_client(app, "http://recording"))
+                overrides = {
+                    "recording_esl": True,
+                    "esl_host": switch.host,
+                    "esl_port": switch.esl_port,
+                    "esl_password": switch.password,
+                    **overrides,
+                }
+            settings = service_settings(
+                database_url=pg_url,
+                amqp_url=amqp_url,
+                exchange=exchange,
+                queue=queue,
+                directory=tmp_path,
+                **overrides,
+            )
+            service = await start_recording(settings, publisher, stack)
             if switch is not None:  # attached to FreeSWITCH, subscribed and reconciled
 
                 async def ready() -> bool:
-                    return (await client.get("/readyz")).status_code == 200
+                    return (await service.client.get("/readyz")).status_code == 200
 
                 async with asyncio.timeout(30):
                     while not await ready():
                         await asyncio.sleep(0.05)
-            return Service(app, client, publisher, settings, own)
+            return service
 
         yield start
 

@@ -3,19 +3,15 @@ sampling, and the qa.evaluated events on RabbitMQ."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cc_common.testing import eventually
 from cc_proto import Envelope, EventData
-from cc_proto.events import CallAnswered, CallEnded, CallOutcome
-from cc_recording.testing import Service, ServiceFactory
-from cc_sim.engine.media import wav_bytes
+from cc_recording.testing import ServiceFactory, stored_call
 
 pytestmark = pytest.mark.integration
 
@@ -39,22 +35,6 @@ FORM_V1 = {
     ],
 }
 GOOD = {"greet": True, "verify": True, "tone": 4, "upsell": "na"}
-
-
-async def stored_call(service: Service, call_id: str, agent: str, queue: str = "support") -> str:
-    await service.publish(
-        CallAnswered(queue=queue, agent_leg_uuid="b", wait_seconds=0, ring_seconds=1),
-        call_id=call_id,
-        agent_id=agent,
-    )
-    row = await service.wait_status(call_id, "recording")
-    await asyncio.to_thread(Path(row["switch_path"]).write_bytes, wav_bytes(4, 8000, channels=2))
-    await service.publish(
-        CallEnded(outcome=CallOutcome.ANSWERED, hangup_cause="NORMAL_CLEARING", duration_seconds=5),
-        call_id=call_id,
-        agent_id=agent,
-    )
-    return str((await service.wait_status(call_id, "stored"))["id"])
 
 
 async def test_scoring_a_call_and_the_agent_disputing_it_to_a_reviewer(
@@ -135,11 +115,15 @@ async def test_scoring_a_call_and_the_agent_disputing_it_to_a_reviewer(
     )
     assert ok.json()["status"] == "acknowledged"
 
-    await eventually(lambda: len(seen) == 2, within=15)
-    first = seen[0]
-    assert (first.type, first.agent_id, first.call_id) == ("qa.evaluated", "ann", "call-qa-1")
-    assert first.data.percent == 90.0  # type: ignore[attr-defined]
-    assert seen[1].data.critical_failed == ["verify"]  # type: ignore[attr-defined]
+    # The score, the reviewer's final score of the same evaluation, the failing score.
+    await eventually(lambda: len(seen) == 3, within=15)
+    assert {(e.type, e.agent_id, e.call_id) for e in seen} == {("qa.evaluated", "ann", "call-qa-1")}
+    published = sorted(
+        (e.data.evaluation_id == evaluation["id"], e.data.revision, e.data.percent)  # type: ignore[attr-defined]
+        for e in seen
+    )
+    assert published == [(False, 0, 0.0), (True, 0, 90.0), (True, 1, 90.91)]
+    assert [e.data.critical_failed for e in seen if e.data.percent == 0] == [["verify"]]  # type: ignore[attr-defined]
 
 
 async def test_bad_qa_input_gets_a_reason_and_changes_nothing(

@@ -18,14 +18,15 @@ from cc_crm_api.adapters.sealing import SecretBox
 from cc_crm_api.adapters.stream import EventHub
 from cc_crm_api.adapters.upstream import Upstream
 from cc_crm_api.adapters.webhooks import SenderPolicy, WebhookSender, reseal_secrets
-from cc_crm_api.api import agents, calls, events, keys, queues, reports, webhooks
+from cc_crm_api.api import agents, calls, events, keys, qa, queues, reports, webhooks
 from cc_crm_api.api.deps import Clock, Runtime, utc_now
 from cc_crm_api.core.ratelimit import RateLimit
 from cc_crm_api.settings import CrmApiSettings
 
 DESCRIPTION = """\
 The contact center's public API for CRMs: API keys, agents and queues, call records, reports,
-the agents' real-time event stream (screen pop) and signed webhooks.
+QA evaluations (answers per question; acknowledge, dispute, resolve), the agents' real-time
+event stream (screen pop) and signed webhooks.
 
 Every operation needs an API key (`Authorization: Bearer <key>`) holding the scope it names:
 `read`, `write` (implies read), `admin` (everything, including keys and webhooks) or
@@ -62,6 +63,13 @@ def create_app(
             timeout=timeout,
             transport=upstream_transport,
         ),
+        recording=Upstream(
+            "recording",
+            settings.crm_recording_url,
+            token=token,
+            timeout=timeout,
+            transport=upstream_transport,
+        ),
         box=SecretBox(settings.webhook_keys()),
         clock=clock,
     )
@@ -79,6 +87,7 @@ def create_app(
         await reseal_secrets(db, settings.tenant, runtime.box)
         stack.push_async_callback(runtime.routing.close)
         stack.push_async_callback(runtime.metrics.close)
+        stack.push_async_callback(runtime.recording.close)
         hub = EventHub(db, settings.tenant, poll_seconds=settings.crm_event_poll_seconds)
         await hub.start()
         stack.push_async_callback(hub.stop)
@@ -120,6 +129,7 @@ def create_app(
             queues.router,
             calls.router,
             reports.router,
+            qa.router,
             events.router,
             webhooks.router,
         ],

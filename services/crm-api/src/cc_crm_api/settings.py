@@ -27,6 +27,10 @@ class CrmApiSettings(ServiceSettings):
     crm_metrics_url: str = Field(
         default="http://127.0.0.1:8104", description="Base URL of metrics' internal API."
     )
+    crm_recording_url: str = Field(
+        default="http://127.0.0.1:8103",
+        description="Base URL of the recording service's internal API (QA evaluations).",
+    )
     crm_upstream_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     crm_rate_limit_per_second: float = Field(
         default=50.0, gt=0, description="Sustained requests per second allowed to one API key."

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -96,7 +99,8 @@ class WebhookReceiver:
 
 @dataclass
 class Platform:
-    """Routing (on a simulator), metrics and the crm-api, each served over HTTP on loopback."""
+    """Routing (on a simulator), metrics, recording and the crm-api, each served over HTTP on
+    loopback."""
 
     crm: FastAPI
     url: str
@@ -104,6 +108,7 @@ class Platform:
     routing: FastAPI
     metrics_url: str
     sim: Any
+    recording: FastAPI | None = None
 
     @property
     def db(self) -> Database:
@@ -126,22 +131,29 @@ async def run_platform(
     amqp_url: str,
     exchange: str,
     metrics_queue: str,
+    recording_queue: str | None = None,
     routes: tuple[Any, ...] = (),
     tenant: str = "acme",
     esl: tuple[str, int, str] | None = None,
     **crm: Any,
 ) -> AsyncIterator[Platform]:
-    """Start routing, metrics and the crm-api on one database and exchange, routing on the
-    switch at ``esl`` (host, port, password) or, by default, on a simulator started here."""
+    """Start routing, metrics, recording and the crm-api on one database and exchange, routing
+    on the switch at ``esl`` (host, port, password) or, by default, on a simulator started here.
+
+    The recording service serves the QA API the crm-api passes through to; it records no call
+    (its default policy is ``none``, and it has no event socket of its own)."""
     from cc_crm_api.app import create_app
     from cc_metrics.app import create_app as create_metrics
     from cc_metrics.settings import MetricsSettings
+    from cc_recording.app import create_app as create_recording
+    from cc_recording.settings import RecordingSettings
     from cc_routing.app import create_app as create_routing
     from cc_routing.settings import RoutingSettings
     from cc_sim.config import SimConfig
     from cc_sim.simulator import Simulator
 
     async with AsyncExitStack() as stack:
+        files = stack.enter_context(tempfile.TemporaryDirectory(prefix="cc-platform-"))
         sim = None
         if esl is None:
             sim = await stack.enter_async_context(
@@ -166,16 +178,35 @@ async def run_platform(
         metrics = create_metrics(MetricsSettings(**common, metrics_queue=metrics_queue))
         await stack.enter_async_context(metrics.router.lifespan_context(metrics))
         metrics_url = await stack.enter_async_context(serve(metrics))
+        recording = create_recording(
+            RecordingSettings(
+                **common,
+                recording_queue=recording_queue or f"{exchange}.recording",
+                recording_esl=False,
+                recording_default_mode="none",
+                recording_switch_dir=str(Path(files) / "switch"),
+                recording_storage_dir=str(Path(files) / "store"),
+                recording_keks=new_key_text("a"),
+                recording_kek_id="a",
+                recording_signing_key=secrets.token_urlsafe(32),
+            )
+        )
+        await stack.enter_async_context(recording.router.lifespan_context(recording))
+        recording_url = await stack.enter_async_context(serve(recording))
         crm.setdefault("crm_webhook_keys", new_key_text("test"))  # a fresh one per platform
         settings = CrmApiSettings(
-            **common, crm_routing_url=routing_url, crm_metrics_url=metrics_url, **crm
+            **common,
+            crm_routing_url=routing_url,
+            crm_metrics_url=metrics_url,
+            crm_recording_url=recording_url,
+            **crm,
         )
         app = create_app(settings)
         await stack.enter_async_context(app.router.lifespan_context(app))
         url = await stack.enter_async_context(serve(app))
         token = settings.crm_bootstrap_key
         admin = token.get_secret_value() if token else ""
-        yield Platform(app, url, admin, routing, metrics_url, sim)
+        yield Platform(app, url, admin, routing, metrics_url, sim, recording)
 
 
 async def messages(response: httpx.Response, count: int, within: float = 30.0) -> list[Any]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -455,6 +456,12 @@ def _evaluation(row: Row[Any]) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+async def _detailed(desk: QaDesk, row: Row[Any]) -> dict[str, Any]:
+    """One evaluation with its answers question by question (section, text, points)."""
+    questions = [dataclasses.asdict(q) for q in await desk.questions(row)]
+    return {**_evaluation(row), "questions": questions}
+
+
 @qa_router.put("/scorecards/{name}")
 async def put_scorecard(name: str, body: ScorecardBody, desk: QaDep) -> dict[str, Any]:
     """Publish a new version of a scorecard."""
@@ -503,39 +510,42 @@ async def list_evaluations(
 
 @qa_router.get("/evaluations/{evaluation_id}")
 async def get_evaluation(evaluation_id: str, desk: QaDep) -> dict[str, Any]:
-    """One evaluation."""
+    """One evaluation, with its answers question by question."""
     try:
-        return _evaluation(await desk.get(evaluation_id))
+        return await _detailed(desk, await desk.get(evaluation_id))
     except Missing as exc:
         raise _fail(404, f"no {exc}") from None
 
 
-async def _workflow(step: Any) -> dict[str, Any]:
+async def _workflow(desk: QaDesk, step: Awaitable[Row[Any]]) -> dict[str, Any]:
     try:
-        return _evaluation(await step)
+        row = await step
     except Missing as exc:
         raise _fail(404, f"no {exc}") from None
+    except qa.BadInput as exc:
+        raise _fail(422, str(exc)) from None
     except qa.QaError as exc:
         raise _fail(409, str(exc)) from None
+    return await _detailed(desk, row)
 
 
 @qa_router.post("/evaluations/{evaluation_id}/acknowledge")
 async def acknowledge(evaluation_id: str, body: AgentBody, desk: QaDep) -> dict[str, Any]:
     """The agent accepts the evaluation."""
-    return await _workflow(desk.acknowledge(evaluation_id, body.agent))
+    return await _workflow(desk, desk.acknowledge(evaluation_id, body.agent))
 
 
 @qa_router.post("/evaluations/{evaluation_id}/dispute")
 async def dispute(evaluation_id: str, body: DisputeBody, desk: QaDep) -> dict[str, Any]:
     """The agent disputes the evaluation."""
-    return await _workflow(desk.dispute(evaluation_id, body.agent, body.reason))
+    return await _workflow(desk, desk.dispute(evaluation_id, body.agent, body.reason))
 
 
 @qa_router.post("/evaluations/{evaluation_id}/resolve")
 async def resolve(evaluation_id: str, body: ResolveBody, desk: QaDep) -> dict[str, Any]:
     """A reviewer resolves the dispute, optionally with corrected answers."""
     return await _workflow(
-        desk.resolve(evaluation_id, body.reviewer, body.resolution, body.answers)
+        desk, desk.resolve(evaluation_id, body.reviewer, body.resolution, body.answers)
     )
 
 

@@ -16,15 +16,20 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from cc_common.bus._rabbit import RabbitBus
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client
 from cc_proto import EventData, make_event
+from cc_proto import events as ev
 from cc_recording.adapters.recorder import Recorder
+from cc_recording.app import create_app
 from cc_recording.settings import RecordingSettings
+from cc_sim.engine.media import wav_bytes
 from cc_sim.switches import free_port
 
 KEK_A = base64.b64encode(b"A" * 32).decode()
@@ -80,6 +85,69 @@ class Service:
 
 
 ServiceFactory = Callable[..., Awaitable[Service]]
+
+
+def service_settings(
+    *,
+    database_url: str,
+    amqp_url: str,
+    exchange: str,
+    queue: str,
+    directory: Path,
+    **overrides: Any,
+) -> RecordingSettings:
+    """Settings of a test service: no switch, files under ``directory``, a test key and token."""
+    values: dict[str, Any] = {
+        "tenant": TENANT,
+        "database_url": database_url,
+        "amqp_url": amqp_url,
+        "bus_exchange": exchange,
+        "recording_queue": queue,
+        "bus_delivery_limit": 2,
+        "recording_esl": False,
+        "recording_switch_dir": str(directory / "switch"),
+        "recording_storage_dir": str(directory / "store"),
+        "recording_keks": f"a:{KEK_A}",
+        "recording_kek_id": "a",
+        "recording_signing_key": "test-signing-key",
+        "recording_move_first_retry": 0.2,
+        "recording_move_poll": 0.2,
+        "service_token": TEST_SERVICE_TOKEN,
+        **overrides,
+    }
+    return RecordingSettings(**values)
+
+
+async def start_service(
+    settings: RecordingSettings, publisher: RabbitBus, stack: AsyncExitStack
+) -> Service:
+    """Run the app's lifespan on ``stack`` (closed with it) and return the running service."""
+    app = create_app(settings)
+    own = AsyncExitStack()
+    stack.push_async_callback(own.aclose)
+    await own.enter_async_context(app.router.lifespan_context(app))
+    client = await own.enter_async_context(api_client(app, "http://recording"))
+    return Service(app, client, publisher, settings, own)
+
+
+async def stored_call(service: Service, call_id: str, agent: str, queue: str = "support") -> str:
+    """Answer and end a call as routing would, the switch's file written meanwhile; return the
+    id of its recording once stored."""
+    await service.publish(
+        ev.CallAnswered(queue=queue, agent_leg_uuid="b", wait_seconds=0, ring_seconds=1),
+        call_id=call_id,
+        agent_id=agent,
+    )
+    row = await service.wait_status(call_id, "recording")
+    await asyncio.to_thread(Path(row["switch_path"]).write_bytes, wav_bytes(4, 8000, channels=2))
+    await service.publish(
+        ev.CallEnded(
+            outcome=ev.CallOutcome.ANSWERED, hangup_cause="NORMAL_CLEARING", duration_seconds=5
+        ),
+        call_id=call_id,
+        agent_id=agent,
+    )
+    return str((await service.wait_status(call_id, "stored"))["id"])
 
 
 # --- an S3-compatible server on loopback -----------------------------------------------------

@@ -36,6 +36,7 @@ class Runtime:
     limit: RateLimit
     routing: Upstream
     metrics: Upstream
+    recording: Upstream
     box: SecretBox
     """Seals webhook signing secrets before they are stored."""
     clock: Clock = utc_now

@@ -147,6 +147,7 @@ class MetricsStore:
             if isinstance(value, datetime):
                 row[name] = utc(value)
         row["legs"] = {leg: utc_at(at).isoformat() for leg, at in record.legs.items()}
+        row["qa_scores"] = {eid: list(score) for eid, score in record.qa_scores.items()}
         return {"tenant": self.tenant, **row}
 
     def _segment_row(self, s: Segment) -> dict[str, Any]:
@@ -262,6 +263,10 @@ def record_from_row(row: Any) -> CallRecord:
         if isinstance(value, datetime):
             values[name] = utc(value)
     values["legs"] = {leg: datetime.fromisoformat(at) for leg, at in (row["legs"] or {}).items()}
+    values["qa_scores"] = {
+        eid: (int(revision), float(score))
+        for eid, (revision, score) in (row["qa_scores"] or {}).items()
+    }
     return CallRecord(tenant=row["tenant"], **values)
 
 

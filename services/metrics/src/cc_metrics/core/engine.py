@@ -328,6 +328,10 @@ class MetricsEngine:
             out.records.append(record)
         return self.records[call_id]
 
+    def before(self, call_id: str) -> CallRecord | None:
+        """Return the call's record as it was before the event being applied."""
+        return self._before.get(call_id)
+
     def record_event(self, event: Envelope[EventData], out: Outcome) -> CallRecord:
         """Merge a call event into its call's record."""
         if event.call_id is None:
@@ -547,6 +551,9 @@ def _on_evaluated(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -
     if d.calibration is not None:
         return  # a calibration score measures the evaluators, not the agent's call
     record = engine.record_event(e, out)
+    before = engine.before(record.call_id)
+    if before is not None and d.evaluation_id in before.qa_scores:
+        return  # a revision replaces the score in the facts; the histogram takes one per evaluation
     team = engine.team_of(e.agent_id or record.agent_id)
     out.observe(Measure.QA, d.percent / 100, team=team or NO_TEAM)
 

@@ -76,6 +76,8 @@ class CallRecord:
     recording_id: str | None = None
     qa_evaluations: int = 0
     qa_score_sum: float = 0.0
+    qa_scores: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Each evaluation's counted score, by evaluation id: (revision, fraction of the maximum)."""
     ended_queue: str | None = None
 
     @property
@@ -100,7 +102,7 @@ class CallRecord:
 
     def copy(self) -> CallRecord:
         """Return an independent copy (the engine compares before and after)."""
-        return replace(self, legs=dict(self.legs))
+        return replace(self, legs=dict(self.legs), qa_scores=dict(self.qa_scores))
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CallRecord))
@@ -243,11 +245,20 @@ def _recording(r: CallRecord, d: ev.RecordingStarted, e: Envelope[EventData]) ->
 
 
 def _evaluated(r: CallRecord, d: ev.QaEvaluated, e: Envelope[EventData]) -> None:
+    """Count one score per evaluation: a later revision (a resolved dispute) replaces it."""
     if d.calibration is not None:
         return  # a calibration score measures the evaluators, not the agent
-    r.qa_evaluations += 1
-    r.qa_score_sum += d.percent / 100
     r.recording_id = r.recording_id or d.recording_id
+    known = r.qa_scores.get(d.evaluation_id)
+    if known is not None and known[0] >= d.revision:
+        return  # an older revision arriving late: the newer score stands
+    score = d.percent / 100
+    if known is None:
+        r.qa_evaluations += 1
+        r.qa_score_sum += score
+    else:
+        r.qa_score_sum += score - known[1]
+    r.qa_scores[d.evaluation_id] = (d.revision, score)
 
 
 def _survey(r: CallRecord, d: ev.SurveyCompleted, e: Envelope[EventData]) -> None:

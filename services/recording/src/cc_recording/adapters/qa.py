@@ -133,27 +133,8 @@ class QaDesk:
                     updated_at=now,
                 )
             )
-            data = ev.QaEvaluated(
-                evaluation_id=evaluation_id,
-                recording_id=recording_id,
-                scorecard=scorecard,
-                scorecard_version=number,
-                evaluator=evaluator,
-                queue=rec.queue,
-                percent=result.percent,
-                passed=result.passed,
-                critical_failed=list(result.critical_failed),
-                calibration=calibration,
-            )
-            event = make_event(
-                data,
-                tenant=self.tenant,
-                occurred_at=now,
-                call_id=rec.call_id,
-                agent_id=rec.agent_id,
-            )
-            await self.outbox.add(session, event)
             row = await self._get(session, evaluation_id)
+            await self._publish(session, row, revision=qa.SCORED_REVISION)
         self._notify()
         return row
 
@@ -173,6 +154,11 @@ class QaDesk:
         """Return one evaluation."""
         async with self.db.session() as session:
             return await self._get(session, evaluation_id)
+
+    async def questions(self, row: Row[Any]) -> tuple[qa.QuestionResult, ...]:
+        """Return the evaluation's answers question by question, on the form it was scored on."""
+        _, form = await self.scorecard(row.scorecard, row.scorecard_version)
+        return qa.breakdown(form, row.answers)
 
     async def find(self, **filters: Any) -> Sequence[Row[Any]]:
         """Return evaluations matching equality filters, newest first."""
@@ -248,7 +234,38 @@ class QaDesk:
                 .where(evaluations.c.id == evaluation_id)
                 .values(updated_at=self.now(), **values)
             )
-            return await self._get(session, evaluation_id)
+            row = await self._get(session, evaluation_id)
+            await self._publish(session, row, revision=qa.RESOLVED_REVISION)
+        self._notify()
+        return row
+
+    async def _publish(self, session: AsyncSession, row: Row[Any], *, revision: int) -> None:
+        """Put the evaluation's score in the outbox, in the transaction that stored it.
+
+        A resolution publishes ``RESOLVED_REVISION`` whether the score was upheld or amended,
+        so the metrics service holds the final score, the one it replaces the first with.
+        """
+        data = ev.QaEvaluated(
+            evaluation_id=row.id,
+            revision=revision,
+            recording_id=row.recording_id,
+            scorecard=row.scorecard,
+            scorecard_version=row.scorecard_version,
+            evaluator=row.evaluator,
+            queue=row.queue,
+            percent=row.percent,
+            passed=row.passed,
+            critical_failed=list(row.critical_failed),
+            calibration=row.calibration,
+        )
+        event = make_event(
+            data,
+            tenant=self.tenant,
+            occurred_at=self.now(),
+            call_id=row.call_id,
+            agent_id=row.agent_id,
+        )
+        await self.outbox.add(session, event)
 
     async def calibration(self, name: str) -> tuple[qa.Calibration, Sequence[Row[Any]]]:
         """Report how far the evaluators of one calibration session were apart."""

@@ -28,6 +28,11 @@ class QaError(Exception):
     """Bad scorecard, bad answers or a workflow step out of turn; the message says what."""
 
 
+class BadInput(QaError):
+    """Answers that do not fit the scorecard, or a dispute without a reason: the caller's input
+    is wrong (422), unlike a step out of turn (409)."""
+
+
 class Question(BaseModel):
     """One question on a scorecard."""
 
@@ -101,16 +106,16 @@ def _points(question: Question, answer: Answer) -> float | None:
     """Return the points for one answer, None for N/A; raise on an answer that does not fit."""
     if answer == NA:
         if not question.allow_na:
-            raise QaError(f"question {question.id!r} cannot be answered N/A")
+            raise BadInput(f"question {question.id!r} cannot be answered N/A")
         return None
     if question.kind == "yes_no":
         if not isinstance(answer, bool):
-            raise QaError(f"question {question.id!r} takes yes/no (true/false), got {answer!r}")
+            raise BadInput(f"question {question.id!r} takes yes/no (true/false), got {answer!r}")
         return question.weight if answer else 0.0
     if isinstance(answer, bool) or not isinstance(answer, int):
-        raise QaError(f"question {question.id!r} takes 0..{question.scale_max}, got {answer!r}")
+        raise BadInput(f"question {question.id!r} takes 0..{question.scale_max}, got {answer!r}")
     if not 0 <= answer <= question.scale_max:
-        raise QaError(f"question {question.id!r} takes 0..{question.scale_max}, got {answer}")
+        raise BadInput(f"question {question.id!r} takes 0..{question.scale_max}, got {answer}")
     return question.weight * answer / question.scale_max
 
 
@@ -119,10 +124,10 @@ def score(form: ScorecardForm, answers: Mapping[str, Answer]) -> Score:
     known = {q.id for _, q in form.questions()}
     unknown = sorted(set(answers) - known)
     if unknown:
-        raise QaError(f"answers to questions not on the scorecard: {', '.join(unknown)}")
+        raise BadInput(f"answers to questions not on the scorecard: {', '.join(unknown)}")
     missing = [q.id for _, q in form.questions() if q.id not in answers]
     if missing:
-        raise QaError(f"unanswered questions: {', '.join(missing)}")
+        raise BadInput(f"unanswered questions: {', '.join(missing)}")
     earned: dict[str, float] = defaultdict(float)
     possible: dict[str, float] = defaultdict(float)
     critical: list[str] = []
@@ -146,6 +151,40 @@ def score(form: ScorecardForm, answers: Mapping[str, Answer]) -> Score:
     return Score(percent, total_earned, total_possible, sections, tuple(critical), passed)
 
 
+@dataclass(frozen=True, slots=True)
+class QuestionResult:
+    """One question of an evaluation as the agent reads it: what was asked, answered, earned."""
+
+    section: str
+    question: str
+    text: str
+    kind: str
+    weight: float
+    critical: bool
+    answer: Answer
+    points: float | None
+    """Points earned; None for N/A (left out of the possible points too)."""
+
+
+def breakdown(form: ScorecardForm, answers: Mapping[str, Answer]) -> tuple[QuestionResult, ...]:
+    """Return every question of the form with its answer and points, in form order, so an
+    agent can see where the score came from before acknowledging or disputing it."""
+    return tuple(
+        QuestionResult(
+            section.name,
+            question.id,
+            question.text,
+            question.kind,
+            question.weight,
+            question.critical,
+            answers[question.id],
+            _points(question, answers[question.id]),
+        )
+        for section, question in form.questions()
+        if question.id in answers
+    )
+
+
 # --- the agent's say: acknowledge or dispute, a reviewer resolves -----------------------------
 
 
@@ -156,6 +195,13 @@ class EvaluationStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     DISPUTED = "disputed"
     RESOLVED = "resolved"
+
+
+SCORED_REVISION = 0
+"""The ``revision`` of the evaluator's score in ``qa.evaluated``."""
+RESOLVED_REVISION = 1
+"""The ``revision`` of the final score once a reviewer resolved a dispute (upheld or amended):
+consumers replace the evaluation's earlier score with it."""
 
 
 def acknowledge(status: EvaluationStatus) -> EvaluationStatus:
@@ -170,7 +216,7 @@ def dispute(status: EvaluationStatus, reason: str) -> EvaluationStatus:
     if status is not EvaluationStatus.SUBMITTED:
         raise QaError(f"only a submitted evaluation can be disputed (it is {status.value})")
     if not reason.strip():
-        raise QaError("a dispute needs a reason")
+        raise BadInput("a dispute needs a reason")
     return EvaluationStatus.DISPUTED
 
 
