@@ -13,7 +13,7 @@ from cc_metrics.core.facts import Facts, add_facts
 from cc_metrics.core.thresholds import Thresholds
 from cc_metrics.testing import Events, simulate_run
 from cc_proto import Envelope, EventData
-from cc_proto.events import AgentState, CallOutcome, SurveyCompleted
+from cc_proto.events import AgentState, CallAnswered, CallOutcome, CallPlaced, SurveyCompleted
 
 S = AgentState
 E = Events()
@@ -236,3 +236,44 @@ def test_any_arrival_order_with_duplicates_gives_the_same_facts(seed: int) -> No
     assert _totals(out_of_order[1]) == _totals(in_order[1])  # type: ignore[arg-type]
     for call_id, record in in_order[2].records.items():
         assert out_of_order[2].records[call_id] == record
+
+
+def test_an_answer_that_is_not_the_queues_counts_for_the_agent_only() -> None:
+    """A transfer to an agent answers the call a second time in its queue, and a click-to-call
+    answer was never offered there: neither may count as an answered call of the queue."""
+
+    def answer(call: str, agent: str, at: float, *, queue_answer: bool) -> Envelope[EventData]:
+        data = CallAnswered(
+            queue="sales",
+            agent_leg_uuid=f"{call}-{agent}",
+            wait_seconds=at,
+            ring_seconds=2,
+            queue_answer=queue_answer,
+        )
+        return E.make(data, at, call_id=call, agent_id=agent)
+
+    placed = CallPlaced(queue="sales", dialed_number="+33612345678", customer_id="CRM-42")
+    events = [
+        E.offered("c1", "sales", 0),
+        answer("c1", "a1", 5, queue_answer=True),
+        answer("c1", "b1", 65, queue_answer=False),  # transferred to b1
+        E.ended("c1", 200, agent="b1", talk=130),
+        E.make(placed, 300, call_id="out1", agent_id="a1"),
+        answer("out1", "a1", 320, queue_answer=False),
+        E.ended("out1", 400, agent="a1", talk=80),
+    ]
+    queues, agents, eng = feed(events)
+    nine = QueueKey("sales", at(0))
+    assert (queues[nine]["offered"], queues[nine]["answered"]) == (1, 1)
+    assert queues[nine]["answered_wait_seconds"] == 5
+    assert agents[AgentKey("a1", at(0))]["answered"] == 2  # its inbound call and its own call
+    assert agents[AgentKey("b1", at(0))]["answered"] == 1
+    record = eng.records["out1"]
+    assert (record.direction, record.dialed_number, record.customer_id, record.queue) == (
+        "outbound",
+        "+33612345678",
+        "CRM-42",
+        "sales",
+    )
+    assert (record.agent_id, record.outcome) == ("a1", "answered")
+    assert eng.records["c1"].direction == "inbound"
