@@ -16,6 +16,7 @@ from cc_common.esl import InboundClient
 from cc_common.testing import eventually
 from cc_routing.testing import (
     AGENT_AT_ONCE,
+    AGENT_NEVER,
     Published,
     call_in,
     configure,
@@ -315,3 +316,33 @@ async def test_a_blind_transfer_to_an_agent_rings_that_agent_only(
     assert len(published.of("call.offered", caller)) == 1  # offered to the queue once
     [ended] = published.of("call.ended", caller)
     assert (ended.data.outcome.value, ended.agent_id) == ("answered", "bob")  # type: ignore[attr-defined]
+
+
+async def test_a_transfer_the_agent_does_not_answer_puts_the_caller_back_in_its_queue(
+    routed_switch: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = routed_switch
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"alice": AGENT_AT_ONCE}, ring_timeout=3, wrap_up=60)
+        api = instance.api
+        carol = {"agent_id": "carol", "contact": AGENT_NEVER, "tiers": {}}
+        assert (await api.put("/v1/agents/carol", json=carol)).status_code == 200
+        assert (await api.post("/v1/agents/carol/login", json={})).status_code == 200
+        await call_in(client)
+        await eventually(lambda: bool(seen.callers), within=15)
+        caller = seen.callers[0]
+        await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+        to_carol = {"target_kind": "agent", "target": "carol"}
+        reply = await api.post(f"/v1/calls/{caller}/transfer", json=to_carol)
+        assert reply.status_code == 202, reply.text
+        await eventually(lambda: bool(published.of("call.agent_missed", caller)), within=20)
+        await eventually(lambda: len(published.of("call.offered", caller)) == 2, within=10)
+        where = (await api.get(f"/v1/calls/{caller}")).json()
+        assert (where["queue"], where["status"], where["position"]) == ("support", "waiting", 1)
+        assert caller not in seen.hung_up  # the caller waits on the line
+        await client.bgapi(f"uuid_kill {caller}")
+        await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
+        assert list(instance.service.runtime.recent_problems) == []
+    [missed] = published.of("call.agent_missed", caller)
+    assert missed.agent_id == "carol"
+    assert len(published.of("call.answered", caller)) == 1  # only alice ever answered

@@ -13,7 +13,14 @@ from cc_metrics.core.facts import Facts, add_facts
 from cc_metrics.core.thresholds import Thresholds
 from cc_metrics.testing import Events, simulate_run
 from cc_proto import Envelope, EventData
-from cc_proto.events import AgentState, CallAnswered, CallOutcome, CallPlaced, SurveyCompleted
+from cc_proto.events import (
+    AgentState,
+    CallAnswered,
+    CallOutcome,
+    CallPlaced,
+    CallTransferred,
+    SurveyCompleted,
+)
 
 S = AgentState
 E = Events()
@@ -277,3 +284,25 @@ def test_an_answer_that_is_not_the_queues_counts_for_the_agent_only() -> None:
     )
     assert (record.agent_id, record.outcome) == ("a1", "answered")
     assert eng.records["c1"].direction == "inbound"
+
+
+def test_a_call_transferred_to_a_queue_is_answered_once_in_each_queue_and_handled_once() -> None:
+    """Routing publishes two call.answered for a call transferred to a queue (one per queue it
+    was offered in): each queue counts its own offer and answer, each agent their answer, and
+    the call is handled once."""
+    moved = CallTransferred(kind="blind", target_kind="queue", target="billing", queue="sales")
+    events = [
+        E.offered("c1", "sales", 0),
+        E.answered("c1", "sales", "a1", 5, wait=5, ring=2),
+        E.make(moved, 60, call_id="c1", agent_id="a1"),
+        E.offered("c1", "billing", 60),
+        E.answered("c1", "billing", "b1", 70, wait=10, ring=3),
+        E.ended("c1", 200, agent="b1", talk=130),
+    ]
+    queues, agents, _ = feed(events)
+    sales, billing = QueueKey("sales", at(0)), QueueKey("billing", at(0))
+    assert (queues[sales]["offered"], queues[sales]["answered"]) == (1, 1)
+    assert (queues[billing]["offered"], queues[billing]["answered"]) == (1, 1)
+    assert agents[AgentKey("a1", at(0))]["answered"] == 1
+    assert agents[AgentKey("b1", at(0))]["answered"] == 1
+    assert sum(facts.get("handled", 0) for facts in queues.values()) == 1
