@@ -209,6 +209,20 @@ async def test_hold_and_resume_on_a_sip_agent_leg_of_the_simulator(
     assert ended.data.hold_seconds == resumed.data.hold_seconds  # type: ignore[attr-defined]
 
 
+async def answered_with_a_free_agent(
+    instance: Any, client: InboundClient, seen: Any, published: Published, agent: str, contact: str
+) -> str:
+    """Log in ``agent`` (in no queue), then let a caller be answered by alice: return it."""
+    body = {"agent_id": agent, "contact": contact, "tiers": {}}
+    assert (await instance.api.put(f"/v1/agents/{agent}", json=body)).status_code == 200
+    assert (await instance.api.post(f"/v1/agents/{agent}/login", json={})).status_code == 200
+    await call_in(client)
+    await eventually(lambda: bool(seen.callers), within=15)
+    caller: str = seen.callers[0]
+    await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+    return caller
+
+
 CUSTOMER = "+33142687303"
 """A customer's E.164 number: the real test switch maps +3314268 73xx to its extension 73xx
 (tests/fs-overlay; 7303 answers at once), the simulator's gateway answers any number."""
@@ -279,13 +293,9 @@ async def test_a_blind_transfer_to_an_agent_rings_that_agent_only(
     async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
         await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
         api = instance.api
-        bob = {"agent_id": "bob", "contact": AGENT_AT_ONCE, "tiers": {}}
-        assert (await api.put("/v1/agents/bob", json=bob)).status_code == 200
-        assert (await api.post("/v1/agents/bob/login", json={})).status_code == 200
-        await call_in(client)
-        await eventually(lambda: bool(seen.callers), within=15)
-        caller = seen.callers[0]
-        await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+        caller = await answered_with_a_free_agent(
+            instance, client, seen, published, "bob", AGENT_AT_ONCE
+        )
         to_bob = {"target_kind": "agent", "target": "bob"}
         away = await api.post("/v1/agents/bob/state", json={"state": "break", "reason": "lunch"})
         assert away.status_code == 200
@@ -325,13 +335,9 @@ async def test_a_transfer_the_agent_does_not_answer_puts_the_caller_back_in_its_
     async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
         await configure(instance.api, {"alice": AGENT_AT_ONCE}, ring_timeout=3, wrap_up=60)
         api = instance.api
-        carol = {"agent_id": "carol", "contact": AGENT_NEVER, "tiers": {}}
-        assert (await api.put("/v1/agents/carol", json=carol)).status_code == 200
-        assert (await api.post("/v1/agents/carol/login", json={})).status_code == 200
-        await call_in(client)
-        await eventually(lambda: bool(seen.callers), within=15)
-        caller = seen.callers[0]
-        await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+        caller = await answered_with_a_free_agent(
+            instance, client, seen, published, "carol", AGENT_NEVER
+        )
         to_carol = {"target_kind": "agent", "target": "carol"}
         reply = await api.post(f"/v1/calls/{caller}/transfer", json=to_carol)
         assert reply.status_code == 202, reply.text

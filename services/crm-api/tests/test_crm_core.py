@@ -151,11 +151,10 @@ def test_a_click_to_call_context_is_outbound_with_the_number_and_customer_and_it
         agent_id="a1",
     )
     ctx = updated_context(None, placed)
-    assert ctx == CallContext(
-        call_id="out1",
-        dialed_number="+33612345678",
-        customer_id="CRM-42",
-        queue="sales",
-        agent_id="a1",
-        direction="outbound",
+    assert ctx is not None
+    assert (ctx.direction, ctx.dialed_number, ctx.customer_id) == (
+        "outbound",
+        "+33612345678",
+        "CRM-42",
     )
+    assert (ctx.agent_id, ctx.queue, ctx.caller_number) == ("a1", "sales", None)
