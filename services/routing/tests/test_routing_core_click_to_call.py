@@ -193,3 +193,11 @@ def test_a_transfer_the_agent_does_not_answer_puts_the_caller_back_in_the_queue(
     # Served as any waiting caller: the agent who missed it, once their no-answer delay is over.
     offers = of_type(acd.advance(46.0), OfferCall)
     assert [o.agent_id for o in offers] == [other]
+
+
+def test_nothing_is_placed_while_routing_hands_over_to_another_instance() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    acd.hold_offers()
+    with pytest.raises(RoutingError, match="handing over"):
+        acd.place_call(acd.new_call_id(), "a1", NUMBER, Q, 1.0)
+    assert acd.agent_view("a1").state == "available"

@@ -983,6 +983,8 @@ class Acd(Engine):
 
     def _check_free(self, agent: Agent, now: float) -> None:
         """Refuse (RoutingError, with why) an agent who could not be offered a call now."""
+        if self._holding:
+            raise RoutingError("routing is handing over to another instance: try again")
         if agent.state is not AgentState.AVAILABLE:
             raise RoutingError(f"agent {agent.agent_id!r} is not available ({agent.state.value})")
         if agent.ready_at > max(now, self._now):
