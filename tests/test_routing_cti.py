@@ -16,6 +16,7 @@ from cc_common.esl import InboundClient
 from cc_common.testing import eventually
 from cc_routing.testing import (
     AGENT_AT_ONCE,
+    AGENT_NEVER,
     Published,
     call_in,
     configure,
@@ -206,3 +207,148 @@ async def test_hold_and_resume_on_a_sip_agent_leg_of_the_simulator(
     [ended] = published.of("call.ended", caller)
     assert resumed.data.hold_seconds > 0  # type: ignore[attr-defined]
     assert ended.data.hold_seconds == resumed.data.hold_seconds  # type: ignore[attr-defined]
+
+
+async def answered_with_a_free_agent(
+    instance: Any, client: InboundClient, seen: Any, published: Published, agent: str, contact: str
+) -> str:
+    """Log in ``agent`` (in no queue), then let a caller be answered by alice: return it."""
+    body = {"agent_id": agent, "contact": contact, "tiers": {}}
+    assert (await instance.api.put(f"/v1/agents/{agent}", json=body)).status_code == 200
+    assert (await instance.api.post(f"/v1/agents/{agent}/login", json={})).status_code == 200
+    await call_in(client)
+    await eventually(lambda: bool(seen.callers), within=15)
+    caller: str = seen.callers[0]
+    await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+    return caller
+
+
+CUSTOMER = "+33142687303"
+"""A customer's E.164 number: the real test switch maps +3314268 73xx to its extension 73xx
+(tests/fs-overlay; 7303 answers at once), the simulator's gateway answers any number."""
+
+
+async def test_click_to_call_rings_the_agent_then_dials_the_customer_and_bridges(
+    routed_switch: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = routed_switch
+    dial = "loopback/{number}/default" if switch.real else "sofia/gateway/carrier/{number}"
+    settings = settings.model_copy(update={"routing_callback_dial": dial})
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"alice": AGENT_AT_ONCE, "bob": AGENT_AT_ONCE}, wrap_up=60)
+        api = instance.api
+        body = {"number": CUSTOMER, "queue": "support", "customer_id": "CRM-42"}
+        for bad in ("0142687303", "+999123", "+33 1 42 68 73 03&user/1000"):
+            refused = await api.post("/v1/agents/alice/calls", json={**body, "number": bad})
+            assert refused.status_code == 422, (bad, refused.text)
+        unknown = await api.post("/v1/agents/nobody/calls", json=body)
+        assert unknown.status_code == 404
+        reply = await api.post("/v1/agents/alice/calls", json=body)
+        assert reply.status_code == 202, reply.text
+        call_id = reply.json()["call_id"]
+        assert reply.json()["number"] == CUSTOMER
+        busy = await api.post("/v1/agents/alice/calls", json=body)
+        assert busy.status_code == 409
+        assert "not available" in busy.json()["detail"]
+        await eventually(lambda: bool(published.of("call.answered", call_id)), within=20)
+        bridged = lambda: any(call_id in pair for pair in seen.bridges)  # noqa: E731
+        await eventually(bridged, within=15)  # the switch bridged the customer to alice
+        # While alice talks to the customer, an inbound caller goes to bob, never to alice.
+        await call_in(client)
+        await eventually(lambda: bool(seen.callers), within=15)
+        caller = seen.callers[0]
+        await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+        assert published.of("call.answered", caller)[0].agent_id == "bob"
+        view = (await api.get(f"/v1/calls/{call_id}")).json()
+        assert (view["status"], view["direction"], view["agent_id"]) == (
+            "connected",
+            "outbound",
+            "alice",
+        )
+        assert (view["dialed_number"], view["customer_id"]) == (CUSTOMER, "CRM-42")
+        hung_up = await api.post(f"/v1/calls/{call_id}/hangup", json={})
+        assert hung_up.status_code == 202
+        await eventually(lambda: bool(published.of("call.ended", call_id)), within=15)
+        alice = (await api.get("/v1/agents/alice")).json()
+        assert alice["state"] == "wrap_up"
+        assert list(instance.service.runtime.recent_problems) == []
+    [placed] = published.of("call.placed", call_id)
+    assert (placed.agent_id, placed.data.dialed_number, placed.data.customer_id) == (  # type: ignore[attr-defined]
+        "alice",
+        CUSTOMER,
+        "CRM-42",
+    )
+    [answered] = published.of("call.answered", call_id)
+    assert (answered.agent_id, answered.data.queue_answer) == ("alice", False)  # type: ignore[attr-defined]
+    [ended] = published.of("call.ended", call_id)
+    assert ended.data.outcome.value == "answered"  # type: ignore[attr-defined]
+    assert published.by_call[call_id][0] == "call.placed"
+    assert "call.offered" not in published.by_call[call_id]  # never an inbound offer
+
+
+async def test_a_blind_transfer_to_an_agent_rings_that_agent_only(
+    routed_switch: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = routed_switch
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=60)
+        api = instance.api
+        caller = await answered_with_a_free_agent(
+            instance, client, seen, published, "bob", AGENT_AT_ONCE
+        )
+        to_bob = {"target_kind": "agent", "target": "bob"}
+        away = await api.post("/v1/agents/bob/state", json={"state": "break", "reason": "lunch"})
+        assert away.status_code == 200
+        refused = await api.post(f"/v1/calls/{caller}/transfer", json=to_bob)
+        assert refused.status_code == 409
+        assert "not available (break)" in refused.json()["detail"]
+        nobody = {"target_kind": "agent", "target": "nobody"}
+        assert (await api.post(f"/v1/calls/{caller}/transfer", json=nobody)).status_code == 404
+        back = await api.post("/v1/agents/bob/state", json={"state": "available"})
+        assert back.status_code == 200
+        reply = await api.post(f"/v1/calls/{caller}/transfer", json=to_bob)
+        assert reply.status_code == 202, reply.text
+        await eventually(lambda: len(published.of("call.answered", caller)) == 2, within=20)
+        bob_now = (await api.get("/v1/agents/bob")).json()
+        assert (bob_now["state"], bob_now["call_id"]) == ("on_call", caller)
+        alice = (await api.get("/v1/agents/alice")).json()
+        assert alice["state"] == "wrap_up"
+        assert seen.agent_answers[0] in seen.hung_up  # alice's leg ended with her part
+        assert caller not in seen.hung_up
+        await client.bgapi(f"uuid_kill {caller}")
+        await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
+        assert list(instance.service.runtime.recent_problems) == []
+    [moved] = published.of("call.transferred", caller)
+    assert (moved.data.target_kind, moved.data.target, moved.agent_id) == ("agent", "bob", "alice")  # type: ignore[attr-defined]
+    first, second = published.of("call.answered", caller)
+    assert (first.agent_id, first.data.queue_answer) == ("alice", True)  # type: ignore[attr-defined]
+    assert (second.agent_id, second.data.queue_answer) == ("bob", False)  # type: ignore[attr-defined]
+    assert len(published.of("call.offered", caller)) == 1  # offered to the queue once
+    [ended] = published.of("call.ended", caller)
+    assert (ended.data.outcome.value, ended.agent_id) == ("answered", "bob")  # type: ignore[attr-defined]
+
+
+async def test_a_transfer_the_agent_does_not_answer_puts_the_caller_back_in_its_queue(
+    routed_switch: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    switch, settings, published = routed_switch
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"alice": AGENT_AT_ONCE}, ring_timeout=3, wrap_up=60)
+        api = instance.api
+        caller = await answered_with_a_free_agent(
+            instance, client, seen, published, "carol", AGENT_NEVER
+        )
+        to_carol = {"target_kind": "agent", "target": "carol"}
+        reply = await api.post(f"/v1/calls/{caller}/transfer", json=to_carol)
+        assert reply.status_code == 202, reply.text
+        await eventually(lambda: bool(published.of("call.agent_missed", caller)), within=20)
+        await eventually(lambda: len(published.of("call.offered", caller)) == 2, within=10)
+        where = (await api.get(f"/v1/calls/{caller}")).json()
+        assert (where["queue"], where["status"], where["position"]) == ("support", "waiting", 1)
+        assert caller not in seen.hung_up  # the caller waits on the line
+        await client.bgapi(f"uuid_kill {caller}")
+        await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
+        assert list(instance.service.runtime.recent_problems) == []
+    [missed] = published.of("call.agent_missed", caller)
+    assert missed.agent_id == "carol"
+    assert len(published.of("call.answered", caller)) == 1  # only alice ever answered

@@ -50,6 +50,7 @@ DESIGNED = [
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "call.offered": {"queue": "sales", "priority": 5, "caller_number": "+4930123"},
+    "call.placed": {"queue": "sales", "dialed_number": "+4930123", "customer_id": "CRM-42"},
     "call.queued": {"queue": "sales", "position": 3, "estimated_wait_seconds": 42.5},
     "call.blocked": {"queue": "sales", "reason": "queue_full", "routed_to": "voicemail"},
     "call.ivr_started": {"flow": "main", "flow_version": 3, "dialed_number": "8000"},

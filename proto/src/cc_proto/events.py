@@ -61,6 +61,19 @@ class CallOffered(EventData):
 
 
 @register
+class CallPlaced(EventData):
+    event_type = "call.placed"
+    summary = (
+        "An agent placed an outbound call (click-to-call): their phone rings first, then the "
+        "number is dialled; not an offered call in KPI terms."
+    )
+    direction: Literal["outbound"] = "outbound"
+    queue: Name = Field(description="The queue the call is reported and wrapped up in.")
+    dialed_number: str = Field(description="The customer's number, E.164.")
+    customer_id: str | None = None
+
+
+@register
 class CallQueued(EventData):
     event_type = "call.queued"
     summary = "The call had to wait: no agent could take it on entry."
@@ -140,6 +153,12 @@ class CallAnswered(EventData):
     agent_leg_uuid: Name
     wait_seconds: Seconds = Field(ge=0, description="Queue wait: entry to answer.")
     ring_seconds: Seconds = Field(ge=0, description="Offer to answer, for this agent.")
+    queue_answer: bool = Field(
+        default=True,
+        description="False for an answer that is not the queue's: a click-to-call, or a call "
+        "an agent transferred to another agent after it was answered in this queue. It counts "
+        "for the agent, never as an answered call of the queue.",
+    )
 
 
 @register

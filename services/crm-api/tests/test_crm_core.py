@@ -22,7 +22,14 @@ from cc_crm_api.core.keys import (
 from cc_crm_api.core.ratelimit import Bucket, RateLimit
 from cc_crm_api.core.webhooks import backoff_seconds, delivery_id, refused_address, wants
 from cc_proto import make_event
-from cc_proto.events import CallAnswered, CallEnded, CallIvrCompleted, CallOffered, CallOutcome
+from cc_proto.events import (
+    CallAnswered,
+    CallEnded,
+    CallIvrCompleted,
+    CallOffered,
+    CallOutcome,
+    CallPlaced,
+)
 
 NOW = datetime(2025, 3, 1, 9, tzinfo=UTC)
 
@@ -134,3 +141,20 @@ def test_the_call_context_keeps_what_the_ivr_and_crm_gave() -> None:
     )
     assert event_agent(ended, ctx) == "a1"
     assert event_agent(offered, ctx) is None
+
+
+def test_a_click_to_call_context_is_outbound_with_the_number_and_customer_and_its_agent() -> None:
+    placed = make_event(
+        CallPlaced(queue="sales", dialed_number="+33612345678", customer_id="CRM-42"),
+        tenant="t",
+        call_id="out1",
+        agent_id="a1",
+    )
+    ctx = updated_context(None, placed)
+    assert ctx is not None
+    assert (ctx.direction, ctx.dialed_number, ctx.customer_id) == (
+        "outbound",
+        "+33612345678",
+        "CRM-42",
+    )
+    assert (ctx.agent_id, ctx.queue, ctx.caller_number) == ("a1", "sales", None)

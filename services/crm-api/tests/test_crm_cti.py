@@ -245,3 +245,129 @@ async def test_a_crm_holds_and_resumes_a_call_on_the_simulator(running: Callable
         document = await logged(p, call_id, "call.resumed")
         assert document["data"]["hold_seconds"] > 0
         assert (await api.post("/v1/calls/nobody/resume")).status_code == 404
+
+
+CUSTOMER = "+33142687303"
+"""The customer a click-to-call dials: the real test switch maps +3314268 73xx to its
+extension 73xx (tests/fs-overlay; 7303 answers at once), the simulator's gateway answers."""
+
+
+async def test_a_crm_click_to_call_dials_once_however_often_it_retries(
+    running: Callable[..., Any], switch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = switch.real
+    if real is not None:  # reach the customer through the test switch's own dialplan
+        monkeypatch.setenv("CC_ROUTING_CALLBACK_DIAL", "loopback/{number}/default")
+    endpoint = switch.endpoint
+    esl = None if real is None else (endpoint.host, endpoint.esl_port, endpoint.password)
+    contact = "user/1001" if real is None else "loopback/7303/default"
+    async with running(esl=esl) as p, p.client() as api:
+        assert (await api.post("/v1/queues", json=QUEUE)).status_code == 201
+        agent = {"agent_id": "a1", "contact": contact, "queues": [{"queue": "support"}]}
+        made = await api.post("/v1/agents", json={**agent, "wrap_up_seconds": 60})
+        assert made.status_code == 201, made.text
+        if real is None:
+            p.sim.register_agent("1001", answer_delay=(0.2, 0.3))
+        body = {"number": CUSTOMER, "queue": "support", "customer_id": "CRM-42"}
+        away = await api.post("/v1/agents/a1/calls", json=body)
+        assert away.status_code == 409  # logged out
+        assert "not available (logged_out)" in away.json()["detail"]
+        assert (await api.post("/v1/agents/a1/login", json={})).status_code == 200
+        for bad in ("0142687303", "+33 1 42&user/1000"):
+            refused = await api.post("/v1/agents/a1/calls", json={**body, "number": bad})
+            assert refused.status_code == 422, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+        key = {"Idempotency-Key": secrets.token_hex(16)}
+        first = await api.post("/v1/agents/a1/calls", json=body, headers=key)
+        assert first.status_code == 202, first.text
+        call_id = first.json()["call_id"]
+        assert first.json()["number"] == CUSTOMER
+        retry = await api.post("/v1/agents/a1/calls", json=body, headers=key)
+        assert (retry.status_code, retry.json()) == (202, first.json())  # replayed: dials once
+        busy = await api.post("/v1/agents/a1/calls", json=body)
+        assert busy.status_code == 409
+        answered = await logged(p, call_id, "call.answered")
+        assert (answered["agent_id"], answered["data"]["queue_answer"]) == ("a1", False)
+        call = answered["call"]
+        assert (call["direction"], call["dialed_number"], call["customer_id"]) == (
+            "outbound",
+            CUSTOMER,
+            "CRM-42",
+        )
+        view = (await api.get(f"/v1/calls/{call_id}")).json()
+        assert (view["customer"]["customer_id"], view["customer"]["direction"]) == (
+            "CRM-42",
+            "outbound",
+        )
+        assert (view["live"]["status"], view["live"]["agent_id"]) == ("connected", "a1")
+        assert (await api.post(f"/v1/calls/{call_id}/hangup", json={})).status_code == 202
+        document = await ended(p, call_id)
+        assert (document["data"]["outcome"], document["call"]["customer_id"]) == (
+            "answered",
+            "CRM-42",
+        )
+        acd = p.routing.state.routing.runtime.acd
+        await eventually(lambda: acd.agent_view("a1").state == "wrap_up", within=10)
+
+        async def recorded() -> dict[str, Any]:
+            reply = await api.get(f"/v1/calls/{call_id}")
+            return dict(reply.json().get("record") or {})
+
+        async with asyncio.timeout(30):
+            while (await recorded()).get("ended_at") is None:
+                await asyncio.sleep(0.2)
+        record = await recorded()
+        assert (record["direction"], record["dialed_number"], record["customer_id"]) == (
+            "outbound",
+            CUSTOMER,
+            "CRM-42",
+        )
+        assert (record["agent_id"], record["outcome"]) == ("a1", "answered")
+        async with p.db.session() as session:
+            placed = (
+                await session.execute(
+                    select(event_log.c.seq).where(event_log.c.type == "call.placed")
+                )
+            ).all()
+        assert len(placed) == 1  # one call placed for the three requests
+
+
+async def test_a_crm_blind_transfers_an_answered_call_to_an_agent(
+    running: Callable[..., Any], switch: Any
+) -> None:
+    async with answered_call(running, switch) as (p, call_id), p.client() as api:
+        contact = "user/1002" if switch.real is None else "loopback/7303/default"
+        bob = {"agent_id": "b1", "contact": contact}
+        assert (await api.post("/v1/agents", json=bob)).status_code == 201
+        if switch.real is None:
+            p.sim.register_agent("1002", answer_delay=(0.2, 0.3))
+        body = {"target_kind": "agent", "target": "b1"}
+        away = await api.post(f"/v1/calls/{call_id}/transfer", json=body)
+        assert away.status_code == 409  # b1 is not logged in
+        assert "not available" in away.json()["detail"]
+        nobody = {"target_kind": "agent", "target": "nobody"}
+        assert (await api.post(f"/v1/calls/{call_id}/transfer", json=nobody)).status_code == 404
+        assert (await api.post("/v1/agents/b1/login", json={})).status_code == 200
+        reply = await api.post(
+            f"/v1/calls/{call_id}/transfer",
+            json=body,
+            headers={"Idempotency-Key": secrets.token_hex(16)},
+        )
+        assert reply.status_code == 202, reply.text
+        assert (reply.json()["target_kind"], reply.json()["target"]) == ("agent", "b1")
+        moved = await logged(p, call_id, "call.transferred")
+        assert (moved["data"]["target_kind"], moved["agent_id"]) == ("agent", "a1")
+        acd = p.routing.state.routing.runtime.acd
+
+        def with_bob() -> bool:
+            view = acd.call_view(call_id)
+            return view is not None and (view.status, view.agent_id) == ("connected", "b1")
+
+        await eventually(with_bob, within=30)
+        assert acd.agent_view("a1").state == "wrap_up"
+        live = (await api.get(f"/v1/calls/{call_id}")).json()["live"]
+        assert (live["queue"], live["agent_id"]) == ("support", "b1")
+        assert (await api.post(f"/v1/calls/{call_id}/hangup", json={})).status_code == 202
+        document = await logged(p, call_id, "call.ended")
+        assert (document["data"]["outcome"], document["agent_id"]) == ("answered", "b1")
+        assert document["call"]["caller_number"] == CALLER

@@ -87,6 +87,7 @@ async def test_team_stream_pops_calls_with_the_customer_and_leaves_other_teams_o
             "queue": "sales",
             "ivr_selections": ["1", "3"],
             "agent_id": "a1",
+            "direction": "inbound",
         }
 
 

@@ -13,7 +13,14 @@ from cc_metrics.core.facts import Facts, add_facts
 from cc_metrics.core.thresholds import Thresholds
 from cc_metrics.testing import Events, simulate_run
 from cc_proto import Envelope, EventData
-from cc_proto.events import AgentState, CallOutcome, SurveyCompleted
+from cc_proto.events import (
+    AgentState,
+    CallAnswered,
+    CallOutcome,
+    CallPlaced,
+    CallTransferred,
+    SurveyCompleted,
+)
 
 S = AgentState
 E = Events()
@@ -272,3 +279,66 @@ def test_any_arrival_order_with_duplicates_gives_the_same_facts(seed: int) -> No
     assert _totals(out_of_order[1]) == _totals(in_order[1])  # type: ignore[arg-type]
     for call_id, record in in_order[2].records.items():
         assert out_of_order[2].records[call_id] == record
+
+
+def test_an_answer_that_is_not_the_queues_counts_for_the_agent_only() -> None:
+    """A transfer to an agent answers the call a second time in its queue, and a click-to-call
+    answer was never offered there: neither may count as an answered call of the queue."""
+
+    def answer(call: str, agent: str, at: float, *, queue_answer: bool) -> Envelope[EventData]:
+        data = CallAnswered(
+            queue="sales",
+            agent_leg_uuid=f"{call}-{agent}",
+            wait_seconds=at,
+            ring_seconds=2,
+            queue_answer=queue_answer,
+        )
+        return E.make(data, at, call_id=call, agent_id=agent)
+
+    placed = CallPlaced(queue="sales", dialed_number="+33612345678", customer_id="CRM-42")
+    events = [
+        E.offered("c1", "sales", 0),
+        answer("c1", "a1", 5, queue_answer=True),
+        answer("c1", "b1", 65, queue_answer=False),  # transferred to b1
+        E.ended("c1", 200, agent="b1", talk=130),
+        E.make(placed, 300, call_id="out1", agent_id="a1"),
+        answer("out1", "a1", 320, queue_answer=False),
+        E.ended("out1", 400, agent="a1", talk=80),
+    ]
+    queues, agents, eng = feed(events)
+    nine = QueueKey("sales", at(0))
+    assert (queues[nine]["offered"], queues[nine]["answered"]) == (1, 1)
+    assert queues[nine]["answered_wait_seconds"] == 5
+    assert agents[AgentKey("a1", at(0))]["answered"] == 2  # its inbound call and its own call
+    assert agents[AgentKey("b1", at(0))]["answered"] == 1
+    record = eng.records["out1"]
+    assert (record.direction, record.dialed_number, record.customer_id, record.queue) == (
+        "outbound",
+        "+33612345678",
+        "CRM-42",
+        "sales",
+    )
+    assert (record.agent_id, record.outcome) == ("a1", "answered")
+    assert eng.records["c1"].direction == "inbound"
+
+
+def test_a_call_transferred_to_a_queue_is_answered_once_in_each_queue_and_handled_once() -> None:
+    """Routing publishes two call.answered for a call transferred to a queue (one per queue it
+    was offered in): each queue counts its own offer and answer, each agent their answer, and
+    the call is handled once."""
+    moved = CallTransferred(kind="blind", target_kind="queue", target="billing", queue="sales")
+    events = [
+        E.offered("c1", "sales", 0),
+        E.answered("c1", "sales", "a1", 5, wait=5, ring=2),
+        E.make(moved, 60, call_id="c1", agent_id="a1"),
+        E.offered("c1", "billing", 60),
+        E.answered("c1", "billing", "b1", 70, wait=10, ring=3),
+        E.ended("c1", 200, agent="b1", talk=130),
+    ]
+    queues, agents, _ = feed(events)
+    sales, billing = QueueKey("sales", at(0)), QueueKey("billing", at(0))
+    assert (queues[sales]["offered"], queues[sales]["answered"]) == (1, 1)
+    assert (queues[billing]["offered"], queues[billing]["answered"]) == (1, 1)
+    assert agents[AgentKey("a1", at(0))]["answered"] == 1
+    assert agents[AgentKey("b1", at(0))]["answered"] == 1
+    assert sum(facts.get("handled", 0) for facts in queues.values()) == 1

@@ -18,13 +18,14 @@ from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cc_common.db import upsert
-from cc_common.names import Label
+from cc_common.names import Label, Name
 from cc_common.problems import problem_doc
 from cc_proto import make_event
 from cc_proto.events import AgentState, ConfigChanged
 from cc_routing.adapters import db as tables
 from cc_routing.core import AgentConfig, ConfigError, QueueConfig, RoutingError
 from cc_routing.core.config import check_agent, check_queue_input
+from cc_routing.dialer.lists import normalise_number
 from cc_routing.runtime import RoutingRuntime, Store
 from cc_routing.service import RoutingService
 
@@ -386,7 +387,16 @@ class TransferToQueue(BaseModel):
     target: Label
 
 
-TransferRequest = Annotated[TransferToNumber | TransferToQueue, Field(discriminator="target_kind")]
+class TransferToAgent(BaseModel):
+    """A blind transfer to one agent (by id), who must be available."""
+
+    target_kind: Literal["agent"]
+    target: Name
+
+
+TransferRequest = Annotated[
+    TransferToNumber | TransferToQueue | TransferToAgent, Field(discriminator="target_kind")
+]
 
 
 @router.post("/calls/{call_id}/transfer", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
@@ -399,8 +409,12 @@ async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> 
     To a number: the caller leaves routing (``cc_queue`` unset) and is sent with
     ``uuid_transfer`` to the number in the transfer context (``CC_ROUTING_TRANSFER_CONTEXT``),
     which reaches it; call.ended says ``transferred_out``. Either way call.transferred is
-    published. 404 for a call (or queue) routing does not hold; 409 for a call not answered
-    (waiting, ringing, a callback)."""
+    published. To an agent (by id, who must be available, else 409): the caller is parked
+    out of the bridge with music while only that agent is rung; if they do not answer, the
+    caller goes back to the queue it was answered in as a new arrival. The new answer carries
+    ``queue_answer`` false: the agent's, not a second answer of the queue. 404 for a call (or
+    queue, or agent) routing does not hold; 409 for a call not answered (waiting, ringing, a
+    callback), or a click-to-call sent to a queue or an agent."""
     runtime = _runtime(service)
     if not runtime.acd.holds_call(call_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
@@ -409,6 +423,9 @@ async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> 
         if target not in acd.queue_names():
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue named {target!r}")
         decide = lambda: acd.transfer_to_queue(call_id, target, runtime.now())  # noqa: E731
+    elif body.target_kind == "agent":
+        _known_agent(runtime, target)
+        decide = lambda: acd.transfer_to_agent(call_id, target, runtime.now())  # noqa: E731
     else:
         decide = lambda: acd.transfer_to_number(call_id, target, runtime.now())  # noqa: E731
     try:
@@ -420,6 +437,53 @@ async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> 
         "command": "transfer",
         "target_kind": body.target_kind,
         "target": target,
+    }
+
+
+class PlaceCall(BaseModel):
+    """Click-to-call: the agent's phone rings, then the number is dialled."""
+
+    number: str = Field(min_length=3, max_length=32, description="E.164, e.g. +33612345678.")
+    queue: Name = Field(description="The queue the call is reported and wrapped up in.")
+    customer_id: Label | None = None
+
+
+@router.post("/agents/{agent_id}/calls", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
+async def place_call(agent_id: str, body: PlaceCall, service: ServiceDep) -> dict[str, Any]:
+    """Click-to-call: ring the agent (an originate with a fresh uuid, as for any offer); when
+    they answer, dial the number through the callback dial string (``CC_ROUTING_CALLBACK_DIAL``)
+    as leg ``call_id`` and bridge. The agent is reserved, then on the call, so no queue offers
+    them a call meanwhile; wrap-up follows. call.placed is published first (outbound, the
+    number, the customer id), then the usual agent and call events. 422 for a number that is
+    not a valid E.164 number; 404 for an unknown agent or queue; 409 for an agent who is not
+    available (the reason says in which state)."""
+    runtime = _runtime(service)
+    _known_agent(runtime, agent_id)
+    try:
+        number, _, _ = normalise_number(body.number, "ZZ")
+    except ValueError as exc:
+        raise _bad(exc) from None
+    acd = runtime.acd
+    if body.queue not in acd.queue_names():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue named {body.queue!r}")
+    call_id = acd.new_call_id()
+    try:
+        await runtime.step(
+            lambda: acd.place_call(
+                call_id, agent_id, number, body.queue, runtime.now(), customer_id=body.customer_id
+            )
+        )
+    except RoutingError as exc:
+        raise _bad(exc, status.HTTP_409_CONFLICT) from None
+    if not acd.holds_call(call_id):
+        raise _bad(RoutingError(f"agent {agent_id!r} was offered a call first"), 409)
+    return {
+        "call_id": call_id,
+        "command": "call",
+        "agent_id": agent_id,
+        "number": number,
+        "queue": body.queue,
+        "customer_id": body.customer_id,
     }
 
 

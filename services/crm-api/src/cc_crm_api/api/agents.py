@@ -302,6 +302,88 @@ async def delete_agent(agent_id: AgentId, runtime: RuntimeDep, db: DbDep, _: Wri
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+class PlaceCallIn(BaseModel):
+    """Click-to-call: whom to call, and the queue the call counts in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(
+        min_length=3,
+        max_length=32,
+        description="The customer's number in E.164 (`+33612345678`); checked, never a dial "
+        "string.",
+    )
+    queue: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.@-]+$",
+        description="The queue the call is reported in; its ring and dial timeouts, wrap-up "
+        "and disposition codes apply. The call never waits in its line.",
+    )
+    customer_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:@+-]+$",
+        description="The CRM's id of the customer: kept with the call, in every view and event.",
+    )
+
+
+class CallPlaced(BaseModel):
+    """A click-to-call accepted: the agent's phone is ringing."""
+
+    call_id: str = Field(description="The call's id (its customer leg's), for every later event.")
+    command: Literal["call"]
+    agent_id: str
+    number: str = Field(description="The number to dial, E.164.")
+    queue: str
+    customer_id: str | None = None
+
+
+example(PlaceCallIn, {"number": "+33612345678", "queue": "sales", "customer_id": "CRM-000042"})
+example(
+    CallPlaced,
+    {
+        "call_id": "5b0e1f0a-3c1d-4e8e-9a55-2f6d0c7b9e11",
+        "command": "call",
+        "agent_id": "a-1001",
+        "number": "+33612345678",
+        "queue": "sales",
+        "customer_id": "CRM-000042",
+    },
+)
+
+
+@router.post(
+    "/{agent_id}/calls",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CallPlaced,
+    responses=errors(404, 409),
+)
+async def place_call(
+    agent_id: AgentId,
+    body: PlaceCallIn,
+    runtime: RuntimeDep,
+    db: DbDep,
+    _: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> CallPlaced:
+    """Click-to-call: ring the agent's phone; when they answer, dial the customer and bridge
+    them. The agent counts as busy throughout (no queue offers them a call), and goes into
+    wrap-up after the conversation. Events: `call.placed` (direction `outbound`, the number,
+    the customer id), `call.agent_offered`, then `call.answered` when the customer picks up
+    (`queue_answer` false: an outbound call is not a queue's answered call) and `call.ended`;
+    the call's record and views keep the number (`dialed_number`) and the customer id. If the
+    agent does not answer or the number is not reached, `call.ended` says `failed` and the
+    agent is free again. 422 for a number that is not a valid E.164 number; 404 for an unknown
+    agent or queue; 409, with the reason, for an agent who is not available. Send an
+    `Idempotency-Key`: a retried click-to-call dials once."""
+    await _stored(runtime, db, agent_id)
+    reply = await runtime.routing.call(
+        "POST", f"/v1/agents/{agent_id}/calls", json=body.model_dump(mode="json")
+    )
+    return CallPlaced.model_validate(reply.json())
+
+
 async def _command(runtime: Any, db: Any, agent_id: str, action: str, body: Any) -> AgentLive:
     await _stored(runtime, db, agent_id)
     reply = await runtime.routing.call(

@@ -314,7 +314,9 @@ class CommandAccepted(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     call_id: str
-    command: str = Field(description="The command sent (`hangup`, `transfer`, `hold`, `resume`).")
+    command: str = Field(
+        description="The command sent (`hangup`, `transfer`, `hold`, `resume`, `call`)."
+    )
     cause: str | None = None
     target_kind: str | None = None
     target: str | None = None
@@ -339,12 +341,24 @@ class TransferToQueue(BaseModel):
     target: str = Field(min_length=1, max_length=200, description="The queue's name.")
 
 
-TransferIn = Annotated[TransferToNumber | TransferToQueue, Field(discriminator="target_kind")]
+class TransferToAgent(BaseModel):
+    """A blind transfer to one agent, who must be available: only that agent is rung."""
+
+    target_kind: Literal["agent"] = Field(description="`target` is an agent's id.")
+    target: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$", description="The agent's id."
+    )
+
+
+TransferIn = Annotated[
+    TransferToNumber | TransferToQueue | TransferToAgent, Field(discriminator="target_kind")
+]
 
 
 example(HangupIn, {"cause": "NORMAL_CLEARING"})
 example(TransferToNumber, {"target_kind": "number", "target": "+4930123456"})
 example(TransferToQueue, {"target_kind": "queue", "target": "billing"})
+example(TransferToAgent, {"target_kind": "agent", "target": "a-1002"})
 example(
     CommandAccepted, {"call_id": "7f0c2d1e-...", "command": "hangup", "cause": "NORMAL_CLEARING"}
 )
@@ -394,11 +408,16 @@ async def transfer(
 ) -> CommandAccepted:
     """Blind-transfer an answered call. To a queue: the agent's line drops, the caller waits
     in that queue as any arrival (`call.offered` there) and keeps the call id; the next agent
-    answers the same call. To a number: the caller is handed to the platform's dialplan, which
-    reaches it, and the call ends here (`call.ended`, `transferred_out`). Either way
-    `call.transferred` is published and the agent goes into wrap-up. 404 when no live call (or
-    no queue) has this id; 409 when the call is not answered (waiting, ringing, a callback).
-    Send an `Idempotency-Key`."""
+    answers the same call. To an agent (by id; 409 with the reason unless that agent is
+    available): the agent's line drops, the caller hears music while only that agent is rung,
+    and their answer is a `call.answered` with `queue_answer` false (the queue already
+    answered this call); if they do not answer, the caller goes back to the queue it was
+    answered in as a new arrival (`call.offered` there). To a number: the caller is handed to
+    the platform's dialplan, which reaches it, and the call ends here (`call.ended`,
+    `transferred_out`). Either way `call.transferred` is published and the agent goes into
+    wrap-up. A click-to-call can be transferred to a number only. 404 when no live call (or
+    no queue, no agent) has this id; 409 when the call is not answered (waiting, ringing, a
+    callback). Send an `Idempotency-Key`."""
     return await _command(runtime, call_id, "transfer", body.model_dump(mode="json"))
 
 

@@ -23,6 +23,8 @@ class CallContext:
     queue: str | None = None
     ivr_selections: tuple[str, ...] = field(default_factory=tuple)
     agent_id: str | None = None
+    direction: str = "inbound"
+    """``outbound`` for an agent's click-to-call (the customer is ``dialed_number``)."""
 
     def public(self) -> dict[str, Any]:
         """Return the call block of a public event."""
@@ -42,7 +44,9 @@ def updated_context(context: CallContext | None, event: Envelope[Any]) -> CallCo
             ctx = replace(ctx, **{name: data[name]})
     if event.type == "call.ivr_completed" and data.get("selections"):
         ctx = replace(ctx, ivr_selections=tuple(data["selections"]))
-    if event.agent_id and event.type in ("call.agent_offered", "call.answered"):
+    if event.type == "call.placed":
+        ctx = replace(ctx, direction="outbound")
+    if event.agent_id and event.type in ("call.placed", "call.agent_offered", "call.answered"):
         ctx = replace(ctx, agent_id=event.agent_id)
     return ctx
 

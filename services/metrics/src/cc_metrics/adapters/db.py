@@ -120,6 +120,7 @@ call_records = Table(
     Column("caller_number", String(NAME)),
     Column("dialed_number", String(NAME)),
     Column("customer_id", String(NAME)),
+    Column("direction", String(16), nullable=False, server_default="inbound"),
     Column("ivr_flow", String(NAME)),
     Column("ivr_seconds", Float(53)),
     Column("ivr_outcome", String(32)),

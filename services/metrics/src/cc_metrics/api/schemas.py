@@ -76,6 +76,9 @@ class CallRecordPublic(BaseModel):
     caller_number: str | None
     dialed_number: str | None
     customer_id: str | None
+    direction: str = Field(
+        default="inbound", description="`outbound` for a click-to-call (to `dialed_number`)."
+    )
     ivr_flow: str | None
     ivr_seconds: float | None
     queued: bool

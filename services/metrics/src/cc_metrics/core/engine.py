@@ -468,13 +468,16 @@ def _on_agent_missed(engine: MetricsEngine, e: Envelope[EventData], out: Outcome
 def _on_answered(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
     d = _data(e, ev.CallAnswered)
     record = engine.record_event(e, out)
-    facts = wait_facts("answered", d.wait_seconds)
-    facts["ring_seconds"] = d.ring_seconds
-    out.add_queue(d.queue, _offered_at(e, d.wait_seconds), facts)
-    engine.live.leave(record.call_id, d.queue)
-    out.observe(Measure.ANSWERED, queue=d.queue)
-    out.observe(Measure.WAIT, d.wait_seconds, queue=d.queue, outcome="answered")
-    out.observe(Measure.RING, d.ring_seconds, queue=d.queue)
+    if d.queue_answer:
+        # Only the queue's own answer counts in it: a click-to-call or a transfer to an agent
+        # is an answer of the agent's (the queue never offered the one, answered the other).
+        facts = wait_facts("answered", d.wait_seconds)
+        facts["ring_seconds"] = d.ring_seconds
+        out.add_queue(d.queue, _offered_at(e, d.wait_seconds), facts)
+        engine.live.leave(record.call_id, d.queue)
+        out.observe(Measure.ANSWERED, queue=d.queue)
+        out.observe(Measure.WAIT, d.wait_seconds, queue=d.queue, outcome="answered")
+        out.observe(Measure.RING, d.ring_seconds, queue=d.queue)
     if not e.agent_id:
         return
     team = engine.team_of(e.agent_id)
@@ -643,6 +646,7 @@ Handler = Callable[[MetricsEngine, Envelope[EventData], Outcome], None]
 
 _DISPATCH: dict[type[EventData], Handler] = {
     ev.CallOffered: _on_offered,
+    ev.CallPlaced: _on_call_detail,
     ev.CallQueued: _on_queued,
     ev.CallBlocked: _on_blocked,
     ev.CallIvrCompleted: _on_ivr_completed,

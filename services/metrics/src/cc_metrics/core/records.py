@@ -39,6 +39,8 @@ class CallRecord:
     caller_number: str | None = None
     dialed_number: str | None = None
     customer_id: str | None = None
+    direction: str = "inbound"
+    """``outbound`` for an agent's click-to-call (the customer is ``dialed_number``)."""
     ivr_flow: str | None = None
     ivr_seconds: float | None = None
     ivr_outcome: str | None = None
@@ -147,6 +149,14 @@ def _offered(r: CallRecord, d: ev.CallOffered, e: Envelope[EventData]) -> None:
     r.caller_number = r.caller_number or d.caller_number
     r.dialed_number = r.dialed_number or d.dialed_number
     r.customer_id = r.customer_id or d.customer_id
+
+
+def _placed(r: CallRecord, d: ev.CallPlaced, e: Envelope[EventData]) -> None:
+    r.direction = d.direction
+    r.queue = r.queue or d.queue
+    r.dialed_number = r.dialed_number or d.dialed_number
+    r.customer_id = r.customer_id or d.customer_id
+    r.agent_id = r.agent_id or e.agent_id
 
 
 def _queued(r: CallRecord, d: ev.CallQueued, e: Envelope[EventData]) -> None:
@@ -267,6 +277,7 @@ def _survey(r: CallRecord, d: ev.SurveyCompleted, e: Envelope[EventData]) -> Non
 
 _HANDLERS: dict[type[EventData], Any] = {
     ev.CallOffered: _offered,
+    ev.CallPlaced: _placed,
     ev.CallQueued: _queued,
     ev.CallBlocked: _blocked,
     ev.CallIvrCompleted: _ivr,

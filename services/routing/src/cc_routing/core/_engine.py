@@ -527,7 +527,7 @@ class Engine:
         agent.no_answer_count = 0
         agent.calls_answered += 1
         wait = now - call.enqueued_at
-        if queue is not None and not call.is_callback:
+        if queue is not None and not call.is_callback and call.direct_to is None:
             queue.service_level.record(now, wait, answered=True)
         if not bridged:
             out.append(BridgeCall(call.call_id, offer.offer_id, agent.agent_id))
@@ -549,6 +549,7 @@ class Engine:
                 agent_leg_uuid=offer.offer_id,
                 wait_seconds=max(wait, 0.0),
                 ring_seconds=max(picked_up - offer.started_at, 0.0),
+                queue_answer=call.direct_to is None,
             ),
             call.call_id,
             agent.agent_id,
@@ -635,7 +636,9 @@ class Engine:
         )
         # The call looks for someone else while this agent is still reserved; the agent then
         # comes back like any freed agent, taking the head of the line (maybe this call again).
-        if call.status is CallStatus.RINGING and not call.offers:
+        if call.direct_to is not None:
+            self._direct_missed(call, cause, out)
+        elif call.status is CallStatus.RINGING and not call.offers:
             call.status = CallStatus.WAITING
             if not self._leave_if_due(call, out):
                 self._route(call, out, "retry")
@@ -652,6 +655,23 @@ class Engine:
             not_ready=counts and limit > 0 and agent.no_answer_count >= limit,
         )
         self._serve(agent, out)
+
+    def _direct_missed(self, call: Call, cause: str, out: list[Command]) -> None:
+        """The one agent a call was meant for did not take it; nobody else is offered it.
+
+        A click-to-call ends there (failed: the customer was never dialled). A call transferred
+        to an agent goes back to the queue it was answered in, as a new arrival, as a blind
+        transfer to that queue would have put it.
+        """
+        call.direct_to = None
+        if call.placed:
+            self._end(call, out, CallOutcome.FAILED, cause, None)
+            return
+        queue = self._queues.get(call.queue)
+        if queue is None:
+            self._send(call, self._fallback, out, CallOutcome.FAILED, "transfer_missed")
+        else:
+            self._enter(call, queue, out)
 
     # --- leaving the queue ---------------------------------------------------------------------
 
@@ -1011,7 +1031,7 @@ class Engine:
             self._offers.pop(offer.offer_id, None)
             self._hang_up_leg(offer.offer_id, call.call_id, agent, "callback_failed", out)
             self._release(agent, out, call.call_id, no_fault=True)
-        if call.callback_attempts >= queue.config.callback_max_attempts:
+        if call.placed or call.callback_attempts >= queue.config.callback_max_attempts:
             queue.remove(call)
             if call.origin_call_id is not None:
                 self._callback_of.pop(call.origin_call_id, None)

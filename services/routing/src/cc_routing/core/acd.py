@@ -21,6 +21,7 @@ from cc_proto.events import (
     CallDispositioned,
     CallHeld,
     CallOutcome,
+    CallPlaced,
     CallResumed,
     CallTransferred,
 )
@@ -33,6 +34,7 @@ from cc_routing.core.commands import (
     HangupCall,
     HoldCall,
     ParkCaller,
+    PlayMusicOnHold,
     ReleaseCaller,
     ReportProblem,
     TransferOut,
@@ -86,6 +88,10 @@ class CallView:
     callback_number: str | None
     skills: str | None = None
     """The call's own requirement (``cc_skills``), kept so a stored callback keeps it."""
+    direction: str = "inbound"
+    """``outbound`` for an agent's click-to-call."""
+    dialed_number: str | None = None
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +262,8 @@ class Acd(Engine):
             return out
         if len(queue):
             raise RoutingError(f"queue {name!r} still holds {len(queue)} calls")
+        if any(call.queue == name for call in self._calls.values()):
+            raise RoutingError(f"queue {name!r} still has calls placed or transferred to agents")
         for agent in list(queue.members.values()):
             self._part(agent, queue)
         del self._queues[name]
@@ -382,7 +390,9 @@ class Acd(Engine):
         call.offers.pop(offer.offer_id, None)
         agent.offer = None
         self._hang_up_leg(offer.offer_id, call.call_id, agent, reason, out)
-        if call.status is CallStatus.RINGING and not call.offers:
+        if call.direct_to is not None:
+            self._direct_missed(call, reason, out)
+        elif call.status is CallStatus.RINGING and not call.offers:
             call.status = CallStatus.WAITING
             if not self._leave_if_due(call, out):
                 self._route(call, out, "retry")
@@ -696,6 +706,8 @@ class Acd(Engine):
         if call.status is CallStatus.CONNECTED:
             self._agent_leg_follows(call)
             self._finish(call, out, "caller", cause, at=at)
+        elif call.direct_to is not None and not call.placed:
+            self._transfer_abandoned(call, out, cause)
         elif call.status is CallStatus.DIALING:
             self._callback_failed(call, cause, out)
         elif not call.is_callback:
@@ -779,6 +791,8 @@ class Acd(Engine):
         call = self._calls.get(call_id)
         if call is None or call.status is CallStatus.DONE:
             raise RoutingError(f"routing holds no call {call_id!r}")
+        if call.placed and call.status is CallStatus.RINGING:
+            return self._cancel_placed(call, cause, now)
         if call.is_callback and call.status in (CallStatus.WAITING, CallStatus.RINGING):
             raise RoutingError(f"call {call_id!r} is a booked callback with no line to hang up")
         out = self._begin(now)
@@ -819,6 +833,7 @@ class Acd(Engine):
         comes at the very end.
         """
         call = self._answered(call_id)
+        self._refuse_placed(call, "a queue")
         queue = self._queues.get(queue_name)
         if queue is None:
             raise RoutingError(f"no queue named {queue_name!r}")
@@ -844,10 +859,146 @@ class Acd(Engine):
         if old is not None:
             old.remove(call)
         call.hops += 1
+        call.direct_to = None
         if agent is not None:
             self._leave_conversation(agent, call, self._now - call.answered_at, out)
         self._enter(call, queue, out)
         return out
+
+    def transfer_to_agent(self, call_id: str, agent_id: str, now: float) -> list[Command]:
+        """Blind-transfer an answered call to one agent, who must be available.
+
+        The caller is parked out of the bridge with music (the first agent's leg ends with it,
+        that agent goes into wrap-up) while the new agent is rung; nobody else is offered the
+        call. If that agent does not take it, the caller goes back to the queue it was answered
+        in as a new arrival (as a transfer to that queue would have put it). The new answer is
+        the agent's, not a second answer of the queue (``queue_answer`` false).
+        """
+        call = self._answered(call_id)
+        self._refuse_placed(call, "an agent")
+        target = self._agent(agent_id)
+        if call.agent is target:
+            raise RoutingError(f"call {call_id!r} is already with agent {agent_id!r}")
+        self._check_free(target, now)
+        out = self._begin(now)
+        if self._calls.get(call_id) is not call or call.status is not CallStatus.CONNECTED:
+            return out
+        queue = self._queues.get(call.queue)
+        if queue is None or not target.offerable(self._now):
+            out.append(ReportProblem("transfer_refused", f"agent {agent_id!r} was taken first"))
+            return out
+        agent, offer = call.agent, call.offer
+        self._emit(
+            out,
+            CallTransferred(kind="blind", target_kind="agent", target=agent_id, queue=call.queue),
+            call_id,
+            agent.agent_id if agent is not None else None,
+        )
+        if offer is not None:
+            self._offers.pop(offer.offer_id, None)
+            if agent is not None:
+                self._expect_leg_end(offer.offer_id, call_id, agent)
+        out.append(ParkCaller(call_id, "transferred"))
+        call.offer = None
+        call.agent = None
+        call.offers = {}
+        if agent is not None:
+            self._leave_conversation(agent, call, self._now - call.answered_at, out)
+        call.direct_to = agent_id
+        call.enqueued_at = self._now
+        out.append(PlayMusicOnHold(call_id, queue.name, queue.config.music_on_hold))
+        self._offer(call, target, queue, out)
+        return out
+
+    def _transfer_abandoned(self, call: Call, out: list[Command], cause: str) -> None:
+        """The caller hung up while being transferred to an agent: the call (answered by the
+        first agent) ends; the agent being rung is freed."""
+        freed = self._cancel_offers(call, out, "caller_abandoned")
+        self._end(call, out, CallOutcome.ANSWERED, cause, "caller")
+        for agent in freed:
+            self._serve(agent, out)
+
+    # --- click-to-call ---------------------------------------------------------------------------
+
+    def new_call_id(self) -> str:
+        """Return a fresh call id, made as agent legs' ids are (a uuid4 in a deployment): a
+        click-to-call's customer leg gets it, and the API names the call before placing it."""
+        return self._new_id()
+
+    def place_call(
+        self,
+        call_id: str,
+        agent_id: str,
+        number: str,
+        queue: str,
+        now: float,
+        *,
+        customer_id: str | None = None,
+    ) -> list[Command]:
+        """Click-to-call: ring the agent; once they answer, dial ``number`` and bridge.
+
+        ``number`` is E.164, checked by the caller. The agent, who must be available, is
+        reserved, then on the call, so no queue offers them a call meanwhile. ``queue`` is
+        where the call is reported and wrapped up (its ring and dial timeouts, wrap-up and
+        disposition codes apply); the call never waits in its line. If the agent does not
+        answer, or the number is not reached, the call ends ``failed`` and the agent is free;
+        a conversation ends in wrap-up like any other.
+        """
+        agent = self._agent(agent_id)
+        runtime = self._queues.get(queue)
+        if runtime is None:
+            raise RoutingError(f"no queue named {queue!r}")
+        if call_id in self._calls:
+            raise RoutingError(f"call {call_id!r} exists already")
+        self._check_free(agent, now)
+        out = self._begin(now)
+        if not agent.offerable(self._now):
+            out.append(ReportProblem("agent_taken", f"agent {agent_id!r} was offered a call first"))
+            return out
+        parked = ParkedCall(call_id, queue, dialed_number=number, customer_id=customer_id)
+        call = Call(parked, None, self._now)
+        call.callback_number = number
+        call.placed = True
+        call.direct_to = agent_id
+        self._calls[call_id] = call
+        self._emit(
+            out,
+            CallPlaced(queue=queue, dialed_number=number, customer_id=customer_id),
+            call_id,
+            agent_id,
+        )
+        self._offer(call, agent, runtime, out)
+        return out
+
+    def _cancel_placed(self, call: Call, cause: str, now: float) -> list[Command]:
+        """A click-to-call hung up while the agent still rings: stop the ring, end it there."""
+        out = self._begin(now)
+        if self._calls.get(call.call_id) is not call or call.status is not CallStatus.RINGING:
+            return out
+        freed = self._cancel_offers(call, out, "hung_up")
+        self._end(call, out, CallOutcome.FAILED, cause, "system")
+        for agent in freed:
+            self._serve(agent, out)
+        return out
+
+    def _check_free(self, agent: Agent, now: float) -> None:
+        """Refuse (RoutingError, with why) an agent who could not be offered a call now."""
+        if self._holding:
+            raise RoutingError("routing is handing over to another instance: try again")
+        if agent.state is not AgentState.AVAILABLE:
+            raise RoutingError(f"agent {agent.agent_id!r} is not available ({agent.state.value})")
+        if agent.ready_at > max(now, self._now):
+            raise RoutingError(f"agent {agent.agent_id!r} is resting after a missed call")
+        if agent.hanging_up is not None:
+            raise RoutingError(f"agent {agent.agent_id!r} still has their last call on the phone")
+
+    @staticmethod
+    def _refuse_placed(call: Call, where: str) -> None:
+        if call.placed:
+            raise RoutingError(
+                f"call {call.call_id!r} is a click-to-call: it can be transferred to a number, "
+                f"not to {where}"
+            )
 
     def hold_call(self, call_id: str, now: float) -> list[Command]:
         """The agent puts the caller on hold (music on hold); 409-worthy unless talking."""
@@ -1190,7 +1341,10 @@ class Acd(Engine):
             if call.status is not CallStatus.RINGING:
                 continue
             self._cancel_offers(call, out, "routing_stopped")
-            call.status = CallStatus.WAITING
+            if call.direct_to is not None:
+                self._direct_missed(call, "routing_stopped", out)
+            else:
+                call.status = CallStatus.WAITING
         return out
 
     def legs_hanging_up(self) -> list[tuple[str, float]]:
@@ -1236,6 +1390,7 @@ class Acd(Engine):
             CallStatus.RINGING,
             CallStatus.DIALING,
         )
+        in_queue = in_queue and call.direct_to is None
         position = queue.position(call) if in_queue and queue is not None else None
         estimate = (
             queue.estimated_wait(position) if queue is not None and position is not None else None
@@ -1252,6 +1407,9 @@ class Acd(Engine):
             agent_id=call.agent.agent_id if call.agent is not None else None,
             callback_number=call.callback_number,
             skills=call.own_requirement.text if call.own_requirement is not None else None,
+            direction="outbound" if call.placed else "inbound",
+            dialed_number=call.dialed_number,
+            customer_id=call.customer_id,
         )
 
     def queue_status(self, name: str, now: float | None = None) -> QueueStatus:

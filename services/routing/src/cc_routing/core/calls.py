@@ -132,6 +132,7 @@ class Call:
         "caller_number",
         "customer_id",
         "dialed_number",
+        "direct_to",
         "ended_by_request",
         "enqueued_at",
         "held_since",
@@ -143,6 +144,7 @@ class Call:
         "offers",
         "origin_call_id",
         "own_requirement",
+        "placed",
         "priority",
         "queue",
         "requirement",
@@ -187,6 +189,11 @@ class Call:
         """When the agent put the caller on hold (None: not on hold)."""
         self.hold_seconds = 0.0
         """Time on hold so far, finished holds only."""
+        self.direct_to: str | None = None
+        """The one agent the call is offered to (a click-to-call, a transfer to an agent):
+        it is never in its queue's line and nobody else may take it."""
+        self.placed = False
+        """An agent's outbound call (click-to-call): the agent is rung, then the customer."""
         """The cause a CRM asked to hang up with, until the switch confirms the hangup."""
 
     @property
