@@ -3,10 +3,11 @@
 Two agents (7301: answers after 1 s; 7302: never answers), reached as loopback legs or as SIP
 calls, 50 callers parked for queue ``support`` (7200) about 0.5 s apart, a quarter of them
 hanging up after 1.5 s, the others talking 0.5 s once bridged or giving up after 12 s.
-Routing is stopped cleanly once and crash-like once while callers keep coming. The metrics service's offered, answered and
-abandoned equal what the switch saw: callers parked, callers bridged to an agent leg (its own
-CHANNEL_BRIDGE events), the rest. No agent rings or talks twice at once, no caller is bridged
-twice, no agent-leg uuid is used twice. Runs on the simulator and on the real FreeSWITCH.
+Routing is stopped cleanly once and crash-like once while callers keep coming. The metrics
+service's offered, answered and abandoned equal what the switch saw: callers parked, callers
+bridged to an agent leg (its own CHANNEL_BRIDGE events), the rest. No agent rings or talks
+twice at once, no caller is bridged twice, no agent-leg uuid is used twice. Runs on the
+simulator and on the real FreeSWITCH.
 """
 
 from __future__ import annotations
