@@ -9,7 +9,6 @@ is a 422 with the reason, and nothing is stored or remembered.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -23,7 +22,15 @@ from cc_common.problems import problem_doc
 from cc_proto import make_event
 from cc_proto.events import AgentState, ConfigChanged
 from cc_routing.adapters import db as tables
-from cc_routing.core import AgentConfig, ConfigError, QueueConfig, RoutingError
+from cc_routing.core import (
+    AgentConfig,
+    AgentView,
+    CallView,
+    ConfigError,
+    QueueConfig,
+    QueueStatus,
+    RoutingError,
+)
 from cc_routing.core.config import check_agent, check_queue_input
 from cc_routing.dialer.lists import normalise_number
 from cc_routing.runtime import RoutingRuntime, Store
@@ -98,7 +105,7 @@ AGENTS: TypeAdapter[AgentConfig] = TypeAdapter(AgentConfig)
 
 
 @router.put("/queues/{name}", status_code=status.HTTP_200_OK)
-async def put_queue(name: str, config: QueueConfig, service: ServiceDep) -> dict[str, Any]:
+async def put_queue(name: str, config: QueueConfig, service: ServiceDep) -> QueueConfig:
     """Create or change a queue; a bad strategy, number or skill expression is a 422 with why."""
     try:
         check_queue_input(config)
@@ -115,7 +122,7 @@ async def put_queue(name: str, config: QueueConfig, service: ServiceDep) -> dict
         )
     except ConfigError as exc:
         raise _bad(exc) from None
-    return document
+    return config
 
 
 @router.delete("/queues/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=EITHER)
@@ -135,14 +142,14 @@ async def delete_queue(name: str, service: ServiceDep) -> Response:
 
 
 @router.get("/queues")
-async def list_queues(service: ServiceDep) -> list[dict[str, Any]]:
+async def list_queues(service: ServiceDep) -> list[QueueStatus]:
     """Every queue's live status."""
     runtime = _runtime(service)
     return [_status(runtime, name) for name in runtime.acd.queue_names()]
 
 
 @router.get("/queues/{name}", responses=NOT_FOUND)
-async def queue_status(name: str, service: ServiceDep) -> dict[str, Any]:
+async def queue_status(name: str, service: ServiceDep) -> QueueStatus:
     """One queue's live figures: calls waiting, oldest wait, agents by state, service level."""
     runtime = _runtime(service)
     if name not in runtime.acd.queue_names():
@@ -150,12 +157,12 @@ async def queue_status(name: str, service: ServiceDep) -> dict[str, Any]:
     return _status(runtime, name)
 
 
-def _status(runtime: RoutingRuntime, name: str) -> dict[str, Any]:
-    return _finite(_fields(runtime.acd.queue_status(name, runtime.now())))
+def _status(runtime: RoutingRuntime, name: str) -> QueueStatus:
+    return runtime.acd.queue_status(name, runtime.now())
 
 
 @router.put("/agents/{agent_id}")
-async def put_agent(agent_id: str, config: AgentConfig, service: ServiceDep) -> dict[str, Any]:
+async def put_agent(agent_id: str, config: AgentConfig, service: ServiceDep) -> AgentConfig:
     """Create or change an agent: contact (one FreeSWITCH endpoint), skills 1-5, queues as tiers.
 
     The contact is one endpoint such as ``user/1001`` or ``sofia/gateway/carrier/4930123``: no
@@ -179,7 +186,7 @@ async def put_agent(agent_id: str, config: AgentConfig, service: ServiceDep) -> 
         )
     except (ConfigError, RoutingError) as exc:
         raise _bad(exc) from None
-    return document
+    return config
 
 
 @router.delete(
@@ -235,18 +242,18 @@ class Disposition(BaseModel):
     resolved: bool | None = None
 
 
-async def _agent_action(service: RoutingService, agent_id: str, decide: Any) -> dict[str, Any]:
+async def _agent_action(service: RoutingService, agent_id: str, decide: Any) -> AgentView:
     runtime = _runtime(service)
     _known_agent(runtime, agent_id)
     try:
         await runtime.step(lambda: decide(runtime.acd, runtime.now()))
     except (RoutingError, ConfigError) as exc:
         raise _bad(exc, status.HTTP_409_CONFLICT) from None
-    return _fields(runtime.acd.agent_view(agent_id))
+    return runtime.acd.agent_view(agent_id)
 
 
 @router.post("/agents/{agent_id}/login", responses=EITHER)
-async def login(agent_id: str, body: Login, service: ServiceDep) -> dict[str, Any]:
+async def login(agent_id: str, body: Login, service: ServiceDep) -> AgentView:
     """Start a shift, available or straight into a break."""
     state = AgentState(body.state)
     return await _agent_action(
@@ -257,7 +264,7 @@ async def login(agent_id: str, body: Login, service: ServiceDep) -> dict[str, An
 
 
 @router.post("/agents/{agent_id}/logout", responses=EITHER)
-async def logout(agent_id: str, body: Logout, service: ServiceDep) -> dict[str, Any]:
+async def logout(agent_id: str, body: Logout, service: ServiceDep) -> AgentView:
     """End a shift (after the current call, if on one)."""
     return await _agent_action(
         service, agent_id, lambda acd, now: acd.logout(agent_id, now, reason=body.reason)
@@ -265,7 +272,7 @@ async def logout(agent_id: str, body: Logout, service: ServiceDep) -> dict[str, 
 
 
 @router.post("/agents/{agent_id}/state", responses=EITHER)
-async def change_state(agent_id: str, body: StateChange, service: ServiceDep) -> dict[str, Any]:
+async def change_state(agent_id: str, body: StateChange, service: ServiceDep) -> AgentView:
     """Go available, on break or not ready (a reason code is required for the last two)."""
     if body.state == "available":
         decide = lambda acd, now: acd.set_available(agent_id, now)  # noqa: E731
@@ -279,7 +286,7 @@ async def change_state(agent_id: str, body: StateChange, service: ServiceDep) ->
 
 
 @router.post("/agents/{agent_id}/wrap-up", responses=EITHER)
-async def wrap_up(agent_id: str, body: WrapUp, service: ServiceDep) -> dict[str, Any]:
+async def wrap_up(agent_id: str, body: WrapUp, service: ServiceDep) -> AgentView:
     """End wrap-up now, or extend it."""
     if body.action == "end":
         return await _agent_action(
@@ -291,7 +298,7 @@ async def wrap_up(agent_id: str, body: WrapUp, service: ServiceDep) -> dict[str,
 
 
 @router.post("/agents/{agent_id}/disposition", responses=EITHER)
-async def disposition(agent_id: str, body: Disposition, service: ServiceDep) -> dict[str, Any]:
+async def disposition(agent_id: str, body: Disposition, service: ServiceDep) -> AgentView:
     """Record the outcome of the agent's current (or just ended) call."""
     return await _agent_action(
         service,
@@ -301,11 +308,11 @@ async def disposition(agent_id: str, body: Disposition, service: ServiceDep) -> 
 
 
 @router.get("/agents/{agent_id}", responses=NOT_FOUND)
-async def agent(agent_id: str, service: ServiceDep) -> dict[str, Any]:
+async def agent(agent_id: str, service: ServiceDep) -> AgentView:
     """An agent's live state."""
     runtime = _runtime(service)
     _known_agent(runtime, agent_id)
-    return _fields(runtime.acd.agent_view(agent_id))
+    return runtime.acd.agent_view(agent_id)
 
 
 # --- calls -------------------------------------------------------------------------------------
@@ -316,17 +323,17 @@ class CallbackRequest(BaseModel):
 
 
 @router.get("/calls/{call_id}", responses=NOT_FOUND)
-async def call(call_id: str, service: ServiceDep) -> dict[str, Any]:
+async def call(call_id: str, service: ServiceDep) -> CallView:
     """Where a call stands: status, position and estimated wait, kept current."""
     runtime = _runtime(service)
     view = runtime.acd.call_view(call_id, runtime.now())
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
-    return _finite(_fields(view))
+    return view
 
 
 @router.post("/calls/{call_id}/callback", responses=EITHER)
-async def callback(call_id: str, body: CallbackRequest, service: ServiceDep) -> dict[str, Any]:
+async def callback(call_id: str, body: CallbackRequest, service: ServiceDep) -> CallView | None:
     """The caller leaves the line and keeps their place: they are called back in turn.
 
     404 while routing holds no such call (the IVR asks a moment after the caller parks, so it
@@ -341,8 +348,27 @@ async def callback(call_id: str, body: CallbackRequest, service: ServiceDep) -> 
         )
     except RoutingError as exc:
         raise _bad(exc, status.HTTP_409_CONFLICT) from None
-    view = runtime.acd.call_view(call_id, runtime.now())
-    return _finite(_fields(view)) if view is not None else {}
+    return runtime.acd.call_view(call_id, runtime.now())
+
+
+CommandName = Literal["hangup", "transfer", "hold", "resume", "call"]
+
+
+class CommandAccepted(BaseModel):
+    """A CTI command routing accepted and sent to FreeSWITCH; what it does follows as events.
+
+    Only the fields of the command given are present.
+    """
+
+    call_id: str
+    command: CommandName
+    cause: str | None = None
+    target_kind: Literal["number", "queue", "agent"] | None = None
+    target: str | None = None
+    agent_id: str | None = None
+    number: str | None = None
+    queue: str | None = None
+    customer_id: str | None = None
 
 
 HangupCause = Literal[
@@ -355,8 +381,13 @@ class HangupRequest(BaseModel):
     cause: HangupCause = "NORMAL_CLEARING"
 
 
-@router.post("/calls/{call_id}/hangup", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
-async def hangup(call_id: str, body: HangupRequest, service: ServiceDep) -> dict[str, Any]:
+@router.post(
+    "/calls/{call_id}/hangup",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=EITHER,
+    response_model_exclude_none=True,
+)
+async def hangup(call_id: str, body: HangupRequest, service: ServiceDep) -> CommandAccepted:
     """Hang up a call routing holds (``uuid_kill`` with the cause, sent with bgapi).
 
     Accepted, not done: the leg's hangup event ends the call in routing as any hangup does
@@ -370,7 +401,7 @@ async def hangup(call_id: str, body: HangupRequest, service: ServiceDep) -> dict
         await runtime.step(lambda: runtime.acd.hang_up(call_id, body.cause, runtime.now()))
     except RoutingError as exc:
         raise _bad(exc, status.HTTP_409_CONFLICT) from None
-    return {"call_id": call_id, "command": "hangup", "cause": body.cause}
+    return CommandAccepted(call_id=call_id, command="hangup", cause=body.cause)
 
 
 class TransferToNumber(BaseModel):
@@ -399,8 +430,13 @@ TransferRequest = Annotated[
 ]
 
 
-@router.post("/calls/{call_id}/transfer", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
-async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> dict[str, Any]:
+@router.post(
+    "/calls/{call_id}/transfer",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=EITHER,
+    response_model_exclude_none=True,
+)
+async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> CommandAccepted:
     """Blind-transfer an answered call to a queue or a number (digits and ``+`` only).
 
     To a queue: the caller is parked out of the bridge (``uuid_park``; the agent leg hangs up
@@ -432,12 +468,9 @@ async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> 
         await runtime.step(decide)
     except RoutingError as exc:
         raise _bad(exc, status.HTTP_409_CONFLICT) from None
-    return {
-        "call_id": call_id,
-        "command": "transfer",
-        "target_kind": body.target_kind,
-        "target": target,
-    }
+    return CommandAccepted(
+        call_id=call_id, command="transfer", target_kind=body.target_kind, target=target
+    )
 
 
 class PlaceCall(BaseModel):
@@ -448,8 +481,13 @@ class PlaceCall(BaseModel):
     customer_id: Label | None = None
 
 
-@router.post("/agents/{agent_id}/calls", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
-async def place_call(agent_id: str, body: PlaceCall, service: ServiceDep) -> dict[str, Any]:
+@router.post(
+    "/agents/{agent_id}/calls",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=EITHER,
+    response_model_exclude_none=True,
+)
+async def place_call(agent_id: str, body: PlaceCall, service: ServiceDep) -> CommandAccepted:
     """Click-to-call: ring the agent (an originate with a fresh uuid, as for any offer); when
     they answer, dial the number through the callback dial string (``CC_ROUTING_CALLBACK_DIAL``)
     as leg ``call_id`` and bridge. The agent is reserved, then on the call, so no queue offers
@@ -477,19 +515,19 @@ async def place_call(agent_id: str, body: PlaceCall, service: ServiceDep) -> dic
         raise _bad(exc, status.HTTP_409_CONFLICT) from None
     if not acd.holds_call(call_id):
         raise _bad(RoutingError(f"agent {agent_id!r} was offered a call first"), 409)
-    return {
-        "call_id": call_id,
-        "command": "call",
-        "agent_id": agent_id,
-        "number": number,
-        "queue": body.queue,
-        "customer_id": body.customer_id,
-    }
+    return CommandAccepted(
+        call_id=call_id,
+        command="call",
+        agent_id=agent_id,
+        number=number,
+        queue=body.queue,
+        customer_id=body.customer_id,
+    )
 
 
 async def _call_command(
-    service: RoutingService, call_id: str, decide: Any, command: str
-) -> dict[str, Any]:
+    service: RoutingService, call_id: str, decide: Any, command: CommandName
+) -> CommandAccepted:
     """Run one CTI command on a call: 404 unless routing holds it, 409 when it does not apply."""
     runtime = _runtime(service)
     if not runtime.acd.holds_call(call_id):
@@ -498,11 +536,16 @@ async def _call_command(
         await runtime.step(lambda: decide(runtime.acd, runtime.now()))
     except RoutingError as exc:
         raise _bad(exc, status.HTTP_409_CONFLICT) from None
-    return {"call_id": call_id, "command": command}
+    return CommandAccepted(call_id=call_id, command=command)
 
 
-@router.post("/calls/{call_id}/hold", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
-async def hold(call_id: str, service: ServiceDep) -> dict[str, Any]:
+@router.post(
+    "/calls/{call_id}/hold",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=EITHER,
+    response_model_exclude_none=True,
+)
+async def hold(call_id: str, service: ServiceDep) -> CommandAccepted:
     """Put an answered call on hold: ``uuid_hold`` on the agent's leg, so the caller (its
     bridge partner) hears music on hold; call.held is published. 409 unless the call is
     answered and not on hold already."""
@@ -511,8 +554,13 @@ async def hold(call_id: str, service: ServiceDep) -> dict[str, Any]:
     )
 
 
-@router.post("/calls/{call_id}/resume", status_code=status.HTTP_202_ACCEPTED, responses=EITHER)
-async def resume(call_id: str, service: ServiceDep) -> dict[str, Any]:
+@router.post(
+    "/calls/{call_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=EITHER,
+    response_model_exclude_none=True,
+)
+async def resume(call_id: str, service: ServiceDep) -> CommandAccepted:
     """Take a held call off hold (``uuid_hold off`` on the agent's leg); call.resumed carries
     the hold's length, and call.ended the call's total ``hold_seconds``. 409 unless on hold."""
     return await _call_command(
@@ -520,23 +568,54 @@ async def resume(call_id: str, service: ServiceDep) -> dict[str, Any]:
     )
 
 
+class CandidateOut(BaseModel):
+    """An agent who could take the call, with the terms the strategy ranked them by."""
+
+    agent_id: str
+    terms: dict[str, float | int | str | None]
+    chosen: bool
+
+
+class SkippedOut(BaseModel):
+    """A member of the queue who was not considered, and why."""
+
+    agent_id: str
+    reason: str
+
+
+class QueueChoiceOut(BaseModel):
+    """How a queue ranked when a freed agent in several queues picked one."""
+
+    queue: str
+    service_level: float
+    target: float
+    margin: float
+    head_call_id: str
+    head_enqueued_at: float
+    chosen: bool
+
+
+class DecisionOut(BaseModel):
+    """One routing decision for the call: who was considered, ranked, skipped and chosen."""
+
+    at: float
+    call_id: str
+    queue: str
+    trigger: str
+    strategy: str
+    requirement: str | None
+    relaxation_step: int
+    chosen: list[str]
+    candidates: list[CandidateOut]
+    skipped: list[SkippedOut]
+    queue_choice: list[QueueChoiceOut]
+
+
 @router.get("/calls/{call_id}/explain", responses=NOT_FOUND)
-async def explain(call_id: str, service: ServiceDep) -> list[dict[str, Any]]:
+async def explain(call_id: str, service: ServiceDep) -> list[DecisionOut]:
     """Why this call went (or did not go) to each agent: candidates, score terms, skips."""
     runtime = _runtime(service)
     decisions = runtime.acd.explain(call_id)
     if not decisions:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no routing decision kept for {call_id!r}")
-    return [decision.as_dict() for decision in decisions]
-
-
-def _fields(view: Any) -> dict[str, Any]:
-    """A frozen dataclass view as a JSON-ready dict."""
-    return {name: getattr(view, name) for name in view.__dataclass_fields__}
-
-
-def _finite(doc: dict[str, Any]) -> dict[str, Any]:
-    """Replace infinities (JSON has none) with None."""
-    return {
-        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in doc.items()
-    }
+    return [DecisionOut.model_validate(decision.as_dict()) for decision in decisions]
