@@ -1,4 +1,5 @@
-"""After a lost link, the caller who left unheard is judged by what their channel noted.
+"""After a lost link or a restart, routing is rebuilt from what the switch has: the caller who
+left unheard is judged by what their channel noted, strays follow one rule.
 
 The resync's plan is pure (the core, the live channels, the hangup notes in; commands out), so
 the races of a lost link are played here move by move.
@@ -8,9 +9,17 @@ from __future__ import annotations
 
 from cc_proto.events import CallAbandoned, CallAnswered, CallEnded, CallOutcome
 from cc_routing.adapters.freeswitch import HangupNote
-from cc_routing.core import Acd, BridgeCall, OfferCall, ParkedCall, QueueConfig
+from cc_routing.core import (
+    Acd,
+    BridgeCall,
+    CancelOffer,
+    HangupCall,
+    OfferCall,
+    ParkedCall,
+    QueueConfig,
+)
 from cc_routing.core.testing import agent, build, event_types, events, of_type
-from cc_routing.reconcile import LiveChannel, resync_plan
+from cc_routing.reconcile import LiveChannel, Stored, restore_plan, resync_plan
 
 Q = "support"
 
@@ -74,3 +83,37 @@ def test_a_hung_up_ring_whose_end_was_lost_with_the_link_frees_the_agent() -> No
     (again,) = of_type(out, OfferCall)
     assert (again.agent_id, again.call_id) == ("a1", "c2")
     assert offer.offer_id != again.offer_id
+
+
+def test_a_caller_left_over_from_a_finished_conversation_is_let_go_by_both() -> None:
+    """Restore and resync share one rule for callers routing has no record of."""
+    leftover = LiveChannel("old", {"cc_queue": Q, "cc_answered_at": "5.0"}, "ACTIVE")
+    newcomer = LiveChannel("new", {"cc_queue": Q}, "ACTIVE")
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    out = resync_plan(acd, [leftover, newcomer], now=10.0, snapshot_at=10.0, notes={})
+    assert of_type(out, HangupCall) == [HangupCall("old", "NORMAL_CLEARING")]
+    assert [o.call_id for o in of_type(out, OfferCall)] == ["new"]
+    after = Acd()
+    after.configure_queue(QueueConfig(Q), 10.0)
+    after.upsert_agent(agent("a1", Q), 10.0)
+    after.login("a1", 10.0)
+    stored = Stored(agent_states=[], ledger=[], callbacks=[])
+    out = restore_plan(after, stored, [leftover, newcomer], {}, notes={}, now=10.0)
+    assert of_type(out, HangupCall) == [HangupCall("old", "NORMAL_CLEARING")]
+    assert [o.call_id for o in of_type(out, OfferCall)] == ["new"]
+
+
+def test_a_ring_left_over_by_a_stopped_instance_is_hung_up_before_the_agent_rings_again() -> None:
+    after = build([QueueConfig(Q)], [agent("a1", Q)], now=10.0)
+    ring = LiveChannel(
+        "leg-old",
+        {"cc_role": "agent", "cc_leg": "leg-old", "cc_offer_agent": "a1", "cc_call_id": "c1"},
+        "RINGING",
+    )
+    caller = LiveChannel("c1", {"cc_queue": Q, "cc_enqueued_at": "5.0"}, "ACTIVE")
+    stored = Stored(agent_states=[], ledger=[], callbacks=[])
+    out = restore_plan(after, stored, [ring, caller], {}, notes={}, now=10.0)
+    assert [c.offer_id for c in of_type(out, CancelOffer)] == ["leg-old"]
+    assert of_type(out, OfferCall) == []  # a1's phone still rings with the old leg
+    (offer,) = of_type(after.agent_hung_up("leg-old", 10.2, cause="ORIGINATOR_CANCEL"), OfferCall)
+    assert (offer.agent_id, offer.call_id) == ("a1", "c1")

@@ -153,7 +153,13 @@ async def load_configuration(runtime: RoutingRuntime) -> dict[str, AgentConfig]:
         ).scalars()
         queues = [QUEUE_ADAPTER.validate_python(row) for row in queue_rows]
         agents = [AGENT_ADAPTER.validate_python(row) for row in agent_rows]
-    now, acd = runtime.now(), runtime.acd
+    await runtime.step(lambda: _configure(runtime.acd, queues, agents, runtime.now()))
+    return {agent.agent_id: agent for agent in agents}
+
+
+def _configure(
+    acd: Acd, queues: Sequence[QueueConfig], agents: Sequence[AgentConfig], now: float
+) -> list[Command]:
     commands: list[Command] = []
     for queue in queues:
         try:
@@ -162,8 +168,16 @@ async def load_configuration(runtime: RoutingRuntime) -> dict[str, AgentConfig]:
             log.error("routing.stored_queue_invalid", queue=queue.name, error=str(exc))
     for agent in agents:
         commands += acd.upsert_agent(agent, now)
-    await runtime.step(lambda: commands)
-    return {agent.agent_id: agent for agent in agents}
+    return commands
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the database holds for a restore: agent states, the call ledger, callbacks."""
+
+    agent_states: Sequence[Any]
+    ledger: Sequence[Any]
+    callbacks: Sequence[Any]
 
 
 async def restore(
@@ -178,38 +192,76 @@ async def restore(
     Every call routing had offered is in its ledger: one FreeSWITCH still has goes back in its
     place (or back on its agent); one that ended while no instance listened is ended now, so
     its ``call.ended`` (and abandon) is published exactly once. Callers that parked meanwhile
-    are offered as new calls.
+    are offered as new calls. Read first, then decided in one step (:func:`restore_plan`).
     """
-    acd, now = runtime.acd, runtime.now()
-    await _restore_agents(runtime, now, agents)
+    stored = await _stored(runtime)
+    alive = {channel.uuid for channel in live}
+    gone = [row.call_id for row in stored.ledger if row.call_id not in alive]
+    notes = await _hangup_notes(api, gone) if api is not None else {}
+    runtime.orphans.update(_left_over_legs(live, stored.ledger))
+    await runtime.step(
+        lambda: restore_plan(runtime.acd, stored, live, agents, notes=notes, now=runtime.now())
+    )
+    log.info("routing.restored", calls=len(stored.ledger), live_channels=len(live))
+
+
+def restore_plan(
+    acd: Acd,
+    stored: Stored,
+    live: Sequence[LiveChannel],
+    agents: dict[str, AgentConfig],
+    *,
+    notes: Mapping[str, HangupNote],
+    now: float,
+) -> list[Command]:
+    """Rebuild the core from what was stored and what the switch has (pure)."""
+    _restore_agents(acd, stored.agent_states, agents, now)
     by_uuid = {channel.uuid: channel for channel in live}
-    ledger = await _ledger(runtime)
-    gone = [row.call_id for row in ledger if row.call_id not in by_uuid]
-    hung_up = await _hangup_notes(api, gone) if api is not None else {}
     commands: list[Command] = []
-    for row in ledger:
+    for row in stored.ledger:
         channel = by_uuid.get(row.call_id)
-        note = hung_up.get(row.call_id)
-        commands += _restore_ledger_call(runtime, row, channel, by_uuid, agents, note)
-    known = {row.call_id for row in ledger}
-    bridged_legs = {row.agent_leg for row in ledger if row.agent_leg}
+        note = notes.get(row.call_id)
+        commands += _restore_ledger_call(acd, now, row, channel, by_uuid, agents, note)
+    known = {row.call_id for row in stored.ledger}
+    left_over = _left_over_legs(live, stored.ledger)
     for channel in sorted(live, key=lambda c: float(c.variables.get("cc_enqueued_at") or now)):
-        if ROLE in channel.variables and channel.role is None:
-            continue  # a loopback agent's own phone half: it ends with the leg routing rang
-        if channel.role is None and "cc_queue" in channel.variables and channel.uuid not in known:
-            commands += _stray_caller(runtime, channel, now)
-        elif channel.role in (ROLE_AGENT, ROLE_CUSTOMER) and channel.uuid not in bridged_legs:
+        if _is_stray(channel, known):
+            commands += stray_caller(acd, channel, now)
+        elif channel.uuid in left_over:
             # A ring in progress when we stopped: its offer is lost, the call will be re-offered.
-            runtime.orphans.add(channel.uuid)
             agent_id = channel.variables.get(VAR_OFFER_AGENT)
             if channel.role == ROLE_AGENT and agent_id is not None:
                 call_id = channel.variables.get(VAR_CALL, "")
                 commands += acd.hang_up_left_over(channel.uuid, call_id, agent_id, now)
             else:
                 commands.append(HangupCall(channel.uuid, "ORIGINATOR_CANCEL"))
-    commands += await _restore_callbacks(runtime, now)
-    await runtime.step(lambda: [*commands, *acd.resume(now)])
-    log.info("routing.restored", calls=len(ledger), live_channels=len(live))
+    commands += _restore_callbacks(acd, stored.callbacks, now)
+    return [*commands, *acd.resume(now)]
+
+
+def _left_over_legs(live: Sequence[LiveChannel], ledger: Sequence[Any]) -> set[str]:
+    """Legs routing rang (agents, callback customers) that no stored call is bridged to."""
+    bridged = {row.agent_leg for row in ledger if row.agent_leg}
+    return {
+        channel.uuid
+        for channel in live
+        if channel.role in (ROLE_AGENT, ROLE_CUSTOMER) and channel.uuid not in bridged
+    }
+
+
+async def _stored(runtime: RoutingRuntime) -> Stored:
+    tenant = runtime.tenant
+    async with runtime.db.session() as session:
+
+        async def rows(table: sa.Table, *order: Any) -> list[Any]:
+            query = sa.select(table).where(table.c.tenant == tenant).order_by(*order)
+            return list((await session.execute(query)).all())
+
+        return Stored(
+            agent_states=await rows(tables.agent_states),
+            ledger=await rows(tables.active_calls, tables.active_calls.c.enqueued_at),
+            callbacks=await rows(tables.callbacks),
+        )
 
 
 async def _hangup_notes(api: InboundClient, call_ids: Sequence[str]) -> dict[str, HangupNote]:
@@ -224,15 +276,9 @@ async def _hangup_notes(api: InboundClient, call_ids: Sequence[str]) -> dict[str
     return found
 
 
-async def _ledger(runtime: RoutingRuntime) -> list[Any]:
-    table = tables.active_calls
-    async with runtime.db.session() as session:
-        query = sa.select(table).where(table.c.tenant == runtime.tenant)
-        return list((await session.execute(query.order_by(table.c.enqueued_at))).all())
-
-
 def _restore_ledger_call(
-    runtime: RoutingRuntime,
+    acd: Acd,
+    now: float,
     row: Any,
     channel: LiveChannel | None,
     live: dict[str, LiveChannel],
@@ -241,7 +287,6 @@ def _restore_ledger_call(
 ) -> list[Command]:
     """Rebuild one call routing had offered, and end it if it ended while we were away (as
     its channel noted it, on FreeSWITCH's clock, when it did)."""
-    acd, now = runtime.acd, runtime.now()
     parked = ParkedCall(
         row.call_id, row.queue, row.priority, row.enqueued_at, caller_number=row.caller_number
     )
@@ -267,7 +312,7 @@ def _restore_ledger_call(
             commands.append(HangupCall(row.call_id, "NORMAL_CLEARING"))
         return commands
     if row.agent_leg is not None and row.agent_id in agents:
-        return commands + _restore_bridging(runtime, row, parked, channel, live, note)
+        return commands + _restore_bridging(acd, now, row, parked, channel, live, note)
     commands += acd.restore_call(parked, now)
     if channel is None:
         commands += ended_while_away(acd, row.call_id, now, note, cause="ORIGINATOR_CANCEL")
@@ -275,7 +320,8 @@ def _restore_ledger_call(
 
 
 def _restore_bridging(
-    runtime: RoutingRuntime,
+    acd: Acd,
+    now: float,
     row: Any,
     parked: ParkedCall,
     channel: LiveChannel | None,
@@ -291,7 +337,6 @@ def _restore_bridging(
     channel noted the agent's leg as its bridge partner: answered (from the bridge), then
     ended. The caller gone otherwise: an abandon (the agent's leg is cancelled).
     """
-    acd, now = runtime.acd, runtime.now()
     commands = acd.restore_call(
         parked,
         now,
@@ -345,8 +390,20 @@ def ended_while_away(
     return commands + acd.caller_hung_up(call_id, now, cause=cause, hung_up_at=hung_up_at)
 
 
-def _stray_caller(runtime: RoutingRuntime, channel: LiveChannel, now: float) -> list[Command]:
-    """A live caller routing has no record of: new (offer it), or left from a finished call."""
+def _is_stray(channel: LiveChannel, known: set[str]) -> bool:
+    """A caller waiting for a queue that routing holds no call for (not a leg routing rang,
+    nor a loopback agent's phone half: those carry ``cc_role``)."""
+    return (
+        ROLE not in channel.variables
+        and "cc_queue" in channel.variables
+        and (channel.uuid not in known)
+    )
+
+
+def stray_caller(acd: Acd, channel: LiveChannel, now: float) -> list[Command]:
+    """The one rule for a live caller routing has no record of (restore and resync alike): left
+    over from a finished conversation (it carries ``cc_answered_at``): let it go; else new, or
+    queued by an instance that is gone: offer it."""
     if "cc_answered_at" in channel.variables:
         return [HangupCall(channel.uuid, "NORMAL_CLEARING")]
     try:
@@ -354,19 +411,13 @@ def _stray_caller(runtime: RoutingRuntime, channel: LiveChannel, now: float) -> 
     except ValueError as exc:
         log.warning("routing.restore_skipped", call_id=channel.uuid, reason=str(exc))
         return []
-    return _take_in(runtime.acd, parked, now)
+    return _take_in(acd, parked, now)
 
 
-async def _restore_agents(
-    runtime: RoutingRuntime, now: float, agents: dict[str, AgentConfig]
+def _restore_agents(
+    acd: Acd, rows: Sequence[Any], agents: dict[str, AgentConfig], now: float
 ) -> None:
     """Restore each agent's stored state (on a call: available until their call is restored)."""
-    async with runtime.db.session() as session:
-        rows = (
-            await session.execute(
-                sa.select(tables.agent_states).where(tables.agent_states.c.tenant == runtime.tenant)
-            )
-        ).all()
     for row in rows:
         config = agents.get(row.agent_id)
         if config is None:
@@ -374,7 +425,7 @@ async def _restore_agents(
         state = AgentState(row.state)
         if state is AgentState.ON_CALL:
             state = AgentState.AVAILABLE  # restore_call puts them back on their call
-        runtime.acd.restore_agent(
+        acd.restore_agent(
             config,
             state=state,
             since=row.since,
@@ -386,17 +437,11 @@ async def _restore_agents(
         )
 
 
-async def _restore_callbacks(runtime: RoutingRuntime, now: float) -> list[Command]:
-    async with runtime.db.session() as session:
-        rows = (
-            await session.execute(
-                sa.select(tables.callbacks).where(tables.callbacks.c.tenant == runtime.tenant)
-            )
-        ).all()
+def _restore_callbacks(acd: Acd, rows: Sequence[Any], now: float) -> list[Command]:
     commands: list[Command] = []
     for row in rows:
         try:
-            commands += runtime.acd.restore_callback(
+            commands += acd.restore_callback(
                 row.callback_id,
                 queue=row.queue,
                 number=row.number,
@@ -482,14 +527,8 @@ def resync_plan(
             commands += acd.agent_hung_up(closing, now, cause="ORIGINATOR_CANCEL")
     known = set(acd.active_calls())
     for channel in live:
-        if channel.role is None and "cc_queue" in channel.variables and channel.uuid not in known:
-            if "cc_answered_at" in channel.variables:
-                continue
-            try:
-                parked = ParkedCall.from_variables(channel.uuid, channel.variables)
-            except ValueError:
-                continue
-            commands += _take_in(acd, parked, now)
+        if _is_stray(channel, known):
+            commands += stray_caller(acd, channel, now)
     return [*commands, *acd.resume(now)]
 
 
