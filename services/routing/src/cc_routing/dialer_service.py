@@ -21,13 +21,17 @@ from cc_common.esl import InboundClient
 from cc_common.logging import get_logger
 from cc_proto import EventData, make_event
 from cc_routing.core import RoutingError
+from cc_routing.dialer.calls import AdoptedCall
 from cc_routing.dialer.campaigns import CampaignConfig, CampaignState
+from cc_routing.dialer_reconcile import ended_meanwhile, live_answered, read_recovery, settle_gone
 from cc_routing.dialer_runtime import DialerRuntime, Publisher
-from cc_routing.dialer_store import DialerStore
+from cc_routing.dialer_store import DialerStore, NotFound
 from cc_routing.runtime import RoutingRuntime
 
 log = get_logger(__name__)
 
+RECOVERY_RETRY_SECONDS = 1.0
+"""How soon a recovery that failed (the database or the switch away a moment) is tried again."""
 POLL_SECONDS = 1.0
 """How often the campaigns' states are read: a start or stop takes effect within this."""
 DRAIN_SECONDS = 2.0
@@ -58,9 +62,12 @@ class RoutingAgents:
 
     async def release(self, agent_id: str) -> None:
         """Their outbound leg ended: available again (or the break or logout they asked for)."""
-        await self.routing.step(
-            lambda: self.routing.acd.outbound_ended(agent_id, self.routing.now())
-        )
+        await self.hand_back(self.routing, agent_id)
+
+    @staticmethod
+    async def hand_back(routing: RoutingRuntime, agent_id: str) -> None:
+        """An agent's outbound call is over: routing may offer them work again."""
+        await routing.step(lambda: routing.acd.outbound_ended(agent_id, routing.now()))
 
 
 def outbox_publisher(routing: RoutingRuntime) -> Publisher:
@@ -86,11 +93,16 @@ class DialerService:
         routing: RoutingRuntime,
         client: InboundClient,
         *,
+        api: InboundClient | None = None,
         dial_string: Callable[[str], str],
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self.routing = routing
         self.client = client
+        self.api = api
+        """Routing's connection for queries (channel listing, hangup notes): the recovery's."""
+        self.recovered = False
+        """Whether the calls a previous leader left have been settled or adopted."""
         self.store = DialerStore(routing.db, routing.tenant)
         self.dial_string = dial_string
         self.poll_seconds = poll_seconds
@@ -106,6 +118,14 @@ class DialerService:
         self._task = asyncio.create_task(self._run(), name="dialer")
 
     async def _run(self) -> None:
+        while not self.recovered:
+            try:
+                await self.recover()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # nothing dials until the last leader's calls are known
+                log.warning("dialer.recovery_failed", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         while True:
             try:
                 await self.follow_campaigns()
@@ -140,7 +160,9 @@ class DialerService:
             await runtime.stop()
         self.looks += 1
 
-    async def _start(self, config: CampaignConfig) -> None:
+    async def _start(
+        self, config: CampaignConfig, adopted: list[AdoptedCall] | None = None
+    ) -> DialerRuntime:
         runtime = DialerRuntime(
             self.store,
             config.name,
@@ -148,9 +170,67 @@ class DialerService:
             dial_string=self.dial_string,
             publish=self.publish,
         )
-        await runtime.start(self.client)
+        await runtime.start(self.client, adopted or [])
         self.running[config.name] = runtime
         log.info("dialer.campaign_started", campaign=config.name, mode=config.mode)
+        return runtime
+
+    async def recover(self) -> None:
+        """Settle or adopt the calls a previous leader left (:mod:`cc_routing.dialer_reconcile`).
+
+        Runs once, before any campaign dials. Adopted calls go to their campaign's runtime
+        (draining unless the campaign runs); a second look at the switch after adoption tells
+        the floors what ended or answered in between, since no floor heard those events.
+        """
+        if self.api is None:
+            self.recovered = True
+            return
+        plan = await read_recovery(self.api, await self.store.dialing_leads())
+        adopted: list[tuple[DialerRuntime, AdoptedCall]] = []
+        for campaign, calls in plan.adopted.items():
+            runtime = await self._adopting_runtime(campaign, calls)
+            adopted += [(runtime, call) for call in calls]
+        for leg in plan.strays:
+            await self.api.api(f"uuid_kill {leg} NORMAL_CLEARING")
+        for lead_id, outcome in (await settle_gone(self.api, plan.gone)).items():
+            lead = next(lead for lead in plan.gone if lead.lead_id == lead_id)
+            try:
+                await self.store.record_outcome(lead.campaign, lead_id, outcome)
+            except NotFound:
+                continue  # its campaign or lead was removed meanwhile
+        answered = await live_answered(self.api)
+        for runtime, call in adopted:
+            for happened in ended_meanwhile(call, answered):
+                await runtime.handle(happened, self.routing.now())
+        await self._hand_back_agents()
+        self.recovered = True
+        log.info(
+            "dialer.recovered",
+            adopted=len(adopted),
+            settled=len(plan.gone),
+            hung_up=len(plan.strays),
+        )
+
+    async def _adopting_runtime(self, campaign: str, calls: list[AdoptedCall]) -> DialerRuntime:
+        """A runtime for a campaign with calls to adopt: dialling only if the campaign runs."""
+        config, state = await self.store.get_campaign(campaign)
+        runtime = await self._start(config, calls)
+        if state is not CampaignState.RUNNING:
+            self.running.pop(config.name, None)
+            runtime.stop_dialling()
+            self.draining.append(runtime)
+        return runtime
+
+    async def _hand_back_agents(self) -> None:
+        """Agents routing restored as on a dialer call that no adopted call holds are free."""
+        held = {
+            agent
+            for runtime in [*self.running.values(), *self.draining]
+            for agent in runtime.held_agents()
+        }
+        for agent_id in self.routing.acd.outbound_agents():
+            if agent_id not in held:
+                await RoutingAgents.hand_back(self.routing, agent_id)
 
     async def stop(self, drain_seconds: float = DRAIN_SECONDS) -> None:
         """Dial no more; give answered customers their grace; then stop every runtime."""

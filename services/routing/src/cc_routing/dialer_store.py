@@ -103,6 +103,15 @@ class ClaimedLead:
     fields: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class DialingLead:
+    """A lead being dialled (or left so by an instance that stopped): its current attempt."""
+
+    campaign: str
+    lead_id: str
+    attempt: int
+
+
 @dataclass(slots=True)
 class ClaimResult:
     """What a claim found: leads to dial and those held back, with why."""
@@ -686,6 +695,22 @@ class DialerStore:
                 .values(**values)
             )
         return str(values["status"])
+
+    async def dialing_leads(self) -> list[DialingLead]:
+        """Leads marked dialling: after a restart, the attempts whose end nobody has recorded."""
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(t.leads.c.lead_id, t.leads.c.attempts, t.lead_lists.c.campaign)
+                .join(
+                    t.lead_lists,
+                    and_(
+                        t.lead_lists.c.tenant == t.leads.c.tenant,
+                        t.lead_lists.c.list_id == t.leads.c.list_id,
+                    ),
+                )
+                .where(t.leads.c.tenant == self.tenant, t.leads.c.status == DIALING)
+            )
+            return [DialingLead(row.campaign, row.lead_id, row.attempts) for row in rows]
 
     async def schedule_callback(self, lead_id: str, at: float, agent_id: str | None) -> None:
         """Book a callback: the lead is due at ``at``, for that agent only if one is named."""

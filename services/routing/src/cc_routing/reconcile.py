@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from cc_common.esl import InboundClient
 from cc_common.logging import get_logger
 from cc_proto.events import AgentState
 from cc_routing.adapters import db as tables
+from cc_routing.adapters.dialer_freeswitch import ROLE_DIALER_AGENT
 from cc_routing.adapters.freeswitch import (
     HANGUP_REALM,
     ROLE,
@@ -34,6 +35,7 @@ from cc_routing.adapters.freeswitch import (
     parse_hangup_note,
 )
 from cc_routing.core import AgentConfig, BridgeCall, Command, HangupCall, ParkedCall, QueueConfig
+from cc_routing.core.acd import OUTBOUND
 from cc_routing.runtime import RoutingRuntime
 
 log = get_logger(__name__)
@@ -47,6 +49,9 @@ CHANNEL_VARIABLES = (
     "cc_agent",
     "cc_agent_leg",
     "cc_answered_at",
+    "cc_campaign",
+    "cc_lead",
+    "cc_dialer_customer",
     ROLE,
     VAR_LEG,
     "bridge_uuid",
@@ -169,11 +174,11 @@ async def restore(
     are offered as new calls.
     """
     acd, now = runtime.acd, runtime.now()
-    await _restore_agents(runtime, now, agents)
+    await _restore_agents(runtime, now, agents, outbound_agents(live))
     by_uuid = {channel.uuid: channel for channel in live}
     ledger = await _ledger(runtime)
     gone = [row.call_id for row in ledger if row.call_id not in by_uuid]
-    hung_up = await _hangup_notes(api, gone) if api is not None else {}
+    hung_up = await hangup_notes(api, gone) if api is not None else {}
     commands: list[Command] = []
     for row in ledger:
         channel = by_uuid.get(row.call_id)
@@ -195,15 +200,17 @@ async def restore(
     log.info("routing.restored", calls=len(ledger), live_channels=len(live))
 
 
-async def _hangup_notes(api: InboundClient, call_ids: Sequence[str]) -> dict[str, HangupNote]:
+async def hangup_notes(
+    api: InboundClient, keys: Sequence[str], realm: str = HANGUP_REALM
+) -> dict[str, HangupNote]:
     """Read (and delete) what callers who left while no instance listened noted at hangup."""
     found: dict[str, HangupNote] = {}
-    for call_id in call_ids:
-        reply = await api.api(f"hash select/{HANGUP_REALM}/{call_id}")
+    for key in keys:
+        reply = await api.api(f"hash select/{realm}/{key}")
         note = parse_hangup_note(reply.text)
         if note is not None:
-            found[call_id] = note
-            await api.api(forget_hangup(call_id))
+            found[key] = note
+            await api.api(forget_hangup(key, realm))
     return found
 
 
@@ -320,10 +327,26 @@ def _stray_caller(runtime: RoutingRuntime, channel: LiveChannel, now: float) -> 
     return _take_in(runtime, parked, now)
 
 
+def outbound_agents(live: Sequence[LiveChannel]) -> dict[str, str]:
+    """Agents whose dialer leg is live on the switch: agent id -> their leg."""
+    return {
+        channel.variables["cc_agent"]: channel.uuid
+        for channel in live
+        if channel.role == ROLE_DIALER_AGENT and "cc_agent" in channel.variables
+    }
+
+
 async def _restore_agents(
-    runtime: RoutingRuntime, now: float, agents: dict[str, AgentConfig]
+    runtime: RoutingRuntime,
+    now: float,
+    agents: dict[str, AgentConfig],
+    on_dialer_legs: Collection[str] = (),
 ) -> None:
-    """Restore each agent's stored state (on a call: available until their call is restored)."""
+    """Restore each agent's stored state (on a call: available until their call is restored).
+
+    An agent on a dialer call whose leg is still live stays on that call: the dialer adopts it
+    once it starts (:mod:`cc_routing.dialer_reconcile`) and hands the agent back when it ends.
+    """
     async with runtime.db.session() as session:
         rows = (
             await session.execute(
@@ -335,14 +358,27 @@ async def _restore_agents(
         if config is None:
             continue
         state = AgentState(row.state)
+        outbound = (row.reason or "").startswith(OUTBOUND)
+        if state is AgentState.ON_CALL and outbound and row.agent_id in on_dialer_legs:
+            runtime.acd.restore_outbound(
+                config,
+                reason=row.reason,
+                since=row.since,
+                now=now,
+                calls_answered=row.calls_answered,
+                talk_seconds=row.talk_seconds,
+            )
+            continue
+        reason = row.reason
         if state is AgentState.ON_CALL:
             state = AgentState.AVAILABLE  # restore_call puts them back on their call
+            reason = None  # a dialer call's reason ends with it
         runtime.acd.restore_agent(
             config,
             state=state,
             since=row.since,
             now=now,
-            reason=row.reason,
+            reason=reason,
             wrap_until=row.wrap_until,
             calls_answered=row.calls_answered,
             talk_seconds=row.talk_seconds,

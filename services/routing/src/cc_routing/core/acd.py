@@ -516,6 +516,40 @@ class Acd(Engine):
         self._after_work(agent, out)
         return out
 
+    def restore_outbound(
+        self,
+        config: AgentConfig,
+        *,
+        reason: str,
+        since: float,
+        now: float,
+        calls_answered: int = 0,
+        talk_seconds: float = 0.0,
+    ) -> list[Command]:
+        """Rebuild an agent still on a dialer call after a restart (their leg is live on the
+        switch), publishing nothing: on a call with the campaign's reason, so no queue offers
+        them one until the dialer that adopts the call hands them back (:meth:`outbound_ended`).
+        """
+        if not reason.startswith(OUTBOUND):
+            raise RoutingError(f"{reason!r} is not the reason of an outbound call")
+        out = self.restore_agent(
+            config,
+            state=AgentState.AVAILABLE,
+            since=since,
+            now=now,
+            calls_answered=calls_answered,
+            talk_seconds=talk_seconds,
+        )
+        agent = self._agents[config.agent_id]
+        self._quiet_state(agent, AgentState.ON_CALL, since, reason)
+        agent.last_call = None
+        self._reindex(agent)
+        return out
+
+    def outbound_agents(self) -> list[str]:
+        """Agents on a call the dialer gave them."""
+        return [agent_id for agent_id in self._agents if self.on_outbound(agent_id)]
+
     def on_outbound(self, agent_id: str) -> bool:
         """Whether the agent is on a call the dialer gave them."""
         agent = self._agents.get(agent_id)
