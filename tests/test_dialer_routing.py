@@ -73,6 +73,7 @@ CAMPAIGN = {
         "no_answer": {"delay_seconds": 3600, "max_attempts": 3},
     },
     "dispositions": ["sale", "no_sale", "dnc"],
+    "wrap_up_seconds": 2,
 }
 
 
@@ -167,7 +168,10 @@ async def test_routing_dials_a_running_campaign_and_its_agent_is_busy_in_routing
             assert published.of("call.agent_offered", queued) == []
             customer = _connected_leg(leader)
             await client.bgapi(f"uuid_kill {customer} NORMAL_CLEARING")  # the customer hangs up
-            # Now free, a1 is offered the inbound caller (blended: one kind of work at a time).
+            # a1 wraps up first (the campaign's 2 s, for the disposition): no offer meanwhile.
+            await _until_equal(partial(_agent_state, api, "a1"), "wrap_up", within=30)
+            assert published.of("call.agent_offered", queued) == []
+            # Then free, a1 is offered the inbound caller (blended: one kind of work at a time).
             await eventually(lambda: published.of("call.answered", queued) != [], within=30)
             await client.bgapi(f"uuid_kill {caller} NORMAL_CLEARING")
             await eventually(lambda: published.of("call.ended", queued) != [], within=30)
@@ -283,6 +287,11 @@ async def _dialer_calls(client: InboundClient) -> dict[str, DialerCall]:
     return calls
 
 
+async def _agent_state(api: httpx.AsyncClient, agent_id: str) -> str:
+    state: str = (await api.get(f"/v1/agents/{agent_id}")).json()["state"]
+    return state
+
+
 async def _has_call(client: InboundClient, lead_id: str) -> bool:
     return lead_id in await _dialer_calls(client)
 
@@ -395,6 +404,8 @@ async def test_outbound_calls_survive_a_routing_restart_and_every_lead_is_settle
             await eventually(lambda: len(_data(published, DialerConnected)) == 2, within=60)
             leads = {a.number: a.lead_id for a in _data(published, DialerAttempted)}
             assert sorted(leads) == sorted([ANSWERS, LATER, SLOW])
+            for number in (ANSWERS, LATER):  # the switch's listing may lag a moment
+                await _until_equal(partial(_has_call, client, leads[number]), True)
             calls = await _dialer_calls(client)
             talking, ended = calls[leads[ANSWERS]], calls[leads[LATER]]
 
@@ -423,7 +434,7 @@ async def test_outbound_calls_survive_a_routing_restart_and_every_lead_is_settle
                     ),
                     within=60,
                 )
-                await _until_equal(lambda: _has_call(client, leads[SLOW]), True)
+                await _until_equal(partial(_has_call, client, leads[SLOW]), True)
                 connected = (await _dialer_calls(client))[leads[SLOW]]
                 assert await agent_state(api, connected.agent) == on_call
                 for leg in (talking.customer, talking.agent_leg):

@@ -8,9 +8,9 @@ from cc_common.esl import EslEvent
 from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
 from cc_routing.adapters.dialer_freeswitch import classify, to_esl
 from cc_routing.dialer.calls import (
-    Bridge,
     Adopted,
     AdoptedCall,
+    Bridge,
     DetectMachine,
     Floor,
     FloorSettings,

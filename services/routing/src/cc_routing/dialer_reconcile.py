@@ -33,10 +33,10 @@ from cc_routing.adapters.dialer_freeswitch import (
     DialerInput,
 )
 from cc_routing.adapters.freeswitch import HangupNote
-from cc_routing.dialer.calls import Adopted, AdoptedCall, note_key
+from cc_routing.dialer.calls import Adopted, AdoptedCall, customer_leg, note_key
 from cc_routing.dialer.campaigns import Outcome
 from cc_routing.dialer_store import DialingLead
-from cc_routing.reconcile import LiveChannel, hangup_notes, read_live_channels
+from cc_routing.reconcile import LiveChannel, hangup_notes, read_channel, read_live_channels
 
 log = get_logger(__name__)
 
@@ -123,8 +123,19 @@ def ended_meanwhile(call: AdoptedCall, answered: dict[str, bool]) -> list[Dialer
 
 
 async def read_recovery(api: InboundClient, dialing: Sequence[DialingLead]) -> Recovery:
-    """Plan the recovery from the switch's live channels (routing's own listing)."""
-    return plan_recovery(dialing, await read_live_channels(api))
+    """Plan the recovery from the switch's live channels (routing's own listing).
+
+    FreeSWITCH's listing may lag a channel created a moment ago, so a lead whose leg it does
+    not show is looked up by that leg's UUID (derived from the lead and attempt) before it is
+    judged gone.
+    """
+    live = await read_live_channels(api)
+    listed = {channel.uuid for channel in live}
+    for lead in dialing:
+        leg = customer_leg(lead.lead_id, lead.attempt)
+        if leg not in listed and (channel := await read_channel(api, leg)) is not None:
+            live.append(channel)
+    return plan_recovery(dialing, live)
 
 
 async def settle_gone(api: InboundClient, gone: Sequence[DialingLead]) -> dict[str, Outcome]:
@@ -134,7 +145,12 @@ async def settle_gone(api: InboundClient, gone: Sequence[DialingLead]) -> dict[s
     return {lead_id: outcome_from_note(notes.get(key)) for lead_id, key in keys.items()}
 
 
-async def live_answered(api: InboundClient) -> dict[str, bool]:
-    """The switch's live legs now: uuid -> answered."""
-    rows = await api.show_channels()
-    return {row.uuid: LiveChannel(row.uuid, {}, row.callstate).answered for row in rows}
+async def live_answered(api: InboundClient, legs: Sequence[str]) -> dict[str, bool]:
+    """Which of ``legs`` are live now, and whether each is answered (asked one by one: the
+    listing may lag, and a live call must never be taken for ended)."""
+    found: dict[str, bool] = {}
+    for leg in legs:
+        channel = await read_channel(api, leg)
+        if channel is not None:
+            found[leg] = channel.answered
+    return found

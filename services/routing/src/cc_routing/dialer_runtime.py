@@ -36,6 +36,7 @@ from cc_routing.dialer.calls import (
     Publish,
     Result,
     Settled,
+    customer_leg,
 )
 from cc_routing.dialer.campaigns import Outcome
 from cc_routing.dialer.pacing import Pacer, PacingState
@@ -233,7 +234,7 @@ class DialerRuntime:
                 return
             claimed = await self.store.claim_dials(self.campaign, wanted, list(floor.ready))
             for lead in claimed.leads:
-                leg = str(uuid.uuid4())
+                leg = customer_leg(lead.lead_id, lead.attempt)
                 await self._carry_out(floor.dial(leg, lead.lead_id, lead.number, lead.attempt, now))
 
     async def _sync_agents(self, now: float) -> None:
@@ -277,7 +278,8 @@ class DialerRuntime:
                 await self._release(leg)
                 agent = floor.leg_agents.get(leg)
                 since = floor.busy_since.get(agent) if agent else None
-                results = floor.agent_leg_ended(leg, now)
+                ready = agent is not None and agent in await self.pool.free()  # no wrap-up
+                results = floor.agent_leg_ended(leg, now, ready=ready)
                 if since is not None:
                     self._parts()[1].call_handled(now - since)
             elif kind == "machine":

@@ -61,13 +61,21 @@ class RoutingAgents:
         return True
 
     async def release(self, agent_id: str) -> None:
-        """Their outbound leg ended: available again (or the break or logout they asked for)."""
-        await self.hand_back(self.routing, agent_id)
+        """Their outbound leg ended: the campaign's wrap-up (for the disposition), then
+        available again (or the break or logout they asked for)."""
+        await self.hand_back(self.routing, agent_id, self.config.wrap_up_seconds)
 
     @staticmethod
-    async def hand_back(routing: RoutingRuntime, agent_id: str) -> None:
-        """An agent's outbound call is over: routing may offer them work again."""
-        await routing.step(lambda: routing.acd.outbound_ended(agent_id, routing.now()))
+    async def hand_back(
+        routing: RoutingRuntime, agent_id: str, wrap_up_seconds: float | None = None
+    ) -> None:
+        """An agent's outbound call is over: after wrap-up (the agent's own unless given),
+        routing may offer them work again."""
+        await routing.step(
+            lambda: routing.acd.outbound_ended(
+                agent_id, routing.now(), wrap_up_seconds=wrap_up_seconds
+            )
+        )
 
 
 def outbox_publisher(routing: RoutingRuntime) -> Publisher:
@@ -198,7 +206,8 @@ class DialerService:
                 await self.store.record_outcome(lead.campaign, lead_id, outcome)
             except NotFound:
                 continue  # its campaign or lead was removed meanwhile
-        answered = await live_answered(self.api)
+        legs = [leg for _runtime, call in adopted for leg in (call.leg, call.agent_leg) if leg]
+        answered = await live_answered(self.api, legs)
         for runtime, call in adopted:
             for happened in ended_meanwhile(call, answered):
                 await runtime.handle(happened, self.routing.now())

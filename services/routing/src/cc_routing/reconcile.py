@@ -106,12 +106,12 @@ async def read_live_channels(api: InboundClient, *, parallel: int = 32) -> list[
     found: list[LiveChannel] = []
     for start in range(0, len(rows), parallel):
         chunk = rows[start : start + parallel]
-        read = await asyncio.gather(*(_read(api, row.uuid, row.callstate) for row in chunk))
+        read = await asyncio.gather(*(read_channel(api, row.uuid, row.callstate) for row in chunk))
         found.extend(channel for channel in read if channel is not None)
     return found
 
 
-async def _read(api: InboundClient, uuid: str, callstate: str = "") -> LiveChannel | None:
+async def read_channel(api: InboundClient, uuid: str, callstate: str = "") -> LiveChannel | None:
     """Read one channel's routing variables; None when it is gone already."""
     reply = await api.api(f"uuid_dump {uuid} json")
     try:
@@ -125,7 +125,7 @@ async def _read(api: InboundClient, uuid: str, callstate: str = "") -> LiveChann
         value = dump.get(PROFILE_FIELDS.get(name, f"variable_{name}"))
         if isinstance(value, str) and value.strip() not in UNSET:
             variables[name] = value.strip()
-    return LiveChannel(uuid, variables, callstate)
+    return LiveChannel(uuid, variables, callstate or str(dump.get("Channel-Call-State", "")))
 
 
 async def load_configuration(runtime: RoutingRuntime) -> dict[str, AgentConfig]:

@@ -10,6 +10,7 @@ the identification message and is hung up: an abandoned call. With answering-mac
 
 from __future__ import annotations
 
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,6 +148,18 @@ class _Leg:
 def note_key(lead_id: str, attempt: int) -> str:
     """Where an attempt's hangup note is kept on the switch: its lead and attempt number."""
     return f"{lead_id}.{attempt}"
+
+
+_LEGS = uuid.UUID("1c3f2a4e-5b8d-4e0f-9a71-6d2c8b9e0f13")
+
+
+def customer_leg(lead_id: str, attempt: int) -> str:
+    """The customer leg's UUID for an attempt, derived from its lead and attempt number.
+
+    A new leader can then ask the switch about an attempt by its leg alone (a channel listing
+    may lag a call placed a moment before the last leader went).
+    """
+    return str(uuid.uuid5(_LEGS, note_key(lead_id, attempt)))
 
 
 class Adopted(StrEnum):
@@ -401,9 +414,10 @@ class Floor:
         call.state = LegState.WAITING
         return self._connect(leg) if self.ready else []
 
-    def agent_leg_ended(self, agent_leg: str, now: float) -> list[Result]:
-        """An agent's leg ended: after a call the agent is ready again (no wrap-up on the floor);
-        if it failed before the bridge, the customer waits on for another agent.
+    def agent_leg_ended(self, agent_leg: str, now: float, *, ready: bool = True) -> list[Result]:
+        """An agent's leg ended: after a call the agent is ready again unless ``ready`` is
+        False (in wrap-up: they come back when the pool says they are free); if it failed
+        before the bridge, the customer waits on for another agent.
         """
         leg = self.agent_legs.pop(agent_leg, None)
         agent = self.leg_agents.pop(agent_leg, None)
@@ -412,10 +426,11 @@ class Floor:
         if leg is not None and call is not None and call.state is LegState.CONNECTING:
             call.agent_id = call.agent_leg = None
             call.state = LegState.WAITING
-        if agent is not None and agent in self.contacts:
+        if agent is not None and ready and agent in self.contacts:
             out += self.agent_ready(agent, self.contacts[agent], now)
-        elif agent is not None:  # adopted after a restart: ready here once the pool says so
+        elif agent is not None:  # wrapping up, or adopted: ready once the pool says so
             self.busy_since.pop(agent, None)
+            self.agent_gone(agent)
         return out
 
     # --- after a restart ------------------------------------------------------------------------
