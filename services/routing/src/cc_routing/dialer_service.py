@@ -133,6 +133,7 @@ class DialerService:
                 raise
             except Exception as exc:  # nothing dials until the last leader's calls are known
                 log.warning("dialer.recovery_failed", error=f"{type(exc).__name__}: {exc}")
+                await self._stop_runtimes()  # the next try adopts afresh what is still live
                 await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         while True:
             try:
@@ -219,6 +220,13 @@ class DialerService:
             settled=len(plan.gone),
             hung_up=len(plan.strays),
         )
+
+    async def _stop_runtimes(self) -> None:
+        runtimes = [*self.running.values(), *self.draining]
+        self.running.clear()
+        self.draining.clear()
+        for runtime in runtimes:
+            await runtime.stop()
 
     async def _adopting_runtime(self, campaign: str, calls: list[AdoptedCall]) -> DialerRuntime:
         """A runtime for a campaign with calls to adopt: dialling only if the campaign runs."""
