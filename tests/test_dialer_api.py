@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from cc_common.db import Database
 from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_routing.app import create_app
+from cc_routing.dialer_store import DialerStore
 from cc_routing.settings import RoutingSettings
 from cc_sim.config import SimConfig
 from cc_sim.simulator import Simulator
@@ -207,3 +211,60 @@ async def test_an_imported_row_whose_id_postgresql_cannot_hold_is_left_out(
         {"line": 4, "reason": "the row's id is 300 characters long; at most 200"},
     ]
     assert (await client.get("/v1/lists/l1")).json()["leads"] == {"ready": 1}
+
+
+async def test_the_agents_disposition_decides_what_becomes_of_the_lead(
+    client: httpx.AsyncClient, pg_url: str
+) -> None:
+    campaign = {
+        **CAMPAIGN,
+        "name": "collect",
+        "dispositions": ["paid", "no_interest", "wrong_party", "callback", "dnc", "try_later"],
+        "disposition_rules": {
+            "try_later": {"effect": "retry", "retry": {"delay_seconds": 600, "max_attempts": 3}}
+        },
+        "wrap_up_seconds": 20,
+    }
+    assert (await client.put("/v1/campaigns/collect", json=campaign)).status_code == 200
+    bad_rule = {**campaign, "disposition_rules": {"unknown": {"effect": "close"}}}
+    problem = assert_problem(await client.put("/v1/campaigns/collect", json=bad_rule))
+    assert "not in the set" in str(problem["detail"])
+    await client.put("/v1/lists/c1", json={"campaign": "collect", "default_region": "FR"})
+    numbers = [f"01426853{n:02d}" for n in range(6)]
+    csv = "phone\n" + "\n".join(numbers) + "\n"
+    assert (await client.post("/v1/lists/c1/imports", content=csv.encode())).status_code == 201
+    await client.post("/v1/campaigns/collect/start")
+    claims = await client.post("/v1/campaigns/collect/claims", json={"count": 6})
+    leads = [lead["lead_id"] for lead in claims.json()["leads"]]
+    assert len(leads) == 6
+
+    async def dispose(lead_id: str, **body: object) -> httpx.Response:
+        body = {"campaign": "collect", "outcome": "connected", **body}
+        return await client.post(f"/v1/leads/{lead_id}/outcome", json=body)
+
+    unknown = assert_problem(await dispose(leads[0], disposition="maybe"))
+    assert "'maybe' is not a disposition of 'collect'" in str(unknown["detail"])
+    no_time = assert_problem(await dispose(leads[0], disposition="callback"))
+    assert "give callback_at" in str(no_time["detail"])
+    naive = await dispose(leads[0], disposition="callback", callback_at="2030-01-01T10:00:00")
+    assert_problem(naive)
+    assert (await client.get("/v1/lists/c1")).json()["leads"] == {"dialing": 6}  # untouched
+
+    at = "2030-01-01T10:00:00+01:00"
+    booked = await dispose(leads[0], disposition="callback", callback_at=at, callback_agent="a7")
+    assert booked.json()["status"] == "ready"
+    for lead_id, code in zip(leads[1:4], ("paid", "no_interest", "wrong_party"), strict=True):
+        assert (await dispose(lead_id, disposition=code)).json()["status"] == "done"
+    assert (await dispose(leads[4], disposition="dnc")).json()["status"] == "dnc"
+    assert (await dispose(leads[5], disposition="try_later")).json()["status"] == "ready"
+    assert (await client.get("/v1/lists/c1")).json()["leads"] == {"ready": 2, "done": 3, "dnc": 1}
+    assert (await client.get("/v1/campaigns/collect")).json()["config"]["wrap_up_seconds"] == 20
+    store = DialerStore(Database(pg_url, schemas=["routing"]), "dialer")
+    try:
+        callback = await store.lead(leads[0])
+        expected = datetime.fromisoformat(at).timestamp()
+        assert (callback["next_attempt_at"], callback["callback_agent"]) == (expected, "a7")
+        retry = await store.lead(leads[5])
+        assert 0 < retry["next_attempt_at"] - time.time() <= 600
+    finally:
+        await store.db.dispose()

@@ -7,8 +7,14 @@ real PostgreSQL and RabbitMQ).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,19 +23,29 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from cc_common.db import Database
-from cc_common.testing import api_client, eventually
+from cc_common.esl import InboundClient
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_proto.events import DialerAttempted, DialerConnected
 from cc_routing.adapters import dialer_db as t
 from cc_routing.app import create_app
 from cc_routing.dialer.calls import LegState
 from cc_routing.dialer_store import DialerStore
+from cc_routing.reconcile import read_live_channels
 from cc_routing.service import RoutingService
 from cc_routing.settings import RoutingSettings
-from cc_routing.testing import AGENT_AT_ONCE, Published, call_in, routing_settings, watch
+from cc_routing.testing import (
+    AGENT_AT_ONCE,
+    Published,
+    RoutingProcess,
+    call_in,
+    routing_settings,
+    wait_ready,
+    watch,
+)
 from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.simulator import Simulator
-from cc_sim.switches import SwitchEndpoint, switch_kinds
+from cc_sim.switches import SwitchEndpoint, free_port, switch_kinds
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +54,13 @@ TENANT = "outbound"
 # test switch maps +3314268 73xx to its extension 73xx (tests/fs-overlay).
 ANSWERS, NEVER, BUSY, BLOCKED = "+33142687301", "+33142687302", "+33142687331", "+33142687399"
 LATER = "+33142687321"
+SLOW = "+33142687323"  # rings 20 s, then answers
 SIM_ROUTES = (
     ("default", ANSWERS, tuple(parse_actions("sleep:1000;answer;park"))),
     ("default", NEVER, tuple(parse_actions("park"))),
     ("default", BUSY, tuple(parse_actions("hangup:USER_BUSY"))),
     ("default", LATER, tuple(parse_actions("ring_ready;sleep:2000;answer;park"))),
+    ("default", SLOW, tuple(parse_actions("ring_ready;sleep:20000;answer;park"))),
 )
 CAMPAIGN = {
     "name": "renewals",
@@ -55,6 +73,7 @@ CAMPAIGN = {
         "no_answer": {"delay_seconds": 3600, "max_attempts": 3},
     },
     "dispositions": ["sale", "no_sale", "dnc"],
+    "wrap_up_seconds": 2,
 }
 
 
@@ -149,7 +168,10 @@ async def test_routing_dials_a_running_campaign_and_its_agent_is_busy_in_routing
             assert published.of("call.agent_offered", queued) == []
             customer = _connected_leg(leader)
             await client.bgapi(f"uuid_kill {customer} NORMAL_CLEARING")  # the customer hangs up
-            # Now free, a1 is offered the inbound caller (blended: one kind of work at a time).
+            # a1 wraps up first (the campaign's 2 s, for the disposition): no offer meanwhile.
+            await _until_equal(partial(_agent_state, api, "a1"), "wrap_up", within=30)
+            assert published.of("call.agent_offered", queued) == []
+            # Then free, a1 is offered the inbound caller (blended: one kind of work at a time).
             await eventually(lambda: published.of("call.answered", queued) != [], within=30)
             await client.bgapi(f"uuid_kill {caller} NORMAL_CLEARING")
             await eventually(lambda: published.of("call.ended", queued) != [], within=30)
@@ -241,3 +263,194 @@ async def _lead_ids(store: DialerStore, list_id: str) -> list[str]:
             )
         )
         return [row.lead_id for row in rows]
+
+
+@dataclass(frozen=True)
+class DialerCall:
+    """An outbound call on the switch: the customer's leg, the agent's leg and the agent."""
+
+    customer: str
+    agent_leg: str
+    agent: str
+
+
+async def _dialer_calls(client: InboundClient) -> dict[str, DialerCall]:
+    """The switch's connected dialer calls by lead (the dialer's own legs, as routing reads)."""
+    live = await read_live_channels(client)
+    customers = {c.uuid: c for c in live if c.role == "dialer_customer"}
+    calls = {}
+    for agent in (c for c in live if c.role == "dialer_agent"):
+        customer = customers.get(agent.variables.get("cc_dialer_customer", ""))
+        if customer is not None:
+            lead = customer.variables["cc_lead"]
+            calls[lead] = DialerCall(customer.uuid, agent.uuid, agent.variables["cc_agent"])
+    return calls
+
+
+async def _agent_state(api: httpx.AsyncClient, agent_id: str) -> str:
+    state: str = (await api.get(f"/v1/agents/{agent_id}")).json()["state"]
+    return state
+
+
+async def _has_call(client: InboundClient, lead_id: str) -> bool:
+    return lead_id in await _dialer_calls(client)
+
+
+async def _standing_by(process: RoutingProcess) -> bool:
+    """Up, and not ready because another instance holds the lease."""
+    return not await process.ready() and "lease" in process.last_answer
+
+
+async def _until_equal(
+    get: Callable[[], Awaitable[Any]], expected: Any, within: float = 30
+) -> None:
+    """Wait until ``await get()`` equals ``expected`` (then the last value is shown on failure)."""
+    last: Any = None
+    try:
+        async with asyncio.timeout(within):
+            while (last := await get()) != expected:
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"{last!r} != {expected!r} after {within} s") from None
+
+
+RESTART_AGENTS = ("a1", "a2", "a3")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_outbound_calls_survive_a_routing_restart_and_every_lead_is_settled_once(
+    kind: str,
+    how: signal.Signals,
+    request: pytest.FixtureRequest,
+    pg_url: str,
+    amqp_url: str,
+    make_rabbit_bus: Any,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """The routing leader (a real process) stops with two customers talking to agents and one
+    ringing; the standby takes over.
+
+    While no instance leads, one customer hangs up. The new leader must leave the other conversation
+    alone with its agent busy, settle the ended one as connected (from the note its leg left)
+    with its agent free, and connect the ringing one when it answers: no lead left dialling,
+    none dialled again.
+    """
+    exchange = unique_name("ex")
+    bus = await make_rabbit_bus(exchange=exchange)
+    published = Published()
+    await bus.consume(unique_name("dialer-restart"), bindings=["#"], handler=published)
+    tenant = unique_name("t")[:40]
+    auth = {"Authorization": f"Bearer {TEST_SERVICE_TOKEN}"}
+
+    async with switch_endpoint(kind, request) as endpoint, watch(endpoint) as (client, _log):
+        env = {
+            **os.environ,
+            "CC_TENANT": tenant,
+            "CC_DATABASE_URL": pg_url,
+            "CC_AMQP_URL": amqp_url,
+            "CC_BUS_EXCHANGE": exchange,
+            "CC_ESL_HOST": endpoint.host,
+            "CC_ESL_PORT": str(endpoint.esl_port),
+            "CC_ESL_PASSWORD": endpoint.password,
+            "CC_ROUTING_LEASE": "true",
+            "CC_ROUTING_DIALER_DIAL": "loopback/{number}/default",
+            "CC_SERVICE_TOKEN": TEST_SERVICE_TOKEN,
+            "CC_LOG_LEVEL": "INFO",
+        }
+        first = RoutingProcess("first", env, tmp_path / "first.log", free_port())
+        second = RoutingProcess("second", env, tmp_path / "second.log", free_port())
+        store = DialerStore(Database(pg_url, schemas=["routing"]), tenant)
+
+        def http(process: RoutingProcess) -> httpx.AsyncClient:
+            base = f"http://127.0.0.1:{process.port}"
+            return httpx.AsyncClient(base_url=base, headers=auth, timeout=10)
+
+        async def lead_state(number: str) -> tuple[str, str | None]:
+            lead = await store.lead(leads[number])
+            return lead["status"], lead["last_outcome"]
+
+        async def agent_state(api: httpx.AsyncClient, agent_id: str) -> tuple[str, str | None]:
+            view = (await api.get(f"/v1/agents/{agent_id}")).json()
+            return view["state"], view.get("reason")
+
+        try:
+            await first.start()
+            await wait_ready(first, within=60)
+            await second.start()
+            await _until_equal(partial(_standing_by, second), True, within=60)
+            async with http(first) as api:
+                await ok(api.put("/v1/queues/support", json={"name": "support"}))
+                for agent_id in RESTART_AGENTS:
+                    agent = {
+                        "agent_id": agent_id,
+                        "contact": AGENT_AT_ONCE,
+                        "tiers": {"support": {}},
+                    }
+                    await ok(api.put(f"/v1/agents/{agent_id}", json=agent))
+                    await ok(api.post(f"/v1/agents/{agent_id}/login", json={}))
+                campaign = {**CAMPAIGN, "name": "recall", "agents": list(RESTART_AGENTS)}
+                await ok(api.put("/v1/campaigns/recall", json=campaign))
+                await ok(
+                    api.put("/v1/lists/r1", json={"campaign": "recall", "default_region": "FR"})
+                )
+                csv = "phone\n" + "\n".join([ANSWERS, LATER, SLOW]) + "\n"
+                await ok(api.post("/v1/lists/r1/imports", content=csv.encode()))
+                await ok(api.post("/v1/campaigns/recall/start"))
+
+            # Two customers talk to agents; the third still rings.
+            await eventually(lambda: len(_data(published, DialerConnected)) == 2, within=60)
+            leads = {a.number: a.lead_id for a in _data(published, DialerAttempted)}
+            assert sorted(leads) == sorted([ANSWERS, LATER, SLOW])
+            for number in (ANSWERS, LATER):  # the switch's listing may lag a moment
+                await _until_equal(partial(_has_call, client, leads[number]), True)
+            calls = await _dialer_calls(client)
+            talking, ended = calls[leads[ANSWERS]], calls[leads[LATER]]
+
+            # The standby is held still (as a slow one would be) while the leader goes, so one
+            # customer can hang up while no routing runs; their agent's leg ends with them.
+            second.kill(signal.SIGSTOP)
+            first.kill(how)
+            await first.exited()
+            assert await lead_state(ANSWERS) == ("dialing", None)  # what the restart must mend
+            await client.api(f"uuid_kill {ended.customer} NORMAL_CLEARING")
+            second.kill(signal.SIGCONT)
+            await wait_ready(second, within=30)
+            async with http(second) as api:
+                # The ended call is settled as it went: connected; its agent is free again.
+                await _until_equal(lambda: lead_state(LATER), ("done", "connected"))
+                await _until_equal(partial(agent_state, api, ended.agent), ("available", None))
+                # The ongoing conversation is left alone and its agent stays on the call.
+                on_call = ("on_call", "outbound:recall")
+                assert await agent_state(api, talking.agent) == on_call
+                assert await lead_state(ANSWERS) == ("dialing", None)
+                # The ringing customer answers now and reaches the free agent.
+                await eventually(
+                    lambda: (
+                        {c.lead_id for c in _data(published, DialerConnected)}
+                        == set(leads.values())
+                    ),
+                    within=60,
+                )
+                await _until_equal(partial(_has_call, client, leads[SLOW]), True)
+                connected = (await _dialer_calls(client))[leads[SLOW]]
+                assert await agent_state(api, connected.agent) == on_call
+                for leg in (talking.customer, talking.agent_leg):
+                    assert (await client.api(f"uuid_exists {leg}")).text.strip() == "true"
+                assert await agent_state(api, talking.agent) == on_call
+
+                # Both customers hang up: every lead settled once, every agent free.
+                for call in (talking, connected):
+                    await client.api(f"uuid_kill {call.customer} NORMAL_CLEARING")
+                for number in (ANSWERS, SLOW):
+                    await _until_equal(partial(lead_state, number), ("done", "connected"))
+                for agent_id in RESTART_AGENTS:
+                    await _until_equal(partial(agent_state, api, agent_id), ("available", None))
+        finally:
+            await first.stop()
+            await second.stop()
+            await store.db.dispose()
+    attempts = _data(published, DialerAttempted)
+    assert sorted(a.number for a in attempts) == sorted([ANSWERS, LATER, SLOW])  # once each

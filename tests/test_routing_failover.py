@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import signal
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from cc_common.bus import Bus
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.testing import TEST_SERVICE_TOKEN, eventually
 from cc_proto import Envelope, EventData
+from cc_routing.testing import RoutingProcess, wait_ready
 from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.simulator import Simulator
@@ -56,56 +55,6 @@ class Ledger:
 
     def ended(self) -> set[str]:
         return {c for c, types in self.by_call.items() if "call.ended" in types}
-
-
-class Routing:
-    """One routing process."""
-
-    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.env = {**env, "CC_HTTP_PORT": str(self.port)}
-        self.log = log
-        self.process: asyncio.subprocess.Process | None = None
-        self.last_answer = ""
-
-    async def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cc_routing", env=self.env, stdout=out, stderr=out
-            )
-
-    async def ready(self) -> bool:
-        try:
-            async with httpx.AsyncClient(timeout=2) as client:
-                response = await client.get(f"http://127.0.0.1:{self.port}/readyz")
-        except httpx.HTTPError as exc:
-            self.last_answer = repr(exc)
-            return False
-        self.last_answer = response.text
-        return response.status_code == 200
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), 15)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-
-
-async def wait_ready(routing: Routing, within: float) -> None:
-    try:
-        async with asyncio.timeout(within):
-            while not await routing.ready():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"{routing.name} not ready: {routing.last_answer}") from None
 
 
 async def configure(port: int) -> None:
@@ -162,8 +111,8 @@ async def test_the_standby_leads_within_5_s_of_a_sigkill_and_no_caller_is_lost(
             "CC_SERVICE_TOKEN": TEST_SERVICE_TOKEN,
             "CC_LOG_LEVEL": "INFO",
         }
-        first = Routing("first", env, tmp_path / "first.log")
-        second = Routing("second", env, tmp_path / "second.log")
+        first = RoutingProcess("first", env, tmp_path / "first.log", free_port())
+        second = RoutingProcess("second", env, tmp_path / "second.log", free_port())
         traffic = TrafficGenerator(
             sim.switch,
             sim.callers,

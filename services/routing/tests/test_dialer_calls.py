@@ -8,11 +8,15 @@ from cc_common.esl import EslEvent
 from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
 from cc_routing.adapters.dialer_freeswitch import classify, to_esl
 from cc_routing.dialer.calls import (
+    Adopted,
+    AdoptedCall,
     Bridge,
     DetectMachine,
     Floor,
     FloorSettings,
+    ForgetHangup,
     Hangup,
+    NoteHangup,
     OriginateAgent,
     OriginateCustomer,
     PlayAndHangup,
@@ -44,7 +48,8 @@ def test_an_answer_is_bridged_to_a_ready_agent_within_the_grace() -> None:
     f.agent_ready("a1", "user/1001", 0.0)
     f.dial("c1", "lead1", "+33142685300", 1, 100.0)
     assert f.customer_answered("c1", 108.0) == [
-        OriginateAgent("agent-leg-1", "a1", "user/1001", "c1")
+        NoteHangup("c1", "lead1.1"),  # so a leader that was away can tell how it ended
+        OriginateAgent("agent-leg-1", "a1", "user/1001", "c1"),
     ]
     assert f.agent_answered("other-half", 108.4) == []  # not ours: left alone
     assert f.agent_answered("agent-leg-1", 108.5) == [Bridge("c1", "agent-leg-1")]
@@ -54,7 +59,8 @@ def test_an_answer_is_bridged_to_a_ready_agent_within_the_grace() -> None:
     assert round(published.data.wait_seconds, 3) == 0.6
     assert f.advance(200.0) == []  # connected: the grace no longer applies
     assert f.customer_ended("c1", "NORMAL_CLEARING", 300.0) == [
-        Settled("lead1", Outcome.CONNECTED, 8.0, live=True)
+        ForgetHangup("lead1.1"),
+        Settled("lead1", Outcome.CONNECTED, 8.0, live=True),
     ]
     assert f.agent_leg_ended("agent-leg-1", 300.1) == []
     assert list(f.ready) == ["a1"]  # back for the next call
@@ -64,7 +70,7 @@ def test_an_answer_is_bridged_to_a_ready_agent_within_the_grace() -> None:
 def test_past_two_seconds_without_an_agent_the_call_is_abandoned() -> None:
     f = floor(identification="prompts/goodbye.wav")
     f.dial("c1", "lead1", "+33142685300", 1, 100.0)
-    assert f.customer_answered("c1", 105.0) == []
+    assert f.customer_answered("c1", 105.0) == [NoteHangup("c1", "lead1.1")]
     assert f.next_deadline() == 107.0
     assert f.advance(106.9) == []
     out = f.advance(107.01)
@@ -73,7 +79,8 @@ def test_past_two_seconds_without_an_agent_the_call_is_abandoned() -> None:
     assert isinstance(out[1].data, DialerDropped)
     f.agent_ready("a1", "user/1001", 108.0)  # too late for c1: nobody is connected
     assert f.customer_ended("c1", "NORMAL_CLEARING", 110.0) == [
-        Settled("lead1", Outcome.ABANDONED, 5.0, live=True)
+        ForgetHangup("lead1.1"),
+        Settled("lead1", Outcome.ABANDONED, 5.0, live=True),
     ]
 
 
@@ -114,7 +121,7 @@ def test_a_beep_means_a_machine_hung_up_or_left_the_message() -> None:
     f.agent_ready("a1", "user/1001", 0.0)
     f.dial("c1", "lead1", "+33142685300", 1, 100.0)
     out = f.customer_answered("c1", 104.0)
-    assert out[0] == DetectMachine("c1")
+    assert out[1] == DetectMachine("c1")
     assert f.machine_detected("c1", 104.5) == [
         Hangup("agent-leg-1", "ORIGINATOR_CANCEL"),
         PlayAndHangup("c1", "prompts/welcome.wav", 20.0),
@@ -122,7 +129,8 @@ def test_a_beep_means_a_machine_hung_up_or_left_the_message() -> None:
     assert list(f.ready) == ["a1"]
     assert f.advance(110.0) == []  # a machine is never an abandoned call
     assert f.customer_ended("c1", "NORMAL_CLEARING", 120.0) == [
-        Settled("lead1", Outcome.MACHINE, 4.0, live=False)
+        ForgetHangup("lead1.1"),
+        Settled("lead1", Outcome.MACHINE, 4.0, live=False),
     ]
 
 
@@ -132,7 +140,7 @@ def test_commands_become_esl_lines() -> None:
         dial_string="sofia/gateway/out/{}".format,
     )
     assert lines == [
-        "originate {origination_uuid=c1,cc_role=dialer_customer,cc_campaign=sales,"
+        "originate {origination_uuid=c1,cc_role=dialer_customer,cc_leg=c1,cc_campaign=sales,"
         "cc_lead=lead1,originate_timeout=25,ignore_early_media=true,"
         "origination_caller_id_number=+331,hangup_after_bridge=true}"
         "sofia/gateway/out/+33142685300 &park()"
@@ -141,6 +149,13 @@ def test_commands_become_esl_lines() -> None:
     assert to_esl(DetectMachine("c1"), dial_string=str) == ["avmd c1 start"]
     assert to_esl(PlayAndHangup("c1", "prompts/goodbye.wav"), dial_string=str) == [
         "uuid_broadcast c1 prompts/goodbye.wav aleg"
+    ]
+    assert to_esl(NoteHangup("c1", "lead1.2"), dial_string=str) == [
+        "uuid_setvar c1 api_hangup_hook hash::insert/cc_dialer_hangup/lead1.2/"
+        "${end_uepoch}:${last_bridge_to}:${bridge_uepoch}"
+    ]
+    assert to_esl(ForgetHangup("lead1.2"), dial_string=str) == [
+        "hash delete/cc_dialer_hangup/lead1.2"
     ]
 
 
@@ -173,7 +188,7 @@ def test_an_agent_a_queue_took_first_is_skipped_for_the_next_ready_one() -> None
     f.agent_ready("a1", "user/1001", 0.0)
     f.agent_ready("a2", "user/1002", 0.0)
     f.dial("c1", "lead1", "+33142685300", 1, 100.0)
-    assert f.customer_answered("c1", 101.0) == [
+    assert f.customer_answered("c1", 101.0)[1:] == [
         OriginateAgent("agent-leg-1", "a1", "user/1001", "c1")
     ]
     # Routing refused the take (a1 was offered an inbound call): a2 is rung instead.
@@ -185,3 +200,41 @@ def test_an_agent_a_queue_took_first_is_skipped_for_the_next_ready_one() -> None
     assert f.agent_taken("agent-leg-2", 101.2) == []
     assert f.waiting_customers() == 1
     assert any(isinstance(r, PlayAndHangup) for r in f.advance(103.5))
+
+
+def test_a_far_loopback_half_is_not_a_dialer_leg() -> None:
+    other_half = _event("CHANNEL_ANSWER", "dialer_customer", variable_cc_leg="c0")
+    assert classify(other_half) is None
+    own = classify(_event("CHANNEL_ANSWER", "dialer_customer", variable_cc_leg="c1"))
+    assert own is not None
+
+
+def test_calls_adopted_after_a_restart_end_once_and_keep_their_agents() -> None:
+    f = floor()
+    f.agent_ready("a2", "user/1002", 0.0)
+    ringing = AdoptedCall("r1", "lead-r", 2, Adopted.RINGING)
+    talking = AdoptedCall("t1", "lead-t", 1, Adopted.CONNECTED, "a1", "agent-leg-a1")
+    waiting = AdoptedCall("w1", "lead-w", 1, Adopted.ABANDONED, "a3", "agent-leg-a3")
+    assert f.adopt(ringing, 500.0) == []
+    assert f.adopt(talking, 500.0) == []
+    assert f.adopt(waiting, 500.0) == [
+        Hangup("agent-leg-a3", "ORIGINATOR_CANCEL"),
+        PlayAndHangup("w1", "prompts/goodbye.wav", 3.0),
+    ]
+    assert f.ringing_elapsed(501.0) == [1.0]
+    assert f.busy_since == {"a1": 500.0}
+    assert f.advance(510.0) == []  # adopted calls are past any grace: nothing more to drop
+    # The ringing one answers: a ready agent is connected to it as to any dial.
+    assert f.customer_answered("r1", 505.0)[1:] == [
+        OriginateAgent("agent-leg-1", "a2", "user/1002", "r1")
+    ]
+    # The conversation goes on until its agent or customer leaves; then it is settled once.
+    assert f.agent_leg_ended("agent-leg-a1", 600.0) == []
+    assert "a1" not in f.busy_since  # the pacer no longer counts them as busy here
+    assert f.customer_ended("t1", "NORMAL_CLEARING", 600.1)[-1] == Settled(
+        "lead-t", Outcome.CONNECTED, 0.0, live=True
+    )
+    assert f.customer_ended("t1", "NORMAL_CLEARING", 600.2) == []
+    assert f.customer_ended("w1", "NORMAL_CLEARING", 503.0)[-1] == Settled(
+        "lead-w", Outcome.ABANDONED, 0.0, live=True
+    )

@@ -11,9 +11,12 @@ from cc_routing.dialer.campaigns import (
     CampaignConfig,
     CampaignError,
     CampaignState,
+    Disposed,
+    DispositionEffect,
     Outcome,
     RetryRule,
     change_state,
+    dispose,
     next_attempt_at,
 )
 from cc_routing.dialer.compliance import check_dial, next_window_opening, within_window
@@ -188,3 +191,45 @@ def test_a_row_whose_own_id_postgresql_cannot_hold_is_left_out() -> None:
     fine = validate_row(layout, 4, ["0142685300", "x" * 200, "Al\x00ice"], "FR")
     assert isinstance(fine, Lead)  # other columns are kept in JSON, where NUL is escaped
     assert fine.external_id == "x" * 200
+
+
+def test_a_disposition_closes_retries_books_a_callback_or_blocks_the_lead() -> None:
+    config = CampaignConfig(
+        name="c",
+        agents=["a1"],
+        caller_id="+331",
+        dispositions=["sale", "no_interest", "wrong_party", "callback", "dnc", "busy_later"],
+        disposition_rules={
+            "busy_later": {"effect": "retry", "retry": {"delay_seconds": 600, "max_attempts": 2}}
+        },
+    )
+    closed = Disposed(DispositionEffect.CLOSE, None)
+    for code in ("sale", "no_interest", "wrong_party"):
+        assert dispose(config, code, 1, 100.0) == closed
+    assert dispose(config, "dnc", 1, 100.0) == Disposed(DispositionEffect.DNC, None)
+    booked = dispose(config, "callback", 1, 100.0, callback_at=5000.0)
+    assert booked == Disposed(DispositionEffect.CALLBACK, 5000.0)
+    assert dispose(config, "callback", 1, 100.0, callback_at=50.0).due_at == 100.0  # now
+    assert dispose(config, "busy_later", 1, 100.0) == Disposed(DispositionEffect.RETRY, 700.0)
+    assert dispose(config, "busy_later", 2, 100.0) == Disposed(DispositionEffect.RETRY, None)
+    with pytest.raises(CampaignError, match="not a disposition of 'c'"):
+        dispose(config, "maybe", 1, 100.0)
+    with pytest.raises(CampaignError, match="give callback_at"):
+        dispose(config, "callback", 1, 100.0)
+    with pytest.raises(CampaignError, match="books no callback"):
+        dispose(config, "sale", 1, 100.0, callback_at=5000.0)
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"nope": {"effect": "close"}},  # not in the set
+        {"sale": {"effect": "retry"}},  # a retry without its rule
+        {"sale": {"effect": "close", "retry": {"delay_seconds": 1, "max_attempts": 2}}},
+    ],
+)
+def test_disposition_rules_must_name_the_campaigns_dispositions_and_fit_their_effect(
+    rules: dict[str, object],
+) -> None:
+    with pytest.raises(ValueError, match="disposition"):
+        CampaignConfig(name="c", agents=["a1"], caller_id="+331", disposition_rules=rules)

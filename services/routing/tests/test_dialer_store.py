@@ -303,8 +303,15 @@ async def test_a_callback_waits_for_its_agent(store: DialerStore, clock: Clock) 
     await import_text(store, b"phone\n+33142685300\n+33142685302\n")
     await store.change_campaign("sales", "start")
     first, second = (await store.claim_dials("sales", 2)).leads
-    await store.record_outcome("sales", first.lead_id, Outcome.CONNECTED, "callback")
-    await store.schedule_callback(first.lead_id, clock.now + 1800, "a2")
+    status = await store.record_outcome(
+        "sales",
+        first.lead_id,
+        Outcome.CONNECTED,
+        "callback",  # the agent's disposition books it, for them
+        callback_at=clock.now + 1800,
+        callback_agent="a2",
+    )
+    assert status == "ready"
     await store.schedule_callback(second.lead_id, clock.now + 1800, None)
     clock.now += 1801
     anyone = (await store.claim_dials("sales", 5, free_agents=["a1"])).leads

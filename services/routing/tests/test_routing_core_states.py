@@ -367,3 +367,38 @@ def test_a_leg_never_confirmed_gone_is_reported_and_the_agent_given_back() -> No
     assert first.offer_id in of_type(out, ReportProblem)[0].message
     assert offer_of(out).call_id == "c2"
     assert acd.agent_hung_up(first.offer_id, 8.0) == []  # a late end changes nothing
+
+
+def test_after_a_dialer_call_the_agent_wraps_up_before_any_next_call() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q)])
+    acd.take_for_outbound("a1", "renewals", 5.0)
+    acd.call_arrived(ParkedCall("c1", Q), 6.0)  # an inbound caller waits meanwhile
+    out = acd.outbound_ended("a1", 9.0, wrap_up_seconds=30.0)  # the campaign's wrap-up
+    assert states(out) == [("a1", "on_call->wrap_up", None)]
+    assert acd.outbound_free({"a1"}, set()) == {}  # no dial and no offer during wrap-up
+    assert acd.advance(38.0) == []
+    out = acd.advance(39.0)
+    assert states(out)[0] == ("a1", "wrap_up->available", None)
+    assert offer_of(out).agent_id == "a1"
+
+
+def test_without_a_campaign_wrap_up_the_agent_has_their_own() -> None:
+    acd = build([QueueConfig(Q)], [agent("a1", Q, wrap_up_seconds=5.0)])
+    acd.take_for_outbound("a1", "renewals", 5.0)
+    assert states(acd.outbound_ended("a1", 9.0)) == [("a1", "on_call->wrap_up", None)]
+    assert states(acd.advance(14.0)) == [("a1", "wrap_up->available", None)]
+
+
+def test_an_agent_still_on_a_dialer_call_after_a_restart_stays_on_it() -> None:
+    acd = build([QueueConfig(Q)], [])
+    config = agent("a1", Q)
+    assert acd.restore_outbound(config, reason="outbound:renewals", since=3.0, now=10.0) == []
+    assert acd.on_outbound("a1")
+    assert acd.outbound_agents() == ["a1"]
+    # A caller arriving meanwhile is not offered to them; when the call ends, they are.
+    assert of_type(acd.call_arrived(ParkedCall("c1", Q), 11.0), OfferCall) == []
+    out = acd.outbound_ended("a1", 20.0)
+    assert states(out)[0] == ("a1", "on_call->available", None)
+    assert offer_of(out).agent_id == "a1"
+    with pytest.raises(RoutingError, match="not the reason of an outbound call"):
+        acd.restore_outbound(config, reason="lunch", since=3.0, now=10.0)

@@ -257,14 +257,30 @@ class OutcomeBody(BaseModel):
     campaign: CampaignName
     outcome: Outcome
     disposition: Label | None = None
+    """The agent's disposition: one of the campaign's; it decides what becomes of the lead."""
+    callback_at: datetime | None = None
+    """For a disposition that books a callback: when (with a timezone offset)."""
+    callback_agent: Name | None = None
+    """For a callback: the agent it is for (anyone when not given)."""
 
 
 @router.post("/leads/{lead_id}/outcome")
 async def record_outcome(lead_id: IdPath, body: OutcomeBody, store: StoreDep) -> dict[str, Any]:
-    """Close or reschedule a lead after an attempt (retry rules; a dnc disposition blocks it)."""
+    """Close or reschedule a lead after an attempt: by the agent's disposition when given
+    (close, retry, callback at a time, do-not-call), else by the outcome's retry rules."""
+    at = body.callback_at
+    if at is not None and at.tzinfo is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "callback_at needs a timezone offset"
+        )
     try:
         new_status = await store.record_outcome(
-            body.campaign, lead_id, body.outcome, body.disposition
+            body.campaign,
+            lead_id,
+            body.outcome,
+            body.disposition,
+            callback_at=None if at is None else at.timestamp(),
+            callback_agent=body.callback_agent,
         )
     except NotFound as exc:
         raise _not_found(exc) from None

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from cc_proto import EventData, make_event
 from cc_routing.adapters.dialer_freeswitch import AVMD_BEEP, DialerInput, classify, to_esl
 from cc_routing.adapters.freeswitch import event_time, failure_cause
 from cc_routing.dialer.calls import (
+    AdoptedCall,
     Bridge,
     Floor,
     FloorSettings,
@@ -35,6 +36,7 @@ from cc_routing.dialer.calls import (
     Publish,
     Result,
     Settled,
+    customer_leg,
 )
 from cc_routing.dialer.campaigns import Outcome
 from cc_routing.dialer.pacing import Pacer, PacingState
@@ -142,8 +144,12 @@ class DialerRuntime:
         self._dialling = True
         self._listeners: list[Callable[[], None]] = []
 
-    async def start(self, client: InboundClient) -> None:
-        """Read the campaign, subscribe to the switch's events and start dialling."""
+    async def start(self, client: InboundClient, adopted: Sequence[AdoptedCall] = ()) -> None:
+        """Read the campaign, subscribe to the switch's events and start dialling.
+
+        ``adopted`` are this campaign's calls that outlived the instance that dialled them
+        (:mod:`cc_routing.dialer_reconcile`): taken in before the first dial, their agents held.
+        """
         config, _state = await self.store.get_campaign(self.campaign)
         settings = FloorSettings(
             campaign=self.campaign,
@@ -160,7 +166,12 @@ class DialerRuntime:
         self._listeners.append(client.on(f"CUSTOM {AVMD_BEEP}", self.on_event))
         await client.events("plain", *DIALER_EVENTS, "CUSTOM", AVMD_BEEP)
         async with self._lock:
-            await self._sync_agents(self.clock())
+            now = self.clock()
+            for call in adopted:
+                if call.agent_id is not None and call.agent_leg is not None:
+                    self._taken[call.agent_leg] = call.agent_id
+                await self._carry_out(self.floor.adopt(call, now))
+            await self._sync_agents(now)
         self._loop = asyncio.create_task(self._run(), name=f"dialer-{self.campaign}")
 
     def stop_dialling(self) -> None:
@@ -171,6 +182,10 @@ class DialerRuntime:
     def idle(self) -> bool:
         """Whether no call of this campaign is in progress and no agent is held for one."""
         return self.floor is None or (not self.floor.legs and not self._taken)
+
+    def held_agents(self) -> set[str]:
+        """Agents held for this campaign's calls (their legs not ended yet)."""
+        return set(self._taken.values())
 
     @property
     def waiting(self) -> bool:
@@ -219,7 +234,7 @@ class DialerRuntime:
                 return
             claimed = await self.store.claim_dials(self.campaign, wanted, list(floor.ready))
             for lead in claimed.leads:
-                leg = str(uuid.uuid4())
+                leg = customer_leg(lead.lead_id, lead.attempt)
                 await self._carry_out(floor.dial(leg, lead.lead_id, lead.number, lead.attempt, now))
 
     async def _sync_agents(self, now: float) -> None:
@@ -263,7 +278,8 @@ class DialerRuntime:
                 await self._release(leg)
                 agent = floor.leg_agents.get(leg)
                 since = floor.busy_since.get(agent) if agent else None
-                results = floor.agent_leg_ended(leg, now)
+                ready = agent is not None and agent in await self.pool.free()  # no wrap-up
+                results = floor.agent_leg_ended(leg, now, ready=ready)
                 if since is not None:
                     self._parts()[1].call_handled(now - since)
             elif kind == "machine":

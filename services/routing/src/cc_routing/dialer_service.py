@@ -21,13 +21,17 @@ from cc_common.esl import InboundClient
 from cc_common.logging import get_logger
 from cc_proto import EventData, make_event
 from cc_routing.core import RoutingError
+from cc_routing.dialer.calls import AdoptedCall
 from cc_routing.dialer.campaigns import CampaignConfig, CampaignState
+from cc_routing.dialer_reconcile import ended_meanwhile, live_answered, read_recovery, settle_gone
 from cc_routing.dialer_runtime import DialerRuntime, Publisher
-from cc_routing.dialer_store import DialerStore
+from cc_routing.dialer_store import DialerStore, NotFound
 from cc_routing.runtime import RoutingRuntime
 
 log = get_logger(__name__)
 
+RECOVERY_RETRY_SECONDS = 1.0
+"""How soon a recovery that failed (the database or the switch away a moment) is tried again."""
 POLL_SECONDS = 1.0
 """How often the campaigns' states are read: a start or stop takes effect within this."""
 DRAIN_SECONDS = 2.0
@@ -57,9 +61,20 @@ class RoutingAgents:
         return True
 
     async def release(self, agent_id: str) -> None:
-        """Their outbound leg ended: available again (or the break or logout they asked for)."""
-        await self.routing.step(
-            lambda: self.routing.acd.outbound_ended(agent_id, self.routing.now())
+        """Their outbound leg ended: the campaign's wrap-up (for the disposition), then
+        available again (or the break or logout they asked for)."""
+        await self.hand_back(self.routing, agent_id, self.config.wrap_up_seconds)
+
+    @staticmethod
+    async def hand_back(
+        routing: RoutingRuntime, agent_id: str, wrap_up_seconds: float | None = None
+    ) -> None:
+        """An agent's outbound call is over: after wrap-up (the agent's own unless given),
+        routing may offer them work again."""
+        await routing.step(
+            lambda: routing.acd.outbound_ended(
+                agent_id, routing.now(), wrap_up_seconds=wrap_up_seconds
+            )
         )
 
 
@@ -86,11 +101,16 @@ class DialerService:
         routing: RoutingRuntime,
         client: InboundClient,
         *,
+        api: InboundClient | None = None,
         dial_string: Callable[[str], str],
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self.routing = routing
         self.client = client
+        self.api = api
+        """Routing's connection for queries (channel listing, hangup notes): the recovery's."""
+        self.recovered = False
+        """Whether the calls a previous leader left have been settled or adopted."""
         self.store = DialerStore(routing.db, routing.tenant)
         self.dial_string = dial_string
         self.poll_seconds = poll_seconds
@@ -106,6 +126,15 @@ class DialerService:
         self._task = asyncio.create_task(self._run(), name="dialer")
 
     async def _run(self) -> None:
+        while not self.recovered:
+            try:
+                await self.recover()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # nothing dials until the last leader's calls are known
+                log.warning("dialer.recovery_failed", error=f"{type(exc).__name__}: {exc}")
+                await self._stop_runtimes()  # the next try adopts afresh what is still live
+                await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         while True:
             try:
                 await self.follow_campaigns()
@@ -140,7 +169,9 @@ class DialerService:
             await runtime.stop()
         self.looks += 1
 
-    async def _start(self, config: CampaignConfig) -> None:
+    async def _start(
+        self, config: CampaignConfig, adopted: list[AdoptedCall] | None = None
+    ) -> DialerRuntime:
         runtime = DialerRuntime(
             self.store,
             config.name,
@@ -148,9 +179,75 @@ class DialerService:
             dial_string=self.dial_string,
             publish=self.publish,
         )
-        await runtime.start(self.client)
+        await runtime.start(self.client, adopted or [])
         self.running[config.name] = runtime
         log.info("dialer.campaign_started", campaign=config.name, mode=config.mode)
+        return runtime
+
+    async def recover(self) -> None:
+        """Settle or adopt the calls a previous leader left (:mod:`cc_routing.dialer_reconcile`).
+
+        Runs once, before any campaign dials. Adopted calls go to their campaign's runtime
+        (draining unless the campaign runs); a second look at the switch after adoption tells
+        the floors what ended or answered in between, since no floor heard those events.
+        """
+        if self.api is None:
+            self.recovered = True
+            return
+        plan = await read_recovery(self.api, await self.store.dialing_leads())
+        adopted: list[tuple[DialerRuntime, AdoptedCall]] = []
+        for campaign, calls in plan.adopted.items():
+            runtime = await self._adopting_runtime(campaign, calls)
+            adopted += [(runtime, call) for call in calls]
+        for leg in plan.strays:
+            await self.api.api(f"uuid_kill {leg} NORMAL_CLEARING")
+        for lead_id, outcome in (await settle_gone(self.api, plan.gone)).items():
+            lead = next(lead for lead in plan.gone if lead.lead_id == lead_id)
+            try:
+                await self.store.record_outcome(lead.campaign, lead_id, outcome)
+            except NotFound:
+                continue  # its campaign or lead was removed meanwhile
+        legs = [leg for _runtime, call in adopted for leg in (call.leg, call.agent_leg) if leg]
+        answered = await live_answered(self.api, legs)
+        for runtime, call in adopted:
+            for happened in ended_meanwhile(call, answered):
+                await runtime.handle(happened, self.routing.now())
+        await self._hand_back_agents()
+        self.recovered = True
+        log.info(
+            "dialer.recovered",
+            adopted=len(adopted),
+            settled=len(plan.gone),
+            hung_up=len(plan.strays),
+        )
+
+    async def _stop_runtimes(self) -> None:
+        runtimes = [*self.running.values(), *self.draining]
+        self.running.clear()
+        self.draining.clear()
+        for runtime in runtimes:
+            await runtime.stop()
+
+    async def _adopting_runtime(self, campaign: str, calls: list[AdoptedCall]) -> DialerRuntime:
+        """A runtime for a campaign with calls to adopt: dialling only if the campaign runs."""
+        config, state = await self.store.get_campaign(campaign)
+        runtime = await self._start(config, calls)
+        if state is not CampaignState.RUNNING:
+            self.running.pop(config.name, None)
+            runtime.stop_dialling()
+            self.draining.append(runtime)
+        return runtime
+
+    async def _hand_back_agents(self) -> None:
+        """Agents routing restored as on a dialer call that no adopted call holds are free."""
+        held = {
+            agent
+            for runtime in [*self.running.values(), *self.draining]
+            for agent in runtime.held_agents()
+        }
+        for agent_id in self.routing.acd.outbound_agents():
+            if agent_id not in held:
+                await RoutingAgents.hand_back(self.routing, agent_id)
 
     async def stop(self, drain_seconds: float = DRAIN_SECONDS) -> None:
         """Dial no more; give answered customers their grace; then stop every runtime."""

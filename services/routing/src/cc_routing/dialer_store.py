@@ -24,10 +24,12 @@ from cc_common.db import Database, dialect_insert, upsert
 from cc_routing.adapters import dialer_db as t
 from cc_routing.dialer.campaigns import (
     CampaignConfig,
-    CampaignError,
     CampaignState,
+    Disposed,
+    DispositionEffect,
     Outcome,
     change_state,
+    dispose,
     next_attempt_at,
 )
 from cc_routing.dialer.compliance import check_dial, zone
@@ -103,6 +105,15 @@ class ClaimedLead:
     fields: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class DialingLead:
+    """A lead being dialled (or left so by an instance that stopped): its current attempt."""
+
+    campaign: str
+    lead_id: str
+    attempt: int
+
+
 @dataclass(slots=True)
 class ClaimResult:
     """What a claim found: leads to dial and those held back, with why."""
@@ -113,6 +124,17 @@ class ClaimResult:
 
 def _utc() -> datetime:
     return datetime.now(UTC)
+
+
+def _after_disposition(disposed: Disposed, callback_agent: str | None) -> dict[str, Any]:
+    """The lead's new status (and due time) after the agent's disposition."""
+    if disposed.effect is DispositionEffect.DNC:
+        return {"status": DNC}
+    if disposed.due_at is None:
+        closed = disposed.effect is DispositionEffect.CLOSE
+        return {"status": DONE if closed else EXHAUSTED}
+    agent = callback_agent if disposed.effect is DispositionEffect.CALLBACK else None
+    return {"status": READY, "next_attempt_at": disposed.due_at, "callback_agent": agent}
 
 
 class DialerStore:
@@ -643,33 +665,32 @@ class DialerStore:
         return result
 
     async def record_outcome(
-        self, campaign: str, lead_id: str, outcome: Outcome, disposition: str | None = None
+        self,
+        campaign: str,
+        lead_id: str,
+        outcome: Outcome,
+        disposition: str | None = None,
+        *,
+        callback_at: float | None = None,
+        callback_agent: str | None = None,
     ) -> str:
-        """Close or reschedule a lead after an attempt, by the campaign's retry rules.
+        """Close or reschedule a lead after an attempt; returns the new status.
 
-        A ``dnc`` disposition puts the number on the do-not-call list. Returns the new status.
+        Without a disposition the campaign's retry rules for the outcome decide. The agent's
+        disposition decides when there is one (:func:`~cc_routing.dialer.campaigns.dispose`):
+        it closes the lead, retries it by its rule, books a callback at ``callback_at`` (for
+        ``callback_agent`` if named), or puts the number on the do-not-call list.
         """
         config, _state = await self.get_campaign(campaign)
         now = self.clock()
         async with self.db.session() as session:
             row = await self._lead(session, lead_id)
-            if disposition is not None and disposition not in config.dispositions:
-                raise CampaignError(f"{disposition!r} is not a disposition of {campaign!r}")
             values: dict[str, Any] = {"last_outcome": outcome.value, "callback_agent": None}
-            if disposition == "dnc":
-                statement = dialect_insert(session, t.do_not_call).on_conflict_do_nothing()
-                await session.execute(
-                    statement,
-                    [
-                        {
-                            "tenant": self.tenant,
-                            "number": row.number,
-                            "source": "disposition",
-                            "added_at": _utc(),
-                        }
-                    ],
-                )
-                values["status"] = DNC
+            if disposition is not None:
+                disposed = dispose(config, disposition, row.attempts, now, callback_at)
+                values.update(_after_disposition(disposed, callback_agent))
+                if disposed.effect is DispositionEffect.DNC:
+                    await self._block(session, row.number, "disposition")
             elif outcome is Outcome.CONNECTED:
                 values["status"] = DONE
             else:
@@ -686,6 +707,30 @@ class DialerStore:
                 .values(**values)
             )
         return str(values["status"])
+
+    async def _block(self, session: AsyncSession, number: str, source: str) -> None:
+        """Put one number on the tenant's do-not-call list (in the caller's transaction)."""
+        statement = dialect_insert(session, t.do_not_call).on_conflict_do_nothing()
+        await session.execute(
+            statement,
+            [{"tenant": self.tenant, "number": number, "source": source, "added_at": _utc()}],
+        )
+
+    async def dialing_leads(self) -> list[DialingLead]:
+        """Leads marked dialling: after a restart, the attempts whose end nobody has recorded."""
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(t.leads.c.lead_id, t.leads.c.attempts, t.lead_lists.c.campaign)
+                .join(
+                    t.lead_lists,
+                    and_(
+                        t.lead_lists.c.tenant == t.leads.c.tenant,
+                        t.lead_lists.c.list_id == t.leads.c.list_id,
+                    ),
+                )
+                .where(t.leads.c.tenant == self.tenant, t.leads.c.status == DIALING)
+            )
+            return [DialingLead(row.campaign, row.lead_id, row.attempts) for row in rows]
 
     async def schedule_callback(self, lead_id: str, at: float, agent_id: str | None) -> None:
         """Book a callback: the lead is due at ``at``, for that agent only if one is named."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from cc_common.esl import InboundClient
 from cc_common.logging import get_logger
 from cc_proto.events import AgentState
 from cc_routing.adapters import db as tables
+from cc_routing.adapters.dialer_freeswitch import ROLE_DIALER_AGENT
 from cc_routing.adapters.freeswitch import (
     HANGUP_REALM,
     ROLE,
@@ -44,6 +45,7 @@ from cc_routing.core import (
     ParkedCall,
     QueueConfig,
 )
+from cc_routing.core.acd import OUTBOUND
 from cc_routing.runtime import RoutingRuntime
 
 log = get_logger(__name__)
@@ -57,6 +59,9 @@ CHANNEL_VARIABLES = (
     "cc_agent",
     "cc_agent_leg",
     "cc_answered_at",
+    "cc_campaign",
+    "cc_lead",
+    "cc_dialer_customer",
     ROLE,
     VAR_LEG,
     VAR_CALL,
@@ -113,12 +118,12 @@ async def read_live_channels(api: InboundClient, *, parallel: int = 32) -> list[
     found: list[LiveChannel] = []
     for start in range(0, len(rows), parallel):
         chunk = rows[start : start + parallel]
-        read = await asyncio.gather(*(_read(api, row.uuid, row.callstate) for row in chunk))
+        read = await asyncio.gather(*(read_channel(api, row.uuid, row.callstate) for row in chunk))
         found.extend(channel for channel in read if channel is not None)
     return found
 
 
-async def _read(api: InboundClient, uuid: str, callstate: str = "") -> LiveChannel | None:
+async def read_channel(api: InboundClient, uuid: str, callstate: str = "") -> LiveChannel | None:
     """Read one channel's routing variables; None when it is gone already."""
     reply = await api.api(f"uuid_dump {uuid} json")
     try:
@@ -132,7 +137,7 @@ async def _read(api: InboundClient, uuid: str, callstate: str = "") -> LiveChann
         value = dump.get(PROFILE_FIELDS.get(name, f"variable_{name}"))
         if isinstance(value, str) and value.strip() not in UNSET:
             variables[name] = value.strip()
-    return LiveChannel(uuid, variables, callstate)
+    return LiveChannel(uuid, variables, callstate or str(dump.get("Channel-Call-State", "")))
 
 
 async def load_configuration(runtime: RoutingRuntime) -> dict[str, AgentConfig]:
@@ -197,7 +202,7 @@ async def restore(
     stored = await _stored(runtime)
     alive = {channel.uuid for channel in live}
     gone = [row.call_id for row in stored.ledger if row.call_id not in alive]
-    notes = await _hangup_notes(api, gone) if api is not None else {}
+    notes = await hangup_notes(api, gone) if api is not None else {}
     runtime.orphans.update(_left_over_legs(live, stored.ledger))
     await runtime.step(
         lambda: restore_plan(runtime.acd, stored, live, agents, notes=notes, now=runtime.now())
@@ -215,7 +220,7 @@ def restore_plan(
     now: float,
 ) -> list[Command]:
     """Rebuild the core from what was stored and what the switch has (pure)."""
-    _restore_agents(acd, stored.agent_states, agents, now)
+    _restore_agents(acd, stored.agent_states, agents, now, outbound_agents(live))
     by_uuid = {channel.uuid: channel for channel in live}
     commands: list[Command] = []
     for row in stored.ledger:
@@ -264,15 +269,17 @@ async def _stored(runtime: RoutingRuntime) -> Stored:
         )
 
 
-async def _hangup_notes(api: InboundClient, call_ids: Sequence[str]) -> dict[str, HangupNote]:
+async def hangup_notes(
+    api: InboundClient, keys: Sequence[str], realm: str = HANGUP_REALM
+) -> dict[str, HangupNote]:
     """Read (and delete) what callers who left while no instance listened noted at hangup."""
     found: dict[str, HangupNote] = {}
-    for call_id in call_ids:
-        reply = await api.api(f"hash select/{HANGUP_REALM}/{call_id}")
+    for key in keys:
+        reply = await api.api(f"hash select/{realm}/{key}")
         note = parse_hangup_note(reply.text)
         if note is not None:
-            found[call_id] = note
-            await api.api(forget_hangup(call_id))
+            found[key] = note
+            await api.api(forget_hangup(key, realm))
     return found
 
 
@@ -414,23 +421,53 @@ def stray_caller(acd: Acd, channel: LiveChannel, now: float) -> list[Command]:
     return _take_in(acd, parked, now)
 
 
+def outbound_agents(live: Sequence[LiveChannel]) -> dict[str, str]:
+    """Agents whose dialer leg is live on the switch: agent id -> their leg."""
+    return {
+        channel.variables["cc_agent"]: channel.uuid
+        for channel in live
+        if channel.role == ROLE_DIALER_AGENT and "cc_agent" in channel.variables
+    }
+
+
 def _restore_agents(
-    acd: Acd, rows: Sequence[Any], agents: dict[str, AgentConfig], now: float
+    acd: Acd,
+    rows: Sequence[Any],
+    agents: dict[str, AgentConfig],
+    now: float,
+    on_dialer_legs: Collection[str] = (),
 ) -> None:
-    """Restore each agent's stored state (on a call: available until their call is restored)."""
+    """Restore each agent's stored state (on a call: available until their call is restored).
+
+    An agent on a dialer call whose leg is still live stays on that call: the dialer adopts it
+    once it starts (:mod:`cc_routing.dialer_reconcile`) and hands the agent back when it ends.
+    """
     for row in rows:
         config = agents.get(row.agent_id)
         if config is None:
             continue
         state = AgentState(row.state)
+        outbound = (row.reason or "").startswith(OUTBOUND)
+        if state is AgentState.ON_CALL and outbound and row.agent_id in on_dialer_legs:
+            acd.restore_outbound(
+                config,
+                reason=row.reason,
+                since=row.since,
+                now=now,
+                calls_answered=row.calls_answered,
+                talk_seconds=row.talk_seconds,
+            )
+            continue
+        reason = row.reason
         if state is AgentState.ON_CALL:
             state = AgentState.AVAILABLE  # restore_call puts them back on their call
+            reason = None  # a dialer call's reason ends with it
         acd.restore_agent(
             config,
             state=state,
             since=row.since,
             now=now,
-            reason=row.reason,
+            reason=reason,
             wrap_until=row.wrap_until,
             calls_answered=row.calls_answered,
             talk_seconds=row.talk_seconds,
@@ -477,7 +514,7 @@ async def resync(
     snapshot_at = runtime.now() if read_at is None else read_at
     alive = {channel.uuid for channel in live}
     gone = [call_id for call_id in runtime.acd.active_calls() if call_id not in alive]
-    notes = await _hangup_notes(api, gone) if api is not None else {}
+    notes = await hangup_notes(api, gone) if api is not None else {}
     await runtime.step(
         lambda: resync_plan(
             runtime.acd, live, now=runtime.now(), snapshot_at=snapshot_at, notes=notes

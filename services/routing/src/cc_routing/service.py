@@ -133,7 +133,10 @@ class RoutingService:
         """Dial the running campaigns on the event connection (bgapi only: events keep flowing)."""
         template = self.settings.routing_dialer_dial
         self.dialer = DialerService(
-            self.runtime, client, dial_string=lambda number: template.replace("{number}", number)
+            self.runtime,
+            client,
+            api=self.api,
+            dial_string=lambda number: template.replace("{number}", number),
         )
         self.dialer.start()
 

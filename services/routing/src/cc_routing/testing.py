@@ -8,11 +8,16 @@ contacts: 7303 answers at once, 7301 after 1 s, 7302 never.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -74,6 +79,63 @@ class Routing:
         runtime._listening = False
         runtime.step = dead  # type: ignore[method-assign]
         self.service.live.clear()
+
+
+class RoutingProcess:
+    """One real ``python -m cc_routing`` process, to be stopped (SIGTERM) or killed (SIGKILL)."""
+
+    def __init__(self, name: str, env: dict[str, str], log: Path, port: int) -> None:
+        self.name = name
+        self.port = port
+        self.env = {**env, "CC_HTTP_PORT": str(port)}
+        self.log = log
+        self.process: asyncio.subprocess.Process | None = None
+        self.last_answer = ""
+
+    async def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cc_routing", env=self.env, stdout=out, stderr=out
+            )
+
+    async def ready(self) -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=2) as client:
+                response = await client.get(f"http://127.0.0.1:{self.port}/readyz")
+        except httpx.HTTPError as exc:
+            self.last_answer = repr(exc)
+            return False
+        self.last_answer = response.text
+        return response.status_code == 200
+
+    def kill(self, how: signal.Signals = signal.SIGKILL) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, how)
+
+    async def exited(self, within: float = 30) -> int:
+        """Wait for the process to end; its exit code."""
+        assert self.process is not None
+        return await asyncio.wait_for(self.process.wait(), within)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGCONT)  # a stopped process would not hear SIGTERM
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), 15)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+async def wait_ready(routing: RoutingProcess, within: float) -> None:
+    """Wait until the process says it is ready (it leads and is in step with the switch)."""
+    try:
+        async with asyncio.timeout(within):
+            while not await routing.ready():  # noqa: ASYNC110  (polled over HTTP)
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"{routing.name} not ready: {routing.last_answer}") from None
 
 
 @asynccontextmanager

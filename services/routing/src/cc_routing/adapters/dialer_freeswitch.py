@@ -12,12 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cc_common.esl import EslEvent
-from cc_routing.adapters.freeswitch import ROLE
+from cc_routing.adapters.freeswitch import (
+    ROLE,
+    VAR_LEG,
+    forget_hangup,
+    hangup_hook,
+    is_own_leg,
+)
 from cc_routing.dialer.calls import (
     Bridge,
     Command,
     DetectMachine,
+    ForgetHangup,
     Hangup,
+    NoteHangup,
     OriginateAgent,
     OriginateCustomer,
     PlayAndHangup,
@@ -26,6 +34,8 @@ from cc_routing.dialer.calls import (
 ROLE_DIALER_CUSTOMER = "dialer_customer"
 ROLE_DIALER_AGENT = "dialer_agent"
 AVMD_BEEP = "avmd::beep"
+DIALER_HANGUP_REALM = "cc_dialer_hangup"
+"""mod_hash realm of answered customers' hangup notes, kept under ``<lead>.<attempt>``."""
 AGENT_RING_TIMEOUT = 10
 _UNSAFE = re.compile(r"[\s,'{}\[\]]")
 
@@ -53,6 +63,7 @@ def to_esl(command: Command, *, dial_string: Callable[[str], str]) -> list[str]:
                 {
                     "origination_uuid": command.leg,
                     ROLE: ROLE_DIALER_CUSTOMER,
+                    VAR_LEG: command.leg,
                     "cc_campaign": command.campaign,
                     "cc_lead": command.lead_id,
                     "originate_timeout": str(max(1, round(command.timeout_seconds))),
@@ -68,6 +79,7 @@ def to_esl(command: Command, *, dial_string: Callable[[str], str]) -> list[str]:
                 {
                     "origination_uuid": command.leg,
                     ROLE: ROLE_DIALER_AGENT,
+                    VAR_LEG: command.leg,
                     "cc_dialer_customer": command.customer_leg,
                     "cc_agent": command.agent_id,
                     "originate_timeout": str(AGENT_RING_TIMEOUT),
@@ -84,6 +96,10 @@ def to_esl(command: Command, *, dial_string: Callable[[str], str]) -> list[str]:
             return [f"uuid_broadcast {command.leg} {command.message} aleg"]  # then a timed kill
         case Hangup():
             return [f"uuid_kill {command.leg} {command.cause}"]
+        case NoteHangup():
+            return [hangup_hook(command.leg, command.key, DIALER_HANGUP_REALM)]
+        case ForgetHangup():
+            return [forget_hangup(command.key, DIALER_HANGUP_REALM)]
     return []
 
 
@@ -103,6 +119,8 @@ def classify(event: EslEvent) -> DialerInput | None:
     if leg is None:
         return None
     role = event.variable(ROLE)
+    if not is_own_leg(leg, event.variable(VAR_LEG)):
+        return None  # the far half of a loopback pair the dialer originated
     if event.name == "CUSTOM" and event.subclass == AVMD_BEEP:
         return DialerInput("machine", leg) if role == ROLE_DIALER_CUSTOMER else None
     side = {ROLE_DIALER_CUSTOMER: "customer", ROLE_DIALER_AGENT: "agent"}.get(role or "")

@@ -177,9 +177,13 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
     return []
 
 
-def hangup_hook(call_id: str) -> str:
-    """Have a queued caller's channel note its hangup (and last bridge) in mod_hash as it ends."""
-    note = f"hash::insert/{HANGUP_REALM}/{call_id}/{HANGUP_NOTE}"
+def hangup_hook(call_id: str, key: str | None = None, realm: str = HANGUP_REALM) -> str:
+    """Have a queued caller's channel note its hangup (and last bridge) in mod_hash as it ends.
+
+    The note is kept under ``key`` (the channel's uuid unless given) in ``realm``; the dialer
+    keeps its customers' notes under the lead and attempt, which outlive a restart in its store.
+    """
+    note = f"hash::insert/{realm}/{key or call_id}/{HANGUP_NOTE}"
     return f"uuid_setvar {call_id} {HANGUP_HOOK} {note}"
 
 
@@ -209,9 +213,9 @@ def parse_hangup_note(text: str) -> HangupNote | None:
     return HangupNote(int(end) / 1e6, partner.strip() or None, bridged_at)
 
 
-def forget_hangup(call_id: str) -> str:
+def forget_hangup(call_id: str, realm: str = HANGUP_REALM) -> str:
     """Delete the caller's hangup note (once routing has it from the event or the restore)."""
-    return f"hash delete/{HANGUP_REALM}/{call_id}"
+    return f"hash delete/{realm}/{call_id}"
 
 
 def _transfer(command: TransferCall, dialplan: Dialplan) -> str:

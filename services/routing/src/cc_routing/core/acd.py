@@ -511,14 +511,53 @@ class Acd(Engine):
         self._set_state(agent, AgentState.ON_CALL, out, reason=f"{OUTBOUND}{campaign}")
         return out
 
-    def outbound_ended(self, agent_id: str, now: float) -> list[Command]:
-        """The agent's outbound call is over: a pending break or logout, or available again."""
+    def outbound_ended(
+        self, agent_id: str, now: float, *, wrap_up_seconds: float | None = None
+    ) -> list[Command]:
+        """The agent's outbound call is over: wrap-up (the campaign's ``wrap_up_seconds``, or
+        the agent's own, as after a queue call), then a pending break or available again; a
+        pending logout at once."""
         agent = self._agents.get(agent_id)
         if agent is None or not self.on_outbound(agent_id):
             return []
         out = self._begin(now)
-        self._after_work(agent, out)
+        wrap = agent.config.wrap_up_seconds if wrap_up_seconds is None else wrap_up_seconds
+        self._wrap_up_or_next(agent, wrap, out, None)
         return out
+
+    def restore_outbound(
+        self,
+        config: AgentConfig,
+        *,
+        reason: str,
+        since: float,
+        now: float,
+        calls_answered: int = 0,
+        talk_seconds: float = 0.0,
+    ) -> list[Command]:
+        """Rebuild an agent still on a dialer call after a restart (their leg is live on the
+        switch), publishing nothing: on a call with the campaign's reason, so no queue offers
+        them one until the dialer that adopts the call hands them back (:meth:`outbound_ended`).
+        """
+        if not reason.startswith(OUTBOUND):
+            raise RoutingError(f"{reason!r} is not the reason of an outbound call")
+        out = self.restore_agent(
+            config,
+            state=AgentState.AVAILABLE,
+            since=since,
+            now=now,
+            calls_answered=calls_answered,
+            talk_seconds=talk_seconds,
+        )
+        agent = self._agents[config.agent_id]
+        self._quiet_state(agent, AgentState.ON_CALL, since, reason)
+        agent.last_call = None
+        self._reindex(agent)
+        return out
+
+    def outbound_agents(self) -> list[str]:
+        """Agents on a call the dialer gave them."""
+        return [agent_id for agent_id in self._agents if self.on_outbound(agent_id)]
 
     def on_outbound(self, agent_id: str) -> bool:
         """Whether the agent is on a call the dialer gave them."""
@@ -1155,12 +1194,19 @@ class Acd(Engine):
             wrap = queue.config.wrap_up_seconds
         if queue is not None:
             queue.record_handle_time(max(talk, 0.0) + wrap)
+        self._wrap_up_or_next(agent, wrap, out, call.call_id)
+
+    def _wrap_up_or_next(
+        self, agent: Agent, wrap: float, out: list[Command], call_id: str | None
+    ) -> None:
+        """After a conversation: a pending logout at once, else ``wrap`` seconds of wrap-up (its
+        timer then does what is next), else what is next now."""
         if agent.pending is not None and agent.pending[0] is AgentState.LOGGED_OUT:
-            self._apply_pending(agent, out, call.call_id)
+            self._apply_pending(agent, out, call_id)
         elif wrap > 0:
             agent.wrap_until = self._now + wrap
             agent.token += 1
-            self._set_state(agent, AgentState.WRAP_UP, out, call_id=call.call_id)
+            self._set_state(agent, AgentState.WRAP_UP, out, call_id=call_id)
             self._timers.set(agent.wrap_until, self._on_wrap_up_end, agent, agent.token)
         else:
             self._after_work(agent, out)

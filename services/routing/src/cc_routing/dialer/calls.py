@@ -10,6 +10,7 @@ the identification message and is hung up: an abandoned call. With answering-mac
 
 from __future__ import annotations
 
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,6 +78,22 @@ class Hangup:
 
 
 @dataclass(frozen=True, slots=True)
+class NoteHangup:
+    """Have an answered customer's leg note its hangup (and bridge partner) on the switch, under
+    its lead and attempt, so a leader that was away when it ended can settle the attempt."""
+
+    leg: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetHangup:
+    """The attempt is settled: its hangup note is not needed any more."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Publish:
     data: EventData
     at: float
@@ -93,7 +110,15 @@ class Settled:
 
 
 Command = (
-    OriginateCustomer | OriginateAgent | Bridge | DetectMachine | PlayAndHangup | Hangup | Publish
+    OriginateCustomer
+    | OriginateAgent
+    | Bridge
+    | DetectMachine
+    | PlayAndHangup
+    | Hangup
+    | NoteHangup
+    | ForgetHangup
+    | Publish
 )
 Result = Command | Settled
 
@@ -118,6 +143,47 @@ class _Leg:
     answered_at: float | None = None
     agent_id: str | None = None
     agent_leg: str | None = None
+
+
+def note_key(lead_id: str, attempt: int) -> str:
+    """Where an attempt's hangup note is kept on the switch: its lead and attempt number."""
+    return f"{lead_id}.{attempt}"
+
+
+_LEGS = uuid.UUID("1c3f2a4e-5b8d-4e0f-9a71-6d2c8b9e0f13")
+
+
+def customer_leg(lead_id: str, attempt: int) -> str:
+    """The customer leg's UUID for an attempt, derived from its lead and attempt number.
+
+    A new leader can then ask the switch about an attempt by its leg alone (a channel listing
+    may lag a call placed a moment before the last leader went).
+    """
+    return str(uuid.uuid5(_LEGS, note_key(lead_id, attempt)))
+
+
+class Adopted(StrEnum):
+    """What a call found live on the switch after a restart is taken in as."""
+
+    RINGING = "ringing"
+    """Not answered yet: its answer (or end) comes as for any dial."""
+    CONNECTED = "connected"
+    """Bridged to its agent's live leg: the conversation goes on; its end settles it."""
+    ABANDONED = "abandoned"
+    """Answered and not bridged: the grace is long over, so it is abandoned now."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptedCall:
+    """A customer leg of this campaign that outlived the instance that dialled it."""
+
+    leg: str
+    lead_id: str
+    attempt: int
+    state: Adopted
+    agent_id: str | None = None
+    agent_leg: str | None = None
+    """The agent's live leg: their conversation (connected) or one to hang up (abandoned)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +259,9 @@ class Floor:
             return []
         call.answered_at = now
         call.state = LegState.WAITING
-        out: list[Result] = [DetectMachine(leg)] if self.settings.detect_machines else []
+        out: list[Result] = [NoteHangup(leg, note_key(call.lead_id, call.attempt))]
+        if self.settings.detect_machines:
+            out.append(DetectMachine(leg))
         if self.ready:
             out += self._connect(leg)
         return out
@@ -301,6 +369,8 @@ class Floor:
             return []
         ring = (call.answered_at or now) - call.dialled_at
         out: list[Result] = []
+        if call.answered_at is not None:
+            out.append(ForgetHangup(note_key(call.lead_id, call.attempt)))
         if call.state is LegState.RINGING:
             outcome = (
                 Outcome.BUSY
@@ -309,7 +379,7 @@ class Floor:
                 if cause in NO_ANSWER_CAUSES
                 else Outcome.FAILED
             )
-            return [Settled(call.lead_id, outcome, ring, live=False)]
+            return [*out, Settled(call.lead_id, outcome, ring, live=False)]
         if call.state in (LegState.WAITING, LegState.CONNECTING):
             out += self._release_agent(call)  # hung up within the grace: counted as abandoned
             out.append(
@@ -324,10 +394,10 @@ class Floor:
             )
             return [*out, Settled(call.lead_id, Outcome.ABANDONED, ring, live=True)]
         if call.state is LegState.MACHINE:
-            return [Settled(call.lead_id, Outcome.MACHINE, ring, live=False)]
+            return [*out, Settled(call.lead_id, Outcome.MACHINE, ring, live=False)]
         if call.state is LegState.ABANDONED:
-            return [Settled(call.lead_id, Outcome.ABANDONED, ring, live=True)]
-        return [Settled(call.lead_id, Outcome.CONNECTED, ring, live=True)]
+            return [*out, Settled(call.lead_id, Outcome.ABANDONED, ring, live=True)]
+        return [*out, Settled(call.lead_id, Outcome.CONNECTED, ring, live=True)]
 
     def agent_taken(self, agent_leg: str, now: float) -> list[Result]:
         """The agent reserved for a customer got other work (an inbound call) before their leg
@@ -344,9 +414,10 @@ class Floor:
         call.state = LegState.WAITING
         return self._connect(leg) if self.ready else []
 
-    def agent_leg_ended(self, agent_leg: str, now: float) -> list[Result]:
-        """An agent's leg ended: after a call the agent is ready again (no wrap-up on the floor);
-        if it failed before the bridge, the customer waits on for another agent.
+    def agent_leg_ended(self, agent_leg: str, now: float, *, ready: bool = True) -> list[Result]:
+        """An agent's leg ended: after a call the agent is ready again unless ``ready`` is
+        False (in wrap-up: they come back when the pool says they are free); if it failed
+        before the bridge, the customer waits on for another agent.
         """
         leg = self.agent_legs.pop(agent_leg, None)
         agent = self.leg_agents.pop(agent_leg, None)
@@ -355,8 +426,40 @@ class Floor:
         if leg is not None and call is not None and call.state is LegState.CONNECTING:
             call.agent_id = call.agent_leg = None
             call.state = LegState.WAITING
-        if agent is not None and agent in self.contacts:
+        if agent is not None and ready and agent in self.contacts:
             out += self.agent_ready(agent, self.contacts[agent], now)
+        elif agent is not None:  # wrapping up, or adopted: ready once the pool says so
+            self.busy_since.pop(agent, None)
+            self.agent_gone(agent)
+        return out
+
+    # --- after a restart ------------------------------------------------------------------------
+
+    def adopt(self, call: AdoptedCall, now: float) -> list[Result]:
+        """Take in a call dialled by the instance that led before: it ends here, once.
+
+        A ringing one is followed as any dial (from now: its true ring time is unknown). A
+        connected one keeps its agent busy until their leg ends. One answered but not bridged
+        has waited past the grace: it hears the identification message and is abandoned, and an
+        agent leg rung for it is hung up.
+        """
+        leg = _Leg(call.lead_id, call.attempt, now)
+        self.legs[call.leg] = leg
+        if call.state is Adopted.RINGING:
+            return []
+        leg.answered_at = now
+        if call.state is Adopted.CONNECTED and call.agent_id and call.agent_leg:
+            leg.state = LegState.CONNECTED
+            leg.agent_id, leg.agent_leg = call.agent_id, call.agent_leg
+            self.agent_legs[call.agent_leg] = call.leg
+            self.leg_agents[call.agent_leg] = call.agent_id
+            self.busy_since[call.agent_id] = now
+            return []
+        leg.state = LegState.ABANDONED
+        s = self.settings
+        out: list[Result] = [PlayAndHangup(call.leg, s.identification, s.identification_seconds)]
+        if call.agent_leg is not None:
+            out.insert(0, Hangup(call.agent_leg, "ORIGINATOR_CANCEL"))
         return out
 
     # --- what the pacer needs -----------------------------------------------------------------

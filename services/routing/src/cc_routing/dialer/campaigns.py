@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -91,6 +92,50 @@ class CallingWindow(BaseModel):
         return self
 
 
+class DispositionEffect(StrEnum):
+    """What an agent's disposition does to the lead."""
+
+    CLOSE = "close"
+    """The lead is done (a sale, no interest, the wrong party...)."""
+    RETRY = "retry"
+    """Dial again after a delay, within a number of attempts."""
+    CALLBACK = "callback"
+    """Dial again at the time the agent gives (for them, or anyone)."""
+    DNC = "dnc"
+    """The number goes on the tenant's do-not-call list; the lead is closed."""
+
+
+class DispositionRule(BaseModel):
+    """What one disposition does; ``retry`` needs its rule (delay and attempts in all)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effect: DispositionEffect
+    retry: RetryRule | None = None
+
+    @model_validator(mode="after")
+    def _retry_has_a_rule(self) -> DispositionRule:
+        if (self.effect is DispositionEffect.RETRY) != (self.retry is not None):
+            raise ValueError("a retry disposition, and only it, has a retry rule")
+        return self
+
+
+DEFAULT_DISPOSITION_EFFECTS = {
+    "callback": DispositionEffect.CALLBACK,
+    "dnc": DispositionEffect.DNC,
+}
+"""Dispositions named so act so unless the campaign says otherwise; any other closes the lead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disposed:
+    """What becomes of a lead after the agent's disposition."""
+
+    effect: DispositionEffect
+    due_at: float | None
+    """When to dial it again (retry, callback); None: it is closed."""
+
+
 _CALLER_ID = re.compile(r"\+?[0-9]{3,20}")
 """Matched whole: ``$`` would let a trailing line break through into the originate command."""
 _DEFAULT_RETRIES = {
@@ -118,6 +163,12 @@ class CampaignConfig(BaseModel):
     dispositions: list[Label] = Field(
         default_factory=lambda: ["sale", "no_sale", "callback", "dnc"], max_length=200
     )
+    disposition_rules: dict[Label, DispositionRule] = Field(default_factory=dict)
+    """What a disposition does to its lead, by disposition; unnamed ones act by default
+    (``callback`` books a callback, ``dnc`` blocks the number, any other closes the lead)."""
+    wrap_up_seconds: float | None = Field(default=None, ge=0, le=3600)
+    """Wrap-up after each outbound call before the agent's next one (for the disposition);
+    None: the agent's own wrap-up, as after a queue call without its own setting."""
     machine_action: Literal["hangup", "message"] = "hangup"
     machine_message: str | None = Field(default=None, max_length=500, pattern=SOUND_PATTERN)
     """A sound file the switch plays to a machine: a path, no spaces, variables or commands."""
@@ -152,7 +203,20 @@ class CampaignConfig(BaseModel):
             raise ValueError("a campaign needs agents or teams")
         if self.machine_action == "message" and not self.machine_message:
             raise ValueError("machine_action 'message' needs a machine_message")
+        unknown = sorted(set(self.disposition_rules) - set(self.dispositions))
+        if unknown:
+            raise ValueError(f"disposition_rules name dispositions not in the set: {unknown}")
         return self
+
+    def disposition_rule(self, disposition: str) -> DispositionRule:
+        """What ``disposition`` does (CampaignError when it is not one of the campaign's)."""
+        if disposition not in self.dispositions:
+            raise CampaignError(
+                f"{disposition!r} is not a disposition of {self.name!r}: "
+                f"one of {sorted(self.dispositions)}"
+            )
+        effect = DEFAULT_DISPOSITION_EFFECTS.get(disposition, DispositionEffect.CLOSE)
+        return self.disposition_rules.get(disposition, DispositionRule(effect=effect))
 
     def window_for(self, region: str | None) -> CallingWindow:
         """The calling window for a callee in ``region`` (the campaign's unless overridden)."""
@@ -189,6 +253,32 @@ def next_attempt_at(
 ) -> float | None:
     """When to dial again after ``attempts`` tries ended this way; None when the lead is done."""
     rule = config.retries.get(outcome)
-    if rule is None or attempts >= rule.max_attempts:
-        return None
-    return now + rule.delay_seconds
+    return None if rule is None else _due(rule, attempts, now)
+
+
+def dispose(
+    config: CampaignConfig,
+    disposition: str,
+    attempts: int,
+    now: float,
+    callback_at: float | None = None,
+) -> Disposed:
+    """What the agent's disposition after ``attempts`` dials does to the lead.
+
+    Raises :class:`CampaignError` for a disposition the campaign does not have, a callback
+    without its time, or a time given for another disposition.
+    """
+    rule = config.disposition_rule(disposition)
+    if rule.effect is DispositionEffect.CALLBACK:
+        if callback_at is None:
+            raise CampaignError(f"disposition {disposition!r} books a callback: give callback_at")
+        return Disposed(rule.effect, max(callback_at, now))
+    if callback_at is not None:
+        raise CampaignError(f"disposition {disposition!r} books no callback: no callback_at")
+    due = None if rule.retry is None else _due(rule.retry, attempts, now)
+    return Disposed(rule.effect, due)
+
+
+def _due(rule: RetryRule, attempts: int, now: float) -> float | None:
+    """When to dial again by ``rule`` after ``attempts`` dials; None when they are used up."""
+    return None if attempts >= rule.max_attempts else now + rule.delay_seconds
