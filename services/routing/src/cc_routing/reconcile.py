@@ -168,6 +168,7 @@ async def restore(
     its ``call.ended`` (and abandon) is published exactly once. Callers that parked meanwhile
     are offered as new calls.
     """
+    await runtime.flushed()  # the ledger read below holds every step decided before
     acd, now = runtime.acd, runtime.now()
     await _restore_agents(runtime, now, agents)
     by_uuid = {channel.uuid: channel for channel in live}

@@ -4,8 +4,9 @@ Every input (an ESL event, an API request, a timer) takes the same path: ask the
 lock, then carry out what it returns, in order, outside the lock. Events to publish and the
 agent states they change are queued; a flusher writes everything queued meanwhile in one
 transaction with the outbox (the relay publishes them with confirms), then sends the FreeSWITCH
-commands with ``bgapi``, so nothing decided is visible before it is committed. On start, and after every reconnect to
-FreeSWITCH, the core is reconciled with the live channels (:mod:`cc_routing.reconcile`).
+commands with ``bgapi``, so nothing decided is visible before it is committed. On start, and
+after every reconnect to FreeSWITCH, the core is reconciled with the live channels
+(:mod:`cc_routing.reconcile`).
 """
 
 from __future__ import annotations
@@ -241,6 +242,13 @@ class RoutingRuntime:
         if done is not None:
             await done
         return commands
+
+    async def flushed(self) -> None:
+        """Return once every step decided so far is committed (what the database says is
+        then all the core has decided, for a restore that reads it back)."""
+        done = self._queue([])
+        if done is not None:
+            await done
 
     def _queue(
         self, commands: Sequence[Command], store: Store | None = None, *, wait: bool = True
