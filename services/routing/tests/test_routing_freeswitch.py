@@ -110,13 +110,17 @@ def test_a_callback_dials_the_customer_through_the_gateway_template() -> None:
         (
             SetCallVariables("c1", (("cc_enqueued_at", "1.5"), ("cc_agent", "a"))),
             [
-                "uuid_setvar c1 cc_enqueued_at 1.5",
-                "uuid_setvar c1 cc_agent a",
+                "uuid_setvar_multi c1 cc_enqueued_at=1.5;cc_agent=a",
                 # Queued: the channel notes its own hangup (time, last bridge partner and time)
                 # for an instance that was down.
                 "uuid_setvar c1 api_hangup_hook hash::insert/cc_routing_hangup/c1/"
                 "${end_uepoch}:${last_bridge_to}:${bridge_uepoch}",
             ],
+        ),
+        (
+            # A value uuid_setvar_multi would split goes with its own uuid_setvar.
+            SetCallVariables("c1", (("cc_agent", "a;b"), ("cc_queue", "q"))),
+            ["uuid_setvar_multi c1 cc_queue=q", "uuid_setvar c1 cc_agent a;b"],
         ),
         (
             TransferCall("c1", Destination("transfer", "5000"), "max_wait"),

@@ -225,6 +225,23 @@ async def routing_through(
         yield service, client
 
 
+async def routed(
+    stack: AsyncExitStack, switch: Switch, pg_url: str, bus: Bus
+) -> tuple[EslProxy, Callers, RoutingService, httpx.AsyncClient]:
+    """Routing behind a proxy the test can cut, and a caller-placing connection of the test's."""
+    proxy = EslProxy(switch.host, switch.port)
+    await proxy.start()
+    stack.push_async_callback(proxy.close)
+    control = InboundClient(switch.host, switch.port, switch.password, reconnect=False)
+    callers = Callers(control)
+    control.on("*", callers.record)
+    await control.connect()
+    stack.push_async_callback(control.close)
+    await control.events("plain", "CHANNEL_PARK", "CHANNEL_HANGUP_COMPLETE")
+    service, client = await stack.enter_async_context(routing_through(proxy, switch, pg_url, bus))
+    return proxy, callers, service, client
+
+
 async def configure(client: httpx.AsyncClient, agents: dict[str, str]) -> None:
     queue = {"name": QUEUE, "ring_timeout_seconds": 60, "wrap_up_seconds": 0}
     assert (await client.put(f"/v1/queues/{QUEUE}", json=queue)).status_code == 200
@@ -308,18 +325,7 @@ async def test_a_lost_link_and_a_switch_restart_leave_routing_where_the_switch_i
 ) -> None:
     bus, ledger = observed
     async with AsyncExitStack() as stack:
-        proxy = EslProxy(switch.host, switch.port)
-        await proxy.start()
-        stack.push_async_callback(proxy.close)
-        control = InboundClient(switch.host, switch.port, switch.password, reconnect=False)
-        callers = Callers(control)
-        control.on("*", callers.record)
-        await control.connect()
-        stack.push_async_callback(control.close)
-        await control.events("plain", "CHANNEL_PARK", "CHANNEL_HANGUP_COMPLETE")
-        service, client = await stack.enter_async_context(
-            routing_through(proxy, switch, pg_url, bus)
-        )
+        proxy, callers, service, client = await routed(stack, switch, pg_url, bus)
         agents = {
             "answers": ANSWERS,
             "rings": NEVER_ANSWERS,

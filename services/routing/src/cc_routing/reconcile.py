@@ -199,6 +199,7 @@ async def restore(
     its ``call.ended`` (and abandon) is published exactly once. Callers that parked meanwhile
     are offered as new calls. Read first, then decided in one step (:func:`restore_plan`).
     """
+    await runtime.flushed()  # the ledger read below holds every step decided before
     stored = await _stored(runtime)
     alive = {channel.uuid for channel in live}
     gone = [row.call_id for row in stored.ledger if row.call_id not in alive]

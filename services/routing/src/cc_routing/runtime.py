@@ -1,10 +1,12 @@
 """The routing service at run time: the ACD core driven by FreeSWITCH, the API and the clock.
 
-Every input (an ESL event, an API request, a timer) takes the same path under one lock: ask the
-core, then carry out what it returns, in order. Events to publish and the agent states they
-change are written in one transaction with the outbox (the relay publishes them with confirms);
-then the FreeSWITCH commands go out with ``bgapi``. On start, and after every reconnect to
-FreeSWITCH, the core is reconciled with the live channels (:mod:`cc_routing.reconcile`).
+Every input (an ESL event, an API request, a timer) takes the same path: ask the core under one
+lock, then carry out what it returns, in order, outside the lock. Events to publish and the
+agent states they change are queued; a flusher writes everything queued meanwhile in one
+transaction with the outbox (the relay publishes them with confirms), then sends the FreeSWITCH
+commands with ``bgapi``, so nothing decided is visible before it is committed. On start, and
+after every reconnect to FreeSWITCH, the core is reconciled with the live channels
+(:mod:`cc_routing.reconcile`).
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cc_common.aio import wait_for_wakeup
-from cc_common.db import Database, Outbox, OutboxRelay, upsert
+from cc_common.db import Database, Outbox, OutboxRelay, upsert_many, upsert_statement
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.logging import get_logger, log_context
 from cc_proto.events import CallAnswered, CallCallbackRequested, CallEnded, CallOffered
@@ -60,6 +64,8 @@ from cc_routing.core import (
 log = get_logger(__name__)
 
 ORIGINATOR_CANCEL = "ORIGINATOR_CANCEL"
+MAX_UNWRITTEN_STEPS = 1000
+"""Steps from FreeSWITCH's events queued for writing beyond which an event waits for its own."""
 
 Clock = Callable[[], float]
 Store = Callable[[AsyncSession], Awaitable[None]]
@@ -67,13 +73,85 @@ Store = Callable[[AsyncSession], Awaitable[None]]
 
 
 @dataclass(slots=True)
-class _Batch:
-    """What one core step produced, split by where it goes."""
+class _Work:
+    """What one core step left to do, prepared under the lock and carried out by the flusher.
 
-    events: list[PublishEvent] = field(default_factory=list)
+    Everything the database gets is captured while deciding (rows, not references to the core),
+    so the flusher writes what the step saw however far the core has moved on since.
+    """
+
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    ledger: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+    """Statements on the call and callback ledgers with their parameters, in order."""
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     switch: list[Command] = field(default_factory=list)
-    agents: set[str] = field(default_factory=set)
-    bridges: list[BridgeCall] = field(default_factory=list)
+    store: Store | None = None
+    done: asyncio.Future[None] | None = None
+
+    @property
+    def writes(self) -> bool:
+        """Whether the step has anything for the database."""
+        return bool(self.outbox or self.ledger or self.agents or self.store is not None)
+
+
+class _Statements(NamedTuple):
+    """The ledger statements, built once: parameters travel beside them, never inside."""
+
+    call_answered: Any
+    bridge_requested: Any
+    call_ended: Any
+    callback_booked: Any
+    callback_ended: Any
+
+
+@functools.cache
+def _statements() -> _Statements:
+    calls, callbacks = tables.active_calls, tables.callbacks
+    call = (calls.c.tenant == bindparam("b_tenant")) & (calls.c.call_id == bindparam("b_call_id"))
+    agent: dict[str, Any] = {
+        "agent_id": bindparam("v_agent_id"),
+        "agent_leg": bindparam("v_agent_leg"),
+    }
+    return _Statements(
+        call_answered=calls.update().where(call).values(answered_at=bindparam("v_at"), **agent),
+        bridge_requested=calls.update()
+        .where(call)
+        .values(bridge_requested_at=bindparam("v_at"), **agent),
+        call_ended=calls.delete().where(call),
+        callback_booked=callbacks.insert(),
+        callback_ended=callbacks.delete().where(
+            (callbacks.c.tenant == bindparam("b_tenant"))
+            & (callbacks.c.callback_id == bindparam("b_call_id"))
+        ),
+    )
+
+
+def _runs(
+    ledger: Sequence[tuple[Any, dict[str, Any]]],
+) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    """Group consecutive uses of one statement (same columns) so each run is one executemany."""
+    statement: Any = None
+    rows: list[dict[str, Any]] = []
+    for next_statement, params in ledger:
+        if rows and (next_statement is not statement or params.keys() != rows[0].keys()):
+            yield statement, rows
+            rows = []
+        statement = next_statement
+        rows.append(params)
+    if rows:
+        yield statement, rows
+
+
+def _settle(done: asyncio.Future[None] | None, error: BaseException | None) -> None:
+    """Tell a waiting step its work is done (or why it failed)."""
+    if done is None or done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    elif isinstance(error, asyncio.CancelledError):
+        done.cancel()
+    else:
+        done.set_exception(error)
 
 
 class RoutingRuntime:
@@ -110,6 +188,11 @@ class RoutingRuntime:
         self._esl: InboundClient | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._jobs: set[asyncio.Task[None]] = set()
+        self._pending: collections.deque[_Work] = collections.deque()
+        self._flush_wanted = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._saved_agents: dict[str, dict[str, Any]] = {}
+        """Each agent's state row as last committed, so an unchanged state is not rewritten."""
         # Closed while the core is rebuilt from a snapshot of the live channels: an event
         # handled between the snapshot and the rebuild would be lost (a hangup applied to a
         # call not yet restored), so events wait here, in order, and are applied after it.
@@ -135,38 +218,122 @@ class RoutingRuntime:
         from_switch: bool = False,
         store: Store | None = None,
     ) -> list[Command]:
-        """Ask the core (``decide``) under the lock and carry out what it returns.
+        """Ask the core (``decide``) under the lock, then carry out what it returns.
 
-        ``store`` writes what the change needs kept (configuration) in the same transaction,
-        under the same lock, so stored and applied changes never come in different orders.
-        Once a stopping instance has settled, FreeSWITCH's news is left to the next one
+        Deciding is serial; carrying out is not done under the lock: the step's writes are
+        queued (in decision order) for the flusher, which commits the steps queued meanwhile in
+        one transaction and only then sends their FreeSWITCH commands, so an event is always
+        committed before its effect can be seen. ``store`` writes what the change needs kept
+        (configuration) in the same transaction, in the same order as the decisions.
+
+        A caller (the API, a timer) waits until the step is committed and FreeSWITCH has
+        accepted its commands. FreeSWITCH's own events (``from_switch``) do not wait, so the
+        next event is decided while this one is written (unless the queue is long: then they
+        wait too, so a slow database slows the events down instead of piling them up). Once a
+        stopping instance has settled, FreeSWITCH's news is left to the next one
         (``from_switch`` steps do nothing): it reconciles from the live channels.
         """
         async with self._lock:
             if from_switch and not self._listening:
                 return []
             commands = decide()
-            await self._carry_out(commands, store)
-            return commands
+            wait = not from_switch or len(self._pending) >= MAX_UNWRITTEN_STEPS
+            done = self._queue(commands, store, wait=wait)
+        if done is not None:
+            await done
+        return commands
 
-    async def _carry_out(self, commands: Sequence[Command], store: Store | None = None) -> None:
-        batch = _Batch()
+    async def flushed(self) -> None:
+        """Return once every step decided so far is committed (what the database says is
+        then all the core has decided, for a restore that reads it back)."""
+        done = self._queue([])
+        if done is not None:
+            await done
+
+    def _queue(
+        self, commands: Sequence[Command], store: Store | None = None, *, wait: bool = True
+    ) -> asyncio.Future[None] | None:
+        """Prepare a decision's work (under the lock) and queue it for the flusher.
+
+        Return a future for its completion when someone will ``wait`` for it.
+        """
+        work = self._prepare(commands, store)
+        if wait:
+            work.done = asyncio.get_running_loop().create_future()
+        self._pending.append(work)
+        self._flush_wanted.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_forever(), name="routing-flusher")
+        return work.done
+
+    def _prepare(self, commands: Sequence[Command], store: Store | None) -> _Work:
+        """Split a decision by where it goes, capturing the rows to write as they are now."""
+        work = _Work(store=store)
+        agents: set[str] = set()
         for command in commands:
             if isinstance(command, PublishEvent):
-                batch.events.append(command)
+                work.outbox.append(self.outbox.row(command.envelope(tenant=self.tenant)))
+                self._track_calls(work, command)
                 if command.agent_id is not None:
-                    batch.agents.add(command.agent_id)
+                    agents.add(command.agent_id)
             elif isinstance(command, ReportProblem):
                 self._report(command)
             else:
-                batch.switch.append(command)
+                work.switch.append(command)
                 if isinstance(command, BridgeCall):
-                    batch.bridges.append(command)
-        if batch.events or batch.bridges or store is not None:
-            await self._persist(batch, store)
-            self.relay.notify()
-        await self._send(batch.switch)
-        self._wake.set()
+                    self._bridge_requested(work, command)
+        for agent_id in sorted(agents):
+            row = self._agent_row(agent_id)
+            if row is not None:
+                work.agents[agent_id] = row
+        return work
+
+    async def _flush_forever(self) -> None:
+        """Carry out queued work: one transaction for all of it, then its commands, in order."""
+        while True:
+            await self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            while self._pending:
+                group = self._take_group()
+                try:
+                    await self._persist(group)
+                except BaseException as exc:
+                    for work in group:
+                        _settle(work.done, exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    # The core moved on; its commands are not sent (nothing unrecorded is
+                    # done), and a restart rebuilds from the switch and the last commit.
+                    log.exception("routing.write_failed", steps=len(group))
+                    continue
+                for work in group:
+                    accepted = self._send(work.switch)
+                    if work.done is not None:
+                        self._when_accepted(accepted, work.done)
+                self._wake.set()
+
+    def _when_accepted(
+        self, accepted: list[asyncio.Future[None]], done: asyncio.Future[None]
+    ) -> None:
+        """Settle ``done`` once FreeSWITCH has answered every command of the step."""
+        if not accepted:
+            _settle(done, None)
+            return
+        gathered = asyncio.gather(*accepted)
+        gathered.add_done_callback(lambda _: _settle(done, None))
+
+    def _take_group(self) -> list[_Work]:
+        """Take the queued work that shares one transaction: all of it up to a ``store`` step.
+
+        A step that writes configuration goes alone, so a refused write fails only its step.
+        """
+        pending = self._pending
+        if pending[0].store is not None:
+            return [pending.popleft()]
+        group: list[_Work] = []
+        while pending and pending[0].store is None:
+            group.append(pending.popleft())
+        return group
 
     def _report(self, problem: ReportProblem) -> None:
         self.problems += 1
@@ -179,44 +346,64 @@ class RoutingRuntime:
             queue=problem.queue,
         )
 
-    async def _persist(self, batch: _Batch, store: Store | None = None) -> None:
-        """Write events to the outbox, the agents' states and bridges asked for, in one go."""
+    async def _persist(self, group: Sequence[_Work]) -> None:
+        """Write the group's events, ledgers and agent states in one transaction.
+
+        Events go to the outbox in one statement, in decision order; ledger statements run in
+        order (consecutive same statements as one executemany); each agent's latest state is
+        written once, and only when it differs from what was last committed.
+        """
+        outbox = [row for work in group for row in work.outbox]
+        ledger = [entry for work in group for entry in work.ledger]
+        agents: dict[str, dict[str, Any]] = {}
+        for work in group:
+            agents.update(work.agents)
+        changed = [
+            row
+            for agent_id, row in sorted(agents.items())
+            if self._saved_agents.get(agent_id) != row
+        ]
+        store = group[0].store
+        if not (outbox or ledger or changed or store is not None):
+            return
         async with self.db.session() as session:
             if store is not None:
                 await store(session)
-            for published in batch.events:
-                await self.outbox.add(session, published.envelope(tenant=self.tenant))
-                await self._track_calls(session, published)
-            for bridge in batch.bridges:
-                await self._bridge_requested(session, bridge)
-            for agent_id in sorted(batch.agents):
-                await self._save_agent_state(session, agent_id)
+            await self.outbox.add_rows(session, outbox)
+            for statement, rows in _runs(ledger):
+                await session.execute(statement, rows)
+            if changed:
+                await upsert_many(session, tables.agent_states, changed, ["tenant", "agent_id"])
+        for row in changed:
+            self._saved_agents[row["agent_id"]] = row
+        self.relay.notify()
 
-    async def _bridge_requested(self, session: AsyncSession, bridge: BridgeCall) -> None:
+    def _bridge_requested(self, work: _Work, bridge: BridgeCall) -> None:
         """Note the bridge before asking for it: a crash before its confirmation restores the
         call as connecting to that agent leg, never as a caller still waiting."""
-        calls = tables.active_calls
         view = self.acd.call_view(bridge.call_id)
         if view is None or view.status != "connecting":
             return  # a callback's bridge: the customer answered, the call is already answered
-        mine = (calls.c.tenant == self.tenant) & (calls.c.call_id == bridge.call_id)
-        await session.execute(
-            calls.update()
-            .where(mine)
-            .values(
-                agent_id=bridge.agent_id,
-                agent_leg=bridge.offer_id,
-                bridge_requested_at=self.acd.offer_answered_at(bridge.offer_id),
+        work.ledger.append(
+            (
+                _statements().bridge_requested,
+                {
+                    "b_tenant": self.tenant,
+                    "b_call_id": bridge.call_id,
+                    "v_agent_id": bridge.agent_id,
+                    "v_agent_leg": bridge.offer_id,
+                    "v_at": self.acd.offer_answered_at(bridge.offer_id),
+                },
             )
         )
 
-    async def _track_calls(self, session: AsyncSession, published: PublishEvent) -> None:
+    def _track_calls(self, work: _Work, published: PublishEvent) -> None:
         """Keep the ledgers a restart needs: calls in progress and booked callbacks."""
         data, call_id = published.data, published.call_id
         if call_id is None:
             return
-        calls, callbacks = tables.active_calls, tables.callbacks
-        mine = (calls.c.tenant == self.tenant) & (calls.c.call_id == call_id)
+        statements = _statements()
+        mine = {"b_tenant": self.tenant, "b_call_id": call_id}
         if isinstance(data, CallOffered):
             values = {
                 "tenant": self.tenant,
@@ -231,40 +418,41 @@ class RoutingRuntime:
                 "answered_at": None,
                 "bridge_requested_at": None,
             }
-            await upsert(session, calls, values, ["tenant", "call_id"])
+            work.ledger.append((self._call_upsert(tuple(values)), values))
         elif isinstance(data, CallAnswered):
-            answered = {"agent_id": published.agent_id, "agent_leg": data.agent_leg_uuid}
-            await session.execute(
-                calls.update().where(mine).values(answered_at=published.at, **answered)
-            )
+            answered = {
+                "v_at": published.at,
+                "v_agent_id": published.agent_id,
+                "v_agent_leg": data.agent_leg_uuid,
+            }
+            work.ledger.append((statements.call_answered, mine | answered))
         elif isinstance(data, CallCallbackRequested) and data.callback_call_id is not None:
             view = self.acd.call_view(data.callback_call_id)
-            await session.execute(
-                callbacks.insert().values(
-                    tenant=self.tenant,
-                    callback_id=data.callback_call_id,
-                    queue=data.queue,
-                    number=data.callback_number,
-                    priority=data.priority,
-                    enqueued_at=view.enqueued_at if view is not None else published.at,
-                    origin_call_id=call_id,
-                    skills=view.skills if view is not None else None,
-                )
-            )
+            booked = {
+                "tenant": self.tenant,
+                "callback_id": data.callback_call_id,
+                "queue": data.queue,
+                "number": data.callback_number,
+                "priority": data.priority,
+                "enqueued_at": view.enqueued_at if view is not None else published.at,
+                "origin_call_id": call_id,
+                "skills": view.skills if view is not None else None,
+            }
+            work.ledger.append((statements.callback_booked, booked))
         elif isinstance(data, CallEnded):
-            await session.execute(calls.delete().where(mine))
-            await session.execute(
-                callbacks.delete().where(
-                    callbacks.c.tenant == self.tenant, callbacks.c.callback_id == call_id
-                )
-            )
+            work.ledger.append((statements.call_ended, mine))
+            work.ledger.append((statements.callback_ended, mine))
 
-    async def _save_agent_state(self, session: AsyncSession, agent_id: str) -> None:
+    def _call_upsert(self, columns: tuple[str, ...]) -> Any:
+        dialect = self.db.engine.dialect.name
+        return upsert_statement(dialect, tables.active_calls, columns, ("tenant", "call_id"))
+
+    def _agent_row(self, agent_id: str) -> dict[str, Any] | None:
         try:
             view = self.acd.agent_view(agent_id)
         except Exception:  # removed in this very step
-            return
-        values: dict[str, Any] = {
+            return None
+        return {
             "tenant": self.tenant,
             "agent_id": agent_id,
             "state": view.state,
@@ -274,39 +462,51 @@ class RoutingRuntime:
             "calls_answered": view.calls_answered,
             "talk_seconds": view.talk_seconds,
         }
-        await upsert(session, tables.agent_states, values, ["tenant", "agent_id"])
 
-    async def _send(self, commands: Sequence[Command]) -> None:
-        """Send the commands' ESL lines with bgapi, pipelined in order; watch originates.
+    def _send(self, commands: Sequence[Command]) -> list[asyncio.Future[None]]:
+        """Write the commands' ESL lines with bgapi, in order, without awaiting any reply.
 
-        Every line is written before any reply is awaited (FreeSWITCH answers a connection's
-        commands in order), so a step with hundreds of commands, a restore, is not hundreds of
-        round trips.
+        Each bgapi's bytes are written when its task first runs, and tasks run in the order
+        they were made, so commands reach FreeSWITCH in decision order; the replies (matched by
+        Job-UUID) are awaited by a watcher, never by the next step. Return one future per line,
+        done once FreeSWITCH has answered it (or the line failed).
         """
         client = self._esl
         if client is None or not client.connected:
             if commands:
                 log.warning("routing.switch_unavailable", command=type(commands[0]).__name__)
-            return
-        sent: list[tuple[Command, str, asyncio.Future[Any]]] = []
+            return []
+        loop = asyncio.get_running_loop()
+        accepted: list[asyncio.Future[None]] = []
         for command in commands:
             for line in to_esl(command, dialplan=self._dialplan, gateway_template=self._gateway):
-                sent.append((command, line, asyncio.ensure_future(client.bgapi(line))))
-        for command, line, reply in sent:
-            try:
-                job = await reply
-            except Exception as exc:  # the reconnect's reconciliation repairs what was lost
-                log.warning(
-                    "routing.command_failed", command=line.split(" ", 1)[0], error=repr(exc)
-                )
-                continue
-            if isinstance(command, OfferCall | DialCustomer | BridgeCall):
-                self._watch(job, command)
+                answered: asyncio.Future[None] = loop.create_future()
+                accepted.append(answered)
+                self._spawn(self._sent(command, line, client.bgapi(line), answered))
+        return accepted
 
-    def _watch(self, job: Any, command: OfferCall | DialCustomer | BridgeCall) -> None:
-        task = asyncio.create_task(self._job_done(job, command))
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
+
+    async def _sent(
+        self,
+        command: Command,
+        line: str,
+        reply: Awaitable[Any],
+        answered: asyncio.Future[None],
+    ) -> None:
+        """Await one command's reply; watch originates and bridges until their job ends."""
+        try:
+            job = await reply
+        except Exception as exc:  # the reconnect's reconciliation repairs what was lost
+            log.warning("routing.command_failed", command=line.split(" ", 1)[0], error=repr(exc))
+            return
+        finally:
+            _settle(answered, None)
+        if isinstance(command, OfferCall | DialCustomer | BridgeCall):
+            await self._job_done(job, command)
 
     async def _job_done(self, job: Any, command: OfferCall | DialCustomer | BridgeCall) -> None:
         """An originate or bridge that failed before any channel event tells us so only here."""
@@ -338,6 +538,7 @@ class RoutingRuntime:
     async def reconciling(self) -> AsyncIterator[None]:
         """Hold FreeSWITCH's events while the core is rebuilt from the live channels."""
         self._in_step_with_switch.clear()
+        self._saved_agents.clear()  # the rebuilt core's states are all written afresh
         try:
             yield
         finally:
@@ -370,9 +571,7 @@ class RoutingRuntime:
             await self.step(decide, from_switch=True)
         if isinstance(happened, CallerEnded) and self._listening:
             # Off the event path: the next event need not wait for this reply.
-            task = asyncio.create_task(self._forget_hangup(happened.call_id))
-            self._jobs.add(task)
-            task.add_done_callback(self._jobs.discard)
+            self._spawn(self._forget_hangup(happened.call_id))
 
     async def _forget_hangup(self, call_id: str) -> None:
         """The hangup came as an event: its note in FreeSWITCH is not needed."""
@@ -474,16 +673,17 @@ class RoutingRuntime:
             async with self._lock:
                 busy = self.acd.connecting_calls() or self.acd.ringing_offers()
                 if not busy or loop.time() >= deadline:
-                    commands = self.acd.stop_ringing(self.now())
-                    await self._carry_out(commands)
+                    done = self._queue(self.acd.stop_ringing(self.now()))
                     self._listening = False
-                    return
+                    break
             # Polled: this runs once, at shutdown, and each confirmation is an ordinary event.
             await asyncio.sleep(0.02)
+        if done is not None:  # the cancels are sent and every bridge asked for is in the ledger
+            await done
 
     async def close(self) -> None:
-        """Stop timers and job watchers."""
-        tasks = [t for t in (self._timer_task, *self._jobs) if t is not None]
+        """Stop timers, the flusher and job watchers."""
+        tasks = [t for t in (self._timer_task, self._flusher, *self._jobs) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:

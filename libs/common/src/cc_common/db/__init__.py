@@ -13,6 +13,8 @@ from cc_common.db.idempotency import (
     dialect_insert,
     prune_processed,
     upsert,
+    upsert_many,
+    upsert_statement,
 )
 from cc_common.db.outbox import Outbox, OutboxRelay
 
@@ -28,4 +30,6 @@ __all__ = [
     "kit_tables",
     "prune_processed",
     "upsert",
+    "upsert_many",
+    "upsert_statement",
 ]

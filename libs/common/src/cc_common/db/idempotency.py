@@ -6,6 +6,7 @@ claimed skips the work, so a redelivery after a crash between commit and ack cha
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,32 @@ async def upsert(
     statement = dialect_insert(session, table).values(values)
     update = {k: statement.excluded[k] for k in values if k not in set(keys)}
     await session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=update))
+
+
+async def upsert_many(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """Upsert rows (all with the same columns) with one statement built and compiled once.
+
+    A hot path (a service writing state per event) pays for statement construction and
+    compilation on every ``insert().values(...)``; the same statement object is cached by
+    SQLAlchemy after its first use, and a list of rows goes out as one executemany.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = upsert_statement(dialect, table, tuple(rows[0]), tuple(keys))
+    await session.execute(statement, list(rows))
+
+
+@functools.cache
+def upsert_statement(
+    dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]
+) -> Any:
+    """Return the upsert of ``columns`` keyed on ``keys``, built once per dialect and shape."""
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    update = {k: insert.excluded[k] for k in columns if k not in keys}
+    return insert.on_conflict_do_update(index_elements=list(keys), set_=update)
 
 
 async def prune_processed(

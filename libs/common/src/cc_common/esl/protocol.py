@@ -136,7 +136,11 @@ def parse_command_block(block: bytes) -> Headers:
 
 def content_length(headers: Headers) -> int:
     """Return the body length a header block announces, refusing what FreeSWITCH refuses."""
-    raw = next((value for name, value in headers if name.lower() == "content-length"), None)
+    # The length test first: lower-casing every name of a channel event's hundreds costs more.
+    raw = next(
+        (value for name, value in headers if len(name) == 14 and name.lower() == "content-length"),
+        None,
+    )
     if raw is None:
         return 0
     try:

@@ -168,13 +168,31 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
                 f"uuid_broadcast {command.call_id} {dialplan.hold_music} aleg",
             ]
         case SetCallVariables():
-            lines = [
-                f"uuid_setvar {command.call_id} {name} {value}" for name, value in command.variables
-            ]
-            if any(name == VAR_ENQUEUED_AT for name, _ in command.variables):
-                lines.append(hangup_hook(command.call_id))
-            return lines
+            return set_variables(command)
     return []
+
+
+_MULTI_UNSAFE = re.compile(r"[;='\\]")
+
+
+def set_variables(command: SetCallVariables) -> list[str]:
+    """Set a caller's variables with one command (and, on queue entry, its hangup hook).
+
+    ``uuid_setvar_multi`` takes ``name=value;...``; a value it would split or unquote goes
+    with its own ``uuid_setvar`` instead, so any value still arrives as written. The hook goes
+    alone too: FreeSWITCH expands ``${...}`` in what ``uuid_setvar_multi`` sets, and the hook's
+    variables must be read at hangup, not now.
+    """
+    pairs = list(command.variables)
+    multi = [(name, value) for name, value in pairs if value and not _MULTI_UNSAFE.search(value)]
+    alone = [(name, value) for name, value in pairs if (name, value) not in multi]
+    lines = [f"uuid_setvar {command.call_id} {name} {value}" for name, value in alone]
+    if multi:
+        joined = ";".join(f"{name}={value}" for name, value in multi)
+        lines.insert(0, f"uuid_setvar_multi {command.call_id} {joined}")
+    if any(name == VAR_ENQUEUED_AT for name, _ in pairs):
+        lines.append(hangup_hook(command.call_id))
+    return lines
 
 
 def hangup_hook(call_id: str, key: str | None = None, realm: str = HANGUP_REALM) -> str:
