@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cc_proto.events import CallAbandoned, CallAnswered, CallEnded, CallOutcome
 from cc_routing.adapters.freeswitch import HangupNote
+from cc_routing.adapters.store import Stored
 from cc_routing.core import (
     Acd,
     BridgeCall,
@@ -19,7 +20,7 @@ from cc_routing.core import (
     QueueConfig,
 )
 from cc_routing.core.testing import agent, build, event_types, events, of_type
-from cc_routing.reconcile import LiveChannel, Stored, restore_plan, resync_plan
+from cc_routing.reconcile import LiveChannel, restore_plan, resync_plan
 
 Q = "support"
 

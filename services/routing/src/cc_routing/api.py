@@ -9,19 +9,15 @@ is a 422 with the reason, and nothing is stored or remembered.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field, TypeAdapter
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from cc_common.db import upsert
 from cc_common.names import Label, Name
 from cc_common.problems import problem_doc
-from cc_proto import make_event
-from cc_proto.events import AgentState, ConfigChanged
-from cc_routing.adapters import db as tables
+from cc_proto.events import AgentState
+from cc_routing.adapters.store import Store, configuration_write
 from cc_routing.core import (
     AgentConfig,
     AgentView,
@@ -33,7 +29,7 @@ from cc_routing.core import (
 )
 from cc_routing.core.config import check_agent, check_queue_input
 from cc_routing.dialer.lists import normalise_number
-from cc_routing.runtime import RoutingRuntime, Store
+from cc_routing.runtime import RoutingRuntime
 from cc_routing.service import RoutingService
 
 router = APIRouter(
@@ -72,32 +68,8 @@ def _bad(exc: Exception, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> H
 def _config_store(
     runtime: RoutingRuntime, kind: Literal["queue", "agent"], key: str, document: Any | None
 ) -> Store:
-    """Return the write that stores (or deletes) a configuration row and publishes
-    config.changed; the step runs it in its own transaction, under the lock it applies in."""
-    table = tables.queues if kind == "queue" else tables.agents
-    key_column = "name" if kind == "queue" else "agent_id"
-
-    async def store(session: AsyncSession) -> None:
-        if document is None:
-            await session.execute(
-                table.delete().where(table.c.tenant == runtime.tenant, table.c[key_column] == key)
-            )
-            action: Literal["created", "updated", "deleted"] = "deleted"
-        else:
-            values = {
-                "tenant": runtime.tenant,
-                key_column: key,
-                "config": document,
-                "updated_at": datetime.now(UTC),
-            }
-            await upsert(session, table, values, ["tenant", key_column])
-            action = "updated"
-        event = make_event(
-            ConfigChanged(entity=kind, entity_id=key, action=action), tenant=runtime.tenant
-        )
-        await runtime.outbox.add(session, event)
-
-    return store
+    """The configuration write the step runs in its own transaction, under its lock."""
+    return configuration_write(runtime.tenant, runtime.outbox, kind, key, document)
 
 
 QUEUES: TypeAdapter[QueueConfig] = TypeAdapter(QueueConfig)

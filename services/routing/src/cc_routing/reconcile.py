@@ -15,13 +15,11 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from pydantic import TypeAdapter
 
 from cc_common.esl import InboundClient
 from cc_common.logging import get_logger
 from cc_proto.events import AgentState
-from cc_routing.adapters import db as tables
 from cc_routing.adapters.dialer_freeswitch import ROLE_DIALER_AGENT
 from cc_routing.adapters.freeswitch import (
     HANGUP_REALM,
@@ -36,6 +34,7 @@ from cc_routing.adapters.freeswitch import (
     is_own_leg,
     parse_hangup_note,
 )
+from cc_routing.adapters.store import Stored, read_configuration, read_stored
 from cc_routing.core import (
     Acd,
     AgentConfig,
@@ -145,19 +144,9 @@ async def load_configuration(runtime: RoutingRuntime) -> dict[str, AgentConfig]:
 
     Agents start logged out; :func:`restore` gives them back their stored state.
     """
-    async with runtime.db.session() as session:
-        queue_rows = (
-            await session.execute(
-                sa.select(tables.queues.c.config).where(tables.queues.c.tenant == runtime.tenant)
-            )
-        ).scalars()
-        agent_rows = (
-            await session.execute(
-                sa.select(tables.agents.c.config).where(tables.agents.c.tenant == runtime.tenant)
-            )
-        ).scalars()
-        queues = [QUEUE_ADAPTER.validate_python(row) for row in queue_rows]
-        agents = [AGENT_ADAPTER.validate_python(row) for row in agent_rows]
+    queue_rows, agent_rows = await read_configuration(runtime.db, runtime.tenant)
+    queues = [QUEUE_ADAPTER.validate_python(row) for row in queue_rows]
+    agents = [AGENT_ADAPTER.validate_python(row) for row in agent_rows]
     await runtime.step(lambda: _configure(runtime.acd, queues, agents, runtime.now()))
     return {agent.agent_id: agent for agent in agents}
 
@@ -176,15 +165,6 @@ def _configure(
     return commands
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """What the database holds for a restore: agent states, the call ledger, callbacks."""
-
-    agent_states: Sequence[Any]
-    ledger: Sequence[Any]
-    callbacks: Sequence[Any]
-
-
 async def restore(
     runtime: RoutingRuntime,
     live: Sequence[LiveChannel],
@@ -200,7 +180,7 @@ async def restore(
     are offered as new calls. Read first, then decided in one step (:func:`restore_plan`).
     """
     await runtime.flushed()  # the ledger read below holds every step decided before
-    stored = await _stored(runtime)
+    stored = await read_stored(runtime.db, runtime.tenant)
     alive = {channel.uuid for channel in live}
     gone = [row.call_id for row in stored.ledger if row.call_id not in alive]
     notes = await hangup_notes(api, gone) if api is not None else {}
@@ -253,21 +233,6 @@ def _left_over_legs(live: Sequence[LiveChannel], ledger: Sequence[Any]) -> set[s
         for channel in live
         if channel.role in (ROLE_AGENT, ROLE_CUSTOMER) and channel.uuid not in bridged
     }
-
-
-async def _stored(runtime: RoutingRuntime) -> Stored:
-    tenant = runtime.tenant
-    async with runtime.db.session() as session:
-
-        async def rows(table: sa.Table, *order: Any) -> list[Any]:
-            query = sa.select(table).where(table.c.tenant == tenant).order_by(*order)
-            return list((await session.execute(query)).all())
-
-        return Stored(
-            agent_states=await rows(tables.agent_states),
-            ledger=await rows(tables.active_calls, tables.active_calls.c.enqueued_at),
-            callbacks=await rows(tables.callbacks),
-        )
 
 
 async def hangup_notes(

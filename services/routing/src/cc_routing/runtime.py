@@ -14,21 +14,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-
-from sqlalchemy import bindparam
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from cc_common.aio import wait_for_wakeup
-from cc_common.db import Database, Outbox, OutboxRelay, upsert_many, upsert_statement
+from cc_common.db import Database, Outbox, OutboxRelay
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.logging import get_logger, log_context
-from cc_proto.events import CallAnswered, CallCallbackRequested, CallEnded, CallOffered
-from cc_routing.adapters import db as tables
+from cc_routing.adapters import store as store_module
 from cc_routing.adapters.freeswitch import (
     ROUTING_EVENTS,
     AgentAnswered,
@@ -48,6 +43,7 @@ from cc_routing.adapters.freeswitch import (
     forget_hangup,
     to_esl,
 )
+from cc_routing.adapters.store import LedgerEntry, Store
 from cc_routing.core import (
     Acd,
     BridgeCall,
@@ -68,8 +64,6 @@ MAX_UNWRITTEN_STEPS = 1000
 """Steps from FreeSWITCH's events queued for writing beyond which an event waits for its own."""
 
 Clock = Callable[[], float]
-Store = Callable[[AsyncSession], Awaitable[None]]
-"""Extra writes (configuration) made in the same transaction as the step's events."""
 
 
 @dataclass(slots=True)
@@ -81,7 +75,7 @@ class _Work:
     """
 
     outbox: list[dict[str, Any]] = field(default_factory=list)
-    ledger: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+    ledger: list[LedgerEntry] = field(default_factory=list)
     """Statements on the call and callback ledgers with their parameters, in order."""
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     switch: list[Command] = field(default_factory=list)
@@ -92,54 +86,6 @@ class _Work:
     def writes(self) -> bool:
         """Whether the step has anything for the database."""
         return bool(self.outbox or self.ledger or self.agents or self.store is not None)
-
-
-class _Statements(NamedTuple):
-    """The ledger statements, built once: parameters travel beside them, never inside."""
-
-    call_answered: Any
-    bridge_requested: Any
-    call_ended: Any
-    callback_booked: Any
-    callback_ended: Any
-
-
-@functools.cache
-def _statements() -> _Statements:
-    calls, callbacks = tables.active_calls, tables.callbacks
-    call = (calls.c.tenant == bindparam("b_tenant")) & (calls.c.call_id == bindparam("b_call_id"))
-    agent: dict[str, Any] = {
-        "agent_id": bindparam("v_agent_id"),
-        "agent_leg": bindparam("v_agent_leg"),
-    }
-    return _Statements(
-        call_answered=calls.update().where(call).values(answered_at=bindparam("v_at"), **agent),
-        bridge_requested=calls.update()
-        .where(call)
-        .values(bridge_requested_at=bindparam("v_at"), **agent),
-        call_ended=calls.delete().where(call),
-        callback_booked=callbacks.insert(),
-        callback_ended=callbacks.delete().where(
-            (callbacks.c.tenant == bindparam("b_tenant"))
-            & (callbacks.c.callback_id == bindparam("b_call_id"))
-        ),
-    )
-
-
-def _runs(
-    ledger: Sequence[tuple[Any, dict[str, Any]]],
-) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
-    """Group consecutive uses of one statement (same columns) so each run is one executemany."""
-    statement: Any = None
-    rows: list[dict[str, Any]] = []
-    for next_statement, params in ledger:
-        if rows and (next_statement is not statement or params.keys() != rows[0].keys()):
-            yield statement, rows
-            rows = []
-        statement = next_statement
-        rows.append(params)
-    if rows:
-        yield statement, rows
 
 
 def _settle(done: asyncio.Future[None] | None, error: BaseException | None) -> None:
@@ -176,6 +122,7 @@ class RoutingRuntime:
         self.tenant = tenant
         self.acd = acd
         self.db = db
+        self._dialect = db.engine.dialect.name
         self.outbox = outbox
         self.relay = relay
         self._dialplan = dialplan
@@ -273,7 +220,9 @@ class RoutingRuntime:
         for command in commands:
             if isinstance(command, PublishEvent):
                 work.outbox.append(self.outbox.row(command.envelope(tenant=self.tenant)))
-                self._track_calls(work, command)
+                work.ledger += store_module.ledger_entries(
+                    self.tenant, self._dialect, command, self.acd.call_view
+                )
                 if command.agent_id is not None:
                     agents.add(command.agent_id)
             elif isinstance(command, ReportProblem):
@@ -281,7 +230,7 @@ class RoutingRuntime:
             else:
                 work.switch.append(command)
                 if isinstance(command, BridgeCall):
-                    self._bridge_requested(work, command)
+                    self._note_bridge(work, command)
         for agent_id in sorted(agents):
             row = self._agent_row(agent_id)
             if row is not None:
@@ -367,101 +316,35 @@ class RoutingRuntime:
         if not (outbox or ledger or changed or store is not None):
             return
         async with self.db.session() as session:
-            if store is not None:
-                await store(session)
-            await self.outbox.add_rows(session, outbox)
-            for statement, rows in _runs(ledger):
-                await session.execute(statement, rows)
-            if changed:
-                await upsert_many(session, tables.agent_states, changed, ["tenant", "agent_id"])
+            await store_module.write(
+                session,
+                self.outbox,
+                events=outbox,
+                ledger=ledger,
+                agent_states=changed,
+                store=store,
+            )
         for row in changed:
             self._saved_agents[row["agent_id"]] = row
         self.relay.notify()
 
-    def _bridge_requested(self, work: _Work, bridge: BridgeCall) -> None:
-        """Note the bridge before asking for it: a crash before its confirmation restores the
-        call as connecting to that agent leg, never as a caller still waiting."""
+    def _note_bridge(self, work: _Work, bridge: BridgeCall) -> None:
+        """Note the bridge in the ledger before asking for it (see ``bridge_requested``)."""
         view = self.acd.call_view(bridge.call_id)
         if view is None or view.status != "connecting":
             return  # a callback's bridge: the customer answered, the call is already answered
-        work.ledger.append(
-            (
-                _statements().bridge_requested,
-                {
-                    "b_tenant": self.tenant,
-                    "b_call_id": bridge.call_id,
-                    "v_agent_id": bridge.agent_id,
-                    "v_agent_leg": bridge.offer_id,
-                    "v_at": self.acd.offer_answered_at(bridge.offer_id),
-                },
-            )
+        at = self.acd.offer_answered_at(bridge.offer_id)
+        entry = store_module.bridge_requested(
+            self.tenant, bridge.call_id, bridge.agent_id, bridge.offer_id, at
         )
-
-    def _track_calls(self, work: _Work, published: PublishEvent) -> None:
-        """Keep the ledgers a restart needs: calls in progress and booked callbacks."""
-        data, call_id = published.data, published.call_id
-        if call_id is None:
-            return
-        statements = _statements()
-        mine = {"b_tenant": self.tenant, "b_call_id": call_id}
-        if isinstance(data, CallOffered):
-            values = {
-                "tenant": self.tenant,
-                "call_id": call_id,
-                "queue": data.queue,
-                "priority": data.priority,
-                "enqueued_at": published.at,
-                "caller_number": data.caller_number,
-                # A call transferred to a queue is offered again: no longer answered.
-                "agent_id": None,
-                "agent_leg": None,
-                "answered_at": None,
-                "bridge_requested_at": None,
-            }
-            work.ledger.append((self._call_upsert(tuple(values)), values))
-        elif isinstance(data, CallAnswered):
-            answered = {
-                "v_at": published.at,
-                "v_agent_id": published.agent_id,
-                "v_agent_leg": data.agent_leg_uuid,
-            }
-            work.ledger.append((statements.call_answered, mine | answered))
-        elif isinstance(data, CallCallbackRequested) and data.callback_call_id is not None:
-            view = self.acd.call_view(data.callback_call_id)
-            booked = {
-                "tenant": self.tenant,
-                "callback_id": data.callback_call_id,
-                "queue": data.queue,
-                "number": data.callback_number,
-                "priority": data.priority,
-                "enqueued_at": view.enqueued_at if view is not None else published.at,
-                "origin_call_id": call_id,
-                "skills": view.skills if view is not None else None,
-            }
-            work.ledger.append((statements.callback_booked, booked))
-        elif isinstance(data, CallEnded):
-            work.ledger.append((statements.call_ended, mine))
-            work.ledger.append((statements.callback_ended, mine))
-
-    def _call_upsert(self, columns: tuple[str, ...]) -> Any:
-        dialect = self.db.engine.dialect.name
-        return upsert_statement(dialect, tables.active_calls, columns, ("tenant", "call_id"))
+        work.ledger.append(entry)
 
     def _agent_row(self, agent_id: str) -> dict[str, Any] | None:
         try:
             view = self.acd.agent_view(agent_id)
         except Exception:  # removed in this very step
             return None
-        return {
-            "tenant": self.tenant,
-            "agent_id": agent_id,
-            "state": view.state,
-            "since": view.since,
-            "reason": view.reason,
-            "wrap_until": view.wrap_until,
-            "calls_answered": view.calls_answered,
-            "talk_seconds": view.talk_seconds,
-        }
+        return store_module.agent_state_row(self.tenant, view)
 
     def _send(self, commands: Sequence[Command]) -> list[asyncio.Future[None]]:
         """Write the commands' ESL lines with bgapi, in order, without awaiting any reply.
