@@ -4,6 +4,7 @@ without gaps or repeats, enriched with the call's customer id, one tenant only."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from cc_common.testing import eventually
 from cc_crm_api.adapters.db import event_log
+from cc_crm_api.adapters.stream import EventHub, LoggedEvent, StreamFilter
 from cc_crm_api.testing import Crm, CrmFactory, WebhookReceiver, messages, serve
 from cc_proto import make_event
 from cc_proto.events import (
@@ -181,3 +183,56 @@ async def test_the_log_is_bounded_and_a_late_client_is_told_of_the_gap(
     assert gap[2]["last_event_id"] == 5
     oldest = gap[2]["oldest_kept"]
     assert [seq for seq, _, _ in got[1:]] == list(range(oldest, 251))
+
+
+async def test_every_screen_carries_the_same_encoded_event_in_bursts(
+    start_crm: CrmFactory,
+) -> None:
+    """Fan-out costs one read and one encoding per event, not one per screen: the streams of
+    a tenant, a team and an agent are handed the very same event, encoded once; what waited in
+    a stream's queue comes out as one batch; a stream that does not match gets nothing."""
+    crm = await start_crm()
+    hub: EventHub = crm.app.state.runtime.extras["hub"]
+    filters = [StreamFilter(), StreamFilter(team="blue"), StreamFilter(agent_id="a1")]
+    streams = [hub.follow(f, None, keepalive=30) for f in [*filters, StreamFilter(agent_id="a2")]]
+    firsts = [asyncio.ensure_future(anext(stream)) for stream in streams]
+    await eventually(lambda: hub.subscribers == len(streams))
+    publish = crm.publisher.publish
+    await publish(make_event(AgentLoggedIn(team="blue"), tenant="acme", agent_id="a1"))
+    for n in range(5):
+        await publish(make_event(state_change(n), tenant="acme", agent_id="a1"))
+    await wait_logged(crm, 6)
+
+    async def events(index: int, count: int) -> list[LoggedEvent]:
+        got: list[LoggedEvent] = []
+        batch = await firsts[index]
+        while True:
+            assert isinstance(batch, list)
+            got += batch
+            if len(got) >= count:
+                return got
+            batch = await anext(streams[index])
+
+    tenant, team, agent = [await events(n, 6) for n in range(3)]
+    assert [e.seq for e in tenant] == sorted({e.seq for e in tenant})
+    for theirs in (team, agent):
+        assert all(ours is other for ours, other in zip(tenant, theirs, strict=True))
+    frames = [e.sse() for e in tenant]
+    assert all(e.sse() is frame for e, frame in zip(agent, frames, strict=True))
+    assert frames[0].startswith(f"id: {tenant[0].seq}\nevent: agent.logged_in\ndata: ".encode())
+    assert json.loads(tenant[0].json()) == {"seq": tenant[0].seq, **tenant[0].document}
+
+    for n in range(5):  # nobody reads while these are logged and queued
+        await publish(make_event(state_change(n), tenant="acme", agent_id="a1"))
+    await wait_logged(crm, 11)
+    await eventually(lambda: hub.last_seq >= tenant[-1].seq + 5)
+    burst = await anext(streams[0])
+    assert isinstance(burst, list)
+    assert [e.seq for e in burst] == [tenant[-1].seq + k for k in range(1, 6)]
+    assert not firsts[3].done()
+    firsts[3].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await firsts[3]
+    for stream in streams:
+        await stream.aclose()
+    await eventually(lambda: hub.subscribers == 0)

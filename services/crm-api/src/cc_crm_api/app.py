@@ -12,7 +12,7 @@ from cc_common.app import create_service_app, open_bus, open_database
 from cc_common.db import Database
 from cc_crm_api.adapters import keys as key_store
 from cc_crm_api.adapters.db import SCHEMA
-from cc_crm_api.adapters.events import EventRecorder
+from cc_crm_api.adapters.events import EventRecorder, Recorded
 from cc_crm_api.adapters.idempotency import IdempotencyMiddleware
 from cc_crm_api.adapters.sealing import SecretBox
 from cc_crm_api.adapters.stream import EventHub
@@ -96,9 +96,10 @@ def create_app(
         stack.push_async_callback(sender.stop)
         runtime.extras.update(hub=hub, sender=sender)
 
-        def recorded() -> None:
-            hub.notify()
-            sender.notify()
+        def recorded(row: Recorded) -> None:
+            hub.push(row.seq, row.document)
+            if row.deliveries:
+                sender.notify()
 
         recorder = EventRecorder(
             db,

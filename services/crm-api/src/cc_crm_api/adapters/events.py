@@ -4,6 +4,8 @@ One transaction per event: it is claimed (idempotent against redelivery), given 
 sequence number under a transaction lock (so rows become visible in sequence order and a
 stream that follows the log never skips one), and fanned out to the webhook subscriptions
 that want it. The log is bounded: the oldest rows beyond the configured size are pruned.
+Once committed, the row is handed to ``on_recorded`` (this process's streams take it from
+there, without reading it back) with whether it queued webhook deliveries.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import uuid
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +40,15 @@ LOG_LOCK = zlib.crc32(b"cc-crm-api:event-log")
 PRUNE_EVERY = 200
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One committed log row: its number, its stored document, whether webhooks want it."""
+
+    seq: int
+    document: dict[str, Any]
+    deliveries: bool
+
+
 class EventRecorder:
     """Handles each bus event: log it, update the call's context, queue webhook deliveries."""
 
@@ -48,7 +59,7 @@ class EventRecorder:
         *,
         log_size: int,
         clock: Callable[[], datetime],
-        on_recorded: Callable[[], None],
+        on_recorded: Callable[[Recorded], None],
     ) -> None:
         self._db = db
         self._tenant = tenant
@@ -68,14 +79,14 @@ class EventRecorder:
                 return
             if self._db.is_postgres:
                 await session.execute(select(func.pg_advisory_xact_lock(LOG_LOCK)))
-            await self._record(session, event)
+            recorded = await self._record(session, event)
             self._since_prune += 1
             if self._since_prune >= PRUNE_EVERY:
                 self._since_prune = 0
                 await self._prune(session)
-        self._on_recorded()
+        self._on_recorded(recorded)
 
-    async def _record(self, session: AsyncSession, event: Envelope[EventData]) -> None:
+    async def _record(self, session: AsyncSession, event: Envelope[EventData]) -> Recorded:
         context = await self._context(session, event)
         agent_id = event_agent(event, context)
         known_team = await store.team_of(session, self._tenant, agent_id) if agent_id else None
@@ -83,6 +94,7 @@ class EventRecorder:
         if agent_id and event.type.startswith("agent.") and team != known_team:
             await store.remember_team(session, self._tenant, agent_id, team)
         draft = public_event(0, event, agent_id=agent_id, team=team, context=context)
+        stored = {k: v for k, v in draft.items() if k != "seq"}
         row = {
             "tenant": self._tenant,
             "event_id": event.id,
@@ -91,11 +103,12 @@ class EventRecorder:
             "agent_id": agent_id,
             "team": team,
             "occurred_at": event.occurred_at,
-            "document": {k: v for k, v in draft.items() if k != "seq"},
+            "document": stored,
         }
-        seq = await session.execute(insert(event_log).values(row).returning(event_log.c.seq))
-        document = {**draft, "seq": seq.scalar_one()}
-        await self._queue_deliveries(session, document)
+        inserted = await session.execute(insert(event_log).values(row).returning(event_log.c.seq))
+        seq = int(inserted.scalar_one())
+        queued = await self._queue_deliveries(session, {**draft, "seq": seq})
+        return Recorded(seq, stored, queued)
 
     async def _context(
         self, session: AsyncSession, event: Envelope[EventData]
@@ -118,7 +131,8 @@ class EventRecorder:
             await upsert(session, call_contexts, values, ["tenant", "call_id"])
         return after
 
-    async def _queue_deliveries(self, session: AsyncSession, document: dict[str, Any]) -> None:
+    async def _queue_deliveries(self, session: AsyncSession, document: dict[str, Any]) -> bool:
+        """Queue a delivery to each subscription that wants the event; return whether any did."""
         query = select(webhooks.c.webhook_id, webhooks.c.events).where(
             webhooks.c.tenant == self._tenant, webhooks.c.enabled.is_(True)
         )
@@ -128,7 +142,7 @@ class EventRecorder:
             if wants(patterns, document["type"])
         ]
         if not wanted:
-            return
+            return False
         now = self._clock()
         payload = json.dumps(document, separators=(",", ":")).encode()
         rows = [
@@ -148,6 +162,7 @@ class EventRecorder:
             for webhook_id in wanted
         ]
         await session.execute(insert(deliveries), rows)
+        return True
 
     async def _prune(self, session: AsyncSession) -> None:
         newest = (await session.execute(select(func.max(event_log.c.seq)))).scalar_one()

@@ -206,9 +206,7 @@ async def _sse(runtime: Runtime, stream: StreamFilter, after: int | None) -> Asy
             gap = {"last_event_id": item.last_event_id, "oldest_kept": item.oldest_kept}
             yield f"event: gap\ndata: {json.dumps(gap)}\n\n".encode()
         else:
-            seq, document = item
-            body = json.dumps({"seq": seq, **document}, separators=(",", ":"))
-            yield f"id: {seq}\nevent: {document['type']}\ndata: {body}\n\n".encode()
+            yield b"".join(event.sse() for event in item)  # a burst in one write
 
 
 def _streaming(runtime: Runtime, stream: StreamFilter, after: int | None) -> StreamingResponse:
@@ -288,8 +286,8 @@ async def _websocket(websocket: WebSocket, stream: StreamFilter, after: int | No
                     }
                 )
             else:
-                seq, document = item
-                await websocket.send_json({"seq": seq, **document})
+                for event in item:
+                    await websocket.send_text(event.json())
     except WebSocketDisconnect:
         return
 
