@@ -11,6 +11,7 @@ import random
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Literal
 
 from cc_proto.events import (
     AgentLoggedIn,
@@ -879,21 +880,7 @@ class Acd(Engine):
         out = self._begin(now)
         if self._calls.get(call_id) is not call or call.status is not CallStatus.CONNECTED:
             return out
-        agent, offer = call.agent, call.offer
-        self._emit(
-            out,
-            CallTransferred(kind="blind", target_kind="queue", target=queue_name, queue=call.queue),
-            call_id,
-            agent.agent_id if agent is not None else None,
-        )
-        if offer is not None:
-            self._offers.pop(offer.offer_id, None)
-            if agent is not None:
-                self._expect_leg_end(offer.offer_id, call_id, agent)
-        out.append(ParkCaller(call_id, "transferred"))
-        call.offer = None
-        call.agent = None
-        call.offers = {}
+        agent = self._out_of_the_bridge(call, "queue", queue_name, out)
         old = self._queues.get(call.queue)
         if old is not None:
             old.remove(call)
@@ -926,21 +913,7 @@ class Acd(Engine):
         if queue is None or not target.offerable(self._now):
             out.append(ReportProblem("transfer_refused", f"agent {agent_id!r} was taken first"))
             return out
-        agent, offer = call.agent, call.offer
-        self._emit(
-            out,
-            CallTransferred(kind="blind", target_kind="agent", target=agent_id, queue=call.queue),
-            call_id,
-            agent.agent_id if agent is not None else None,
-        )
-        if offer is not None:
-            self._offers.pop(offer.offer_id, None)
-            if agent is not None:
-                self._expect_leg_end(offer.offer_id, call_id, agent)
-        out.append(ParkCaller(call_id, "transferred"))
-        call.offer = None
-        call.agent = None
-        call.offers = {}
+        agent = self._out_of_the_bridge(call, "agent", agent_id, out)
         if agent is not None:
             self._leave_conversation(agent, call, self._now - call.answered_at, out)
         call.direct_to = agent_id
@@ -948,6 +921,26 @@ class Acd(Engine):
         out.append(PlayMusicOnHold(call_id, queue.name, queue.config.music_on_hold))
         self._offer(call, target, queue, out)
         return out
+
+    def _out_of_the_bridge(
+        self, call: Call, target_kind: Literal["queue", "agent"], target: str, out: list[Command]
+    ) -> Agent | None:
+        """A blind transfer begins: publish it, park the caller out of the bridge (the agent's
+        leg ends with it, and their phone is busy until it has); return that agent."""
+        agent, offer = call.agent, call.offer
+        transferred = CallTransferred(
+            kind="blind", target_kind=target_kind, target=target, queue=call.queue
+        )
+        self._emit(out, transferred, call.call_id, agent.agent_id if agent is not None else None)
+        if offer is not None:
+            self._offers.pop(offer.offer_id, None)
+            if agent is not None:
+                self._expect_leg_end(offer.offer_id, call.call_id, agent)
+        out.append(ParkCaller(call.call_id, "transferred"))
+        call.offer = None
+        call.agent = None
+        call.offers = {}
+        return agent
 
     def _transfer_abandoned(self, call: Call, out: list[Command], cause: str) -> None:
         """The caller hung up while being transferred to an agent: the call (answered by the
