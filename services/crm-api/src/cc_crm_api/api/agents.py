@@ -252,7 +252,10 @@ async def list_agents(
     runtime: RuntimeDep,
     db: DbDep,
     _: Reader,
-    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_NAME_LENGTH, pattern=NAME, description="next_cursor."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AgentPage:
     """Agents in id order, a page at a time (configuration only; GET one for live state)."""

@@ -181,7 +181,7 @@ async def list_queues(
     runtime: RuntimeDep,
     db: DbDep,
     _: Reader,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_NAME_LENGTH, pattern=NAME)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> QueuePage:
     """Queues in name order, a page at a time (configuration only; GET one for live figures)."""
