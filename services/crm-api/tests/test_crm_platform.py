@@ -293,6 +293,15 @@ async def test_configuration_changes_reach_routing_without_a_restart(
         assert bad.status_code == 422
         assert "requirement step 1" in bad.json()["detail"]
         assert (await api.get("/v1/queues/bad")).status_code == 404
+        # A name routing would refuse (or a URL path would not carry as written) is a 422 here.
+        for name in (".", "..", "two words", "x" * 65):
+            refused = await api.post("/v1/queues", json={"name": name})
+            assert refused.status_code == 422, (name, refused.text)
+            agent = {"agent_id": name, "contact": "user/1001"}
+            assert (await api.post("/v1/agents", json=agent)).status_code == 422, name
+        for listing in ("/v1/agents", "/v1/queues"):  # a cursor is a name; not one is a 422
+            page = await api.get(listing, params={"cursor": "\x00\u00bb\U00102a80"})
+            assert page.status_code == 422, (listing, page.text)
         changed = await api.patch("/v1/queues/support", json={"strategy": "round-robin"})
         assert changed.json()["strategy"] == "round-robin"
         assert changed.json()["live"]["queue"] == "support"

@@ -19,6 +19,7 @@ PUBLISHES: Mapping[str, frozenset[str]] = {
     "routing": frozenset(
         {
             "call.offered",
+            "call.placed",
             "call.queued",
             "call.blocked",
             "call.agent_offered",

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from cc_common.names import MAX_NAME_LENGTH, NAME_PATTERN
 from cc_crm_api.adapters import config as store
 from cc_crm_api.adapters.db import call_notes, event_log
 from cc_crm_api.api.deps import DbDep, Reader, RuntimeDep, Writer
@@ -23,8 +24,8 @@ AgentId = Annotated[
     str,
     Path(
         min_length=1,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9_.@-]+$",
+        max_length=MAX_NAME_LENGTH,
+        pattern=NAME_PATTERN,
         description="Agent id.",
         examples=["a-1001"],
     ),
@@ -32,7 +33,9 @@ AgentId = Annotated[
 CONTACT = r"^[A-Za-z0-9_.]+/[A-Za-z0-9_.@:+=/-]+$"
 """A FreeSWITCH endpoint (``user/1001``, ``sofia/internal/1001@host``): no spaces, no '&', no
 '{', no quotes, so nothing can be smuggled into a dial string."""
-NAME = r"^[A-Za-z0-9_.@ -]+$"
+NAME = NAME_PATTERN
+"""Queue, agent and team names: the platform's one rule (``cc_common.names``), so every name
+the public API takes is one routing takes too, and one a URL path carries as written."""
 
 
 class Skill(BaseModel):
@@ -49,7 +52,7 @@ class QueueMembership(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    queue: str = Field(min_length=1, max_length=200, pattern=NAME)
+    queue: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME)
     level: int = Field(default=1, ge=0, le=1000)
     position: int = Field(default=1, ge=0, le=100_000)
 
@@ -64,7 +67,7 @@ class AgentChange(BaseModel):
         default=None, max_length=200, pattern=CONTACT, description="What to ring."
     )
     skills: list[Skill] | None = Field(default=None, max_length=200)
-    team: str | None = Field(default=None, max_length=200, pattern=NAME)
+    team: str | None = Field(default=None, max_length=MAX_NAME_LENGTH, pattern=NAME)
     queues: list[QueueMembership] | None = Field(default=None, max_length=500)
     wrap_up_seconds: float | None = Field(default=None, ge=0, le=3600)
     max_no_answer: int | None = Field(default=None, ge=0, le=100)
@@ -73,7 +76,7 @@ class AgentChange(BaseModel):
 class AgentIn(AgentChange):
     """An agent to create."""
 
-    agent_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.@-]+$")
+    agent_id: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
     contact: str = Field(max_length=200, pattern=CONTACT, description="What to ring.")
 
 
@@ -249,7 +252,10 @@ async def list_agents(
     runtime: RuntimeDep,
     db: DbDep,
     _: Reader,
-    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_NAME_LENGTH, pattern=NAME, description="next_cursor."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AgentPage:
     """Agents in id order, a page at a time (configuration only; GET one for live state)."""

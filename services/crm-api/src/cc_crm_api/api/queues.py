@@ -8,14 +8,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from cc_common.names import MAX_NAME_LENGTH, NAME_PATTERN
 from cc_crm_api.adapters import config as store
 from cc_crm_api.api.deps import DbDep, Reader, RuntimeDep, Writer
 from cc_crm_api.api.docs import IdempotencyKey, errors, example
 
 router = APIRouter(prefix="/v1/queues", tags=["queues"])
 
-NAME = r"^[A-Za-z0-9_.@ -]+$"
-QueueName = Annotated[str, Path(min_length=1, max_length=200, pattern=NAME, examples=["support"])]
+NAME = NAME_PATTERN
+"""Queue, agent and team names: the platform's one rule (``cc_common.names``), so every name
+the public API takes is one routing takes too, and one a URL path carries as written."""
+QueueName = Annotated[
+    str, Path(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME, examples=["support"])
+]
 Strategy = Literal[
     "longest-idle-agent",
     "ring-all",
@@ -81,7 +86,7 @@ class QueueChange(BaseModel):
 class QueueIn(QueueChange):
     """A queue to create."""
 
-    name: str = Field(min_length=1, max_length=200, pattern=NAME)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME)
 
 
 class QueueOut(QueueIn):
@@ -176,7 +181,7 @@ async def list_queues(
     runtime: RuntimeDep,
     db: DbDep,
     _: Reader,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_NAME_LENGTH, pattern=NAME)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> QueuePage:
     """Queues in name order, a page at a time (configuration only; GET one for live figures)."""

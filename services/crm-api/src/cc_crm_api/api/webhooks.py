@@ -347,7 +347,7 @@ async def list_deliveries(
     status_: Annotated[
         Literal["pending", "succeeded", "failed"] | None, Query(alias="status")
     ] = None,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[str | None, Query(max_length=40, pattern=r"^[A-Za-z0-9_]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DeliveryPage:
     """The delivery log: each event sent to this subscription, with every attempt."""
