@@ -41,6 +41,12 @@ Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: problem_doc("No such queue, agent or call.")}
 CONFLICT: Responses = {409: problem_doc("The request does not fit the current state.")}
 EITHER: Responses = {**NOT_FOUND, **CONFLICT}
+ACCEPTED: dict[str, Any] = {
+    "status_code": status.HTTP_202_ACCEPTED,
+    "responses": EITHER,
+    "response_model_exclude_none": True,
+}
+"""How every CTI command route answers: 202 with only the fields of the command given."""
 
 
 def get_service(request: Request) -> RoutingService:
@@ -355,9 +361,7 @@ class HangupRequest(BaseModel):
 
 @router.post(
     "/calls/{call_id}/hangup",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses=EITHER,
-    response_model_exclude_none=True,
+    **ACCEPTED,
 )
 async def hangup(call_id: str, body: HangupRequest, service: ServiceDep) -> CommandAccepted:
     """Hang up a call routing holds (``uuid_kill`` with the cause, sent with bgapi).
@@ -366,14 +370,13 @@ async def hangup(call_id: str, body: HangupRequest, service: ServiceDep) -> Comm
     (call.ended published, the agent into wrap-up). 404 for a call routing does not hold;
     409 for a booked callback, which has no line yet.
     """
-    runtime = _runtime(service)
-    if not runtime.acd.holds_call(call_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
-    try:
-        await runtime.step(lambda: runtime.acd.hang_up(call_id, body.cause, runtime.now()))
-    except RoutingError as exc:
-        raise _bad(exc, status.HTTP_409_CONFLICT) from None
-    return CommandAccepted(call_id=call_id, command="hangup", cause=body.cause)
+    return await _call_command(
+        service,
+        call_id,
+        lambda acd, now: acd.hang_up(call_id, body.cause, now),
+        "hangup",
+        cause=body.cause,
+    )
 
 
 class TransferToNumber(BaseModel):
@@ -404,9 +407,7 @@ TransferRequest = Annotated[
 
 @router.post(
     "/calls/{call_id}/transfer",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses=EITHER,
-    response_model_exclude_none=True,
+    **ACCEPTED,
 )
 async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> CommandAccepted:
     """Blind-transfer an answered call to a queue or a number (digits and ``+`` only).
@@ -424,24 +425,18 @@ async def transfer(call_id: str, body: TransferRequest, service: ServiceDep) -> 
     queue, or agent) routing does not hold; 409 for a call not answered (waiting, ringing, a
     callback), or a click-to-call sent to a queue or an agent."""
     runtime = _runtime(service)
-    if not runtime.acd.holds_call(call_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
-    acd, target = runtime.acd, body.target
+    target = body.target
     if body.target_kind == "queue":
-        if target not in acd.queue_names():
+        if target not in runtime.acd.queue_names():
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue named {target!r}")
-        decide = lambda: acd.transfer_to_queue(call_id, target, runtime.now())  # noqa: E731
+        decide = lambda acd, now: acd.transfer_to_queue(call_id, target, now)  # noqa: E731
     elif body.target_kind == "agent":
         _known_agent(runtime, target)
-        decide = lambda: acd.transfer_to_agent(call_id, target, runtime.now())  # noqa: E731
+        decide = lambda acd, now: acd.transfer_to_agent(call_id, target, now)  # noqa: E731
     else:
-        decide = lambda: acd.transfer_to_number(call_id, target, runtime.now())  # noqa: E731
-    try:
-        await runtime.step(decide)
-    except RoutingError as exc:
-        raise _bad(exc, status.HTTP_409_CONFLICT) from None
-    return CommandAccepted(
-        call_id=call_id, command="transfer", target_kind=body.target_kind, target=target
+        decide = lambda acd, now: acd.transfer_to_number(call_id, target, now)  # noqa: E731
+    return await _call_command(
+        service, call_id, decide, "transfer", target_kind=body.target_kind, target=target
     )
 
 
@@ -455,9 +450,7 @@ class PlaceCall(BaseModel):
 
 @router.post(
     "/agents/{agent_id}/calls",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses=EITHER,
-    response_model_exclude_none=True,
+    **ACCEPTED,
 )
 async def place_call(agent_id: str, body: PlaceCall, service: ServiceDep) -> CommandAccepted:
     """Click-to-call: ring the agent (an originate with a fresh uuid, as for any offer); when
@@ -498,9 +491,10 @@ async def place_call(agent_id: str, body: PlaceCall, service: ServiceDep) -> Com
 
 
 async def _call_command(
-    service: RoutingService, call_id: str, decide: Any, command: CommandName
+    service: RoutingService, call_id: str, decide: Any, command: CommandName, **fields: Any
 ) -> CommandAccepted:
-    """Run one CTI command on a call: 404 unless routing holds it, 409 when it does not apply."""
+    """Run one CTI command on a call: 404 unless routing holds it, 409 when it does not apply;
+    the reply names the command and ``fields`` (what it was given)."""
     runtime = _runtime(service)
     if not runtime.acd.holds_call(call_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"routing holds no call {call_id!r}")
@@ -508,14 +502,12 @@ async def _call_command(
         await runtime.step(lambda: decide(runtime.acd, runtime.now()))
     except RoutingError as exc:
         raise _bad(exc, status.HTTP_409_CONFLICT) from None
-    return CommandAccepted(call_id=call_id, command=command)
+    return CommandAccepted(call_id=call_id, command=command, **fields)
 
 
 @router.post(
     "/calls/{call_id}/hold",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses=EITHER,
-    response_model_exclude_none=True,
+    **ACCEPTED,
 )
 async def hold(call_id: str, service: ServiceDep) -> CommandAccepted:
     """Put an answered call on hold: ``uuid_hold`` on the agent's leg, so the caller (its
@@ -528,9 +520,7 @@ async def hold(call_id: str, service: ServiceDep) -> CommandAccepted:
 
 @router.post(
     "/calls/{call_id}/resume",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses=EITHER,
-    response_model_exclude_none=True,
+    **ACCEPTED,
 )
 async def resume(call_id: str, service: ServiceDep) -> CommandAccepted:
     """Take a held call off hold (``uuid_hold off`` on the agent's leg); call.resumed carries
