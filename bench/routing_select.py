@@ -124,7 +124,7 @@ def main() -> None:
     emit("routing_select_setup", time.perf_counter() - started, "s")
     on_call = sum(acd.agent_view(a).state == "on_call" for a in acd.agent_ids())
     emit("routing_select_agents_on_call", on_call, "agents")
-    queues = [acd._queues[name] for name in acd.queue_names()]  # the engine's live queues
+    queues = [acd._floor.queues[name] for name in acd.queue_names()]  # the engine's live queues
 
     select: list[float] = []
     for _ in range(SAMPLES):

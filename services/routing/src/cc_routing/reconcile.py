@@ -44,7 +44,7 @@ from cc_routing.core import (
     ParkedCall,
     QueueConfig,
 )
-from cc_routing.core.acd import OUTBOUND
+from cc_routing.core.outbound import OUTBOUND
 from cc_routing.runtime import RoutingRuntime
 
 log = get_logger(__name__)

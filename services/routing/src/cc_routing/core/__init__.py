@@ -4,7 +4,7 @@ No I/O, no ``await``, no clock reads: adapters feed it events with ``now`` and c
 commands it returns (see ``commands``). ``Acd`` is the entry point.
 """
 
-from cc_routing.core.acd import Acd, AgentView, CallView, QueueStatus, RoutingError
+from cc_routing.core.acd import Acd
 from cc_routing.core.calls import ParkedCall
 from cc_routing.core.commands import (
     BridgeCall,
@@ -35,6 +35,8 @@ from cc_routing.core.config import (
 )
 from cc_routing.core.explain import Candidate, Decision, QueueChoice, Skipped
 from cc_routing.core.expressions import ExpressionError, Requirement, parse_requirement
+from cc_routing.core.floor import RoutingError
+from cc_routing.core.views import AgentView, CallView, QueueStatus
 
 __all__ = [
     "Acd",

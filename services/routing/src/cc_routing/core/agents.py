@@ -15,6 +15,8 @@ STAFFED = frozenset(
     {AgentState.AVAILABLE, AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP}
 )
 """States in which an agent counts as working a queue (for no-agent rules and wait estimates)."""
+BUSY = frozenset({AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP})
+"""States in which an agent is taken by a call (its ring, its conversation or its wrap-up)."""
 
 # mod_callcenter's treatment of a failed offer, by FreeSWITCH hangup cause: which delay applies
 # and whether it counts toward max-no-answer. Our own cancel (ORIGINATOR_CANCEL) is never held
@@ -27,7 +29,7 @@ UNREGISTERED_DELAY_SECONDS = 5.0
 
 
 class Agent:
-    """Mutable runtime of one agent; only the engine changes it."""
+    """Mutable runtime of one agent; only the core's subjects change it."""
 
     __slots__ = (
         "agent_id",

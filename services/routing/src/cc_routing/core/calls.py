@@ -93,6 +93,11 @@ def _float_var(call_id: str, variables: Mapping[str, str], name: str) -> float |
     return value
 
 
+def seconds_var(value: float) -> str:
+    """Write epoch seconds as a channel variable (``cc_enqueued_at``...), read back exactly."""
+    return repr(value)
+
+
 class Offer:
     """One ring of one agent for one call; its id is the agent leg's origination uuid."""
 
@@ -119,7 +124,7 @@ class Offer:
 
 
 class Call:
-    """Mutable runtime of one call in routing; only the engine changes it."""
+    """Mutable runtime of one call in routing; only the core's subjects change it."""
 
     __slots__ = (
         "agent",

@@ -50,7 +50,7 @@ class ServiceLevelWindow:
 
 
 class QueueRuntime:
-    """Mutable runtime of one queue; only the engine changes it."""
+    """Mutable runtime of one queue; only the core's subjects change it."""
 
     __slots__ = (
         "_by_key",
