@@ -29,6 +29,7 @@ from cc_proto.events import DialerAttempted, DialerConnected
 from cc_routing.adapters import dialer_db as t
 from cc_routing.app import create_app
 from cc_routing.dialer.calls import LegState
+from cc_routing.dialer_service import DialerService
 from cc_routing.dialer_store import DialerStore
 from cc_routing.reconcile import read_live_channels
 from cc_routing.service import RoutingService
@@ -102,6 +103,16 @@ def service_of(app: FastAPI) -> RoutingService:
     return service
 
 
+@pytest.fixture
+async def heard(make_rabbit_bus: Any, unique_name: Callable[[str], str]) -> tuple[str, Published]:
+    """A fresh exchange for routing, and everything published on it."""
+    exchange = unique_name("ex")
+    bus = await make_rabbit_bus(exchange=exchange)
+    published = Published()
+    await bus.consume(unique_name("dialer-e2e"), bindings=["#"], handler=published)
+    return exchange, published
+
+
 async def ok(reply: Any) -> dict[str, Any]:
     response = await reply
     assert response.status_code in (200, 201), response.text
@@ -115,13 +126,9 @@ async def test_routing_dials_a_running_campaign_and_its_agent_is_busy_in_routing
     request: pytest.FixtureRequest,
     pg_url: str,
     amqp_url: str,
-    make_rabbit_bus: Any,
-    unique_name: Callable[[str], str],
+    heard: tuple[str, Published],
 ) -> None:
-    exchange = unique_name("ex")
-    bus = await make_rabbit_bus(exchange=exchange)
-    published = Published()
-    await bus.consume(unique_name("dialer-e2e"), bindings=["#"], handler=published)
+    exchange, published = heard
 
     async with switch_endpoint(kind, request) as endpoint:
         settings = routing_settings(
@@ -242,10 +249,10 @@ def _data(published: Published, kind: type[Any]) -> list[Any]:
     return [e.data for e in published.events if isinstance(e.data, kind)]
 
 
-def _connected_leg(service: RoutingService) -> str:
+def _connected_leg(service: RoutingService, campaign: str = "renewals") -> str:
     dialer = service.dialer
     assert dialer is not None
-    runtime = dialer.running["renewals"]
+    runtime = dialer.running[campaign]
     assert runtime.floor is not None
     (leg,) = [leg for leg, c in runtime.floor.legs.items() if c.state is LegState.CONNECTED]
     return leg
@@ -456,3 +463,109 @@ async def test_outbound_calls_survive_a_routing_restart_and_every_lead_is_settle
             await store.db.dispose()
     attempts = _data(published, DialerAttempted)
     assert sorted(a.number for a in attempts) == sorted([ANSWERS, LATER, SLOW])  # once each
+
+
+# --- blended agents -------------------------------------------------------------------------------
+
+THRESHOLD, WINDOW = 2, 8
+"""The queue's service level: answered within 2 s, over the last 8 s (short, so it recovers)."""
+WINBACK = {**CAMPAIGN, "name": "winback", "wrap_up_seconds": 1}
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_inbound_below_its_service_level_keeps_the_blended_agent_until_it_recovers(
+    kind: str,
+    request: pytest.FixtureRequest,
+    pg_url: str,
+    amqp_url: str,
+    heard: tuple[str, Published],
+    unique_name: Callable[[str], str],
+) -> None:
+    exchange, published = heard
+    tenant = unique_name("t")[:40]
+
+    def attempted() -> list[str]:
+        return [e.data.number for e in published.events if isinstance(e.data, DialerAttempted)]
+
+    def connected() -> int:
+        return sum(isinstance(e.data, DialerConnected) for e in published.events)
+
+    async with switch_endpoint(kind, request) as endpoint:
+        settings = routing_settings(
+            endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
+        ).model_copy(update={"routing_dialer_dial": "loopback/{number}/default"})
+        async with instance(settings) as (api, app), watch(endpoint) as (client, switch_log):
+            await eventually(lambda: service_of(app).live.is_set(), within=30)
+            service = service_of(app)
+            queue = {
+                "name": "support",
+                "wrap_up_seconds": 0,
+                "ring_timeout_seconds": 20,
+                "service_level_threshold_seconds": THRESHOLD,
+                "service_level_window_seconds": WINDOW,
+            }
+            await ok(api.put("/v1/queues/support", json=queue))
+            agent = {"agent_id": "a1", "contact": AGENT_AT_ONCE, "tiers": {"support": {}}}
+            await ok(api.put("/v1/agents/a1", json=agent))
+            await ok(api.post("/v1/agents/a1/login", json={}))
+            await ok(api.put("/v1/campaigns/winback", json=WINBACK))
+            await ok(api.put("/v1/lists/w1", json={"campaign": "winback", "default_region": "FR"}))
+            csv = f"phone\n{ANSWERS}\n{LATER}\n"
+            assert (await ok(api.post("/v1/lists/w1/imports", content=csv.encode())))[
+                "accepted"
+            ] == 2
+            await ok(api.post("/v1/campaigns/winback/start"))
+
+            # Inbound meets its level (no calls yet): outbound takes a1 for the first customer.
+            await eventually(lambda: connected() == 1, within=60, poll=0.1)
+            assert attempted() == [ANSWERS]
+            view = (await api.get("/v1/agents/a1")).json()
+            assert (view["state"], view["reason"]) == ("on_call", "outbound:winback")
+
+            # A caller queues meanwhile and waits beyond the threshold: the queue misses.
+            caller = await call_in(client)
+            await eventually(lambda: len(switch_log.callers) == 1, within=30)
+            queued = switch_log.callers[0]
+            await eventually(lambda: _oldest_wait(service) > THRESHOLD, within=30)
+            dialer = _dialer_of(service)
+            assert dialer.inbound.kept({"a1"}) == {"a1"}
+
+            # The outbound customer hangs up: after the campaign's wrap-up a1 answers inbound.
+            leg = _connected_leg(service, "winback")
+            await client.bgapi(f"uuid_kill {leg} NORMAL_CLEARING")
+            await eventually(lambda: published.of("call.answered", queued) != [], within=30)
+            await client.bgapi(f"uuid_kill {caller} NORMAL_CLEARING")
+            await eventually(lambda: published.of("call.ended", queued) != [], within=30)
+            await eventually(lambda: _agent_now(service, "a1") == ("available", None), within=30)
+
+            # The queue answered its only call late, so it is below target: a1 stays free for
+            # inbound, and the dialer places no call for them while it looks again and again.
+            status = service.runtime.acd.queue_status("support", service.runtime.now())
+            assert status.service_level < status.service_level_target
+            looked = dialer.looks
+            await eventually(lambda: dialer.looks >= looked + 3, within=30)
+            assert attempted() == [ANSWERS]
+            assert _agent_now(service, "a1") == ("available", None)
+
+            # Once the late call has left the window the queue is back: a1 is taken again.
+            await eventually(lambda: attempted() == [ANSWERS, LATER], within=WINDOW + 30)
+            await eventually(lambda: connected() == 2, within=60, poll=0.1)
+            assert _agent_now(service, "a1") == ("on_call", "outbound:winback")
+            leg = _connected_leg(service, "winback")
+            await client.bgapi(f"uuid_kill {leg} NORMAL_CLEARING")
+
+
+def _dialer_of(service: RoutingService) -> DialerService:
+    dialer = service.dialer
+    assert dialer is not None
+    return dialer
+
+
+def _oldest_wait(service: RoutingService) -> float:
+    status = service.runtime.acd.queue_status("support", service.runtime.now())
+    return float(status.oldest_wait_seconds or 0.0)
+
+
+def _agent_now(service: RoutingService, agent_id: str) -> tuple[str, str | None]:
+    view = service.runtime.acd.agent_view(agent_id)
+    return view.state, view.reason

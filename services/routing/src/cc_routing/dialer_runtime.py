@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -85,6 +85,12 @@ class AgentPool(Protocol):
         """The agent's outbound leg is over."""
         ...
 
+    def kept(self, agent_ids: Collection[str]) -> set[str]:
+        """Of ``agent_ids``, those their inbound queues keep now (blending): an agent on this
+        campaign's call who is kept goes back to inbound after it, so the pacer must not count
+        on them coming free."""
+        ...
+
 
 class FixedAgents:
     """A team that works only this campaign: each is free unless on one of its calls."""
@@ -104,6 +110,9 @@ class FixedAgents:
 
     async def release(self, agent_id: str) -> None:
         self.busy.discard(agent_id)
+
+    def kept(self, agent_ids: Collection[str]) -> set[str]:
+        return set()  # they serve no queue
 
 
 class DialerRuntime:
@@ -222,10 +231,12 @@ class DialerRuntime:
             await self._sync_agents(now)
             if not self._dialling:
                 return
+            kept = self.pool.kept(floor.busy_since)  # back to inbound after their call
+            busy = {a: since for a, since in floor.busy_since.items() if a not in kept}
             state = PacingState(
-                staffed_agents=len(set(floor.ready) | set(self._taken.values())),
+                staffed_agents=len(set(floor.ready) | (set(self._taken.values()) - kept)),
                 free_agents=len(floor.ready),
-                busy_elapsed=[now - since for since in floor.busy_since.values()],
+                busy_elapsed=[now - since for since in busy.values()],
                 ringing_elapsed=floor.ringing_elapsed(now),
                 waiting_customers=floor.waiting_customers(),
             )
