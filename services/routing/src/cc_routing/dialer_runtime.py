@@ -29,6 +29,7 @@ from cc_routing.dialer.calls import (
     Bridge,
     Floor,
     FloorSettings,
+    Hangup,
     LegState,
     OriginateAgent,
     OriginateCustomer,
@@ -40,6 +41,7 @@ from cc_routing.dialer.calls import (
 )
 from cc_routing.dialer.campaigns import Outcome
 from cc_routing.dialer.pacing import Pacer, PacingState
+from cc_routing.dialer_reconcile import read_link_resync
 from cc_routing.dialer_store import DialerStore
 
 log = get_logger(__name__)
@@ -151,6 +153,8 @@ class DialerRuntime:
         self._taken: dict[str, str] = {}
         """agent leg -> agent, from the take until the leg ends (the pool holds them busy)."""
         self._dialling = True
+        self.in_step = True
+        """False from a lost link to the switch until :meth:`resync`: no dial meanwhile."""
         self._listeners: list[Callable[[], None]] = []
 
     async def start(self, client: InboundClient, adopted: Sequence[AdoptedCall] = ()) -> None:
@@ -229,7 +233,9 @@ class DialerRuntime:
             now = self.clock()
             await self._carry_out(floor.advance(now))
             await self._sync_agents(now)
-            if not self._dialling:
+            if self._client is None or not self._client.connected:
+                self.in_step = False  # the events of the outage are lost: resync first
+            if not self._dialling or not self.in_step:
                 return
             kept = self.pool.kept(floor.busy_since)  # back to inbound after their call
             busy = {a: since for a, since in floor.busy_since.items() if a not in kept}
@@ -298,6 +304,34 @@ class DialerRuntime:
             else:
                 results = []
             await self._carry_out(results)
+
+    async def resync(self, api: InboundClient) -> None:
+        """After a lost link to the switch: learn from it what the floor missed, then dial again.
+
+        ``api`` is a connection for queries (routing's, never the event one). Each leg the floor
+        holds is looked up by uuid: ended ones are settled (and their agents handed back),
+        answered or bridged ones followed, hangups lost with the link sent again
+        (:func:`cc_routing.dialer_reconcile.plan_link_resync`). Inputs the events that came
+        after the link was back already gave are ignored by the floor, so none counts twice.
+        """
+        floor, _pacer = self._parts()
+        async with self._lock:
+            self.in_step = False
+            calls, held = floor.calls(), set(self._taken)
+        plan = await read_link_resync(api, calls, held)
+        for happened in plan.inputs:
+            if happened.kind == "agent_answered" and happened.leg in self._bridging:
+                continue  # its bridge was asked for already
+            await self.handle(happened, self.clock())
+        for leg in plan.hang_up:
+            await self._send(Hangup(leg))
+        self.in_step = True
+        log.info(
+            "dialer.resynced",
+            campaign=self.campaign,
+            inputs=len(plan.inputs),
+            hung_up=len(plan.hang_up),
+        )
 
     async def _carry_out(self, results: list[Result]) -> None:
         for result in results:

@@ -309,6 +309,21 @@ class DialerService:
             hung_up=len(plan.strays),
         )
 
+    def link_lost(self) -> None:
+        """The link to the switch dropped and is back: no campaign dials until :meth:`resync`."""
+        for runtime in [*self.running.values(), *self.draining]:
+            runtime.in_step = False
+
+    async def resync(self) -> None:
+        """After routing's own re-sync: every campaign learns what the outage hid from it.
+
+        Before the recovery has run there is nothing to re-sync: it reads the switch afresh.
+        """
+        if not self.recovered or self.api is None:
+            return
+        for runtime in [*self.running.values(), *self.draining]:
+            await runtime.resync(self.api)
+
     async def _stop_runtimes(self) -> None:
         runtimes = [*self.running.values(), *self.draining]
         self.running.clear()
