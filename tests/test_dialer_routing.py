@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,13 +28,15 @@ from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
 from cc_proto.events import DialerAttempted, DialerConnected
 from cc_routing.adapters import dialer_db as t
 from cc_routing.app import create_app
-from cc_routing.dialer.calls import LegState
+from cc_routing.dialer.calls import LegState, customer_leg
+from cc_routing.dialer_service import DialerService
 from cc_routing.dialer_store import DialerStore
 from cc_routing.reconcile import read_live_channels
 from cc_routing.service import RoutingService
 from cc_routing.settings import RoutingSettings
 from cc_routing.testing import (
     AGENT_AT_ONCE,
+    EslProxy,
     Published,
     RoutingProcess,
     call_in,
@@ -102,6 +104,42 @@ def service_of(app: FastAPI) -> RoutingService:
     return service
 
 
+@pytest.fixture
+async def heard(make_rabbit_bus: Any, unique_name: Callable[[str], str]) -> tuple[str, Published]:
+    """A fresh exchange for routing, and everything published on it."""
+    exchange = unique_name("ex")
+    bus = await make_rabbit_bus(exchange=exchange)
+    published = Published()
+    await bus.consume(unique_name("dialer-e2e"), bindings=["#"], handler=published)
+    return exchange, published
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A fresh tenant and exchange for one routing instance, and what it publishes."""
+
+    published: Published
+    tenant: str
+    pg_url: str
+    settings: Callable[[Any], RoutingSettings]
+    """Routing's settings on a switch endpoint, dialling loopback/<number>."""
+
+
+@pytest.fixture
+def outbound(
+    pg_url: str, amqp_url: str, heard: tuple[str, Published], unique_name: Callable[[str], str]
+) -> Outbound:
+    exchange, published = heard
+    tenant = unique_name("t")[:40]
+
+    def settings(endpoint: Any) -> RoutingSettings:
+        return routing_settings(
+            endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
+        ).model_copy(update={"routing_dialer_dial": "loopback/{number}/default"})
+
+    return Outbound(published, tenant, pg_url, settings)
+
+
 async def ok(reply: Any) -> dict[str, Any]:
     response = await reply
     assert response.status_code in (200, 201), response.text
@@ -115,13 +153,9 @@ async def test_routing_dials_a_running_campaign_and_its_agent_is_busy_in_routing
     request: pytest.FixtureRequest,
     pg_url: str,
     amqp_url: str,
-    make_rabbit_bus: Any,
-    unique_name: Callable[[str], str],
+    heard: tuple[str, Published],
 ) -> None:
-    exchange = unique_name("ex")
-    bus = await make_rabbit_bus(exchange=exchange)
-    published = Published()
-    await bus.consume(unique_name("dialer-e2e"), bindings=["#"], handler=published)
+    exchange, published = heard
 
     async with switch_endpoint(kind, request) as endpoint:
         settings = routing_settings(
@@ -242,10 +276,10 @@ def _data(published: Published, kind: type[Any]) -> list[Any]:
     return [e.data for e in published.events if isinstance(e.data, kind)]
 
 
-def _connected_leg(service: RoutingService) -> str:
+def _connected_leg(service: RoutingService, campaign: str = "renewals") -> str:
     dialer = service.dialer
     assert dialer is not None
-    runtime = dialer.running["renewals"]
+    runtime = dialer.running[campaign]
     assert runtime.floor is not None
     (leg,) = [leg for leg, c in runtime.floor.legs.items() if c.state is LegState.CONNECTED]
     return leg
@@ -319,6 +353,36 @@ async def _until_equal(
 RESTART_AGENTS = ("a1", "a2", "a3")
 
 
+async def _campaign_on(
+    api: httpx.AsyncClient, name: str, agents: Sequence[str], numbers: Sequence[str]
+) -> None:
+    """Queue support with these agents logged in, and a started campaign dialling the numbers
+    for them (its list is named after it)."""
+    await ok(api.put("/v1/queues/support", json={"name": "support"}))
+    for agent_id in agents:
+        agent = {"agent_id": agent_id, "contact": AGENT_AT_ONCE, "tiers": {"support": {}}}
+        await ok(api.put(f"/v1/agents/{agent_id}", json=agent))
+        await ok(api.post(f"/v1/agents/{agent_id}/login", json={}))
+    await ok(api.put(f"/v1/campaigns/{name}", json={**CAMPAIGN, "name": name, "agents": agents}))
+    await ok(api.put(f"/v1/lists/{name}", json={"campaign": name, "default_region": "FR"}))
+    csv = "phone\n" + "\n".join(numbers) + "\n"
+    await ok(api.post(f"/v1/lists/{name}/imports", content=csv.encode()))
+    await ok(api.post(f"/v1/campaigns/{name}/start"))
+
+
+async def _two_talking(
+    published: Published, client: InboundClient, numbers: Sequence[str]
+) -> tuple[dict[str, str], dict[str, DialerCall]]:
+    """Wait until the first two numbers talk to agents (the third rings): leads by number, and
+    the switch's connected calls by lead."""
+    await eventually(lambda: len(_data(published, DialerConnected)) == 2, within=60)
+    leads = {a.number: a.lead_id for a in _data(published, DialerAttempted)}
+    assert sorted(leads) == sorted(numbers)
+    for number in numbers[:2]:  # the switch's listing may lag a moment
+        await _until_equal(partial(_has_call, client, leads[number]), True)
+    return leads, await _dialer_calls(client)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 @pytest.mark.parametrize("kind", switch_kinds())
@@ -384,31 +448,10 @@ async def test_outbound_calls_survive_a_routing_restart_and_every_lead_is_settle
             await second.start()
             await _until_equal(partial(_standing_by, second), True, within=60)
             async with http(first) as api:
-                await ok(api.put("/v1/queues/support", json={"name": "support"}))
-                for agent_id in RESTART_AGENTS:
-                    agent = {
-                        "agent_id": agent_id,
-                        "contact": AGENT_AT_ONCE,
-                        "tiers": {"support": {}},
-                    }
-                    await ok(api.put(f"/v1/agents/{agent_id}", json=agent))
-                    await ok(api.post(f"/v1/agents/{agent_id}/login", json={}))
-                campaign = {**CAMPAIGN, "name": "recall", "agents": list(RESTART_AGENTS)}
-                await ok(api.put("/v1/campaigns/recall", json=campaign))
-                await ok(
-                    api.put("/v1/lists/r1", json={"campaign": "recall", "default_region": "FR"})
-                )
-                csv = "phone\n" + "\n".join([ANSWERS, LATER, SLOW]) + "\n"
-                await ok(api.post("/v1/lists/r1/imports", content=csv.encode()))
-                await ok(api.post("/v1/campaigns/recall/start"))
+                await _campaign_on(api, "recall", RESTART_AGENTS, [ANSWERS, LATER, SLOW])
 
             # Two customers talk to agents; the third still rings.
-            await eventually(lambda: len(_data(published, DialerConnected)) == 2, within=60)
-            leads = {a.number: a.lead_id for a in _data(published, DialerAttempted)}
-            assert sorted(leads) == sorted([ANSWERS, LATER, SLOW])
-            for number in (ANSWERS, LATER):  # the switch's listing may lag a moment
-                await _until_equal(partial(_has_call, client, leads[number]), True)
-            calls = await _dialer_calls(client)
+            leads, calls = await _two_talking(published, client, [ANSWERS, LATER, SLOW])
             talking, ended = calls[leads[ANSWERS]], calls[leads[LATER]]
 
             # The standby is held still (as a slow one would be) while the leader goes, so one
@@ -456,3 +499,186 @@ async def test_outbound_calls_survive_a_routing_restart_and_every_lead_is_settle
             await store.db.dispose()
     attempts = _data(published, DialerAttempted)
     assert sorted(a.number for a in attempts) == sorted([ANSWERS, LATER, SLOW])  # once each
+
+
+# --- blended agents -------------------------------------------------------------------------------
+
+THRESHOLD, WINDOW = 2, 15
+"""The queue's service level: answered within 2 s, over the last 15 s (short, so it recovers)."""
+WINBACK = {**CAMPAIGN, "name": "winback", "wrap_up_seconds": 1}
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_inbound_below_its_service_level_keeps_the_blended_agent_until_it_recovers(
+    kind: str, request: pytest.FixtureRequest, outbound: Outbound
+) -> None:
+    published = outbound.published
+
+    def attempted() -> list[str]:
+        return [e.data.number for e in published.events if isinstance(e.data, DialerAttempted)]
+
+    def connected() -> int:
+        return sum(isinstance(e.data, DialerConnected) for e in published.events)
+
+    async with (
+        switch_endpoint(kind, request) as endpoint,
+        instance(outbound.settings(endpoint)) as (api, app),
+        watch(endpoint) as (client, switch_log),
+    ):
+        await eventually(lambda: service_of(app).live.is_set(), within=30)
+        service = service_of(app)
+        queue = {
+            "name": "support",
+            "wrap_up_seconds": 0,
+            "ring_timeout_seconds": 20,
+            "service_level_threshold_seconds": THRESHOLD,
+            "service_level_window_seconds": WINDOW,
+        }
+        await ok(api.put("/v1/queues/support", json=queue))
+        agent = {"agent_id": "a1", "contact": AGENT_AT_ONCE, "tiers": {"support": {}}}
+        await ok(api.put("/v1/agents/a1", json=agent))
+        await ok(api.post("/v1/agents/a1/login", json={}))
+        await ok(api.put("/v1/campaigns/winback", json=WINBACK))
+        await ok(api.put("/v1/lists/w1", json={"campaign": "winback", "default_region": "FR"}))
+        csv = f"phone\n{ANSWERS}\n{LATER}\n"
+        assert (await ok(api.post("/v1/lists/w1/imports", content=csv.encode())))["accepted"] == 2
+        await ok(api.post("/v1/campaigns/winback/start"))
+
+        # Inbound meets its level (no calls yet): outbound takes a1 for the first customer.
+        await eventually(lambda: connected() == 1, within=60, poll=0.1)
+        assert attempted() == [ANSWERS]
+        view = (await api.get("/v1/agents/a1")).json()
+        assert (view["state"], view["reason"]) == ("on_call", "outbound:winback")
+
+        # A caller queues meanwhile and waits beyond the threshold: the queue misses.
+        caller = await call_in(client)
+        await eventually(lambda: len(switch_log.callers) == 1, within=30)
+        queued = switch_log.callers[0]
+        await eventually(lambda: _oldest_wait(service) > THRESHOLD, within=30)
+        dialer = _dialer_of(service)
+        assert dialer.inbound.kept({"a1"}) == {"a1"}
+
+        # The outbound customer hangs up: after the campaign's wrap-up a1 answers inbound.
+        leg = _connected_leg(service, "winback")
+        await client.bgapi(f"uuid_kill {leg} NORMAL_CLEARING")
+        await eventually(lambda: published.of("call.answered", queued) != [], within=30)
+        await client.bgapi(f"uuid_kill {caller} NORMAL_CLEARING")
+        await eventually(lambda: published.of("call.ended", queued) != [], within=30)
+        await eventually(lambda: _agent_now(service, "a1") == ("available", None), within=30)
+
+        # The queue answered its only call late, so it is below target: a1 stays free for
+        # inbound, and the dialer places no call for them while it looks again and again.
+        status = service.runtime.acd.queue_status("support", service.runtime.now())
+        assert status.service_level < status.service_level_target
+        looked = dialer.looks
+        await eventually(lambda: dialer.looks >= looked + 3, within=30)
+        assert attempted() == [ANSWERS]
+        assert _agent_now(service, "a1") == ("available", None)
+
+        # Once the late call has left the window the queue is back: a1 is taken again.
+        await eventually(lambda: attempted() == [ANSWERS, LATER], within=WINDOW + 30)
+        await eventually(lambda: connected() == 2, within=60, poll=0.1)
+        assert _agent_now(service, "a1") == ("on_call", "outbound:winback")
+        leg = _connected_leg(service, "winback")
+        await client.bgapi(f"uuid_kill {leg} NORMAL_CLEARING")
+
+
+def _dialer_of(service: RoutingService) -> DialerService:
+    dialer = service.dialer
+    assert dialer is not None
+    return dialer
+
+
+def _oldest_wait(service: RoutingService) -> float:
+    status = service.runtime.acd.queue_status("support", service.runtime.now())
+    return float(status.oldest_wait_seconds or 0.0)
+
+
+def _agent_now(service: RoutingService, agent_id: str) -> tuple[str, str | None]:
+    view = service.runtime.acd.agent_view(agent_id)
+    return view.state, view.reason
+
+
+# --- a lost link to the switch --------------------------------------------------------------------
+
+RELINK_AGENTS = ("a1", "a2", "a3")
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_after_a_lost_link_the_dialer_settles_what_ended_and_follows_what_lives(
+    kind: str, request: pytest.FixtureRequest, outbound: Outbound
+) -> None:
+    """Routing's link to the switch is cut with two customers talking to agents and one
+    ringing. While it is down one talking customer hangs up and the ringing one rejects the
+    call. When the link is back the dialer must settle both (connected, and a retry for the
+    reject) with the agent freed, leave the other conversation alone, and dial nothing twice."""
+    published = outbound.published
+    store = DialerStore(Database(outbound.pg_url, schemas=["routing"]), outbound.tenant)
+
+    async def lead_state(lead_id: str) -> tuple[str, str | None]:
+        lead = await store.lead(lead_id)
+        return lead["status"], lead["last_outcome"]
+
+    async with (
+        switch_endpoint(kind, request) as endpoint,
+        watch(endpoint) as (client, _log),
+        cuttable(endpoint) as (proxy, behind),
+        instance(outbound.settings(behind)) as (api, app),
+    ):
+        await eventually(lambda: service_of(app).live.is_set(), within=30)
+        service = service_of(app)
+        await _campaign_on(api, "relink", RELINK_AGENTS, [ANSWERS, LATER, NEVER])
+
+        # Two customers talk to agents; the third rings.
+        leads, calls = await _two_talking(published, client, [ANSWERS, LATER, NEVER])
+        ended, talking = calls[leads[ANSWERS]], calls[leads[LATER]]
+        ringing = customer_leg(leads[NEVER], 1)
+        assert await _live(client, ringing)
+
+        # The link drops. Meanwhile a customer hangs up and the ringing one rejects.
+        proxy.cut()
+        events = service.events
+        assert events is not None
+        await eventually(lambda: not events.connected, within=10)
+        await client.api(f"uuid_kill {ended.customer} NORMAL_CLEARING")
+        await client.api(f"uuid_kill {ringing} CALL_REJECTED")
+        for leg in (ended.customer, ended.agent_leg, ringing):
+            await _until_equal(partial(_live, client, leg), False)
+        assert await lead_state(leads[ANSWERS]) == ("dialing", None)
+        proxy.refusing = False
+        await eventually(lambda: service.resyncs == 1, within=60)
+
+        # Settled as they went; the agent of the ended call is free after its wrap-up.
+        await _until_equal(partial(lead_state, leads[ANSWERS]), ("done", "connected"))
+        await _until_equal(partial(lead_state, leads[NEVER]), ("ready", "no_answer"))
+        await eventually(lambda: _agent_now(service, ended.agent) == ("available", None), within=30)
+        # The other conversation goes on, its agent on the call.
+        assert _agent_now(service, talking.agent) == ("on_call", "outbound:relink")
+        assert await lead_state(leads[LATER]) == ("dialing", None)
+        assert await _live(client, talking.customer)
+
+        # It ends after the link is back: settled once more, every agent free.
+        await client.api(f"uuid_kill {talking.customer} NORMAL_CLEARING")
+        await _until_equal(partial(lead_state, leads[LATER]), ("done", "connected"))
+        free = ("available", None)
+        await eventually(
+            lambda: all(_agent_now(service, a) == free for a in RELINK_AGENTS), within=30
+        )
+    await store.db.dispose()
+    attempts = _data(published, DialerAttempted)
+    assert sorted(a.number for a in attempts) == sorted([ANSWERS, LATER, NEVER])  # once each
+
+
+@contextlib.asynccontextmanager
+async def cuttable(endpoint: Any) -> AsyncIterator[tuple[EslProxy, SwitchEndpoint]]:
+    """A proxy before the switch's event socket that the test can cut, and its endpoint."""
+    proxy = EslProxy(endpoint.host, endpoint.esl_port)
+    await proxy.start()
+    try:
+        yield proxy, SwitchEndpoint("proxy", "127.0.0.1", proxy.port, endpoint.password)
+    finally:
+        await proxy.close()
+
+
+async def _live(client: InboundClient, leg: str) -> bool:
+    return (await client.api(f"uuid_exists {leg}")).text.strip() == "true"

@@ -30,6 +30,7 @@ from cc_routing.app import create_app
 from cc_routing.reconcile import LEG_GRACE_SECONDS
 from cc_routing.service import RoutingService
 from cc_routing.settings import RoutingSettings
+from cc_routing.testing import EslProxy
 from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import parse_actions
 from cc_sim.simulator import Simulator
@@ -57,59 +58,6 @@ ROUTES = (
     ("default", "7303", "answer;park"),
     ("default", "7302", "park"),
 )
-
-
-class EslProxy:
-    """A TCP relay between routing and the switch's event socket that the test can cut."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.refusing = False
-        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.refusing:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        link = (writer, up_writer)
-        self._links.add(link)
-        await asyncio.gather(
-            _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
-        )
-        self._links.discard(link)
-        for end in link:
-            end.transport.abort()
-
-    def cut(self, *, refuse: bool = True) -> None:
-        """Drop every connection (as a dead network would) and refuse new ones if asked."""
-        self.refusing = refuse
-        for link in list(self._links):
-            for end in link:
-                end.transport.abort()
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(65536):
-        writer.write(data)
-        await writer.drain()
-    writer.transport.abort()
 
 
 class Ledger:

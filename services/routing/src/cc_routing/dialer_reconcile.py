@@ -17,11 +17,17 @@ reuses). Before the new leader dials anything:
 
 A lead is therefore never left ``dialing`` and never dialled twice at once: it stays
 ``dialing`` exactly while an adopted leg of it is live.
+
+After a lost link to the switch (the leader lives on, its floors in memory, but the events of
+the outage are lost and the commands sent meanwhile went nowhere) each running campaign asks the
+switch about every leg its floor holds (:func:`plan_link_resync`) before it dials again: what
+ended is settled, what answered is connected, what was bridged is confirmed, and a hangup lost
+with the link is sent again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cc_common.esl import InboundClient
@@ -33,7 +39,14 @@ from cc_routing.adapters.dialer_freeswitch import (
     DialerInput,
 )
 from cc_routing.adapters.freeswitch import HangupNote
-from cc_routing.dialer.calls import Adopted, AdoptedCall, customer_leg, note_key
+from cc_routing.dialer.calls import (
+    Adopted,
+    AdoptedCall,
+    CallView,
+    LegState,
+    customer_leg,
+    note_key,
+)
 from cc_routing.dialer.campaigns import Outcome
 from cc_routing.dialer_store import DialingLead
 from cc_routing.reconcile import LiveChannel, hangup_notes, read_channel, read_live_channels
@@ -148,9 +161,112 @@ async def settle_gone(api: InboundClient, gone: Sequence[DialingLead]) -> dict[s
 async def live_answered(api: InboundClient, legs: Sequence[str]) -> dict[str, bool]:
     """Which of ``legs`` are live now, and whether each is answered (asked one by one: the
     listing may lag, and a live call must never be taken for ended)."""
-    found: dict[str, bool] = {}
-    for leg in legs:
+    return {leg: now.answered for leg, now in (await read_live_legs(api, legs)).items()}
+
+
+# --- after a lost link ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiveLeg:
+    """A dialer leg the switch still has."""
+
+    answered: bool
+    bridged_to: str | None = None
+
+
+@dataclass(slots=True)
+class LinkResync:
+    """What a floor missed while the link was down, and the hangups the link lost."""
+
+    inputs: list[DialerInput] = field(default_factory=list)
+    """fed to the floor in order, as the events of the outage would have been"""
+    hang_up: list[str] = field(default_factory=list)
+    """legs still live whose hangup was sent while the link was down"""
+
+
+GONE_WHILE_RINGING = "NO_ANSWER"
+"""A customer leg that ended unanswered as far as anyone knows: its answer would have set a
+hangup note, and none is set before the floor hears the answer."""
+
+
+def notes_wanted(calls: Sequence[CallView], live: Mapping[str, LiveLeg]) -> list[CallView]:
+    """The calls whose hangup note tells how they ended: an agent leg rung, the customer gone."""
+    return [c for c in calls if c.leg not in live and c.state is LegState.CONNECTING]
+
+
+def plan_link_resync(
+    calls: Sequence[CallView],
+    held: Collection[str],
+    live: Mapping[str, LiveLeg],
+    notes: Mapping[str, HangupNote],
+) -> LinkResync:
+    """Compare a floor with the switch after a lost link (pure).
+
+    ``calls`` are the floor's customer legs, ``held`` the agent legs the pool holds an agent
+    for, ``live`` the legs the switch still has (by uuid), ``notes`` the hangup notes of the
+    customers in :func:`notes_wanted` (by :func:`note_key`). Customer inputs come first, then
+    every agent leg gone ends (so its agent is handed back once, after its customer settled).
+    """
+    plan = LinkResync()
+    for call in calls:
+        _customer_resync(call, live, notes, plan)
+    rung = {c.agent_leg for c in calls if c.agent_leg is not None}
+    for agent_leg in sorted(rung | set(held)):
+        if agent_leg not in live:
+            plan.inputs.append(DialerInput("agent_ended", agent_leg, "NORMAL_CLEARING"))
+        elif agent_leg not in rung:
+            plan.hang_up.append(agent_leg)  # released while away: its hangup went nowhere
+    return plan
+
+
+def _customer_resync(
+    call: CallView,
+    live: Mapping[str, LiveLeg],
+    notes: Mapping[str, HangupNote],
+    plan: LinkResync,
+) -> None:
+    """What one customer leg did while the link was down."""
+    leg, state, agent_leg = call.leg, call.state, call.agent_leg
+    now = live.get(leg)
+    if now is None:
+        if state is LegState.RINGING:
+            plan.inputs.append(DialerInput("customer_ended", leg, GONE_WHILE_RINGING))
+            return
+        note = notes.get(note_key(call.lead_id, call.attempt))
+        if state is LegState.CONNECTING and note is not None and note.bridged_to == agent_leg:
+            plan.inputs.append(DialerInput("customer_bridged", leg))  # then ended: connected
+        plan.inputs.append(DialerInput("customer_ended", leg, "NORMAL_CLEARING"))
+        return
+    if state is LegState.RINGING and now.answered:
+        plan.inputs.append(DialerInput("customer_answered", leg))
+    elif state is LegState.CONNECTING and agent_leg is not None:
+        agent = live.get(agent_leg)
+        if now.bridged_to == agent_leg:
+            plan.inputs.append(DialerInput("customer_bridged", leg))
+        elif agent is not None and agent.answered:
+            plan.inputs.append(DialerInput("agent_answered", agent_leg))
+    elif state in (LegState.ABANDONED, LegState.MACHINE):
+        plan.hang_up.append(leg)
+
+
+async def read_live_legs(api: InboundClient, legs: Collection[str]) -> dict[str, LiveLeg]:
+    """Which of ``legs`` the switch still has, answered or not, bridged to what (by uuid: a
+    listing may lag, and a live call must never be taken for ended)."""
+    found: dict[str, LiveLeg] = {}
+    for leg in sorted(legs):
         channel = await read_channel(api, leg)
         if channel is not None:
-            found[leg] = channel.answered
+            found[leg] = LiveLeg(channel.answered, channel.variables.get("bridge_uuid"))
     return found
+
+
+async def read_link_resync(
+    api: InboundClient, calls: Sequence[CallView], held: Collection[str]
+) -> LinkResync:
+    """Ask the switch about a floor's legs and plan what it missed."""
+    legs = {c.leg for c in calls} | {c.agent_leg for c in calls if c.agent_leg} | set(held)
+    live = await read_live_legs(api, legs)
+    keys = [note_key(c.lead_id, c.attempt) for c in notes_wanted(calls, live)]
+    notes = await hangup_notes(api, keys, DIALER_HANGUP_REALM)
+    return plan_link_resync(calls, held, live, notes)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from cc_routing.dialer.calls import (
     Bridge,
     Floor,
     FloorSettings,
+    Hangup,
     LegState,
     OriginateAgent,
     OriginateCustomer,
@@ -40,6 +41,7 @@ from cc_routing.dialer.calls import (
 )
 from cc_routing.dialer.campaigns import Outcome
 from cc_routing.dialer.pacing import Pacer, PacingState
+from cc_routing.dialer_reconcile import read_link_resync
 from cc_routing.dialer_store import DialerStore
 
 log = get_logger(__name__)
@@ -85,6 +87,12 @@ class AgentPool(Protocol):
         """The agent's outbound leg is over."""
         ...
 
+    def kept(self, agent_ids: Collection[str]) -> set[str]:
+        """Of ``agent_ids``, those their inbound queues keep now (blending): an agent on this
+        campaign's call who is kept goes back to inbound after it, so the pacer must not count
+        on them coming free."""
+        ...
+
 
 class FixedAgents:
     """A team that works only this campaign: each is free unless on one of its calls."""
@@ -104,6 +112,9 @@ class FixedAgents:
 
     async def release(self, agent_id: str) -> None:
         self.busy.discard(agent_id)
+
+    def kept(self, agent_ids: Collection[str]) -> set[str]:
+        return set()  # they serve no queue
 
 
 class DialerRuntime:
@@ -142,6 +153,8 @@ class DialerRuntime:
         self._taken: dict[str, str] = {}
         """agent leg -> agent, from the take until the leg ends (the pool holds them busy)."""
         self._dialling = True
+        self.in_step = True
+        """False from a lost link to the switch until :meth:`resync`: no dial meanwhile."""
         self._listeners: list[Callable[[], None]] = []
 
     async def start(self, client: InboundClient, adopted: Sequence[AdoptedCall] = ()) -> None:
@@ -220,12 +233,16 @@ class DialerRuntime:
             now = self.clock()
             await self._carry_out(floor.advance(now))
             await self._sync_agents(now)
-            if not self._dialling:
+            if self._client is None or not self._client.connected:
+                self.in_step = False  # the events of the outage are lost: resync first
+            if not self._dialling or not self.in_step:
                 return
+            kept = self.pool.kept(floor.busy_since)  # back to inbound after their call
+            busy = {a: since for a, since in floor.busy_since.items() if a not in kept}
             state = PacingState(
-                staffed_agents=len(set(floor.ready) | set(self._taken.values())),
+                staffed_agents=len(set(floor.ready) | (set(self._taken.values()) - kept)),
                 free_agents=len(floor.ready),
-                busy_elapsed=[now - since for since in floor.busy_since.values()],
+                busy_elapsed=[now - since for since in busy.values()],
                 ringing_elapsed=floor.ringing_elapsed(now),
                 waiting_customers=floor.waiting_customers(),
             )
@@ -287,6 +304,34 @@ class DialerRuntime:
             else:
                 results = []
             await self._carry_out(results)
+
+    async def resync(self, api: InboundClient) -> None:
+        """After a lost link to the switch: learn from it what the floor missed, then dial again.
+
+        ``api`` is a connection for queries (routing's, never the event one). Each leg the floor
+        holds is looked up by uuid: ended ones are settled (and their agents handed back),
+        answered or bridged ones followed, hangups lost with the link sent again
+        (:func:`cc_routing.dialer_reconcile.plan_link_resync`). Inputs the events that came
+        after the link was back already gave are ignored by the floor, so none counts twice.
+        """
+        floor, _pacer = self._parts()
+        async with self._lock:
+            self.in_step = False
+            calls, held = floor.calls(), set(self._taken)
+        plan = await read_link_resync(api, calls, held)
+        for happened in plan.inputs:
+            if happened.kind == "agent_answered" and happened.leg in self._bridging:
+                continue  # its bridge was asked for already
+            await self.handle(happened, self.clock())
+        for leg in plan.hang_up:
+            await self._send(Hangup(leg))
+        self.in_step = True
+        log.info(
+            "dialer.resynced",
+            campaign=self.campaign,
+            inputs=len(plan.inputs),
+            hung_up=len(plan.hang_up),
+        )
 
     async def _carry_out(self, results: list[Result]) -> None:
         for result in results:

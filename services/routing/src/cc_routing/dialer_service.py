@@ -6,26 +6,38 @@ database (the dialer API changes it), so the service looks every second: a campa
 gets a runtime on routing's event connection (``bgapi`` only, like routing's own commands); a
 campaign paused or stopped dials no more, and its runtime goes once its calls in progress are
 over. Agents come from routing's ACD (:class:`RoutingAgents`): a customer who answers goes to
-an agent routing holds as available, who is then on a call in routing until their leg ends.
+an agent routing holds as available, who is then on a call in routing until their leg ends. An
+agent who also serves queues is blended (:class:`InboundGuard`, the rule in
+:mod:`cc_routing.dialer.blending`): outbound takes them only while those queues meet their
+service level.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 from cc_common.db import Outbox
 from cc_common.esl import InboundClient
 from cc_common.logging import get_logger
 from cc_proto import EventData, make_event
+from cc_routing.adapters.store import read_configuration
 from cc_routing.core import RoutingError
+from cc_routing.dialer.blending import (
+    DEFAULT_RULE,
+    BlendRule,
+    InboundQueue,
+    keeping_queues,
+    may_take,
+)
 from cc_routing.dialer.calls import AdoptedCall
 from cc_routing.dialer.campaigns import CampaignConfig, CampaignState
 from cc_routing.dialer_reconcile import ended_meanwhile, live_answered, read_recovery, settle_gone
 from cc_routing.dialer_runtime import DialerRuntime, Publisher
 from cc_routing.dialer_store import DialerStore, NotFound
+from cc_routing.reconcile import AGENT_ADAPTER, QUEUE_ADAPTER
 from cc_routing.runtime import RoutingRuntime
 
 log = get_logger(__name__)
@@ -38,16 +50,88 @@ DRAIN_SECONDS = 2.0
 """How long a stopping service lets the grace of answered customers run out (2-second rule)."""
 
 
+class InboundGuard:
+    """Which blended agents inbound keeps now, for every campaign of the tenant (one hysteresis).
+
+    Which queues an agent serves (their tiers) and each queue's threshold are not in the ACD's
+    public views, so they are read from routing's stored configuration (the same transaction as
+    the step that applied it) by :meth:`refresh`, every time the dialer looks at its campaigns;
+    the live figures come from ``Acd.queue_status`` at each decision.
+    """
+
+    def __init__(self, routing: RoutingRuntime, rule: BlendRule = DEFAULT_RULE) -> None:
+        self.routing = routing
+        self.rule = rule
+        self.serves: dict[str, frozenset[str]] = {}
+        """agent -> the queues they serve (their tiers)"""
+        self.thresholds: dict[str, float] = {}
+        """queue -> its service-level threshold T"""
+        self.keeping: frozenset[str] = frozenset()
+        """the queues keeping their blended agents at the last look"""
+
+    async def refresh(self) -> None:
+        """Read who serves which queue, and each queue's threshold, from stored configuration."""
+        queue_rows, agent_rows = await read_configuration(self.routing.db, self.routing.tenant)
+        queues = [QUEUE_ADAPTER.validate_python(row) for row in queue_rows]
+        agents = [AGENT_ADAPTER.validate_python(row) for row in agent_rows]
+        self.thresholds = {q.name: q.service_level_threshold_seconds for q in queues}
+        self.serves = {a.agent_id: frozenset(a.tiers) for a in agents}
+        self.keeping &= frozenset(self.thresholds)
+
+    def kept(self, agent_ids: Collection[str]) -> set[str]:
+        """Of ``agent_ids``, those whose inbound queues keep them from outbound now."""
+        served = {q for agent in agent_ids for q in self.serves.get(agent, ())}
+        if not served:
+            return set()
+        looked = self._inbound(served)
+        now_keeping = keeping_queues(looked, self.keeping, self.rule)
+        self.keeping = (self.keeping - {q.name for q in looked}) | now_keeping
+        return {a for a in agent_ids if not may_take(self.serves.get(a, ()), self.keeping)}
+
+    def _inbound(self, names: Collection[str]) -> list[InboundQueue]:
+        acd, now = self.routing.acd, self.routing.now()
+        found = []
+        for name in names:
+            if name not in self.thresholds:
+                continue  # removed, or configured since the last refresh
+            try:
+                status = acd.queue_status(name, now)
+            except RoutingError:
+                continue
+            found.append(
+                InboundQueue(
+                    name=name,
+                    waiting=status.calls,
+                    oldest_wait_seconds=status.oldest_wait_seconds,
+                    threshold_seconds=self.thresholds[name],
+                    target=status.service_level_target,
+                    service_level=status.service_level,
+                )
+            )
+        return found
+
+
 class RoutingAgents:
     """A campaign's agents as routing's ACD holds them (the pool of a blended agent)."""
 
-    def __init__(self, routing: RoutingRuntime, config: CampaignConfig) -> None:
+    def __init__(
+        self, routing: RoutingRuntime, config: CampaignConfig, inbound: InboundGuard | None = None
+    ) -> None:
         self.routing = routing
         self.config = config
+        self.inbound = inbound
 
     async def free(self) -> dict[str, str]:
-        """The campaign's agents (by id or team) available in routing now, with their contacts."""
-        return self.routing.acd.outbound_free(set(self.config.agents), set(self.config.teams))
+        """The campaign's agents (by id or team) available in routing now, with their contacts,
+        but for those their inbound queues keep (blending)."""
+        free = self.routing.acd.outbound_free(set(self.config.agents), set(self.config.teams))
+        kept = self.kept(free)
+        return {agent: contact for agent, contact in free.items() if agent not in kept}
+
+    def kept(self, agent_ids: Collection[str]) -> set[str]:
+        """Of ``agent_ids``, those inbound keeps now: not free for outbound, nor counted by the
+        pacer as coming free after their call."""
+        return self.inbound.kept(agent_ids) if self.inbound is not None else set()
 
     async def take(self, agent_id: str) -> bool:
         """On a call in routing (published and stored), unless a queue reserved them first."""
@@ -115,6 +199,8 @@ class DialerService:
         self.dial_string = dial_string
         self.poll_seconds = poll_seconds
         self.publish = outbox_publisher(routing)
+        self.inbound = InboundGuard(routing)
+        """Blending: which agents their inbound queues keep from every campaign."""
         self.running: dict[str, DialerRuntime] = {}
         self.draining: list[DialerRuntime] = []
         self.looks = 0
@@ -146,6 +232,7 @@ class DialerService:
 
     async def follow_campaigns(self) -> None:
         """Start runtimes for running campaigns; stop dialling the others; end drained ones."""
+        await self.inbound.refresh()
         campaigns = {
             config.name: (config, state) for config, state in await self.store.list_campaigns()
         }
@@ -175,7 +262,7 @@ class DialerService:
         runtime = DialerRuntime(
             self.store,
             config.name,
-            RoutingAgents(self.routing, config),
+            RoutingAgents(self.routing, config, self.inbound),
             dial_string=self.dial_string,
             publish=self.publish,
         )
@@ -194,6 +281,7 @@ class DialerService:
         if self.api is None:
             self.recovered = True
             return
+        await self.inbound.refresh()
         plan = await read_recovery(self.api, await self.store.dialing_leads())
         adopted: list[tuple[DialerRuntime, AdoptedCall]] = []
         for campaign, calls in plan.adopted.items():
@@ -220,6 +308,21 @@ class DialerService:
             settled=len(plan.gone),
             hung_up=len(plan.strays),
         )
+
+    def link_lost(self) -> None:
+        """The link to the switch dropped and is back: no campaign dials until :meth:`resync`."""
+        for runtime in [*self.running.values(), *self.draining]:
+            runtime.in_step = False
+
+    async def resync(self) -> None:
+        """After routing's own re-sync: every campaign learns what the outage hid from it.
+
+        Before the recovery has run there is nothing to re-sync: it reads the switch afresh.
+        """
+        if not self.recovered or self.api is None:
+            return
+        for runtime in [*self.running.values(), *self.draining]:
+            await runtime.resync(self.api)
 
     async def _stop_runtimes(self) -> None:
         runtimes = [*self.running.values(), *self.draining]

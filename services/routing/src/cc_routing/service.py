@@ -189,6 +189,8 @@ class RoutingService:
             downtime=round(info.downtime, 3),
         )
         if self.live.is_set():
+            if self.dialer is not None:
+                self.dialer.link_lost()
             self.resync_soon()
         else:
             self._reconnected_while_starting = True  # the restore may have read a stale view
@@ -231,6 +233,8 @@ class RoutingService:
         async with self.runtime.reconciling():
             read_at = self.runtime.now()
             await resync(self.runtime, await read_live_channels(api), read_at=read_at, api=api)
+        if self.dialer is not None:  # after routing's: handing agents back takes routing steps
+            await self.dialer.resync()
 
     async def check_freeswitch(self) -> None:
         """Readiness: the lease is ours, both connections are up and routing is in step."""

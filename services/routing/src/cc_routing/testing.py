@@ -189,6 +189,60 @@ async def configure(
         assert reply.status_code == 200, reply.text
 
 
+class EslProxy:
+    """A TCP relay between routing and the switch's event socket that the test can cut, to
+    drop routing's link to FreeSWITCH as a dead network would."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.refusing = False
+        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        link = (writer, up_writer)
+        self._links.add(link)
+        await asyncio.gather(
+            _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
+        )
+        self._links.discard(link)
+        for end in link:
+            end.transport.abort()
+
+    def cut(self, *, refuse: bool = True) -> None:
+        """Drop every connection (as a dead network would) and refuse new ones if asked."""
+        self.refusing = refuse
+        for link in list(self._links):
+            for end in link:
+                end.transport.abort()
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.transport.abort()
+
+
 class Published:
     """Every event routing published, in order, deduplicated by id."""
 

@@ -187,6 +187,18 @@ class AdoptedCall:
 
 
 @dataclass(frozen=True, slots=True)
+class CallView:
+    """One customer leg as the floor holds it, for checking against the switch after the link
+    to it was lost (:func:`cc_routing.dialer_reconcile.plan_link_resync`)."""
+
+    leg: str
+    lead_id: str
+    attempt: int
+    state: LegState
+    agent_leg: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class FloorSettings:
     campaign: str
     caller_id: str
@@ -461,6 +473,13 @@ class Floor:
         if call.agent_leg is not None:
             out.insert(0, Hangup(call.agent_leg, "ORIGINATOR_CANCEL"))
         return out
+
+    def calls(self) -> list[CallView]:
+        """Every customer leg the floor holds, with its agent's leg if one was rung."""
+        return [
+            CallView(leg, call.lead_id, call.attempt, call.state, call.agent_leg)
+            for leg, call in self.legs.items()
+        ]
 
     # --- what the pacer needs -----------------------------------------------------------------
 
