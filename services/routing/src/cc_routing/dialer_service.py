@@ -23,7 +23,6 @@ from cc_common.db import Outbox
 from cc_common.esl import InboundClient
 from cc_common.logging import get_logger
 from cc_proto import EventData, make_event
-from cc_routing.adapters.store import read_configuration
 from cc_routing.core import RoutingError
 from cc_routing.dialer.blending import (
     DEFAULT_RULE,
@@ -37,7 +36,6 @@ from cc_routing.dialer.campaigns import CampaignConfig, CampaignState
 from cc_routing.dialer_reconcile import ended_meanwhile, live_answered, read_recovery, settle_gone
 from cc_routing.dialer_runtime import DialerRuntime, Publisher
 from cc_routing.dialer_store import DialerStore, NotFound
-from cc_routing.reconcile import AGENT_ADAPTER, QUEUE_ADAPTER
 from cc_routing.runtime import RoutingRuntime
 
 log = get_logger(__name__)
@@ -53,57 +51,47 @@ DRAIN_SECONDS = 2.0
 class InboundGuard:
     """Which blended agents inbound keeps now, for every campaign of the tenant (one hysteresis).
 
-    Which queues an agent serves (their tiers) and each queue's threshold are not in the ACD's
-    public views, so they are read from routing's stored configuration (the same transaction as
-    the step that applied it) by :meth:`refresh`, every time the dialer looks at its campaigns;
-    the live figures come from ``Acd.queue_status`` at each decision.
+    Which queues an agent serves and each queue's live figures (callers waiting, the oldest
+    wait, service level against its threshold and target) come from routing's ACD at each
+    decision, so a tier or threshold changed through the API counts at once.
     """
 
     def __init__(self, routing: RoutingRuntime, rule: BlendRule = DEFAULT_RULE) -> None:
         self.routing = routing
         self.rule = rule
-        self.serves: dict[str, frozenset[str]] = {}
-        """agent -> the queues they serve (their tiers)"""
-        self.thresholds: dict[str, float] = {}
-        """queue -> its service-level threshold T"""
         self.keeping: frozenset[str] = frozenset()
         """the queues keeping their blended agents at the last look"""
 
-    async def refresh(self) -> None:
-        """Read who serves which queue, and each queue's threshold, from stored configuration."""
-        queue_rows, agent_rows = await read_configuration(self.routing.db, self.routing.tenant)
-        queues = [QUEUE_ADAPTER.validate_python(row) for row in queue_rows]
-        agents = [AGENT_ADAPTER.validate_python(row) for row in agent_rows]
-        self.thresholds = {q.name: q.service_level_threshold_seconds for q in queues}
-        self.serves = {a.agent_id: frozenset(a.tiers) for a in agents}
-        self.keeping &= frozenset(self.thresholds)
-
     def kept(self, agent_ids: Collection[str]) -> set[str]:
         """Of ``agent_ids``, those whose inbound queues keep them from outbound now."""
-        served = {q for agent in agent_ids for q in self.serves.get(agent, ())}
+        serves = {agent: self._serves(agent) for agent in agent_ids}
+        served = {queue for queues in serves.values() for queue in queues}
         if not served:
             return set()
-        looked = self._inbound(served)
-        now_keeping = keeping_queues(looked, self.keeping, self.rule)
-        self.keeping = (self.keeping - {q.name for q in looked}) | now_keeping
-        return {a for a in agent_ids if not may_take(self.serves.get(a, ()), self.keeping)}
+        now_keeping = keeping_queues(self._inbound(served), self.keeping, self.rule)
+        self.keeping = (self.keeping - served) | now_keeping  # a queue gone keeps nobody
+        return {a for a in agent_ids if not may_take(serves[a], self.keeping)}
+
+    def _serves(self, agent_id: str) -> frozenset[str]:
+        try:
+            return self.routing.acd.agent_queues(agent_id)
+        except RoutingError:
+            return frozenset()  # removed meanwhile
 
     def _inbound(self, names: Collection[str]) -> list[InboundQueue]:
         acd, now = self.routing.acd, self.routing.now()
         found = []
         for name in names:
-            if name not in self.thresholds:
-                continue  # removed, or configured since the last refresh
             try:
                 status = acd.queue_status(name, now)
             except RoutingError:
-                continue
+                continue  # a tier naming a queue not configured (yet)
             found.append(
                 InboundQueue(
                     name=name,
                     waiting=status.calls,
                     oldest_wait_seconds=status.oldest_wait_seconds,
-                    threshold_seconds=self.thresholds[name],
+                    threshold_seconds=status.service_level_threshold_seconds,
                     target=status.service_level_target,
                     service_level=status.service_level,
                 )
@@ -232,7 +220,6 @@ class DialerService:
 
     async def follow_campaigns(self) -> None:
         """Start runtimes for running campaigns; stop dialling the others; end drained ones."""
-        await self.inbound.refresh()
         campaigns = {
             config.name: (config, state) for config, state in await self.store.list_campaigns()
         }
@@ -281,7 +268,6 @@ class DialerService:
         if self.api is None:
             self.recovered = True
             return
-        await self.inbound.refresh()
         plan = await read_recovery(self.api, await self.store.dialing_leads())
         adopted: list[tuple[DialerRuntime, AdoptedCall]] = []
         for campaign, calls in plan.adopted.items():

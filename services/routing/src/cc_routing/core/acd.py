@@ -168,6 +168,7 @@ class Acd:
         self.call_view = parts.views.call_view
         self.queue_status = parts.views.queue_status
         self.agent_view = parts.views.agent_view
+        self.agent_queues = parts.views.agent_queues
         self.explain = parts.views.explain
         self.queue_names = parts.views.queue_names
         self.agent_ids = parts.views.agent_ids

@@ -63,6 +63,8 @@ class QueueStatus:
     estimated_wait_seconds: float | None
     service_level: float
     service_level_target: float
+    service_level_threshold_seconds: float
+    """T of "answered within T seconds": the service level's threshold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ class Views(Subject):
             estimated_wait_seconds=queue.estimated_wait(len(queue) + 1),
             service_level=queue.service_level_now(at),
             service_level_target=queue.config.service_level_target,
+            service_level_threshold_seconds=queue.config.service_level_threshold_seconds,
         )
 
     def agent_view(self, agent_id: str) -> AgentView:
@@ -173,6 +176,10 @@ class Views(Subject):
             no_answer_count=agent.no_answer_count,
             wrap_until=agent.wrap_until if agent.state is AgentState.WRAP_UP else None,
         )
+
+    def agent_queues(self, agent_id: str) -> frozenset[str]:
+        """Return the queues the agent serves (their tiers), configured or not yet."""
+        return frozenset(self.states.agent(agent_id).config.tiers)
 
     def explain(self, call_id: str) -> tuple[Decision, ...]:
         """Return the routing decisions kept for a call (recent calls only), oldest first."""
