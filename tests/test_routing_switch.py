@@ -323,3 +323,50 @@ async def test_a_caller_who_left_while_routing_was_down_waited_until_their_hangu
     # Measured to the caller's hangup (FreeSWITCH's time), not to when routing came back.
     assert abandoned.data.wait_seconds == pytest.approx(waited, abs=0.5)  # type: ignore[attr-defined]
     assert outcome(published, caller) == ["abandoned"]
+
+
+async def test_a_caller_who_leaves_before_the_agent_leg_exists_frees_the_agent_once_it_is_gone(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    """The caller hangs up right after routing sent the agent's originate, before the leg
+    exists: routing's ``uuid_kill`` finds no channel and the leg goes on ringing. Routing hangs
+    it up again; until the switch reports it gone, the agent is not rung for anyone else."""
+    switch, settings, published = setup
+    if switch.simulator is not None:
+        # FreeSWITCH creates the leg 1-2 ms after the originate (longer under load); here it
+        # takes long enough for routing's hang-up to land first every time.
+        switch.simulator.switch.settings.originate_setup_seconds = (0.5, 0.5)
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        await configure(instance.api, {"carol": AGENT_NEVER}, ring_timeout=30)
+        first = await call_in(client, number="4930111")
+        await eventually(lambda: bool(published.of("call.agent_offered")), within=10)
+        await client.bgapi(f"uuid_kill {first}")  # the caller leaves at once
+        caller = seen.callers[0]
+        [ring] = published.of("call.agent_offered", caller)
+        leg = ring.data.agent_leg_uuid  # type: ignore[attr-defined]
+        second = await call_in(client, number="4930222")
+        await eventually(lambda: len(seen.callers) == 2, within=10)
+        waiting = seen.callers[1]
+        await eventually(lambda: bool(published.of("call.queued", waiting)), within=10)
+        await eventually(lambda: leg in seen.hung_up, within=15)
+        await eventually(lambda: bool(published.of("call.agent_offered", waiting)), within=10)
+        [ring_again] = published.of("call.agent_offered", waiting)
+        await client.bgapi(f"uuid_kill {second}")
+        await eventually(lambda: bool(published.of("call.ended", waiting)), within=10)
+        await eventually(
+            lambda: ring_again.data.agent_leg_uuid in seen.hung_up,  # type: ignore[attr-defined]
+            within=10,
+        )
+        problems = list(instance.service.runtime.recent_problems)
+    if switch.simulator is not None:
+        assert "-ERR No such channel!" in seen.job_replies  # the race happened
+    # The first leg was hung up by routing, long before its own originate_timeout.
+    assert seen.hung_up[leg] - seen.hung_up[caller] < 10
+    assert seen.overlapping_legs(answered=False) == []  # carol never rang for two at once
+    assert len(seen.agent_legs["carol"]) == 2
+    assert len(published.of("call.agent_offered")) == 2
+    assert published.of("call.agent_missed") == []  # cancels of ours cost carol nothing
+    assert outcome(published, caller) == ["abandoned"]
+    assert outcome(published, waiting) == ["abandoned"]
+    assert len(published.of("call.abandoned")) == 2
+    assert not [p for p in problems if p.startswith("agent_leg_unconfirmed")]
