@@ -7,12 +7,13 @@ FreeSWITCH. The routing service runs in-process with the real PostgreSQL and Rab
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from cc_common.testing import eventually
-from cc_routing.adapters.freeswitch import CallerBridged, Input
+from cc_routing.adapters.freeswitch import VAR_CALL, CallerBridged, Input
 from cc_routing.testing import (
     AGENT_AFTER_1S,
     AGENT_AT_ONCE,
@@ -330,18 +331,27 @@ async def test_a_caller_who_leaves_before_the_agent_leg_exists_frees_the_agent_o
 ) -> None:
     """The caller hangs up right after routing sent the agent's originate, before the leg
     exists: routing's ``uuid_kill`` finds no channel and the leg goes on ringing. Routing hangs
-    it up again; until the switch reports it gone, the agent is not rung for anyone else."""
+    it up again; until the switch reports it gone, the agent is not rung for anyone else.
+
+    FreeSWITCH creates the leg 1-2 ms after the originate on an idle switch, longer under load;
+    here the originate carries ``originate_delay_start=1000`` (FreeSWITCH waits 1,000 timer
+    ticks before creating the leg; the simulator does the same), so routing's hang-up lands
+    first on both switches every time."""
     switch, settings, published = setup
-    if switch.simulator is not None:
-        # FreeSWITCH creates the leg 1-2 ms after the originate (longer under load); here it
-        # takes long enough for routing's hang-up to land first every time.
-        switch.simulator.switch.settings.originate_setup_seconds = (0.5, 0.5)
     async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        left: list[str] = []
+
+        async def leave(call_id: str) -> None:
+            if not left:  # the first caller leaves as soon as routing sent the originate
+                left.append(call_id)
+                await client.bgapi(f"uuid_kill {call_id}")
+
+        slow_to_create_agent_legs(instance, then=leave)
         await configure(instance.api, {"carol": AGENT_NEVER}, ring_timeout=30)
-        first = await call_in(client, number="4930111")
-        await eventually(lambda: bool(published.of("call.agent_offered")), within=10)
-        await client.bgapi(f"uuid_kill {first}")  # the caller leaves at once
-        caller = seen.callers[0]
+        await call_in(client, number="4930111")
+        await eventually(lambda: bool(left) and left[0] in seen.hung_up, within=10)
+        caller = left[0]
+        await eventually(lambda: bool(published.of("call.agent_offered", caller)), within=10)
         [ring] = published.of("call.agent_offered", caller)
         leg = ring.data.agent_leg_uuid  # type: ignore[attr-defined]
         second = await call_in(client, number="4930222")
@@ -358,8 +368,7 @@ async def test_a_caller_who_leaves_before_the_agent_leg_exists_frees_the_agent_o
             within=10,
         )
         problems = list(instance.service.runtime.recent_problems)
-    if switch.simulator is not None:
-        assert "-ERR No such channel!" in seen.job_replies  # the race happened
+    assert "-ERR No such channel!" in seen.job_replies  # the race happened
     # The first leg was hung up by routing, long before its own originate_timeout.
     assert seen.hung_up[leg] - seen.hung_up[caller] < 10
     assert seen.overlapping_legs(answered=False) == []  # carol never rang for two at once
@@ -370,3 +379,20 @@ async def test_a_caller_who_leaves_before_the_agent_leg_exists_frees_the_agent_o
     assert outcome(published, waiting) == ["abandoned"]
     assert len(published.of("call.abandoned")) == 2
     assert not [p for p in problems if p.startswith("agent_leg_unconfirmed")]
+
+
+def slow_to_create_agent_legs(instance: Any, *, then: Callable[[str], Awaitable[None]]) -> None:
+    """Have every agent originate routing sends wait 1,000 ticks before its leg exists, and
+    run ``then(caller's call id)`` as soon as it is sent."""
+    client = instance.service.runtime._esl
+    send = client.bgapi
+
+    async def bgapi(line: str, **options: Any) -> Any:
+        if not (line.startswith("originate {") and "cc_role=agent" in line):
+            return await send(line, **options)
+        line = line.replace("originate {", "originate {originate_delay_start=1000,", 1)
+        job = await send(line, **options)
+        await then(line.split(f"{VAR_CALL}=", 1)[1].split(",", 1)[0])
+        return job
+
+    client.bgapi = bgapi
