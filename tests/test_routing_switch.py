@@ -7,12 +7,13 @@ FreeSWITCH. The routing service runs in-process with the real PostgreSQL and Rab
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from cc_common.testing import eventually
-from cc_routing.adapters.freeswitch import CallerBridged, Input
+from cc_routing.adapters.freeswitch import VAR_CALL, CallerBridged, Input
 from cc_routing.testing import (
     AGENT_AFTER_1S,
     AGENT_AT_ONCE,
@@ -323,3 +324,75 @@ async def test_a_caller_who_left_while_routing_was_down_waited_until_their_hangu
     # Measured to the caller's hangup (FreeSWITCH's time), not to when routing came back.
     assert abandoned.data.wait_seconds == pytest.approx(waited, abs=0.5)  # type: ignore[attr-defined]
     assert outcome(published, caller) == ["abandoned"]
+
+
+async def test_a_caller_who_leaves_before_the_agent_leg_exists_frees_the_agent_once_it_is_gone(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    """The caller hangs up right after routing sent the agent's originate, before the leg
+    exists: routing's ``uuid_kill`` finds no channel and the leg goes on ringing. Routing hangs
+    it up again; until the switch reports it gone, the agent is not rung for anyone else.
+
+    FreeSWITCH creates the leg 1-2 ms after the originate on an idle switch, longer under load;
+    here the originate carries ``originate_delay_start=1000`` (FreeSWITCH waits 1,000 timer
+    ticks before creating the leg; the simulator does the same), so routing's hang-up lands
+    first on both switches every time."""
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
+        left: list[str] = []
+
+        async def leave(call_id: str) -> None:
+            if not left:  # the first caller leaves as soon as routing sent the originate
+                left.append(call_id)
+                await client.bgapi(f"uuid_kill {call_id}")
+
+        slow_to_create_agent_legs(instance, then=leave)
+        await configure(instance.api, {"carol": AGENT_NEVER}, ring_timeout=30)
+        await call_in(client, number="4930111")
+        await eventually(lambda: bool(left) and left[0] in seen.hung_up, within=10)
+        caller = left[0]
+        await eventually(lambda: bool(published.of("call.agent_offered", caller)), within=10)
+        [ring] = published.of("call.agent_offered", caller)
+        leg = ring.data.agent_leg_uuid  # type: ignore[attr-defined]
+        second = await call_in(client, number="4930222")
+        await eventually(lambda: len(seen.callers) == 2, within=10)
+        waiting = seen.callers[1]
+        await eventually(lambda: bool(published.of("call.queued", waiting)), within=10)
+        await eventually(lambda: leg in seen.hung_up, within=15)
+        await eventually(lambda: bool(published.of("call.agent_offered", waiting)), within=10)
+        [ring_again] = published.of("call.agent_offered", waiting)
+        await client.bgapi(f"uuid_kill {second}")
+        await eventually(lambda: bool(published.of("call.ended", waiting)), within=10)
+        await eventually(
+            lambda: ring_again.data.agent_leg_uuid in seen.hung_up,  # type: ignore[attr-defined]
+            within=10,
+        )
+        problems = list(instance.service.runtime.recent_problems)
+    assert "-ERR No such channel!" in seen.job_replies  # the race happened
+    # The first leg was hung up by routing, long before its own originate_timeout.
+    assert seen.hung_up[leg] - seen.hung_up[caller] < 10
+    assert seen.overlapping_legs(answered=False) == []  # carol never rang for two at once
+    assert len(seen.agent_legs["carol"]) == 2
+    assert len(published.of("call.agent_offered")) == 2
+    assert published.of("call.agent_missed") == []  # cancels of ours cost carol nothing
+    assert outcome(published, caller) == ["abandoned"]
+    assert outcome(published, waiting) == ["abandoned"]
+    assert len(published.of("call.abandoned")) == 2
+    assert not [p for p in problems if p.startswith("agent_leg_unconfirmed")]
+
+
+def slow_to_create_agent_legs(instance: Any, *, then: Callable[[str], Awaitable[None]]) -> None:
+    """Have every agent originate routing sends wait 1,000 ticks before its leg exists, and
+    run ``then(caller's call id)`` as soon as it is sent."""
+    client = instance.service.runtime._esl
+    send = client.bgapi
+
+    async def bgapi(line: str, **options: Any) -> Any:
+        if not (line.startswith("originate {") and "cc_role=agent" in line):
+            return await send(line, **options)
+        line = line.replace("originate {", "originate {originate_delay_start=1000,", 1)
+        job = await send(line, **options)
+        await then(line.split(f"{VAR_CALL}=", 1)[1].split(",", 1)[0])
+        return job
+
+    client.bgapi = bgapi

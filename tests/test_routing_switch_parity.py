@@ -160,3 +160,62 @@ async def test_the_agent_does_not_answer(switch: SwitchUnderTest) -> None:
     trace, replies = await run(switch, "loopback/7302/default", then="no_answer")
     assert trace.legs["agent"] == ["CHANNEL_HANGUP_COMPLETE cause=NO_ANSWER"]
     assert replies == ["originate -ERR NO_ANSWER"]
+
+
+LEG_EVENTS = ("CHANNEL_CREATE", "CHANNEL_ORIGINATE", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB")
+
+
+async def test_commands_naming_a_leg_before_it_exists_find_no_channel(
+    switch: SwitchUnderTest,
+) -> None:
+    """``bgapi originate {origination_uuid=X}`` returns before channel X exists: FreeSWITCH's
+    originate thread creates it a moment later (1-2 ms on the idle test build, longer under
+    load; ``originate_delay_start`` widens the window here so it is hit every time). Commands
+    naming X in that window find no channel, and the leg then rings anyway until hung up
+    again: the race routing's re-hangup of an unconfirmed leg is for (captured in
+    testdata/esl-transcripts/races/)."""
+    endpoint = switch.endpoint
+    events: list[EslEvent] = []
+    watcher = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    watcher.on("*", events.append)
+    other = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    async with watcher, other:
+        await watcher.events("plain", *LEG_EVENTS)
+        caller = await watcher.bgapi(
+            "originate {origination_caller_id_number=4930222}loopback/7303/default &park()"
+        )
+        caller_leg = (await caller.result()).text.split()[-1]
+        leg = str(uuid.uuid4())
+        job = await watcher.bgapi(
+            f"originate {{origination_uuid={leg},cc_role=agent,cc_leg={leg},"
+            "originate_delay_start=400,originate_timeout=30,ignore_early_media=true}"
+            "loopback/7302/default &park()"
+        )
+        early = [
+            (await other.api(command)).text
+            for command in (
+                f"uuid_kill {leg} ORIGINATOR_CANCEL",
+                f"uuid_setvar {leg} cc_queue support",
+                f"uuid_bridge {caller_leg} {leg}",
+            )
+        ]
+        seen_before = _of(events, leg)
+        await eventually(lambda: _of(events, leg) == ["CHANNEL_CREATE", "CHANNEL_ORIGINATE"])
+        await asyncio.sleep(1.0)
+        ringing = _of(events, leg)  # nothing happened to it: the leg rings on
+        again = await other.api(f"uuid_kill {leg} ORIGINATOR_CANCEL")
+        ended = (await job.result()).text.strip()
+        await eventually(lambda: "CHANNEL_HANGUP_COMPLETE" in _of(events, leg))
+        await other.api(f"uuid_kill {caller_leg}")
+    assert early == ["-ERR No such channel!\n", "-ERR No such channel!\n", "-ERR Invalid uuid\n"]
+    assert seen_before == []
+    assert ringing == ["CHANNEL_CREATE", "CHANNEL_ORIGINATE"]
+    assert again.text == "+OK\n"
+    assert ended == "-ERR ORIGINATOR_CANCEL"
+    [hangup] = [e for e in events if e.unique_id == leg and e.name == "CHANNEL_HANGUP_COMPLETE"]
+    assert hangup.hangup_cause == "ORIGINATOR_CANCEL"
+
+
+def _of(events: list[EslEvent], leg: str) -> list[str]:
+    """The names of one leg's channel events, in order."""
+    return [e.name for e in events if e.unique_id == leg and e.name.startswith("CHANNEL_")]

@@ -122,10 +122,12 @@ async def test_sim_exits_with_a_reason_on_bad_settings() -> None:
     [
         ({"originate_reply_seconds": -0.1}, "originate reply delay must be >= 0"),
         ({"early_bridge_cancel": 1.5}, "early bridge cancel must be 0-1"),
+        ({"originate_setup_seconds": (0.003, 0.001)}, "originate setup range"),
+        ({"originate_setup_seconds": (-0.001, 0.001)}, "originate setup range"),
     ],
 )
 def test_sim_the_early_bridge_race_knobs_are_checked(
-    changes: dict[str, float], message: str
+    changes: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
         validate(SimConfig().with_overrides(**changes))

@@ -374,3 +374,42 @@ def test_sim_hash_application_keeps_memory_bounded() -> None:
     finally:
         apps.HASH_LIMIT = limit
     assert len(bench.switch.hash_store) == 5
+
+
+def test_sim_an_originated_leg_exists_only_after_its_setup_delay() -> None:
+    """As on FreeSWITCH: the leg appears a moment after the originate starts; a command naming
+    it before then finds no channel, and the leg rings on regardless."""
+    bench = SwitchBench()
+    bench.switch.settings.originate_setup_seconds = (0.01, 0.01)
+    replies: list[str] = []
+    bench.switch.api.execute(
+        "originate", "{origination_uuid=late,originate_timeout=5}loopback/7302/default &park()",
+        replies.append,
+    )  # fmt: skip
+    bench.settle()
+    assert bench.api("uuid_kill", "late") == ["-ERR No such channel!\n"]
+    assert bench.api("uuid_setvar", "late cc_queue support") == ["-ERR No such channel!\n"]
+    assert bench.api("uuid_exists", "late") == ["false"]
+    assert bench.names("late") == []
+    bench.advance(0.01)
+    assert "CHANNEL_CREATE" in bench.names("late")
+    bench.advance(1.0)
+    assert "CHANNEL_HANGUP" not in bench.names("late")  # the kill found nothing: it rings on
+    assert bench.api("uuid_kill", "late ORIGINATOR_CANCEL") == ["+OK\n"]
+    bench.advance(0.1)
+    assert replies == ["-ERR ORIGINATOR_CANCEL\n"]
+
+
+def test_sim_originate_delay_start_counts_in_the_originate_block_only() -> None:
+    """``{originate_delay_start=N}`` waits N ticks of about 1 ms; in a leg's ``[]`` it is
+    ignored, as FreeSWITCH reads it from the originate-wide variables only."""
+    bench = SwitchBench()
+    dial = "loopback/7302/default &park()"
+    bench.api("originate", "{origination_uuid=slow,originate_delay_start=300}" + dial)
+    bench.api("originate", "{origination_uuid=quick}[originate_delay_start=300]" + dial)
+    assert bench.names("slow") == []
+    assert "CHANNEL_CREATE" in bench.names("quick")
+    bench.advance(0.299)
+    assert bench.names("slow") == []
+    bench.advance(0.002)
+    assert "CHANNEL_CREATE" in bench.names("slow")

@@ -38,6 +38,11 @@ class SimConfig:
     originate_reply_seconds: float = 0.0
     """Time from an originated leg's answer to the originate's reply: FreeSWITCH polls, about
     20 ms on the real test build; 0 replies at once (as the golden captures were replayed)."""
+    originate_setup_seconds: tuple[float, float] = (0.001, 0.003)
+    """Range of the time from an originate starting to its leg existing (drawn per originate
+    from the seeded generator): 1-2 ms on the idle real test build, longer under load. A
+    command naming the ``origination_uuid`` before then answers ``-ERR No such channel!`` and
+    the leg rings anyway, as on FreeSWITCH; ``(0, 0)`` creates the leg at once."""
     early_bridge_cancel: float = 1.0
     """Chance a leg bridged before its originate replies ends the job ``-ERR ORIGINATOR_CANCEL``
     (the bridge stands), as FreeSWITCH 1.10 does under load; 0 turns the race off."""
@@ -123,6 +128,11 @@ def validate(config: SimConfig) -> SimConfig:
     if config.originate_reply_seconds < 0:
         raise ValueError(
             f"originate reply delay must be >= 0, got {config.originate_reply_seconds}"
+        )
+    low, high = config.originate_setup_seconds
+    if not 0 <= low <= high:
+        raise ValueError(
+            f"originate setup range must be 0 <= low <= high, got {config.originate_setup_seconds}"
         )
     if not 0 <= config.early_bridge_cancel <= 1:
         raise ValueError(f"early bridge cancel must be 0-1, got {config.early_bridge_cancel}")

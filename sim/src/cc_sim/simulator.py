@@ -84,6 +84,7 @@ class Simulator:
         settings = SwitchSettings(
             default_file_seconds=config.default_file_seconds,
             originate_reply_seconds=config.originate_reply_seconds,
+            originate_setup_seconds=config.originate_setup_seconds,
             early_bridge_cancel=config.early_bridge_cancel,
             seed=config.seed,
         )

@@ -29,6 +29,9 @@ class OriginateRequest:
     cid_name: str | None = None
     cid_num: str | None = None
     timeout: float | None = None
+    whole: frozenset[str] = frozenset()
+    """Names set in a ``{}`` block: FreeSWITCH reads originate-wide settings (such as
+    ``originate_delay_start``) only there, not in a leg's ``[]``."""
 
     def var(self, name: str) -> str | None:
         """Return the last value given for ``name`` in the ``{}`` block."""
@@ -100,14 +103,18 @@ def parse_originate(argument: str | None) -> OriginateRequest:
     """Parse what follows ``originate``; DialError carries FreeSWITCH's usage reply."""
     text = (argument or "").strip()
     variables: list[tuple[str, str]] = []
+    whole: set[str] = set()
     while text[:1] in ("{", "<", "["):
-        closer = {"{": "}", "<": ">", "[": "]"}[text[0]]
-        inside, text = _take_block(text, text[0], closer)
-        variables.extend(split_vars(inside))
+        opener = text[0]
+        inside, text = _take_block(text, opener, {"{": "}", "<": ">", "[": "]"}[opener])
+        pairs = split_vars(inside)
+        variables.extend(pairs)
+        if opener == "{":
+            whole.update(name for name, _ in pairs)
     words = text.split()
     if len(words) < 2:
         raise DialError(ORIGINATE_USAGE)
-    request = OriginateRequest(dial=words[0], variables=variables)
+    request = OriginateRequest(dial=words[0], variables=variables, whole=frozenset(whole))
     target = " ".join(words[1:])
     app = re.match(r"^&([A-Za-z_][\w]*)(?:\((.*)\))?(.*)$", target, re.S)
     if app is not None:

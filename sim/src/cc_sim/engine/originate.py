@@ -42,7 +42,23 @@ class Originator:
     # ---- originate -------------------------------------------------------------------------
 
     def originate(self, request: OriginateRequest, done: Done) -> None:
-        """Start an originate; ``done`` gets ``+OK <uuid>`` or ``-ERR <CAUSE>`` (with newline)."""
+        """Start an originate; ``done`` gets ``+OK <uuid>`` or ``-ERR <CAUSE>`` (with newline).
+
+        The leg comes into existence after the setup delay, as on FreeSWITCH, whose originate
+        thread creates it a moment later: until then commands naming it find no channel."""
+        delay = self.setup_delay() + _delay_start(request)
+        if delay > 0:
+            self.sw.scheduler.call_later(delay, lambda: self.start(request, done))
+        else:
+            self.start(request, done)
+
+    def setup_delay(self) -> float:
+        """Draw how long this originate takes to create its leg (seeded by the switch)."""
+        low, high = self.sw.settings.originate_setup_seconds
+        return low if high <= low else self.sw.rng.uniform(low, high)
+
+    def start(self, request: OriginateRequest, done: Done) -> None:
+        """Create the originated leg and watch it until the originate is decided."""
         leg = self.dial(request, done)
         if leg is None:
             return
@@ -576,6 +592,18 @@ class Originator:
         leg.on_hangup.append(unanswered_hangup)
         self.sw.later(leg, _timeout(request), lambda: self.timed_out(leg))
         run.on_interrupt = cancel
+
+
+def _delay_start(request: OriginateRequest) -> float:
+    """``{originate_delay_start=N}``: FreeSWITCH waits N timer ticks (about 1 ms each) before
+    it creates the leg (read from the ``{}`` block only, as FreeSWITCH does)."""
+    value = (
+        request.var("originate_delay_start") if "originate_delay_start" in request.whole else None
+    )
+    try:
+        return max(0, int(value or 0)) / 1000
+    except ValueError:
+        return 0.0  # atoi: not a number waits not at all
 
 
 def _timeout(request: OriginateRequest) -> float:

@@ -59,6 +59,11 @@ class SwitchSettings:
     originate_reply_seconds: float = 0.0
     """How long an originate takes to return after its leg answers (FreeSWITCH's originate
     thread notices the answer on its next poll); the leg's ``&app()`` runs after the reply."""
+    originate_setup_seconds: tuple[float, float] = (0.0, 0.0)
+    """Range (drawn from the seeded ``rng``) of the time from an originate starting to its leg
+    existing: FreeSWITCH's originate thread creates the channel a moment after ``bgapi``
+    returns, and a ``uuid_kill`` naming the ``origination_uuid`` before then answers ``-ERR No
+    such channel!`` while the leg goes on to ring. ``(0, 0)`` creates the leg at once."""
     early_bridge_cancel: float = 0.0
     """Chance that a leg bridged in that window ends its originate ``-ERR ORIGINATOR_CANCEL``
     while the bridge stands (FreeSWITCH 1.10's race: 1.0 reproduces it every time)."""
