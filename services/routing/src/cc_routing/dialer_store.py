@@ -719,8 +719,10 @@ class DialerStore:
                             "outcome": outcome.value,
                         }
                     )
-                    at = datetime.fromtimestamp(now, UTC)
-                    event = make_event(data, tenant=self.tenant, occurred_at=at, agent_id=agent_id)
+                    when = datetime.fromtimestamp(now, UTC)
+                    event = make_event(
+                        data, tenant=self.tenant, occurred_at=when, agent_id=agent_id
+                    )
                     await self.outbox.add(session, event)
             elif outcome is Outcome.CONNECTED:
                 values["status"] = DONE

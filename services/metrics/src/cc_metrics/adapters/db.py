@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from cc_common.db import kit_tables
 from cc_metrics.core.engine import MAX_ID
-from cc_metrics.core.facts import AGENT_FACTS, QUEUE_FACTS, FactSpec
+from cc_metrics.core.facts import AGENT_FACTS, CAMPAIGN_FACTS, QUEUE_FACTS, FactSpec
 
 SCHEMA = "metrics"
 metadata = MetaData(schema=SCHEMA)
@@ -95,6 +95,31 @@ Index(
     agent_hours.c.team,
     agent_hours.c.interval_start,
 )
+
+campaign_intervals = Table(
+    "campaign_intervals",
+    metadata,
+    _tenant(),
+    Column("campaign", String(NAME), primary_key=True),
+    Column("interval_start", DateTime(timezone=True), primary_key=True),
+    *_fact_columns(CAMPAIGN_FACTS),
+)
+"""Outbound facts per dialer campaign and 15-minute interval."""
+Index(
+    "ix_metrics_campaign_intervals_time",
+    campaign_intervals.c.tenant,
+    campaign_intervals.c.interval_start,
+)
+
+campaign_hours = Table(
+    "campaign_hours",
+    metadata,
+    _tenant(),
+    Column("campaign", String(NAME), primary_key=True),
+    Column("interval_start", DateTime(timezone=True), primary_key=True),
+    *_fact_columns(CAMPAIGN_FACTS),
+)
+"""The outbound facts summed per UTC hour (the abandon rule's 30 days read these)."""
 
 known_queues = Table(
     "known_queues",

@@ -63,6 +63,15 @@ class ReportPublic(BaseModel):
     rows: list[ReportRowPublic]
 
 
+class AbandonRulePublic(BaseModel):
+    """One campaign's abandon rate over the rule's rolling 30 days."""
+
+    campaign: str
+    window_start: datetime
+    window_end: datetime = Field(description="Exclusive: the end of the interval holding `at`.")
+    abandon_rate: KpiPublic = Field(description="abandoned / live answers in the window.")
+
+
 class CallRecordPublic(BaseModel):
     """A call detail record."""
 
