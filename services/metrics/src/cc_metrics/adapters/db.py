@@ -43,14 +43,19 @@ def _tenant() -> Column[str]:
     return Column("tenant", String(63), primary_key=True)
 
 
-queue_intervals = Table(
-    "queue_intervals",
-    metadata,
-    _tenant(),
-    Column("queue", String(NAME), primary_key=True),
-    Column("interval_start", DateTime(timezone=True), primary_key=True),
-    *_fact_columns(QUEUE_FACTS),
-)
+def _facts_table(name: str, key: str, specs: tuple[FactSpec, ...]) -> Table:
+    """A table of facts per key (queue, campaign) and interval, a column per fact."""
+    return Table(
+        name,
+        metadata,
+        _tenant(),
+        Column(key, String(NAME), primary_key=True),
+        Column("interval_start", DateTime(timezone=True), primary_key=True),
+        *_fact_columns(specs),
+    )
+
+
+queue_intervals = _facts_table("queue_intervals", "queue", QUEUE_FACTS)
 Index("ix_metrics_queue_intervals_time", queue_intervals.c.tenant, queue_intervals.c.interval_start)
 
 agent_intervals = Table(
@@ -70,14 +75,7 @@ Index(
 )
 Index("ix_metrics_agent_intervals_time", agent_intervals.c.tenant, agent_intervals.c.interval_start)
 
-queue_hours = Table(
-    "queue_hours",
-    metadata,
-    _tenant(),
-    Column("queue", String(NAME), primary_key=True),
-    Column("interval_start", DateTime(timezone=True), primary_key=True),
-    *_fact_columns(QUEUE_FACTS),
-)
+queue_hours = _facts_table("queue_hours", "queue", QUEUE_FACTS)
 """The same facts summed per UTC hour, written with the 15-minute rows, for long reports."""
 
 agent_hours = Table(
@@ -96,14 +94,7 @@ Index(
     agent_hours.c.interval_start,
 )
 
-campaign_intervals = Table(
-    "campaign_intervals",
-    metadata,
-    _tenant(),
-    Column("campaign", String(NAME), primary_key=True),
-    Column("interval_start", DateTime(timezone=True), primary_key=True),
-    *_fact_columns(CAMPAIGN_FACTS),
-)
+campaign_intervals = _facts_table("campaign_intervals", "campaign", CAMPAIGN_FACTS)
 """Outbound facts per dialer campaign and 15-minute interval."""
 Index(
     "ix_metrics_campaign_intervals_time",
@@ -111,14 +102,7 @@ Index(
     campaign_intervals.c.interval_start,
 )
 
-campaign_hours = Table(
-    "campaign_hours",
-    metadata,
-    _tenant(),
-    Column("campaign", String(NAME), primary_key=True),
-    Column("interval_start", DateTime(timezone=True), primary_key=True),
-    *_fact_columns(CAMPAIGN_FACTS),
-)
+campaign_hours = _facts_table("campaign_hours", "campaign", CAMPAIGN_FACTS)
 """The outbound facts summed per UTC hour (the abandon rule's 30 days read these)."""
 
 known_queues = Table(
