@@ -85,7 +85,10 @@ async def test_dialer_events_through_rabbitmq_give_the_campaign_kpis(start_servi
         ("/reports/campaigns", {"kpi": "service_level", **RANGE}, 400, "not reported per campaign"),
         ("/reports/campaigns", {"kpi": "sales", **RANGE}, 400, "unknown KPI"),
         ("/reports/campaigns/abandon-rule", {"campaign": "nobody"}, 404, "unknown campaign"),
+        ("/reports/campaigns/abandon-rule", {"campaign": "a\x00b"}, 400, "control character"),
+        ("/reports/campaigns", {"campaign": "a\x00b", **RANGE}, 400, "control character"),
         ("/reports/campaigns/abandon-rule", {"at": "2025-03-03T09:00:00"}, 400, "UTC offset"),
+        ("/reports/campaigns/abandon-rule", {"at": "0001-01-01T00:00:00Z"}, 400, "2000-2100"),
     ],
 )
 async def test_bad_campaign_report_requests_get_a_4xx_with_the_reason(

@@ -12,10 +12,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
 from cc_common.app import DatabaseDep
+from cc_common.names import text_problem
 from cc_common.problems import problem_doc
 from cc_metrics.adapters.reports import TENANT_KEY, ReportQuery, ReportReader, event_fact_names
 from cc_metrics.api.deps import Runtime, RuntimeDep
 from cc_metrics.api.schemas import AbandonRulePublic, KpiPublic, ReportPublic, ReportRowPublic
+from cc_metrics.core.engine import MAX_ID
 from cc_metrics.core.intervals import Granularity
 from cc_metrics.core.kpis import KPI_BY_KEY, OUTBOUND_KPIS, SL_VARIANTS, KpiValue, Scope
 from cc_metrics.core.outbound import abandon_rule_window
@@ -84,6 +86,14 @@ def _thresholds(runtime: Runtime, service_level: int | None, short: int | None) 
     )
 
 
+def _check_keys(scope: Scope, keys: list[str] | None) -> None:
+    """Refuse a key no queue, agent, team or campaign can have (PostgreSQL refuses NUL)."""
+    for key in keys or ():
+        problem = text_problem(key, scope.value, MAX_ID)
+        if problem is not None:
+            raise BadReport(problem)
+
+
 def _figures(scope: Scope, wanted: list[str] | None) -> list[str]:
     available = figure_keys(scope)
     if not wanted:
@@ -117,6 +127,7 @@ async def _report(
         check_bucket_count(start, end, grain)
         thresholds = _thresholds(runtime, service_level, short)
         chosen = _figures(scope, figures)
+        _check_keys(scope, keys)
     except BadReport as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     reader = ReportReader(runtime.tenant)
@@ -243,7 +254,11 @@ async def tenant_report(
 Campaigns = Annotated[list[str] | None, Query(description="Campaigns; all when omitted.")]
 
 
-@router.get("/campaigns", response_model=ReportPublic)
+@router.get(
+    "/campaigns",
+    response_model=ReportPublic,
+    responses={404: problem_doc("A campaign with no outbound data.")},
+)
 async def campaign_report(
     runtime: RuntimeDep, db: DatabaseDep, ask: AskDep, campaign: Campaigns = None
 ) -> Response | ReportPublic:
@@ -255,7 +270,11 @@ async def campaign_report(
 _ABANDON_RATE = next(k for k in OUTBOUND_KPIS if k.key == "outbound_abandon_rate")
 
 
-@router.get("/campaigns/abandon-rule", response_model=list[AbandonRulePublic])
+@router.get(
+    "/campaigns/abandon-rule",
+    response_model=list[AbandonRulePublic],
+    responses={404: problem_doc("A campaign with no outbound data.")},
+)
 async def abandon_rule(
     runtime: RuntimeDep,
     db: DatabaseDep,
@@ -266,6 +285,12 @@ async def abandon_rule(
     live answers) is about, up to the interval holding ``at``."""
     if at is not None and at.tzinfo is None:
         raise HTTPException(status_code=400, detail="at needs a UTC offset")
+    if at is not None and not 2000 <= at.year <= 2100:
+        raise HTTPException(status_code=400, detail="at must fall in the years 2000-2100")
+    try:
+        _check_keys(Scope.CAMPAIGN, campaign)
+    except BadReport as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
     start, end = abandon_rule_window(at or runtime.clock())
     reader = ReportReader(runtime.tenant)
     query = ReportQuery(
