@@ -42,7 +42,7 @@ class KpiPublic(BaseModel):
 
 
 class ReportRowPublic(BaseModel):
-    """One key (queue, agent, team or tenant) in one bucket."""
+    """One key (queue, agent, team, tenant or campaign) in one bucket."""
 
     key: str
     bucket_start: datetime | None = Field(description="Start of the bucket; null for a total.")
