@@ -45,6 +45,7 @@ DESIGNED = [
     "dialer.attempted",
     "dialer.connected",
     "dialer.dropped",
+    "dialer.dispositioned",
     "config.changed",
 ]
 
@@ -132,6 +133,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "dialer.connected": {"campaign": "renewals", "lead_id": "l1", "answered_by": "human"},
     "dialer.dropped": {"campaign": "renewals", "lead_id": "l1", "wait_seconds": 2.5},
+    "dialer.dispositioned": {
+        "campaign": "renewals",
+        "lead_id": "l1",
+        "attempt": 1,
+        "disposition": "sale",
+        "right_party": True,
+        "outcome": "connected",
+    },
     "config.changed": {"entity": "queue", "entity_id": "sales", "action": "updated"},
 }
 

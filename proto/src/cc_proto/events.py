@@ -404,6 +404,20 @@ class DialerDropped(EventData):
     wait_seconds: Seconds = Field(ge=0)
 
 
+@register
+class DialerDispositioned(EventData):
+    event_type = "dialer.dispositioned"
+    summary = "The agent recorded the disposition of an outbound call (in wrap-up)."
+    campaign: Name
+    lead_id: Name
+    attempt: int = Field(ge=1, description="The dial attempt the disposition is about.")
+    disposition: Name
+    right_party: bool = Field(
+        description="The campaign counts this disposition as a right-party contact."
+    )
+    outcome: Literal["connected", "abandoned", "busy", "no_answer", "machine", "failed"]
+
+
 # --- configuration and workforce inputs --------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from cc_metrics.core.intervals import Granularity
 from cc_metrics.core.kpis import Scope
 from cc_metrics.core.thresholds import Thresholds
 from cc_metrics.exposition import LiveMetrics
-from cc_metrics.testing import Clock, simulate_run
+from cc_metrics.testing import Clock, Events, simulate_run
 
 pytestmark = pytest.mark.integration
 
@@ -37,16 +37,34 @@ async def consumer_on(url: str) -> AsyncIterator[MetricsConsumer]:
     await db.dispose()
 
 
+def dialer_night() -> list[Any]:
+    """Dials, answers and dispositions of two campaigns across the night (and its DST change)."""
+    e = Events(start=NIGHT)
+    events: list[Any] = []
+    for n, at in enumerate(range(0, 6 * 3600, 420)):
+        campaign, lead = ("renewals", "winback")[n % 2], f"l{n}"
+        events.append(e.dialled(campaign, lead, at))
+        if n % 3 == 0:
+            events.append(e.dial_connected(campaign, lead, at + 12, wait=0.25 * (n % 4)))
+            events.append(e.dispositioned(campaign, lead, at + 200, "sale", n % 2 == 0))
+        elif n % 5 == 0:
+            events.append(e.dial_dropped(campaign, lead, at + 9, wait=2.0))
+        elif n % 7 == 0:
+            events.append(e.dial_connected(campaign, lead, at + 8, by="machine"))
+    return events
+
+
 @pytest.fixture
 async def both(pg_url: str, sqlite_url: str) -> AsyncIterator[list[MetricsConsumer]]:
     run = simulate_run(seed=5, agents=6, calls_per_hour=100, duration_seconds=6 * 3600, start=NIGHT)
+    events = [*run.events, *dialer_night()]
     made = []
     closers = []
     for url in (pg_url, sqlite_url):
         gen = consumer_on(url)
         consumer = await gen.__anext__()
-        for start in range(0, len(run.events), 300):
-            await consumer.apply_batch(run.events[start : start + 300])
+        for start in range(0, len(events), 300):
+            await consumer.apply_batch(events[start : start + 300])
         made.append(consumer)
         closers.append(gen)
     yield made

@@ -9,9 +9,12 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from cc_common.db import Database
+from cc_common.db import Database, Outbox
 from cc_common.db.migrations import upgrade
+from cc_proto import parse_event
+from cc_routing.adapters import db as tables
 from cc_routing.dialer.campaigns import (
     CallingWindow,
     CampaignConfig,
@@ -320,3 +323,57 @@ async def test_a_callback_waits_for_its_agent(store: DialerStore, clock: Clock) 
     assert [(lead.lead_id, lead.callback_agent) for lead in mine] == [(first.lead_id, "a2")]
     with pytest.raises(NotFound):
         await store.schedule_callback("missing", clock.now, None)
+
+
+async def _staged(db: Database, lead_ids: set[str]) -> list[Any]:
+    """The outbox events about these leads, oldest first."""
+    async with db.session() as session:
+        outbox = tables.kit.outbox
+        rows = await session.execute(select(outbox.c.body).order_by(outbox.c.seq))
+        events = [parse_event(body) for (body,) in rows]
+    return [e for e in events if getattr(e.data, "lead_id", None) in lead_ids]
+
+
+async def test_a_disposition_is_staged_with_its_lead_change_and_right_party_mark(
+    db: Database, clock: Clock
+) -> None:
+    woken: list[bool] = []
+    store = DialerStore(
+        db, "t1", clock=clock, outbox=Outbox(tables.kit.outbox), staged=lambda: woken.append(True)
+    )
+    await store.put_campaign(
+        campaign(dispositions=["sale", "wrong_party", "promise"], right_party=["sale", "promise"])
+    )
+    await store.put_list(ListSettings("l1", "sales", "FR"))
+    await import_text(store, b"phone\n+33142685300\n+33142685302\n+33142685304\n")
+    await store.change_campaign("sales", "start")
+    first, second, third = (await store.claim_dials("sales", 3)).leads
+    await store.record_outcome("sales", first.lead_id, Outcome.CONNECTED, "promise", agent_id="a1")
+    await store.record_outcome("sales", second.lead_id, Outcome.CONNECTED, "wrong_party")
+    await store.record_outcome("sales", third.lead_id, Outcome.BUSY)  # no disposition: no event
+    with pytest.raises(CampaignError):  # refused: the lead is unchanged and nothing is staged
+        await store.record_outcome("sales", third.lead_id, Outcome.CONNECTED, "whatever")
+    staged = await _staged(db, {first.lead_id, second.lead_id, third.lead_id})
+    assert [(e.type, e.agent_id, e.data.lead_id) for e in staged] == [
+        ("dialer.dispositioned", "a1", first.lead_id),
+        ("dialer.dispositioned", None, second.lead_id),
+    ]
+    assert [(e.data.disposition, e.data.right_party, e.data.outcome) for e in staged] == [
+        ("promise", True, "connected"),
+        ("wrong_party", False, "connected"),
+    ]
+    assert staged[0].data.attempt == 1
+    assert staged[0].occurred_at.timestamp() == NOON
+    assert woken == [True, True]
+
+
+def test_right_party_defaults_and_must_name_dispositions_of_the_set() -> None:
+    default = campaign(dispositions=["sale", "no_sale", "callback", "dnc", "wrong_party"])
+    assert [d for d in default.dispositions if default.is_right_party(d)] == [
+        "sale",
+        "no_sale",
+        "callback",
+    ]
+    assert not campaign(dispositions=["wrong_party"]).is_right_party("sale")
+    with pytest.raises(ValueError, match="right_party names dispositions not in the set"):
+        campaign(dispositions=["sale"], right_party=["sale", "reached"])

@@ -40,6 +40,7 @@ PUBLISHES: Mapping[str, frozenset[str]] = {
             "dialer.attempted",
             "dialer.connected",
             "dialer.dropped",
+            "dialer.dispositioned",
         }
     ),
     "ivr": frozenset({"call.ivr_started", "call.ivr_completed", "survey.completed"}),

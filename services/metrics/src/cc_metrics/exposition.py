@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from cc_common.names import name_problem
 from cc_metrics.core.engine import NO_TEAM, Measure, MetricsEngine, Observation, Outcome
 from cc_metrics.core.live import estimated_wait
+from cc_metrics.core.outbound import ANSWER_RESULTS
 from cc_metrics.core.thresholds import WAIT_BOUNDS, Thresholds
 from cc_proto import Envelope, EventData
 from cc_proto.events import AgentState, CallBlocked, CallIvrCompleted, ConfigChanged
@@ -129,6 +130,7 @@ class LiveMetrics:
         self.labels = LabelPolicy(engine.live.queues, engine.teams)
         self._queues: set[str] = set()
         self._teams: set[str] = set()
+        self._campaigns: set[str] = set()
         self._counters = {
             measure: Counter(name, text, ["queue"], registry=registry)
             for measure, (name, text) in _QUEUE_COUNTERS.items()
@@ -168,10 +170,26 @@ class LiveMetrics:
             ["queue", "category"],
             registry=registry,
         )
-        self._dialer = Counter(
-            "cc_dialer_calls",
-            "Outbound dialer calls by result.",
+        self._dial_attempts = Counter(
+            "cc_dialer_attempts", "Dials placed to leads.", ["campaign"], registry=registry
+        )
+        self._dial_answers = Counter(
+            "cc_dialer_answers",
+            "Answered dials by how they ended: connected or abandoned (live), machine.",
             ["campaign", "result"],
+            registry=registry,
+        )
+        self._dial_waits = Histogram(
+            "cc_dialer_answer_wait_seconds",
+            "Live answers: from the customer's answer to the agent (connected) or the drop.",
+            ["campaign", "result"],
+            buckets=DIALER_WAIT_BUCKETS,
+            registry=registry,
+        )
+        self._dispositions = Counter(
+            "cc_dialer_dispositions",
+            "Outbound dispositions, by whether they are a right-party contact.",
+            ["campaign", "right_party"],
             registry=registry,
         )
         self._wait = Histogram(
@@ -245,6 +263,15 @@ class LiveMetrics:
                 self._csat.labels(queue, answer)
             for category in ("promoter", "passive", "detractor"):
                 self._nps.labels(queue, category)
+        for campaign in self.labels.campaigns - self._campaigns:
+            self._campaigns.add(campaign)
+            self._dial_attempts.labels(campaign)
+            for result in ANSWER_RESULTS:
+                self._dial_answers.labels(campaign, result)
+            for result in ANSWER_RESULTS[:2]:
+                self._dial_waits.labels(campaign, result)
+            for right_party in ("true", "false"):
+                self._dispositions.labels(campaign, right_party)
         for team in self.labels.teams - self._teams:
             self._teams.add(team)
             self._missed.labels(team)
@@ -304,10 +331,18 @@ class LiveMetrics:
             self._nps.labels(labels["queue"], labels["category"]).inc()
         elif obs.measure is Measure.QA:
             self._qa.labels(labels["team"]).observe(obs.value)
-        elif obs.measure is Measure.DIALER:
-            self._dialer.labels(labels["campaign"], labels["result"]).inc()
+        elif obs.measure is Measure.DIAL_ATTEMPT:
+            self._dial_attempts.labels(labels["campaign"]).inc()
+        elif obs.measure is Measure.DIAL_ANSWER:
+            self._dial_answers.labels(labels["campaign"], labels["result"]).inc()
+        elif obs.measure is Measure.DIAL_ANSWER_WAIT:
+            self._dial_waits.labels(labels["campaign"], labels["result"]).observe(obs.value)
+        elif obs.measure is Measure.DISPOSITION:
+            self._dispositions.labels(labels["campaign"], labels["right_party"]).inc()
 
 
+DIALER_WAIT_BUCKETS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0)
+"""Holds 2.0 exactly: ``le="2.0"`` over the count is the share connected within the rule."""
 IVR_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 IVR_OUTCOMES = get_args(CallIvrCompleted.model_fields["outcome"].annotation)
 """How a caller leaves the IVR; each has its series from the start."""

@@ -162,6 +162,63 @@ class Events:
         """agent.logged_out."""
         return self.make(ev.AgentLoggedOut(team=team), at, agent_id=agent)
 
+    def dialled(self, campaign: str, lead: str, at: float, attempt: int = 1) -> Envelope[EventData]:
+        """dialer.attempted."""
+        data = ev.DialerAttempted(
+            campaign=campaign, lead_id=lead, number="+4930123", attempt=attempt
+        )
+        return self.make(data, at)
+
+    def dial_connected(
+        self, campaign: str, lead: str, at: float, wait: float = 0.5, by: str = "human"
+    ) -> Envelope[EventData]:
+        """dialer.connected (``by`` a human, a machine, or unknown)."""
+        data = ev.DialerConnected.model_validate(
+            {"campaign": campaign, "lead_id": lead, "answered_by": by, "wait_seconds": wait}
+        )
+        return self.make(data, at)
+
+    def dial_dropped(
+        self, campaign: str, lead: str, at: float, wait: float = 2.0
+    ) -> Envelope[EventData]:
+        """dialer.dropped: a live answer abandoned by the 2-second rule."""
+        return self.make(ev.DialerDropped(campaign=campaign, lead_id=lead, wait_seconds=wait), at)
+
+    def dispositioned(
+        self, campaign: str, lead: str, at: float, disposition: str, right_party: bool
+    ) -> Envelope[EventData]:
+        """dialer.dispositioned after a connected outbound call."""
+        data = ev.DialerDispositioned(
+            campaign=campaign,
+            lead_id=lead,
+            attempt=1,
+            disposition=disposition,
+            right_party=right_party,
+            outcome="connected",
+        )
+        return self.make(data, at, agent_id="a1")
+
+
+def dialer_day(e: Events, campaign: str = "renewals") -> list[Envelope[EventData]]:
+    """A campaign's events from 09:00: ten dials; two people connected and one dropped by the
+    2-second rule, a machine, and in the next interval a fifth lead connected without
+    detection; three dispositions, two of them right-party contacts.
+
+    By hand: connect rate 4/10, right-party contact rate 2/4, abandon rate 1/4 (over live
+    answers), machine answers 1/10, connect wait (0.5 + 1.5 + 1.0) / 3 s.
+    """
+    return [
+        *(e.dialled(campaign, f"l{n}", n) for n in range(1, 11)),
+        e.dial_connected(campaign, "l1", 20, wait=0.5),
+        e.dial_connected(campaign, "l2", 30, wait=1.5),
+        e.dial_dropped(campaign, "l3", 40, wait=2.0),
+        e.dial_connected(campaign, "l4", 50, wait=0.2, by="machine"),
+        e.dial_connected(campaign, "l5", 1000, wait=1.0, by="unknown"),
+        e.dispositioned(campaign, "l1", 100, "sale", right_party=True),
+        e.dispositioned(campaign, "l2", 120, "wrong_party", right_party=False),
+        e.dispositioned(campaign, "l5", 1100, "no_sale", right_party=True),
+    ]
+
 
 # --- a simulated run ---------------------------------------------------------------------------
 

@@ -40,8 +40,15 @@ router = APIRouter(
 
 
 def get_store(request: Request) -> DialerStore:
-    """Dependency: the tenant's dialer data in the app's database."""
-    return DialerStore(request.app.state.db, request.app.state.settings.tenant)
+    """Dependency: the tenant's dialer data in the app's database, its events to routing's
+    outbox (relayed as routing's own)."""
+    service = request.app.state.routing
+    return DialerStore(
+        request.app.state.db,
+        request.app.state.settings.tenant,
+        outbox=service.runtime.outbox,
+        staged=service.relay.notify,
+    )
 
 
 StoreDep = Annotated[DialerStore, Depends(get_store)]
@@ -262,6 +269,8 @@ class OutcomeBody(BaseModel):
     """For a disposition that books a callback: when (with a timezone offset)."""
     callback_agent: Name | None = None
     """For a callback: the agent it is for (anyone when not given)."""
+    agent_id: Name | None = None
+    """The agent who gave the disposition (carried on ``dialer.dispositioned``)."""
 
 
 @router.post("/leads/{lead_id}/outcome")
@@ -281,6 +290,7 @@ async def record_outcome(lead_id: IdPath, body: OutcomeBody, store: StoreDep) ->
             body.disposition,
             callback_at=None if at is None else at.timestamp(),
             callback_agent=body.callback_agent,
+            agent_id=body.agent_id,
         )
     except NotFound as exc:
         raise _not_found(exc) from None

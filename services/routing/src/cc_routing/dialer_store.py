@@ -20,7 +20,9 @@ import phonenumbers
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cc_common.db import Database, dialect_insert, upsert
+from cc_common.db import Database, Outbox, dialect_insert, upsert
+from cc_proto import make_event
+from cc_proto.events import DialerDispositioned
 from cc_routing.adapters import dialer_db as t
 from cc_routing.dialer.campaigns import (
     CampaignConfig,
@@ -140,10 +142,22 @@ def _after_disposition(disposed: Disposed, callback_agent: str | None) -> dict[s
 class DialerStore:
     """One tenant's dialer data."""
 
-    def __init__(self, db: Database, tenant: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        tenant: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        outbox: Outbox | None = None,
+        staged: Callable[[], None] | None = None,
+    ) -> None:
         self.db = db
         self.tenant = tenant
         self.clock = clock
+        self.outbox = outbox
+        """Where ``dialer.dispositioned`` is staged, in the transaction that applies it."""
+        self.staged = staged
+        """Called after a commit that staged an event (wakes the outbox relay)."""
 
     # --- campaigns ----------------------------------------------------------------------------
 
@@ -673,13 +687,16 @@ class DialerStore:
         *,
         callback_at: float | None = None,
         callback_agent: str | None = None,
+        agent_id: str | None = None,
     ) -> str:
         """Close or reschedule a lead after an attempt; returns the new status.
 
         Without a disposition the campaign's retry rules for the outcome decide. The agent's
         disposition decides when there is one (:func:`~cc_routing.dialer.campaigns.dispose`):
         it closes the lead, retries it by its rule, books a callback at ``callback_at`` (for
-        ``callback_agent`` if named), or puts the number on the do-not-call list.
+        ``callback_agent`` if named), or puts the number on the do-not-call list; and
+        ``dialer.dispositioned`` (by ``agent_id`` if given) is staged in the same transaction,
+        so the right-party contact is counted exactly when the lead changed.
         """
         config, _state = await self.get_campaign(campaign)
         now = self.clock()
@@ -691,6 +708,22 @@ class DialerStore:
                 values.update(_after_disposition(disposed, callback_agent))
                 if disposed.effect is DispositionEffect.DNC:
                     await self._block(session, row.number, "disposition")
+                if self.outbox is not None:
+                    data = DialerDispositioned.model_validate(
+                        {
+                            "campaign": campaign,
+                            "lead_id": lead_id,
+                            "attempt": max(1, row.attempts),
+                            "disposition": disposition,
+                            "right_party": config.is_right_party(disposition),
+                            "outcome": outcome.value,
+                        }
+                    )
+                    when = datetime.fromtimestamp(now, UTC)
+                    event = make_event(
+                        data, tenant=self.tenant, occurred_at=when, agent_id=agent_id
+                    )
+                    await self.outbox.add(session, event)
             elif outcome is Outcome.CONNECTED:
                 values["status"] = DONE
             else:
@@ -706,6 +739,8 @@ class DialerStore:
                 .where(t.leads.c.tenant == self.tenant, t.leads.c.lead_id == lead_id)
                 .values(**values)
             )
+        if disposition is not None and self.staged is not None:
+            self.staged()
         return str(values["status"])
 
     async def _block(self, session: AsyncSession, number: str, source: str) -> None:

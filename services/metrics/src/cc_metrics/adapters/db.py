@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from cc_common.db import kit_tables
 from cc_metrics.core.engine import MAX_ID
-from cc_metrics.core.facts import AGENT_FACTS, QUEUE_FACTS, FactSpec
+from cc_metrics.core.facts import AGENT_FACTS, CAMPAIGN_FACTS, QUEUE_FACTS, FactSpec
 
 SCHEMA = "metrics"
 metadata = MetaData(schema=SCHEMA)
@@ -43,14 +43,19 @@ def _tenant() -> Column[str]:
     return Column("tenant", String(63), primary_key=True)
 
 
-queue_intervals = Table(
-    "queue_intervals",
-    metadata,
-    _tenant(),
-    Column("queue", String(NAME), primary_key=True),
-    Column("interval_start", DateTime(timezone=True), primary_key=True),
-    *_fact_columns(QUEUE_FACTS),
-)
+def _facts_table(name: str, key: str, specs: tuple[FactSpec, ...]) -> Table:
+    """A table of facts per key (queue, campaign) and interval, a column per fact."""
+    return Table(
+        name,
+        metadata,
+        _tenant(),
+        Column(key, String(NAME), primary_key=True),
+        Column("interval_start", DateTime(timezone=True), primary_key=True),
+        *_fact_columns(specs),
+    )
+
+
+queue_intervals = _facts_table("queue_intervals", "queue", QUEUE_FACTS)
 Index("ix_metrics_queue_intervals_time", queue_intervals.c.tenant, queue_intervals.c.interval_start)
 
 agent_intervals = Table(
@@ -70,14 +75,7 @@ Index(
 )
 Index("ix_metrics_agent_intervals_time", agent_intervals.c.tenant, agent_intervals.c.interval_start)
 
-queue_hours = Table(
-    "queue_hours",
-    metadata,
-    _tenant(),
-    Column("queue", String(NAME), primary_key=True),
-    Column("interval_start", DateTime(timezone=True), primary_key=True),
-    *_fact_columns(QUEUE_FACTS),
-)
+queue_hours = _facts_table("queue_hours", "queue", QUEUE_FACTS)
 """The same facts summed per UTC hour, written with the 15-minute rows, for long reports."""
 
 agent_hours = Table(
@@ -95,6 +93,17 @@ Index(
     agent_hours.c.team,
     agent_hours.c.interval_start,
 )
+
+campaign_intervals = _facts_table("campaign_intervals", "campaign", CAMPAIGN_FACTS)
+"""Outbound facts per dialer campaign and 15-minute interval."""
+Index(
+    "ix_metrics_campaign_intervals_time",
+    campaign_intervals.c.tenant,
+    campaign_intervals.c.interval_start,
+)
+
+campaign_hours = _facts_table("campaign_hours", "campaign", CAMPAIGN_FACTS)
+"""The outbound facts summed per UTC hour (the abandon rule's 30 days read these)."""
 
 known_queues = Table(
     "known_queues",

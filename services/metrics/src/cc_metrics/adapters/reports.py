@@ -24,6 +24,8 @@ from cc_metrics.adapters.db import (
     agent_intervals,
     agent_segments,
     agent_status,
+    campaign_hours,
+    campaign_intervals,
     costs,
     known_queues,
     queue_hours,
@@ -34,6 +36,7 @@ from cc_metrics.adapters.store import segment_from_row, status_from_row, utc, ut
 from cc_metrics.core.agents import Segment
 from cc_metrics.core.facts import (
     AGENT_FACT_NAMES,
+    CAMPAIGN_FACT_NAMES,
     QUEUE_FACT_NAMES,
     Facts,
     add_facts,
@@ -108,6 +111,10 @@ class ReportReader:
             t = known_queues
             found = select(t.c.queue).where(t.c.tenant == self.tenant, t.c.queue == key)
             return (await session.execute(found.limit(1))).first() is not None
+        if scope is Scope.CAMPAIGN:
+            c = campaign_intervals.c
+            found = select(c.campaign).where(c.tenant == self.tenant, c.campaign == key)
+            return (await session.execute(found.limit(1))).first() is not None
         column = "agent_id" if scope is Scope.AGENT else "team"
         for table in (agent_status, agent_intervals):
             query = select(table.c[column]).where(
@@ -125,6 +132,10 @@ class ReportReader:
             (queue_hours, agent_hours) if hourly else (queue_intervals, agent_intervals)
         )
         out: Buckets = {}
+        if q.scope is Scope.CAMPAIGN:
+            table = campaign_hours if hourly else campaign_intervals
+            await self._add_rows(session, q, table, CAMPAIGN_FACT_NAMES, postgres, out)
+            return out
         if q.scope in (Scope.QUEUE, Scope.TENANT):
             await self._add_rows(session, q, queues, QUEUE_FACT_NAMES, postgres, out)
         if q.scope in (Scope.AGENT, Scope.TEAM, Scope.TENANT):
@@ -139,6 +150,8 @@ class ReportReader:
             return table.c.queue  # type: ignore[no-any-return]
         if q.scope is Scope.AGENT:
             return table.c.agent_id  # type: ignore[no-any-return]
+        if q.scope is Scope.CAMPAIGN:
+            return table.c.campaign  # type: ignore[no-any-return]
         if q.scope is Scope.TEAM:
             return func.coalesce(table.c.team, "")
         return literal(TENANT_KEY)
@@ -290,6 +303,8 @@ def event_fact_names(scope: Scope) -> tuple[str, ...]:
     """Return the event facts a scope's rows carry (absent ones are zero, not missing)."""
     if scope is Scope.QUEUE:
         return QUEUE_FACT_NAMES
+    if scope is Scope.CAMPAIGN:
+        return CAMPAIGN_FACT_NAMES
     if scope is Scope.TENANT:
         return (*QUEUE_FACT_NAMES, *_TENANT_AGENT_FACTS)
     return AGENT_FACT_NAMES

@@ -23,13 +23,21 @@ from cc_metrics.adapters.db import (
     agent_segments,
     agent_status,
     call_records,
+    campaign_hours,
+    campaign_intervals,
     known_queues,
     queue_hours,
     queue_intervals,
 )
 from cc_metrics.core.agents import AgentStatus, Segment
 from cc_metrics.core.engine import NO_QUEUE, Outcome
-from cc_metrics.core.facts import AGENT_FACT_NAMES, QUEUE_FACT_NAMES, Facts, add_facts
+from cc_metrics.core.facts import (
+    AGENT_FACT_NAMES,
+    CAMPAIGN_FACT_NAMES,
+    QUEUE_FACT_NAMES,
+    Facts,
+    add_facts,
+)
 from cc_metrics.core.intervals import hour_start
 from cc_metrics.core.records import RECORD_FIELDS, CallRecord
 from cc_proto.events import AgentState
@@ -123,14 +131,20 @@ class MetricsStore:
 
     async def _write_facts(self, session: AsyncSession, batch: _Batch) -> None:
         """Add the batch's facts to the 15-minute rows and to the hour rows."""
-        for table, hours in ((queue_intervals, False), (queue_hours, True)):
-            rows = [
-                {"tenant": self.tenant, "queue": queue, "interval_start": at,
-                 **_all(QUEUE_FACT_NAMES, facts)}
-                for (queue, at), facts in sorted(_by_time(batch.queue_facts, hours).items())
-            ]  # fmt: skip
-            keys = ("tenant", "queue", "interval_start")
-            await _upsert(session, table, rows, keys, "add", QUEUE_FACT_NAMES)
+        keyed = (
+            ((queue_intervals, queue_hours), "queue", QUEUE_FACT_NAMES, batch.queue_facts),
+            ((campaign_intervals, campaign_hours), "campaign", CAMPAIGN_FACT_NAMES,
+             batch.campaign_facts),
+        )  # fmt: skip
+        for tables, column, names, facts_by_key in keyed:
+            for table, hours in zip(tables, (False, True), strict=True):
+                rows = [
+                    {"tenant": self.tenant, column: key, "interval_start": at,
+                     **_all(names, facts)}
+                    for (key, at), facts in sorted(_by_time(facts_by_key, hours).items())
+                ]  # fmt: skip
+                keys = ("tenant", column, "interval_start")
+                await _upsert(session, table, rows, keys, "add", names)
         for table, hours in ((agent_intervals, False), (agent_hours, True)):
             rows = [
                 {"tenant": self.tenant, "agent_id": agent, "interval_start": at,
@@ -235,6 +249,7 @@ class _Batch:
     def __init__(self, outcomes: Iterable[Outcome]) -> None:
         self.queue_facts: dict[tuple[str, datetime], Facts] = {}
         self.agent_facts: dict[tuple[str, datetime], Facts] = {}
+        self.campaign_facts: dict[tuple[str, datetime], Facts] = {}
         self.teams: dict[str, str] = {}
         self.records: dict[str, CallRecord] = {}
         self.segments: dict[tuple[str, datetime], Segment] = {}
@@ -245,6 +260,8 @@ class _Batch:
     def _fold(self, outcome: Outcome) -> None:
         for qk, facts in outcome.queue_facts.items():
             add_facts(self.queue_facts.setdefault((qk.queue, qk.interval), {}), facts)
+        for ck, facts in outcome.campaign_facts.items():
+            add_facts(self.campaign_facts.setdefault((ck.campaign, ck.interval), {}), facts)
         for ak, facts in outcome.agent_facts.items():
             add_facts(self.agent_facts.setdefault((ak.agent_id, ak.interval), {}), facts)
         self.teams.update(outcome.agent_teams)

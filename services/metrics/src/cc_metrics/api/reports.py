@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
 from cc_common.app import DatabaseDep
+from cc_common.names import text_problem
 from cc_common.problems import problem_doc
 from cc_metrics.adapters.reports import TENANT_KEY, ReportQuery, ReportReader, event_fact_names
 from cc_metrics.api.deps import Runtime, RuntimeDep
-from cc_metrics.api.schemas import KpiPublic, ReportPublic, ReportRowPublic
-from cc_metrics.core.kpis import KPI_BY_KEY, SL_VARIANTS, Scope
+from cc_metrics.api.schemas import AbandonRulePublic, KpiPublic, ReportPublic, ReportRowPublic
+from cc_metrics.core.engine import MAX_ID
+from cc_metrics.core.intervals import Granularity
+from cc_metrics.core.kpis import KPI_BY_KEY, OUTBOUND_KPIS, SL_VARIANTS, KpiValue, Scope
+from cc_metrics.core.outbound import abandon_rule_window
 from cc_metrics.core.reports import (
     BadReport,
     ReportRow,
@@ -49,6 +54,22 @@ Short = Annotated[int | None, Query(description="Override the short-abandon thre
 WithFacts = Annotated[bool, Query(description="Include the summed facts of each row.")]
 
 
+@dataclass
+class Ask:
+    """What every report is asked: range, buckets, zone, KPIs, format (query parameters)."""
+
+    start: Start
+    end: End
+    granularity: GranularityText = "1h"
+    tz: Zone = None
+    kpi: Figures = None
+    format: Format = "json"
+    facts: WithFacts = False
+
+
+AskDep = Annotated[Ask, Depends()]
+
+
 def _thresholds(runtime: Runtime, service_level: int | None, short: int | None) -> Thresholds:
     base = runtime.settings.thresholds()
     try:
@@ -65,13 +86,21 @@ def _thresholds(runtime: Runtime, service_level: int | None, short: int | None) 
     )
 
 
+def _check_keys(scope: Scope, keys: list[str] | None) -> None:
+    """Refuse a key no queue, agent, team or campaign can have (PostgreSQL refuses NUL)."""
+    for key in keys or ():
+        problem = text_problem(key, scope.value, MAX_ID)
+        if problem is not None:
+            raise BadReport(problem)
+
+
 def _figures(scope: Scope, wanted: list[str] | None) -> list[str]:
     available = figure_keys(scope)
     if not wanted:
         return available
     unknown = [k for k in wanted if k not in available]
     if unknown:
-        known = {*KPI_BY_KEY, *(v.key for v in SL_VARIANTS)}
+        known = {*KPI_BY_KEY, *(v.key for v in (*SL_VARIANTS, *OUTBOUND_KPIS))}
         why = "unknown KPI" if any(k not in known for k in unknown) else f"not reported per {scope}"
         raise BadReport(f"{why}: {', '.join(unknown)}; available: {', '.join(available)}")
     return wanted
@@ -82,18 +111,14 @@ async def _report(
     db: DatabaseDep,
     scope: Scope,
     keys: list[str] | None,
+    ask: Ask,
     *,
-    start: datetime,
-    end: datetime,
-    granularity: str,
-    tz: str | None,
-    figures: list[str] | None,
-    fmt: str,
-    service_level: int | None,
-    short: int | None,
-    with_facts: bool,
+    service_level: int | None = None,
+    short: int | None = None,
 ) -> Response | ReportPublic:
     """Check the request, read the facts, compute the KPIs."""
+    start, end, granularity, tz = ask.start, ask.end, ask.granularity, ask.tz
+    figures, fmt, with_facts = ask.kpi, ask.format, ask.facts
     try:
         check_range(start, end)
         grain = parse_granularity(granularity)
@@ -102,6 +127,7 @@ async def _report(
         check_bucket_count(start, end, grain)
         thresholds = _thresholds(runtime, service_level, short)
         chosen = _figures(scope, figures)
+        _check_keys(scope, keys)
     except BadReport as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     reader = ReportReader(runtime.tenant)
@@ -144,16 +170,17 @@ async def _report(
     )
 
 
+def _kpi(value: KpiValue) -> KpiPublic:
+    return KpiPublic(
+        value=value.value,
+        numerator=value.numerator,
+        denominator=value.denominator,
+        no_data=value.no_data,
+    )
+
+
 def _row(row: ReportRow, chosen: list[str], with_facts: bool) -> ReportRowPublic:
-    kpis = {
-        key: KpiPublic(
-            value=row.kpis[key].value,
-            numerator=row.kpis[key].numerator,
-            denominator=row.kpis[key].denominator,
-            no_data=row.kpis[key].no_data,
-        )
-        for key in chosen
-    }
+    kpis = {key: _kpi(row.kpis[key]) for key in chosen}
     return ReportRowPublic(
         key=row.key, bucket_start=row.bucket, kpis=kpis, facts=row.facts if with_facts else None
     )
@@ -175,124 +202,117 @@ def _csv(rows: list[ReportRow], chosen: list[str]) -> Response:
 async def queue_report(
     runtime: RuntimeDep,
     db: DatabaseDep,
-    start: Start,
-    end: End,
+    ask: AskDep,
     queue: Annotated[list[str] | None, Query(description="Queues; all when omitted.")] = None,
-    granularity: GranularityText = "1h",
-    tz: Zone = None,
-    kpi: Figures = None,
-    format: Format = "json",
     service_level_seconds: Seconds = None,
     short_abandon_seconds: Short = None,
-    facts: WithFacts = False,
 ) -> Response | ReportPublic:
     """Return KPIs per queue."""
     return await _report(
-        runtime,
-        db,
-        Scope.QUEUE,
-        queue,
-        start=start,
-        end=end,
-        granularity=granularity,
-        tz=tz,
-        figures=kpi,
-        fmt=format,
-        service_level=service_level_seconds,
-        short=short_abandon_seconds,
-        with_facts=facts,
-    )
+        runtime, db, Scope.QUEUE, queue, ask,
+        service_level=service_level_seconds, short=short_abandon_seconds,
+    )  # fmt: skip
 
 
 @router.get("/agents", response_model=ReportPublic)
 async def agent_report(
     runtime: RuntimeDep,
     db: DatabaseDep,
-    start: Start,
-    end: End,
+    ask: AskDep,
     agent: Annotated[list[str] | None, Query(description="Agents; all when omitted.")] = None,
-    granularity: GranularityText = "1h",
-    tz: Zone = None,
-    kpi: Figures = None,
-    format: Format = "json",
-    facts: WithFacts = False,
 ) -> Response | ReportPublic:
     """Return KPIs per agent."""
-    return await _report(
-        runtime,
-        db,
-        Scope.AGENT,
-        agent,
-        start=start,
-        end=end,
-        granularity=granularity,
-        tz=tz,
-        figures=kpi,
-        fmt=format,
-        service_level=None,
-        short=None,
-        with_facts=facts,
-    )
+    return await _report(runtime, db, Scope.AGENT, agent, ask)
 
 
 @router.get("/teams", response_model=ReportPublic)
 async def team_report(
     runtime: RuntimeDep,
     db: DatabaseDep,
-    start: Start,
-    end: End,
+    ask: AskDep,
     team: Annotated[list[str] | None, Query(description="Teams; all when omitted.")] = None,
-    granularity: GranularityText = "1h",
-    tz: Zone = None,
-    kpi: Figures = None,
-    format: Format = "json",
-    facts: WithFacts = False,
 ) -> Response | ReportPublic:
     """Return KPIs per team."""
-    return await _report(
-        runtime,
-        db,
-        Scope.TEAM,
-        team,
-        start=start,
-        end=end,
-        granularity=granularity,
-        tz=tz,
-        figures=kpi,
-        fmt=format,
-        service_level=None,
-        short=None,
-        with_facts=facts,
-    )
+    return await _report(runtime, db, Scope.TEAM, team, ask)
 
 
 @router.get("/tenant", response_model=ReportPublic)
 async def tenant_report(
     runtime: RuntimeDep,
     db: DatabaseDep,
-    start: Start,
-    end: End,
-    granularity: GranularityText = "1h",
-    tz: Zone = None,
-    kpi: Figures = None,
-    format: Format = "json",
+    ask: AskDep,
     service_level_seconds: Seconds = None,
     short_abandon_seconds: Short = None,
-    facts: WithFacts = False,
 ) -> Response | ReportPublic:
     """Return KPIs for the whole contact center."""
     return await _report(
-        runtime,
-        db,
-        Scope.TENANT,
-        None,
-        start=start,
-        end=end,
-        granularity=granularity,
-        tz=tz,
-        figures=kpi,
-        fmt=format,
-        service_level=service_level_seconds,
-        short=short_abandon_seconds,
-        with_facts=facts,
-    )
+        runtime, db, Scope.TENANT, None, ask,
+        service_level=service_level_seconds, short=short_abandon_seconds,
+    )  # fmt: skip
+
+
+Campaigns = Annotated[list[str] | None, Query(description="Campaigns; all when omitted.")]
+
+
+@router.get(
+    "/campaigns",
+    response_model=ReportPublic,
+    responses={404: problem_doc("A campaign with no outbound data.")},
+)
+async def campaign_report(
+    runtime: RuntimeDep, db: DatabaseDep, ask: AskDep, campaign: Campaigns = None
+) -> Response | ReportPublic:
+    """Return the outbound KPIs per dialer campaign (attempts, connect, right-party contact,
+    abandon and machine answer rates, connect wait)."""
+    return await _report(runtime, db, Scope.CAMPAIGN, campaign, ask)
+
+
+_ABANDON_RATE = next(k for k in OUTBOUND_KPIS if k.key == "outbound_abandon_rate")
+
+
+@router.get(
+    "/campaigns/abandon-rule",
+    response_model=list[AbandonRulePublic],
+    responses={404: problem_doc("A campaign with no outbound data.")},
+)
+async def abandon_rule(
+    runtime: RuntimeDep,
+    db: DatabaseDep,
+    campaign: Campaigns = None,
+    at: Annotated[datetime | None, Query(description="The moment (with offset); now.")] = None,
+) -> list[AbandonRulePublic]:
+    """Return each campaign's abandon rate over the rolling 30 days the rule (at most 3 % of
+    live answers) is about, up to the interval holding ``at``."""
+    if at is not None and at.tzinfo is None:
+        raise HTTPException(status_code=400, detail="at needs a UTC offset")
+    if at is not None and not 2000 <= at.year <= 2100:
+        raise HTTPException(status_code=400, detail="at must fall in the years 2000-2100")
+    try:
+        _check_keys(Scope.CAMPAIGN, campaign)
+    except BadReport as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    start, end = abandon_rule_window(at or runtime.clock())
+    reader = ReportReader(runtime.tenant)
+    query = ReportQuery(
+        Scope.CAMPAIGN, tuple(campaign) if campaign else None, start, end,
+        Granularity.TOTAL, UTC, "UTC", runtime.clock(),
+    )  # fmt: skip
+    async with db.session() as session:
+        if campaign:
+            missing = await reader.unknown_keys(session, Scope.CAMPAIGN, campaign, ())
+            if missing:
+                raise HTTPException(status_code=404, detail=f"unknown campaign: {missing}")
+        buckets = await reader.buckets(session, query)
+    for key in campaign or []:
+        buckets.setdefault((key, None), {})
+    thresholds = runtime.settings.thresholds()
+    zero = dict.fromkeys(event_fact_names(Scope.CAMPAIGN), 0.0)
+    return [
+        AbandonRulePublic(
+            campaign=key,
+            window_start=start,
+            window_end=end,
+            abandon_rate=_kpi(_ABANDON_RATE.compute({**zero, **found}, thresholds)),
+        )
+        for (key, _bucket), found in sorted(buckets.items(), key=lambda item: item[0][0])
+    ]

@@ -42,7 +42,7 @@ class KpiPublic(BaseModel):
 
 
 class ReportRowPublic(BaseModel):
-    """One key (queue, agent, team or tenant) in one bucket."""
+    """One key (queue, agent, team, tenant or campaign) in one bucket."""
 
     key: str
     bucket_start: datetime | None = Field(description="Start of the bucket; null for a total.")
@@ -61,6 +61,15 @@ class ReportPublic(BaseModel):
     service_level_seconds: int
     short_abandon_seconds: int
     rows: list[ReportRowPublic]
+
+
+class AbandonRulePublic(BaseModel):
+    """One campaign's abandon rate over the rule's rolling 30 days."""
+
+    campaign: str
+    window_start: datetime
+    window_end: datetime = Field(description="Exclusive: the end of the interval holding `at`.")
+    abandon_rate: KpiPublic = Field(description="abandoned / live answers in the window.")
 
 
 class CallRecordPublic(BaseModel):

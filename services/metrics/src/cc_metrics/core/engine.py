@@ -31,6 +31,7 @@ from cc_metrics.core.agents import AgentStatus, Segment, segment_start
 from cc_metrics.core.facts import Facts, add_facts, state_seconds, wait_facts
 from cc_metrics.core.intervals import interval_start, split_span
 from cc_metrics.core.live import LiveQueues
+from cc_metrics.core.outbound import answer_result, dialer_facts
 from cc_metrics.core.records import CallRecord, add_wrap_up, apply_event, new_record
 from cc_metrics.core.thresholds import Thresholds
 from cc_proto import Envelope, EventData
@@ -47,7 +48,7 @@ MAX_ID = 200
 D = TypeVar("D", bound=EventData)
 
 
-_LABEL_FIELDS = ("queue", "to_queue", "team", "reason", "campaign", "code")
+_LABEL_FIELDS = ("queue", "to_queue", "team", "reason", "campaign", "code", "disposition")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -88,7 +89,10 @@ class Measure(StrEnum):
     MISSED = "missed"
     CSAT = "csat"
     NPS = "nps"
-    DIALER = "dialer"
+    DIAL_ATTEMPT = "dial_attempt"
+    DIAL_ANSWER = "dial_answer"
+    DIAL_ANSWER_WAIT = "dial_answer_wait"
+    DISPOSITION = "disposition"
     WAIT = "wait"
     RING = "ring"
     TALK = "talk"
@@ -122,6 +126,14 @@ class AgentKey:
     interval: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class CampaignKey:
+    """Where outbound facts go: a dialer campaign's 15-minute interval."""
+
+    campaign: str
+    interval: datetime
+
+
 @dataclass(slots=True)
 class Outcome:
     """What one event changed: facts to add, call records, the agent, live measurements."""
@@ -130,6 +142,7 @@ class Outcome:
     duplicate: bool = False
     queue_facts: dict[QueueKey, Facts] = field(default_factory=dict)
     agent_facts: dict[AgentKey, Facts] = field(default_factory=dict)
+    campaign_facts: dict[CampaignKey, Facts] = field(default_factory=dict)
     agent_teams: dict[str, str] = field(default_factory=dict)
     records: list[CallRecord] = field(default_factory=list)
     agent: AgentStatus | None = None
@@ -150,6 +163,11 @@ class Outcome:
         add_facts(self.agent_facts.setdefault(AgentKey(agent_id, interval_start(at)), {}), facts)
         if team:
             self.agent_teams[agent_id] = team
+
+    def add_campaign(self, campaign: str, at: datetime, facts: Facts) -> None:
+        """Add facts to the campaign's interval holding ``at``."""
+        key = CampaignKey(campaign, interval_start(at))
+        add_facts(self.campaign_facts.setdefault(key, {}), facts)
 
     def observe(self, measure: Measure, value: float = 1.0, **labels: str) -> None:
         """Note one measurement for the live metrics."""
@@ -620,8 +638,21 @@ def _wrap_up(
 
 
 def _on_dialer(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> None:
-    campaign = str(getattr(e.data, "campaign", ""))
-    out.observe(Measure.DIALER, campaign=campaign, result=e.type.removeprefix("dialer."))
+    """Count a dialer event for its campaign: facts by event time, and the live counters."""
+    data = e.data
+    campaign = str(getattr(data, "campaign", ""))
+    out.add_campaign(campaign, e.occurred_at, dialer_facts(data))
+    result = answer_result(data)
+    if isinstance(data, ev.DialerAttempted):
+        out.observe(Measure.DIAL_ATTEMPT, campaign=campaign)
+    elif isinstance(data, ev.DialerDispositioned):
+        right_party = "true" if data.right_party else "false"
+        out.observe(Measure.DISPOSITION, campaign=campaign, right_party=right_party)
+    elif result is not None:
+        out.observe(Measure.DIAL_ANSWER, campaign=campaign, result=result)
+        wait = getattr(data, "wait_seconds", 0.0)
+        if result != "machine":
+            out.observe(Measure.DIAL_ANSWER_WAIT, wait, campaign=campaign, result=result)
 
 
 def _note_team(engine: MetricsEngine, team: str | None) -> None:
@@ -670,6 +701,7 @@ _DISPATCH: dict[type[EventData], Handler] = {
     ev.DialerAttempted: _on_dialer,
     ev.DialerConnected: _on_dialer,
     ev.DialerDropped: _on_dialer,
+    ev.DialerDispositioned: _on_dialer,
 }
 
 _NEEDS_AGENT: frozenset[type[EventData]] = frozenset(

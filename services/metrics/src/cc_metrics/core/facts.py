@@ -105,6 +105,21 @@ AGENT_FACTS: tuple[FactSpec, ...] = (
     *AGENT_STATE_FACTS,
 )
 
+CAMPAIGN_FACTS: tuple[FactSpec, ...] = _specs(
+    [
+        ("attempts", "dials placed to leads (dialer.attempted)"),
+        ("live_answers", "dials a live person answered: connected to an agent or abandoned"),
+        ("connected", "live answers bridged to an agent (dialer.connected, not by a machine)"),
+        ("connect_wait_seconds", "time from the customer's answer until the agent's bridge"),
+        ("abandoned", "live answers no agent took within the 2-second rule (dialer.dropped)"),
+        ("abandoned_wait_seconds", "time abandoned customers waited after answering"),
+        ("machine_answers", "dials an answering machine picked up (apart from live answers)"),
+        ("dispositions", "outbound calls the agent dispositioned (dialer.dispositioned)"),
+        ("right_party_contacts", "dispositions the campaign counts as a right-party contact"),
+    ]
+)
+"""Outbound facts per campaign, each counted in the interval of its event's time."""
+
 INPUT_FACTS: tuple[FactSpec, ...] = _specs(
     [
         ("scheduled_seconds", "seconds the schedule puts the agent in an activity"),
@@ -119,6 +134,7 @@ INPUT_FACTS: tuple[FactSpec, ...] = _specs(
 QUEUE_FACT_NAMES = tuple(spec.name for spec in QUEUE_FACTS)
 AGENT_FACT_NAMES = tuple(spec.name for spec in AGENT_FACTS)
 INPUT_FACT_NAMES = tuple(spec.name for spec in INPUT_FACTS)
+CAMPAIGN_FACT_NAMES = tuple(spec.name for spec in CAMPAIGN_FACTS)
 
 
 def add_facts(target: Facts, increment: Mapping[str, float]) -> None:

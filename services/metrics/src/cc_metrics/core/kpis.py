@@ -1,4 +1,5 @@
-"""The 25 KPIs of KPIs.md, each one written definition as a numerator over a denominator.
+"""The KPIs of KPIs.md (25 inbound, 6 outbound), each one written definition as a numerator
+over a denominator.
 
 Numerators and denominators are sums of facts (with signs), so a KPI over any range is its
 numerator's facts summed over the range divided by its denominator's. A KPI whose input fact is
@@ -33,6 +34,8 @@ class Scope(StrEnum):
     AGENT = "agent"
     TEAM = "team"
     TENANT = "tenant"
+    CAMPAIGN = "campaign"
+    """An outbound dialer campaign (its own facts; see OUTBOUND_KPIS)."""
 
 
 class Unit(StrEnum):
@@ -46,7 +49,9 @@ class Unit(StrEnum):
     MONEY = "money"
 
 
-ALL_SCOPES = frozenset(Scope)
+ALL_SCOPES = frozenset({Scope.QUEUE, Scope.AGENT, Scope.TEAM, Scope.TENANT})
+"""The scopes of the inbound KPIs; campaigns have the outbound ones."""
+CAMPAIGN_SCOPES = frozenset({Scope.CAMPAIGN})
 CALL_SCOPES = frozenset({Scope.QUEUE, Scope.TENANT})
 PEOPLE_SCOPES = frozenset({Scope.AGENT, Scope.TEAM, Scope.TENANT})
 
@@ -240,7 +245,31 @@ SL_VARIANTS: tuple[Kpi, ...] = (
 )  # fmt: skip
 """The service-level variants KPIs.md asks to report beside the main definition."""
 
-ALL_FIGURES: tuple[Kpi, ...] = (*KPIS, *SL_VARIANTS)
+OUTBOUND_KPIS: tuple[Kpi, ...] = (
+    Kpi(26, "dial_attempts", "Dial attempts",
+        "dials placed to leads", Unit.COUNT,
+        _fixed(attempts=1), None, "", CAMPAIGN_SCOPES),
+    Kpi(27, "connect_rate", "Connect rate",
+        "live answers (connected + abandoned; machines apart) / dial attempts", Unit.RATIO,
+        _fixed(live_answers=1), _fixed(attempts=1), "no dials", CAMPAIGN_SCOPES),
+    Kpi(28, "right_party_contact_rate", "Right-party contact rate",
+        "right-party contacts (by the agent's disposition) / live answers", Unit.RATIO,
+        _fixed(right_party_contacts=1), _fixed(live_answers=1), "no live answers",
+        CAMPAIGN_SCOPES),
+    Kpi(29, "outbound_abandon_rate", "Outbound abandon rate",
+        "abandoned (no agent within 2 s of the customer's answer) / live answers", Unit.RATIO,
+        _fixed(abandoned=1), _fixed(live_answers=1), "no live answers", CAMPAIGN_SCOPES),
+    Kpi(30, "machine_answer_rate", "Machine answer rate",
+        "answering machines / dial attempts", Unit.RATIO,
+        _fixed(machine_answers=1), _fixed(attempts=1), "no dials", CAMPAIGN_SCOPES),
+    Kpi(31, "average_connect_wait", "Average connect wait",
+        "time from the customer's answer to the agent's bridge / connected", Unit.SECONDS,
+        _fixed(connect_wait_seconds=1), _fixed(connected=1), "no calls connected",
+        CAMPAIGN_SCOPES),
+)  # fmt: skip
+"""The outbound KPIs per campaign (docs/KPIs.md, "Outbound"), from the dialer's events."""
+
+ALL_FIGURES: tuple[Kpi, ...] = (*KPIS, *SL_VARIANTS, *OUTBOUND_KPIS)
 
 
 def compute_all(

@@ -120,6 +120,10 @@ class DispositionRule(BaseModel):
         return self
 
 
+DEFAULT_RIGHT_PARTY = frozenset({"sale", "no_sale", "callback"})
+"""Dispositions that mean the agent spoke with the person sought, unless the campaign names
+its own ``right_party`` set (``dnc``, ``wrong_party`` and any other are not)."""
+
 DEFAULT_DISPOSITION_EFFECTS = {
     "callback": DispositionEffect.CALLBACK,
     "dnc": DispositionEffect.DNC,
@@ -166,6 +170,9 @@ class CampaignConfig(BaseModel):
     disposition_rules: dict[Label, DispositionRule] = Field(default_factory=dict)
     """What a disposition does to its lead, by disposition; unnamed ones act by default
     (``callback`` books a callback, ``dnc`` blocks the number, any other closes the lead)."""
+    right_party: list[Label] | None = Field(default=None, max_length=200)
+    """The dispositions that count as a right-party contact (the agent reached the person
+    sought); None: those of the set named in :data:`DEFAULT_RIGHT_PARTY`."""
     wrap_up_seconds: float | None = Field(default=None, ge=0, le=3600)
     """Wrap-up after each outbound call before the agent's next one (for the disposition);
     None: the agent's own wrap-up, as after a queue call without its own setting."""
@@ -206,7 +213,16 @@ class CampaignConfig(BaseModel):
         unknown = sorted(set(self.disposition_rules) - set(self.dispositions))
         if unknown:
             raise ValueError(f"disposition_rules name dispositions not in the set: {unknown}")
+        strays = sorted(set(self.right_party or ()) - set(self.dispositions))
+        if strays:
+            raise ValueError(f"right_party names dispositions not in the set: {strays}")
         return self
+
+    def is_right_party(self, disposition: str) -> bool:
+        """Whether ``disposition`` counts as a right-party contact (for the outbound KPIs)."""
+        if self.right_party is None:
+            return disposition in DEFAULT_RIGHT_PARTY and disposition in self.dispositions
+        return disposition in self.right_party
 
     def disposition_rule(self, disposition: str) -> DispositionRule:
         """What ``disposition`` does (CampaignError when it is not one of the campaign's)."""
