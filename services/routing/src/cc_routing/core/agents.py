@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,60 +28,171 @@ UNREGISTERED_CAUSES = frozenset({"USER_NOT_REGISTERED"})
 NO_FAULT_CAUSES = frozenset({"ORIGINATOR_CANCEL", "LOSE_RACE"})
 UNREGISTERED_DELAY_SECONDS = 5.0
 
+MemberSnapshot = tuple[
+    str, AgentState, "str | None", float, float, "Offer | None", "Call | None", Mapping[str, int]
+]
+"""What a routing decision keeps about one queue member for ``explain``: id, state, reason,
+ready-at, wrap-up end, the offer and call they hold, their skills (rendered only when asked)."""
+Board = dict[str, MemberSnapshot]
+"""One queue's current member snapshots, in membership order (see :attr:`Agent.boards`)."""
+
 
 class Agent:
     """Mutable runtime of one agent; only the core's subjects change it."""
 
     __slots__ = (
+        "_call",
+        "_config",
+        "_offer",
+        "_ready_at",
+        "_reason",
+        "_state",
+        "_wrap_until",
         "agent_id",
-        "call",
+        "boards",
         "calls_answered",
-        "config",
         "hanging_up",
         "idle_since",
         "indexed",
         "last_call",
         "no_answer_count",
-        "offer",
         "pending",
         "previous_idle_since",
-        "ready_at",
-        "reason",
         "since",
-        "state",
+        "snapshot",
         "talk_seconds",
         "token",
-        "wrap_until",
     )
 
     def __init__(self, config: AgentConfig, now: float) -> None:
         self.agent_id = config.agent_id
-        self.config = config
-        self.state = AgentState.LOGGED_OUT
+        self._config = config
+        self._state = AgentState.LOGGED_OUT
         self.since = now
-        self.reason: str | None = None
-        self.ready_at = 0.0
+        self._reason: str | None = None
+        self._ready_at = 0.0
         self.idle_since = now
         self.previous_idle_since = now
         self.calls_answered = 0
         self.talk_seconds = 0.0
         self.no_answer_count = 0
-        self.offer: Offer | None = None
-        self.call: Call | None = None
+        self._offer: Offer | None = None
+        self._call: Call | None = None
         self.last_call: Call | None = None
-        self.wrap_until = 0.0
+        self._wrap_until = 0.0
         self.pending: tuple[AgentState, str | None] | None = None
         self.indexed = False
         self.token = 0
         self.hanging_up: str | None = None
         """A leg of theirs routing hung up whose end FreeSWITCH has not confirmed yet: their
         phone may still ring, so nothing else is offered until it is gone."""
+        self.boards: list[Board] = []
+        """The member boards of the queues they serve, kept current by :meth:`_changed`."""
+        self.snapshot: MemberSnapshot = self._snap()
+
+    # What a decision's explanation shows of an agent is kept as one ready snapshot, replaced
+    # in every board whenever one of these fields is set: a decision then copies a queue's board
+    # (its members' snapshots) instead of reading every member's fields each time.
+
+    def _snap(self) -> MemberSnapshot:
+        return (
+            self.agent_id,
+            self._state,
+            self._reason,
+            self._ready_at,
+            self._wrap_until,
+            self._offer,
+            self._call,
+            self._config.skills,
+        )
+
+    def _changed(self) -> None:
+        snapshot = self.snapshot = self._snap()
+        agent_id = self.agent_id
+        for board in self.boards:
+            board[agent_id] = snapshot
+
+    @property
+    def config(self) -> AgentConfig:
+        return self._config
+
+    @config.setter
+    def config(self, value: AgentConfig) -> None:
+        self._config = value
+        self._changed()
+
+    @property
+    def state(self) -> AgentState:
+        return self._state
+
+    @state.setter
+    def state(self, value: AgentState) -> None:
+        self._state = value
+        self._changed()
+
+    @property
+    def reason(self) -> str | None:
+        return self._reason
+
+    @reason.setter
+    def reason(self, value: str | None) -> None:
+        self._reason = value
+        self._changed()
+
+    @property
+    def ready_at(self) -> float:
+        return self._ready_at
+
+    @ready_at.setter
+    def ready_at(self, value: float) -> None:
+        self._ready_at = value
+        self._changed()
+
+    @property
+    def wrap_until(self) -> float:
+        return self._wrap_until
+
+    @wrap_until.setter
+    def wrap_until(self, value: float) -> None:
+        self._wrap_until = value
+        self._changed()
+
+    @property
+    def offer(self) -> Offer | None:
+        return self._offer
+
+    @offer.setter
+    def offer(self, value: Offer | None) -> None:
+        self._offer = value
+        self._changed()
+
+    @property
+    def call(self) -> Call | None:
+        return self._call
+
+    @call.setter
+    def call(self, value: Call | None) -> None:
+        self._call = value
+        self._changed()
+
+    def join_board(self, board: Board) -> None:
+        """Show this agent on a queue's member board (the agent joined that queue)."""
+        if self.agent_id not in board:
+            self.boards.append(board)
+        board[self.agent_id] = self.snapshot
+
+    def leave_board(self, board: Board) -> None:
+        """Take this agent off a queue's member board (the agent left that queue)."""
+        board.pop(self.agent_id, None)
+        self.boards = [kept for kept in self.boards if kept is not board]
 
     def offerable(self, now: float) -> bool:
         """Whether a call may be offered right now: available, past any no-answer delay, and no
         earlier leg still on their phone."""
         return (
-            self.state is AgentState.AVAILABLE and self.ready_at <= now and self.hanging_up is None
+            self._state is AgentState.AVAILABLE
+            and self._ready_at <= now
+            and self.hanging_up is None
         )
 
     def miss_penalty(self, cause: str) -> tuple[float, bool]:

@@ -7,17 +7,14 @@ the service runs.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cc_proto.events import AgentState
+from cc_routing.core.agents import MemberSnapshot
 from cc_routing.core.config import Strategy
 from cc_routing.core.expressions import Requirement
 from cc_routing.core.strategies import OrderKey, Term, terms_from_key
-
-if TYPE_CHECKING:
-    from cc_routing.core.calls import Call, Offer
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +94,12 @@ class Decision:
         }
 
 
-MemberSnapshot = tuple[
-    str, AgentState, "str | None", float, float, "Offer | None", "Call | None", Mapping[str, int]
-]
-"""What a decision needs to know about one member: id, state, reason, ready-at, wrap-up end,
-the offer and call they hold, their skills: captured cheaply, rendered only when asked."""
-
-
 class DecisionRecord:
-    """A decision as captured on the hot path; :meth:`render` turns it into a :class:`Decision`."""
+    """A decision as captured on the hot path; :meth:`render` turns it into a :class:`Decision`.
+
+    ``members`` is a copy of the queue's member board (each member's :attr:`Agent.snapshot`,
+    shared, not rebuilt), so capturing costs one list copy however many agents the queue has.
+    """
 
     __slots__ = (
         "at",

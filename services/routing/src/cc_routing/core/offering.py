@@ -191,19 +191,7 @@ class Offering(Subject):
             step=call.step,
             chosen=tuple(agent.agent_id for agent in chosen),
             keys=dict(queue.index.key_of),
-            members=[
-                (
-                    a.agent_id,
-                    a.state,
-                    a.reason,
-                    a.ready_at,
-                    a.wrap_until,
-                    a.offer,
-                    a.call,
-                    a.config.skills,
-                )
-                for a in queue.members.values()
-            ],
+            members=list(queue.board.values()),
             queue_choice=queue_choice,
         )
 
