@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from unittest.mock import patch
 
@@ -234,23 +235,42 @@ def worlds(
     return queues, agents, actions
 
 
+def open_world(queues: list[QueueConfig], agents: list[AgentConfig]) -> tuple[Acd, Observer]:
+    """The day's start at time 0: queues configured, every agent configured and logged in."""
+    acd = Acd(rng=random.Random(11))
+    watch = Observer({q.name: bool(q.requirements) for q in queues})
+    for queue in queues:
+        watch.take(acd.configure_queue(queue, 0.0), 0.0)
+    for config in agents:
+        watch.take(acd.upsert_agent(config, 0.0), 0.0)
+        watch.take(acd.login(config.agent_id, 0.0), 0.0)
+    return acd, watch
+
+
+def play(
+    acd: Acd,
+    watch: Observer,
+    callers: list[str],
+    actions: list[tuple[float, int, int, int]],
+    agents: list[AgentConfig],
+) -> Iterator[tuple[int, float]]:
+    """Carry out the day's actions in turn, yielding (action number, time) after each."""
+    now = 0.0
+    for number, (dt, kind, a, b) in enumerate(actions):
+        now += dt
+        watch.take(act(acd, watch, callers, number, kind, a, b, now, agents), now)
+        yield number, now
+
+
 def run_world(
     queues: list[QueueConfig],
     agents: list[AgentConfig],
     actions: list[tuple[float, int, int, int]],
 ) -> Observer:
-    acd = Acd(rng=random.Random(11))
-    watch = Observer({q.name: bool(q.requirements) for q in queues})
-    now = 0.0
-    for queue in queues:
-        watch.take(acd.configure_queue(queue, now), now)
-    for config in agents:
-        watch.take(acd.upsert_agent(config, now), now)
-        watch.take(acd.login(config.agent_id, now), now)
+    acd, watch = open_world(queues, agents)
     callers: list[str] = []
-    for number, (dt, kind, a, b) in enumerate(actions):
-        now += dt
-        watch.take(act(acd, watch, callers, number, kind, a, b, now, agents), now)
+    steps = list(play(acd, watch, callers, actions, agents))
+    now = steps[-1][1] if steps else 0.0
     # drain: every caller on the line hangs up; dial attempts fail; time runs out
     for _ in range(3):
         now += 500
@@ -460,18 +480,8 @@ def test_decisions_keep_the_members_a_scan_would_read(
         return record
 
     with patch.object(Offering, "_decision", checked):
-        acd = Acd(rng=random.Random(11))
-        watch = Observer({q.name: bool(q.requirements) for q in queues})
-        now = 0.0
-        for queue in queues:
-            watch.take(acd.configure_queue(queue, now), now)
-        for config in agents:
-            watch.take(acd.upsert_agent(config, now), now)
-            watch.take(acd.login(config.agent_id, now), now)
-        callers: list[str] = []
-        for number, (dt, kind, a, b) in enumerate(actions):
-            now += dt
-            watch.take(act(acd, watch, callers, number, kind, a, b, now, agents), now)
+        acd, watch = open_world(queues, agents)
+        for number, now in play(acd, watch, [], actions, agents):
             for _, index, variant in (c for c in changes if c[0] == number):
                 config = agents[index % len(agents)]
                 if variant == 15:  # a logged-out agent is removed and comes back
