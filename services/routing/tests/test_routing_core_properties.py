@@ -477,6 +477,7 @@ def test_decisions_keep_the_members_a_scan_would_read(
     def checked(self: Offering, queue: QueueRuntime, *args: object) -> DecisionRecord:
         record = original(self, queue, *args)  # type: ignore[arg-type]
         assert same_members(record.members, scanned_members(queue))
+        assert {key[3]: key for key in record.keys} == queue.index.key_of
         return record
 
     with patch.object(Offering, "_decision", checked):
@@ -498,4 +499,4 @@ def test_decisions_keep_the_members_a_scan_would_read(
                 else:
                     watch.take(acd.upsert_agent(reconfigured(config, variant), now), now)
             for runtime in acd._floor.queues.values():
-                assert same_members(list(runtime.board.values()), scanned_members(runtime))
+                assert same_members(runtime.board.rows, scanned_members(runtime))

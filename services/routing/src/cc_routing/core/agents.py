@@ -33,8 +33,36 @@ MemberSnapshot = tuple[
 ]
 """What a routing decision keeps about one queue member for ``explain``: id, state, reason,
 ready-at, wrap-up end, the offer and call they hold, their skills (rendered only when asked)."""
-Board = dict[str, MemberSnapshot]
-"""One queue's current member snapshots, in membership order (see :attr:`Agent.boards`)."""
+
+
+class Board:
+    """One queue's members as a decision keeps them: each member's current snapshot, in
+    membership order, in a plain list so that a decision copies it in one step."""
+
+    __slots__ = ("_row_of", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[MemberSnapshot] = []
+        self._row_of: dict[str, int] = {}
+
+    def put(self, snapshot: MemberSnapshot) -> None:
+        """Show a member's latest snapshot (a new member goes last, as in ``members``)."""
+        row = self._row_of.get(snapshot[0])
+        if row is None:
+            self._row_of[snapshot[0]] = len(self.rows)
+            self.rows.append(snapshot)
+        else:
+            self.rows[row] = snapshot
+
+    def drop(self, agent_id: str) -> None:
+        """Take a member off, keeping the others in order (rare: configuration changes)."""
+        row = self._row_of.pop(agent_id, None)
+        if row is not None:
+            del self.rows[row]
+            self._row_of = {snapshot[0]: n for n, snapshot in enumerate(self.rows)}
+
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self._row_of
 
 
 class Agent:
@@ -108,9 +136,8 @@ class Agent:
 
     def _changed(self) -> None:
         snapshot = self.snapshot = self._snap()
-        agent_id = self.agent_id
         for board in self.boards:
-            board[agent_id] = snapshot
+            board.put(snapshot)
 
     @property
     def config(self) -> AgentConfig:
@@ -179,11 +206,11 @@ class Agent:
         """Show this agent on a queue's member board (the agent joined that queue)."""
         if self.agent_id not in board:
             self.boards.append(board)
-        board[self.agent_id] = self.snapshot
+        board.put(self.snapshot)
 
     def leave_board(self, board: Board) -> None:
         """Take this agent off a queue's member board (the agent left that queue)."""
-        board.pop(self.agent_id, None)
+        board.drop(self.agent_id)
         self.boards = [kept for kept in self.boards if kept is not board]
 
     def offerable(self, now: float) -> bool:

@@ -97,8 +97,9 @@ class Decision:
 class DecisionRecord:
     """A decision as captured on the hot path; :meth:`render` turns it into a :class:`Decision`.
 
-    ``members`` is a copy of the queue's member board (each member's :attr:`Agent.snapshot`,
-    shared, not rebuilt), so capturing costs one list copy however many agents the queue has.
+    ``keys`` is a copy of the queue's sorted order keys and ``members`` of its member board
+    (each member's :attr:`Agent.snapshot`, shared, not rebuilt): capturing costs two list copies
+    however many agents the queue has; the per-agent lookups wait for :meth:`render`.
     """
 
     __slots__ = (
@@ -126,7 +127,7 @@ class DecisionRecord:
         requirement: Requirement | None,
         step: int,
         chosen: tuple[str, ...],
-        keys: dict[str, OrderKey],
+        keys: list[OrderKey],
         members: list[MemberSnapshot],
         queue_choice: tuple[QueueChoice, ...],
     ) -> None:
@@ -147,9 +148,10 @@ class DecisionRecord:
         ranked: list[tuple[OrderKey, Candidate]] = []
         skipped: list[Skipped] = []
         chosen = set(self.chosen)
+        key_of = {key[3]: key for key in self.keys}  # an order key ends with the agent's id
         for member in self.members:
             agent_id, skills = member[0], member[7]
-            key = self.keys.get(agent_id)
+            key = key_of.get(agent_id)
             if key is None:
                 skipped.append(Skipped(agent_id, _unavailable(member)))
                 continue

@@ -190,8 +190,8 @@ class Offering(Subject):
             requirement=call.requirement,
             step=call.step,
             chosen=tuple(agent.agent_id for agent in chosen),
-            keys=dict(queue.index.key_of),
-            members=list(queue.board.values()),
+            keys=queue.index.keys.copy(),
+            members=queue.board.rows.copy(),
             queue_choice=queue_choice,
         )
 

@@ -77,7 +77,7 @@ class QueueRuntime:
         self._wait_times: list[float] = []
         self.index = AgentIndex()
         self.members: dict[str, Agent] = {}
-        self.board: Board = {}
+        self.board = Board()
         """Each member's :attr:`Agent.snapshot`, in ``members`` order: what a decision keeps."""
         self.staffed = 0
         self.unstaffed_since: float | None = now
