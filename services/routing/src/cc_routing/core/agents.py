@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar, overload
 
 from cc_proto.events import AgentState
 from cc_routing.core.config import AgentConfig
@@ -27,6 +27,7 @@ REJECT_CAUSES = frozenset({"CALL_REJECTED"})
 UNREGISTERED_CAUSES = frozenset({"USER_NOT_REGISTERED"})
 NO_FAULT_CAUSES = frozenset({"ORIGINATOR_CANCEL", "LOSE_RACE"})
 UNREGISTERED_DELAY_SECONDS = 5.0
+T = TypeVar("T")
 
 MemberSnapshot = tuple[
     str, AgentState, "str | None", float, float, "Offer | None", "Call | None", Mapping[str, int]
@@ -63,6 +64,29 @@ class Board:
 
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self._row_of
+
+
+class Shown(Generic[T]):
+    """A field of :class:`Agent` that explanations show: stored in the slot of the same name
+    with a leading underscore; setting it refreshes the agent's snapshot on their boards."""
+
+    __slots__ = ("_slot",)
+
+    def __set_name__(self, owner: type[Agent], name: str) -> None:
+        self._slot = getattr(owner, f"_{name}")
+
+    @overload
+    def __get__(self, agent: None, owner: type[Agent]) -> Shown[T]: ...
+    @overload
+    def __get__(self, agent: Agent, owner: type[Agent]) -> T: ...
+    def __get__(self, agent: Agent | None, owner: type[Agent]) -> T | Shown[T]:
+        if agent is None:
+            return self
+        return self._slot.__get__(agent, owner)  # type: ignore[no-any-return]
+
+    def __set__(self, agent: Agent, value: T) -> None:
+        self._slot.__set__(agent, value)
+        agent._changed()
 
 
 class Agent:
@@ -121,6 +145,13 @@ class Agent:
     # What a decision's explanation shows of an agent is kept as one ready snapshot, replaced
     # in every board whenever one of these fields is set: a decision then copies a queue's board
     # (its members' snapshots) instead of reading every member's fields each time.
+    config: Shown[AgentConfig] = Shown()
+    state: Shown[AgentState] = Shown()
+    reason: Shown[str | None] = Shown()
+    ready_at: Shown[float] = Shown()
+    wrap_until: Shown[float] = Shown()
+    offer: Shown[Offer | None] = Shown()
+    call: Shown[Call | None] = Shown()
 
     def _snap(self) -> MemberSnapshot:
         return (
@@ -138,69 +169,6 @@ class Agent:
         snapshot = self.snapshot = self._snap()
         for board in self.boards:
             board.put(snapshot)
-
-    @property
-    def config(self) -> AgentConfig:
-        return self._config
-
-    @config.setter
-    def config(self, value: AgentConfig) -> None:
-        self._config = value
-        self._changed()
-
-    @property
-    def state(self) -> AgentState:
-        return self._state
-
-    @state.setter
-    def state(self, value: AgentState) -> None:
-        self._state = value
-        self._changed()
-
-    @property
-    def reason(self) -> str | None:
-        return self._reason
-
-    @reason.setter
-    def reason(self, value: str | None) -> None:
-        self._reason = value
-        self._changed()
-
-    @property
-    def ready_at(self) -> float:
-        return self._ready_at
-
-    @ready_at.setter
-    def ready_at(self, value: float) -> None:
-        self._ready_at = value
-        self._changed()
-
-    @property
-    def wrap_until(self) -> float:
-        return self._wrap_until
-
-    @wrap_until.setter
-    def wrap_until(self, value: float) -> None:
-        self._wrap_until = value
-        self._changed()
-
-    @property
-    def offer(self) -> Offer | None:
-        return self._offer
-
-    @offer.setter
-    def offer(self, value: Offer | None) -> None:
-        self._offer = value
-        self._changed()
-
-    @property
-    def call(self) -> Call | None:
-        return self._call
-
-    @call.setter
-    def call(self, value: Call | None) -> None:
-        self._call = value
-        self._changed()
 
     def join_board(self, board: Board) -> None:
         """Show this agent on a queue's member board (the agent joined that queue)."""
