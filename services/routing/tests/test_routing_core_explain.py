@@ -123,3 +123,19 @@ def test_explanations_can_be_switched_off() -> None:
     acd = build([QueueConfig(Q)], [agent("a1", Q)], acd=Acd(explain=False))
     acd.call_arrived(ParkedCall("c1", Q), 0.0)
     assert acd.explain("c1") == ()
+
+
+def test_a_decision_shows_a_wrap_up_extended_since_the_last_state_change() -> None:
+    """The decision keeps each member as they were when it was made, even a change that moved
+    no state (a wrap-up extended), and not as they are when it is read."""
+    acd = build([QueueConfig(Q, wrap_up_seconds=30)], [agent("wrapper", Q)])
+    (offer,) = of_type(acd.call_arrived(ParkedCall("t1", Q), 1.0), OfferCall)
+    answer(acd, offer.offer_id, 1.0)
+    acd.caller_hung_up("t1", 5.0)  # wrap-up until 35
+    acd.extend_wrap_up("wrapper", 20.0, 6.0)  # now until 55
+    assert not of_type(acd.call_arrived(ParkedCall("c1", Q), 7.0), OfferCall)
+    acd.extend_wrap_up("wrapper", 20.0, 8.0)  # after the decision: until 75
+    (decision,) = acd.explain("c1")
+    assert [(s.agent_id, s.reason) for s in decision.skipped] == [
+        ("wrapper", "wrap-up until 55.000")
+    ]

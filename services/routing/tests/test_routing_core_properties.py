@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -41,6 +43,10 @@ from cc_routing.core import (
     Strategy,
     Tier,
 )
+from cc_routing.core.agents import MemberSnapshot
+from cc_routing.core.explain import DecisionRecord
+from cc_routing.core.offering import Offering
+from cc_routing.core.queues import QueueRuntime
 from cc_routing.core.testing import caller_left
 
 QUEUES = ("q0", "q1")
@@ -229,23 +235,42 @@ def worlds(
     return queues, agents, actions
 
 
+def open_world(queues: list[QueueConfig], agents: list[AgentConfig]) -> tuple[Acd, Observer]:
+    """The day's start at time 0: queues configured, every agent configured and logged in."""
+    acd = Acd(rng=random.Random(11))
+    watch = Observer({q.name: bool(q.requirements) for q in queues})
+    for queue in queues:
+        watch.take(acd.configure_queue(queue, 0.0), 0.0)
+    for config in agents:
+        watch.take(acd.upsert_agent(config, 0.0), 0.0)
+        watch.take(acd.login(config.agent_id, 0.0), 0.0)
+    return acd, watch
+
+
+def play(
+    acd: Acd,
+    watch: Observer,
+    callers: list[str],
+    actions: list[tuple[float, int, int, int]],
+    agents: list[AgentConfig],
+) -> Iterator[tuple[int, float]]:
+    """Carry out the day's actions in turn, yielding (action number, time) after each."""
+    now = 0.0
+    for number, (dt, kind, a, b) in enumerate(actions):
+        now += dt
+        watch.take(act(acd, watch, callers, number, kind, a, b, now, agents), now)
+        yield number, now
+
+
 def run_world(
     queues: list[QueueConfig],
     agents: list[AgentConfig],
     actions: list[tuple[float, int, int, int]],
 ) -> Observer:
-    acd = Acd(rng=random.Random(11))
-    watch = Observer({q.name: bool(q.requirements) for q in queues})
-    now = 0.0
-    for queue in queues:
-        watch.take(acd.configure_queue(queue, now), now)
-    for config in agents:
-        watch.take(acd.upsert_agent(config, now), now)
-        watch.take(acd.login(config.agent_id, now), now)
+    acd, watch = open_world(queues, agents)
     callers: list[str] = []
-    for number, (dt, kind, a, b) in enumerate(actions):
-        now += dt
-        watch.take(act(acd, watch, callers, number, kind, a, b, now, agents), now)
+    steps = list(play(acd, watch, callers, actions, agents))
+    now = steps[-1][1] if steps else 0.0
     # drain: every caller on the line hangs up; dial attempts fail; time runs out
     for _ in range(3):
         now += 500
@@ -404,3 +429,74 @@ def test_with_equal_callers_answers_follow_priority_then_arrival(
             if other_key < key and rank[other] > rank[call_id]:
                 # `other` was ahead in line yet answered later: only if it was not there yet
                 assert other_key[1] >= answered[call_id], f"{call_id} jumped {other}"
+
+
+def scanned_members(queue: QueueRuntime) -> list[MemberSnapshot]:
+    """What a decision keeps of a queue's members, read from every member (the plain scan the
+    member board replaces)."""
+    return [
+        (a.agent_id, a.state, a.reason, a.ready_at, a.wrap_until, a.offer, a.call, a.config.skills)
+        for a in queue.members.values()
+    ]
+
+
+def same_members(kept: list[MemberSnapshot], scanned: list[MemberSnapshot]) -> bool:
+    """Equal field by field, the very same offer, call and skills objects, in the same order."""
+    return len(kept) == len(scanned) and all(
+        k[:5] == s[:5] and k[5] is s[5] and k[6] is s[6] and k[7] is s[7]
+        for k, s in zip(kept, scanned, strict=True)
+    )
+
+
+def reconfigured(config: AgentConfig, variant: int) -> AgentConfig:
+    """The agent with other skills and other queues (so members leave and rejoin queues)."""
+    tiers = [q for index, q in enumerate(QUEUES) if (variant >> index) & 1] or [QUEUES[0]]
+    return replace(
+        config,
+        skills={"billing": variant % 6} if variant % 6 else {},
+        tiers={q: Tier(level=1 + variant % 2, position=variant) for q in tiers},
+    )
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(worlds(), st.lists(st.tuples(st.integers(0, 70), st.integers(0, 4), st.integers(0, 15))))
+def test_decisions_keep_the_members_a_scan_would_read(
+    world: tuple[list[QueueConfig], list[AgentConfig], list[tuple[float, int, int, int]]],
+    changes: list[tuple[int, int, int]],
+) -> None:
+    """Each decision copies its queue's member board instead of reading every member: on random
+    days with agents reconfigured, logged out and removed, what it keeps is exactly what reading
+    every member would give, at every decision and after every step (a wrap-up extended, too)."""
+    queues, agents, actions = world
+    original = Offering._decision
+
+    def checked(self: Offering, queue: QueueRuntime, *args: object) -> DecisionRecord:
+        record = original(self, queue, *args)  # type: ignore[arg-type]
+        assert same_members(record.members, scanned_members(queue))
+        assert {key[3]: key for key in record.keys} == queue.index.key_of
+        return record
+
+    with patch.object(Offering, "_decision", checked):
+        acd, watch = open_world(queues, agents)
+        for number, now in play(acd, watch, [], actions, agents):
+            for _, index, variant in (c for c in changes if c[0] == number):
+                config = agents[index % len(agents)]
+                if variant == 15:  # a logged-out agent is removed and comes back
+                    try:
+                        watch.take(acd.remove_agent(config.agent_id, now), now)
+                    except RoutingError:
+                        continue
+                    watch.take(acd.upsert_agent(config, now), now)
+                elif variant >= 12:  # wrap-up extended (no state change)
+                    try:
+                        watch.take(acd.extend_wrap_up(config.agent_id, 10.0, now), now)
+                    except RoutingError:
+                        continue
+                else:
+                    watch.take(acd.upsert_agent(reconfigured(config, variant), now), now)
+            for runtime in acd._floor.queues.values():
+                assert same_members(runtime.board.rows, scanned_members(runtime))

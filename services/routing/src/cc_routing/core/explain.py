@@ -7,17 +7,14 @@ the service runs.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cc_proto.events import AgentState
+from cc_routing.core.agents import MemberSnapshot
 from cc_routing.core.config import Strategy
 from cc_routing.core.expressions import Requirement
 from cc_routing.core.strategies import OrderKey, Term, terms_from_key
-
-if TYPE_CHECKING:
-    from cc_routing.core.calls import Call, Offer
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +94,13 @@ class Decision:
         }
 
 
-MemberSnapshot = tuple[
-    str, AgentState, "str | None", float, float, "Offer | None", "Call | None", Mapping[str, int]
-]
-"""What a decision needs to know about one member: id, state, reason, ready-at, wrap-up end,
-the offer and call they hold, their skills: captured cheaply, rendered only when asked."""
-
-
 class DecisionRecord:
-    """A decision as captured on the hot path; :meth:`render` turns it into a :class:`Decision`."""
+    """A decision as captured on the hot path; :meth:`render` turns it into a :class:`Decision`.
+
+    ``keys`` is a copy of the queue's sorted order keys and ``members`` of its member board
+    (each member's :attr:`Agent.snapshot`, shared, not rebuilt): capturing costs two list copies
+    however many agents the queue has; the per-agent lookups wait for :meth:`render`.
+    """
 
     __slots__ = (
         "at",
@@ -132,7 +127,7 @@ class DecisionRecord:
         requirement: Requirement | None,
         step: int,
         chosen: tuple[str, ...],
-        keys: dict[str, OrderKey],
+        keys: list[OrderKey],
         members: list[MemberSnapshot],
         queue_choice: tuple[QueueChoice, ...],
     ) -> None:
@@ -153,9 +148,10 @@ class DecisionRecord:
         ranked: list[tuple[OrderKey, Candidate]] = []
         skipped: list[Skipped] = []
         chosen = set(self.chosen)
+        key_of = {key[3]: key for key in self.keys}  # an order key ends with the agent's id
         for member in self.members:
             agent_id, skills = member[0], member[7]
-            key = self.keys.get(agent_id)
+            key = key_of.get(agent_id)
             if key is None:
                 skipped.append(Skipped(agent_id, _unavailable(member)))
                 continue

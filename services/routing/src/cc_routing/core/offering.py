@@ -190,20 +190,8 @@ class Offering(Subject):
             requirement=call.requirement,
             step=call.step,
             chosen=tuple(agent.agent_id for agent in chosen),
-            keys=dict(queue.index.key_of),
-            members=[
-                (
-                    a.agent_id,
-                    a.state,
-                    a.reason,
-                    a.ready_at,
-                    a.wrap_until,
-                    a.offer,
-                    a.call,
-                    a.config.skills,
-                )
-                for a in queue.members.values()
-            ],
+            keys=queue.index.keys.copy(),
+            members=queue.board.rows.copy(),
             queue_choice=queue_choice,
         )
 

@@ -6,7 +6,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Iterator
 
-from cc_routing.core.agents import Agent
+from cc_routing.core.agents import Agent, Board
 from cc_routing.core.calls import Call, CallStatus
 from cc_routing.core.config import CompiledQueue, QueueConfig
 from cc_routing.core.expressions import Requirement
@@ -56,6 +56,7 @@ class QueueRuntime:
         "_by_key",
         "_keys",
         "_wait_times",
+        "board",
         "compiled",
         "handle_estimate",
         "index",
@@ -76,6 +77,8 @@ class QueueRuntime:
         self._wait_times: list[float] = []
         self.index = AgentIndex()
         self.members: dict[str, Agent] = {}
+        self.board = Board()
+        """Each member's :attr:`Agent.snapshot`, in ``members`` order: what a decision keeps."""
         self.staffed = 0
         self.unstaffed_since: float | None = now
         self.rr_last: tuple[int, float] | None = None

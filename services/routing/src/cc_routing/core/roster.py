@@ -66,6 +66,7 @@ class Roster(Subject):
     def _join(self, agent: Agent, queue: QueueRuntime) -> None:
         """Make an agent a member of a queue: membership, staffing and index."""
         queue.members[agent.agent_id] = agent
+        agent.join_board(queue.board)
         if agent.state in (AgentState.AVAILABLE, *BUSY):
             queue.staffed += 1
             queue.unstaffed_since = None
@@ -76,6 +77,7 @@ class Roster(Subject):
     def _part(self, agent: Agent, queue: QueueRuntime) -> None:
         """Remove an agent from a queue's membership."""
         queue.members.pop(agent.agent_id, None)
+        agent.leave_board(queue.board)
         queue.index.remove(agent.agent_id)
         if agent.state in (AgentState.AVAILABLE, *BUSY):
             queue.staffed -= 1
