@@ -33,7 +33,7 @@ fs-test-switch launcher.
 
     .tools/bin/uv run python bench/routing_vs_mod_callcenter.py [--quick]
         [--rates 5,10,15,20,30,60,100] [--duration 20] [--agents 600] [--budget 900]
-        [--work-dir DIR]
+        [--systems routing,mod_callcenter] [--keep-going] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -572,8 +572,9 @@ async def compare(
         log = work / "routing.log"
         async with routing_process(endpoint, database_url, exchange, log) as routing:
             await routing.configure(args.agents)
-            await bench.configure_callcenter()
-            await bench.settle_callcenter()
+            if "mod_callcenter" in args.systems:
+                await bench.configure_callcenter()
+                await bench.settle_callcenter()
             await routing.settle(args.agents)
             note(f"set up in {time.monotonic() - started:.1f} s ({args.agents} agents each)")
             assert routing.process.pid is not None
@@ -582,7 +583,7 @@ async def compare(
                     note(f"time budget spent before {rate:g} calls/s")
                     break
                 kept = 0
-                for system in ("routing", "mod_callcenter"):
+                for system in args.systems:
                     pids = {"switch": [bench.switch_pid]}
                     if system == "routing":
                         pids["routing"] = [routing.process.pid]
@@ -592,7 +593,7 @@ async def compare(
                     note(stage.describe())
                     stage.report()
                     kept += stage.kept_up
-                if not kept:
+                if not kept and not args.keep_going:
                     note(f"neither system keeps up with {rate:g} calls/s: stopping")
                     break
     finally:
@@ -608,10 +609,20 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=900.0, help="no new rate after this (s)")
     parser.add_argument("--work-dir", help="keep the switch's and routing's files here")
     parser.add_argument("--quick", action="store_true", help="100 agents, 5 and 10 calls/s, 15 s")
+    parser.add_argument(
+        "--keep-going", action="store_true", help="run every rate even when neither keeps up"
+    )
+    parser.add_argument(
+        "--systems",
+        default="routing,mod_callcenter",
+        help="which systems to run, comma-separated (routing alone for A/B runs of a change)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.agents, args.rates, args.duration = 100, "5,10", 15.0
     args.rates = [float(rate) for rate in args.rates.split(",")]
+    wanted = args.systems.split(",")
+    args.systems = [name for name in ("routing", "mod_callcenter") if name in wanted]
     launcher = os.environ.get("CC_TEST_FREESWITCH")
     if not launcher:
         print("routing_vs_mod_callcenter: not run (CC_TEST_FREESWITCH is not set)", file=sys.stderr)

@@ -7,11 +7,13 @@ FreeSWITCH. The routing service runs in-process with the real PostgreSQL and Rab
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
+from cc_common.esl import EslEvent
 from cc_common.testing import eventually
 from cc_routing.adapters.freeswitch import VAR_CALL, CallerBridged, Input
 from cc_routing.testing import (
@@ -396,3 +398,41 @@ def slow_to_create_agent_legs(instance: Any, *, then: Callable[[str], Awaitable[
         return job
 
     client.bgapi = bgapi
+
+
+async def test_the_switch_sends_routing_only_the_channels_it_routes(
+    setup: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    """FreeSWITCH filters routing's events: a channel without cc_queue or cc_role never reaches
+    it, while the caller, both halves of the agent's loopback and the bgapi results still do."""
+    switch, settings, published = setup
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as first:
+        heard: list[EslEvent] = []
+        first.service.events.on("*", heard.append)  # type: ignore[union-attr]
+        await configure(first.api, {"alice": AGENT_AT_ONCE})
+        bystander = str(uuid.uuid4())
+        await client.bgapi(
+            f"originate {{origination_uuid={bystander}}}loopback/7101/default &park()"
+        )
+        leg = await call_in(client)
+        await eventually(lambda: bool(seen.callers), within=10)
+        caller = seen.callers[0]
+        await eventually(lambda: bool(published.of("call.answered", caller)), within=10)
+        await client.bgapi(f"uuid_kill {bystander}")
+        await client.bgapi(f"uuid_kill {leg}")
+        await eventually(lambda: bool(published.of("call.ended", caller)), within=10)
+        await eventually(lambda: bystander in seen.hung_up and leg in seen.hung_up, within=10)
+    assert outcome(published, caller) == ["answered"]
+    assert "CHANNEL_ANSWER" in seen.events[bystander]  # the switch did send its events
+    assert "CHANNEL_ANSWER" in seen.events[leg]
+    heard_legs = {event.unique_id for event in heard}
+    assert caller in heard_legs
+    assert bystander not in heard_legs
+    assert leg not in heard_legs  # the caller's own loopback half carries no cc_queue
+    agent_halves = {e.unique_id for e in heard if e.variable("cc_role") == "agent"}
+    assert len(agent_halves) == 2
+    assert any(event.name == "BACKGROUND_JOB" for event in heard)
+    assert all(
+        event.name == "BACKGROUND_JOB" or event.variable("cc_queue") or event.variable("cc_role")
+        for event in heard
+    )

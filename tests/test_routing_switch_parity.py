@@ -18,7 +18,7 @@ import pytest
 
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.testing import eventually
-from cc_routing.adapters.freeswitch import ROUTING_EVENTS
+from cc_routing.adapters.freeswitch import ROUTING_EVENTS, ROUTING_FILTERS, ROUTING_FORMAT
 from cc_sim.switches import SwitchUnderTest
 
 pytestmark = pytest.mark.integration
@@ -32,6 +32,8 @@ class Trace:
     legs: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     jobs: dict[str, str] = field(default_factory=dict)
     caller: str | None = None
+    strangers: int = 0
+    """Events of channels routing does not route (the caller's origin half): filtered out."""
 
     def __call__(self, event: EslEvent) -> None:
         if event.name == "BACKGROUND_JOB":
@@ -47,6 +49,7 @@ class Trace:
             name = "agent" if event.variable("cc_leg") == leg else "agent-far-half"
             self.names[leg] = name
         if name is None:
+            self.strangers += 1
             return
         self.legs[name].append(reduce(event, name))
 
@@ -76,7 +79,9 @@ async def run(switch: SwitchUnderTest, agent: str, *, then: str) -> tuple[Trace,
     client.on("*", trace)
     replies: list[str] = []
     async with client:
-        await client.events("plain", *ROUTING_EVENTS)
+        await client.events(ROUTING_FORMAT, *ROUTING_EVENTS)  # as routing subscribes
+        for header, value in ROUTING_FILTERS:
+            await client.filter(header, value)
         origin = str(uuid.uuid4())
         await client.bgapi(
             f"originate {{origination_uuid={origin},origination_caller_id_number=4930222}}"
@@ -112,6 +117,7 @@ async def run(switch: SwitchUnderTest, agent: str, *, then: str) -> tuple[Trace,
             await client.bgapi(f"uuid_kill {origin}")
         await eventually(lambda: trace.ended("caller") and trace.ended("agent"), within=10)
         await asyncio.sleep(0.3)
+    assert trace.strangers == 0
     return trace, replies
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cc_common.esl.protocol import Frame, FrameParser, decode_value, encode_value
+from cc_common.esl.event import event_from_json
+from cc_common.esl.protocol import (
+    Frame,
+    FrameParser,
+    ProtocolError,
+    decode_value,
+    encode_value,
+)
 
 
 def test_header_names_compare_case_insensitively_as_in_libesl() -> None:
@@ -54,3 +61,38 @@ def test_values_encode_like_switch_url_encode(value: str, encoded: str) -> None:
 def test_bad_utf8_in_a_value_is_replaced_not_fatal() -> None:
     assert decode_value(b"Jos%E9") == "Jos\ufffd"
     assert decode_value(b"%ZZ%") == "%ZZ%"
+
+
+def test_a_json_event_keeps_repeated_headers_in_order() -> None:
+    # The common case (every member text, no _body) takes the members as they come.
+    event = event_from_json(
+        b'{"Event-Name":"CHANNEL_HANGUP_COMPLETE","Hangup-Cause":"NORMAL_CLEARING",'
+        b'"variable_cc_queue":"support","Hangup-Cause":"USER_BUSY"}'
+    )
+    assert event.headers == (
+        ("Event-Name", "CHANNEL_HANGUP_COMPLETE"),
+        ("Hangup-Cause", "NORMAL_CLEARING"),
+        ("variable_cc_queue", "support"),
+        ("Hangup-Cause", "USER_BUSY"),
+    )
+    assert event.hangup_cause == "NORMAL_CLEARING"
+    assert event.body == ""
+
+
+def test_a_json_event_sets_its_body_and_arrays_apart() -> None:
+    job = event_from_json(b'{"Event-Name":"BACKGROUND_JOB","Job-UUID":"j1","_body":"+OK a\\n"}')
+    assert job.headers == (("Event-Name", "BACKGROUND_JOB"), ("Job-UUID", "j1"))
+    assert job.body == "+OK a\n"
+    mixed = event_from_json(b'{"Event-Name":"X","variable_DP_MATCH":["a","b"],"Count":3}')
+    assert mixed.headers == (
+        ("Event-Name", "X"),
+        ("variable_DP_MATCH", "ARRAY::a|:b"),
+        ("Count", "3"),
+    )
+    assert mixed.get_array("variable_DP_MATCH") == ["a", "b"]
+
+
+def test_a_json_document_that_is_no_object_is_refused() -> None:
+    for document in (b'["Event-Name"]', b'"CHANNEL_PARK"', b"{"):
+        with pytest.raises(ProtocolError):
+            event_from_json(document)

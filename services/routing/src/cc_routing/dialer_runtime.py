@@ -23,7 +23,7 @@ from cc_common.esl import EslEvent, InboundClient
 from cc_common.logging import get_logger
 from cc_proto import EventData, make_event
 from cc_routing.adapters.dialer_freeswitch import AVMD_BEEP, DialerInput, classify, to_esl
-from cc_routing.adapters.freeswitch import event_time, failure_cause
+from cc_routing.adapters.freeswitch import ROUTING_FORMAT, event_time, failure_cause
 from cc_routing.dialer.calls import (
     AdoptedCall,
     Bridge,
@@ -177,7 +177,7 @@ class DialerRuntime:
         for name in DIALER_EVENTS:
             self._listeners.append(client.on(name, self.on_event))
         self._listeners.append(client.on(f"CUSTOM {AVMD_BEEP}", self.on_event))
-        await client.events("plain", *DIALER_EVENTS, "CUSTOM", AVMD_BEEP)
+        await client.events(ROUTING_FORMAT, *DIALER_EVENTS, "CUSTOM", AVMD_BEEP)
         async with self._lock:
             now = self.clock()
             for call in adopted:

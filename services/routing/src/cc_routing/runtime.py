@@ -24,8 +24,11 @@ from cc_common.db import Database, Outbox, OutboxRelay
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.logging import get_logger, log_context
 from cc_routing.adapters import store as store_module
+from cc_routing.adapters.dialer_freeswitch import AVMD_BEEP
 from cc_routing.adapters.freeswitch import (
     ROUTING_EVENTS,
+    ROUTING_FILTERS,
+    ROUTING_FORMAT,
     AgentAnswered,
     AgentLegEnded,
     BadCall,
@@ -434,8 +437,14 @@ class RoutingRuntime:
             client.on(name, self.on_event)
 
     async def subscribe(self, client: InboundClient) -> None:
-        """Ask FreeSWITCH for the events routing needs (restored by the client on reconnect)."""
-        await client.events("plain", *ROUTING_EVENTS)
+        """Ask FreeSWITCH for the events routing needs (restored by the client on reconnect).
+
+        The dialer shares this connection (filters hold for the whole connection), so its
+        machine-detection event passes too; its legs carry ``cc_role`` like routing's.
+        """
+        await client.events(ROUTING_FORMAT, *ROUTING_EVENTS)
+        for header, value in (*ROUTING_FILTERS, ("Event-Subclass", AVMD_BEEP)):
+            await client.filter(header, value)
 
     async def on_event(self, event: EslEvent) -> None:
         """React to one FreeSWITCH event with the core, at FreeSWITCH's time."""

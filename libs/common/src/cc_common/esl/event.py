@@ -10,6 +10,7 @@ carries Hangup-Cause twice) and arrays in the plain form ``ARRAY::a|:b``.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -229,11 +230,14 @@ def event_from_plain(body: bytes) -> EslEvent:
 def event_from_json(body: bytes) -> EslEvent:
     """Decode a ``text/event-json`` body; bad JSON is a ProtocolError, never a crash."""
     try:
-        pairs = json.loads(body.decode("utf-8", errors="replace"), object_pairs_hook=_keep_pairs)
+        pairs = _DECODER.decode(body.decode("utf-8", errors="replace"))
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"event JSON does not parse: {exc}") from None
     if not isinstance(pairs, _Pairs):
         raise ProtocolError("event JSON is not an object")
+    # A channel event is all text with no _body: take its members as they are, in C.
+    if set(map(type, map(_VALUE, pairs))) <= _TEXT and not any(map(_PRIVATE, map(_NAME, pairs))):
+        return EslEvent(tuple(pairs), "")
     headers: list[tuple[str, str]] = []
     text = ""
     for name, value in pairs:
@@ -254,6 +258,14 @@ class _Pairs(list[tuple[str, Any]]):
 
 def _keep_pairs(pairs: list[tuple[str, Any]]) -> _Pairs:
     return _Pairs(pairs)
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_keep_pairs)
+"""One decoder for every event: ``json.loads`` with a hook builds a new one on each call."""
+_NAME = operator.itemgetter(0)
+_VALUE = operator.itemgetter(1)
+_PRIVATE = operator.methodcaller("startswith", "_")
+_TEXT = frozenset({str})
 
 
 def _scalar(value: Any) -> str:

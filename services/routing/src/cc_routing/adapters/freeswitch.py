@@ -63,6 +63,20 @@ ROUTING_EVENTS = (
 )
 """What routing subscribes to; everything it decides follows from these."""
 
+ROUTING_FORMAT = "json"
+"""The event format routing asks for: the client decodes it about twice as fast as plain text
+(``bench/esl_parse.py``), and routing's CPU goes mostly to reading the switch's events."""
+
+ROUTING_FILTERS = (
+    ("Event-Name", "BACKGROUND_JOB"),
+    ("variable_cc_queue", "/./"),
+    (f"variable_{ROLE}", "/./"),
+)
+"""FreeSWITCH-side filters (any one passes): bgapi results, callers (``cc_queue``) and the legs
+routing or the dialer originates (``cc_role``, on both halves of a loopback pair). Every other
+channel's events -- a call before it reaches a queue, the caller's own loopback half, other
+services' channels -- :func:`classify` ignores, so the switch need not send them at all."""
+
 
 @dataclass(frozen=True, slots=True)
 class Dialplan:
