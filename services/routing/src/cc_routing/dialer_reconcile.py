@@ -49,7 +49,13 @@ from cc_routing.dialer.calls import (
 )
 from cc_routing.dialer.campaigns import Outcome
 from cc_routing.dialer_store import DialingLead
-from cc_routing.reconcile import LiveChannel, hangup_notes, read_channel, read_live_channels
+from cc_routing.reconcile import (
+    LiveChannel,
+    hangup_notes,
+    read_channel,
+    read_live_channels,
+    with_listing_lag,
+)
 
 log = get_logger(__name__)
 
@@ -142,12 +148,8 @@ async def read_recovery(api: InboundClient, dialing: Sequence[DialingLead]) -> R
     not show is looked up by that leg's UUID (derived from the lead and attempt) before it is
     judged gone.
     """
-    live = await read_live_channels(api)
-    listed = {channel.uuid for channel in live}
-    for lead in dialing:
-        leg = customer_leg(lead.lead_id, lead.attempt)
-        if leg not in listed and (channel := await read_channel(api, leg)) is not None:
-            live.append(channel)
+    legs = [customer_leg(lead.lead_id, lead.attempt) for lead in dialing]
+    live = await with_listing_lag(api, await read_live_channels(api), legs)
     return plan_recovery(dialing, live)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +122,24 @@ async def read_live_channels(api: InboundClient, *, parallel: int = 32) -> list[
     return found
 
 
+async def with_listing_lag(
+    api: InboundClient | None, live: Sequence[LiveChannel], expected: Iterable[str | None]
+) -> list[LiveChannel]:
+    """Return ``live`` plus each ``expected`` channel the listing missed but the switch has.
+
+    ``show channels`` reads FreeSWITCH's core database, which is written a moment after a
+    channel is created: a leg rung just before a restart may be missing from it while it is
+    alive (and bridged). Judged gone, its live conversation would be hung up. So every channel
+    routing's own records name is looked up by uuid before it is taken for ended.
+    """
+    listed = {channel.uuid for channel in live}
+    missing = sorted({uuid for uuid in expected if uuid and uuid not in listed})
+    if api is None or not missing:
+        return list(live)
+    found = await asyncio.gather(*(read_channel(api, uuid) for uuid in missing))
+    return [*live, *(channel for channel in found if channel is not None)]
+
+
 async def read_channel(api: InboundClient, uuid: str, callstate: str = "") -> LiveChannel | None:
     """Read one channel's routing variables; None when it is gone already."""
     reply = await api.api(f"uuid_dump {uuid} json")
@@ -181,6 +199,8 @@ async def restore(
     """
     await runtime.flushed()  # the ledger read below holds every step decided before
     stored = await read_stored(runtime.db, runtime.tenant)
+    named = [uuid for row in stored.ledger for uuid in (row.call_id, row.agent_leg)]
+    live = await with_listing_lag(api, live, named)
     alive = {channel.uuid for channel in live}
     gone = [row.call_id for row in stored.ledger if row.call_id not in alive]
     notes = await hangup_notes(api, gone) if api is not None else {}
@@ -478,6 +498,9 @@ async def resync(
     interleaves with the comparison.
     """
     snapshot_at = runtime.now() if read_at is None else read_at
+    acd = runtime.acd
+    named = [*acd.active_calls(), *(leg.offer_id for leg in acd.agent_legs())]
+    live = await with_listing_lag(api, live, named)
     alive = {channel.uuid for channel in live}
     gone = [call_id for call_id in runtime.acd.active_calls() if call_id not in alive]
     notes = await hangup_notes(api, gone) if api is not None else {}
