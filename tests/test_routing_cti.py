@@ -182,7 +182,7 @@ async def test_hold_and_resume_on_a_sip_agent_leg(
     routed_switch: tuple[SwitchUnderTest, Any, Published],
 ) -> None:
     switch, settings, published = routed_switch
-    holds: list[tuple[str, str, str]] = []
+    holds: list[tuple[str, str, str | None]] = []
     endpoint = switch.endpoint
     async with (
         watch(endpoint) as (client, seen),
