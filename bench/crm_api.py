@@ -5,7 +5,12 @@ to many connected SSE clients, read by a separate process as remote screens woul
 lag p50/p99 from publish on the bus to receipt). Uses its own database and exchange,
 removed afterwards. One JSON line per figure. ``CRM_BENCH_CALLS`` and ``CRM_BENCH_CLIENTS``
 size it (defaults 2,000 calls and 200 clients on a small machine); ``CRM_BENCH_PARTS`` picks
-the parts (``api``, ``fanout``, comma-separated; both by default)."""
+the parts (``api``, ``fanout``, ``bulk``, comma-separated; ``api,fanout`` by default).
+``bulk`` writes ``CRM_BENCH_RECORDS`` finished call records straight into metrics' table (a
+bulk load: indexes dropped, one server-side ``INSERT ... SELECT``, indexes rebuilt), then
+sends the call-record list and one call at ``CRM_BENCH_RATE`` requests per second (default
+500) for ``CRM_BENCH_RATE_SECONDS`` (default 10), open loop, latency counted from when each
+request was due."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import secrets
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 
@@ -46,6 +52,9 @@ DATABASE_URL = os.environ.get(
 CALLS = int(os.environ.get("CRM_BENCH_CALLS", "2000"))
 CLIENTS = int(os.environ.get("CRM_BENCH_CLIENTS", "200"))
 PARTS = set(os.environ.get("CRM_BENCH_PARTS", "api,fanout").split(","))
+RECORDS = int(os.environ.get("CRM_BENCH_RECORDS", "0"))
+RATE = float(os.environ.get("CRM_BENCH_RATE", "500"))
+RATE_SECONDS = float(os.environ.get("CRM_BENCH_RATE_SECONDS", "10"))
 REQUESTS = 300
 STREAM_EVENTS = 50
 TENANT = "bench"
@@ -160,6 +169,105 @@ async def api_latency(p: Platform, start: datetime, ids: list[str]) -> None:
     report("crm_api.one_call.p99", percentile(ones, 0.99), "ms")
 
 
+BULK_INSERT = """
+INSERT INTO metrics.call_records (
+    tenant, call_id, first_event_at, last_event_at, queue, offered_at, final_queue,
+    final_queue_at, ended_queue, priority, caller_number, customer_id, direction, queued,
+    agent_offers, agent_missed, legs, agent_id, agent_leg_uuid, answered_at, wait_seconds,
+    ring_seconds, left_queue_at, abandoned, callback_requested, hold_count, hold_seconds,
+    talk_seconds, wrap_up_seconds, transfers, ended_at, duration_seconds, outcome, hangup_cause,
+    hangup_by, qa_evaluations, qa_score_sum, qa_scores)
+SELECT $1, 'bulk-' || lpad(n::text, 8, '0'), at, at + interval '120 s', 'support', at,
+    'support', at, 'support', 0, '+4931' || lpad(n::text, 8, '0'), 'B' || n, 'inbound', true,
+    1, 0, '[]'::json, 'a' || (n % 50), 'leg-' || n, at + interval '7 s', 5, 2,
+    at + interval '7 s', false, false, 0, 0, 113, 0, 0, at + interval '120 s', 120,
+    'answered', 'NORMAL_CLEARING', 'caller', 0, 0, '{}'::json
+FROM (SELECT n, $2::timestamptz + n * interval '1 s' AS at
+      FROM generate_series(1, $3::bigint) AS n) AS calls
+"""
+
+
+async def bulk_load(dsn: str, start: datetime) -> datetime:
+    """Write RECORDS finished call records straight into metrics' table, as a bulk load does:
+    its indexes dropped, one server-side INSERT ... SELECT, the indexes built again, analyzed.
+    They lie in the RECORDS seconds before ``start``; return where they begin."""
+    since = start - timedelta(seconds=RECORDS + 1)
+    connection = await asyncpg.connect(dsn)
+    try:
+        indexes = await connection.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'metrics'"
+            " AND tablename = 'call_records' AND indexname NOT LIKE '%pkey'"
+        )
+        began = time.monotonic()
+        for index in indexes:
+            await connection.execute(f'DROP INDEX metrics."{index["indexname"]}"')
+        await connection.execute(BULK_INSERT, TENANT, since, RECORDS)
+        for index in indexes:
+            await connection.execute(index["indexdef"])
+        await connection.execute("ANALYZE metrics.call_records")
+        report("crm_api.bulk_load.records", RECORDS, "records")
+        report("crm_api.bulk_load.seconds", time.monotonic() - began, "s")
+    finally:
+        await connection.close()
+    return since
+
+
+async def timed_from(
+    client: httpx.AsyncClient, due: float, path: str, params: dict[str, str] | None
+) -> float | None:
+    """One request's latency from when it was due (a late send counts: no coordinated
+    omission); None for a failure (an error status or no answer in time), counted apart."""
+    try:
+        reply = await client.get(path, params=params)
+    except httpx.HTTPError:
+        return None
+    if reply.status_code != 200:
+        return None
+    return (time.monotonic() - due) * 1000
+
+
+async def at_rate(
+    p: Platform, name: str, request: Callable[[int], tuple[str, dict[str, str] | None]]
+) -> None:
+    """Send RATE requests per second for RATE_SECONDS, open loop; report latency and throughput."""
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(
+        base_url=p.url, headers=p.auth(), timeout=60, limits=limits
+    ) as client:
+        began = time.monotonic()
+        pending = []
+        for n in range(int(RATE * RATE_SECONDS)):
+            due = began + n / RATE
+            if (delay := due - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
+            path, params = request(n)
+            pending.append(asyncio.create_task(timed_from(client, due, path, params)))
+        answers = await asyncio.gather(*pending)
+        elapsed = time.monotonic() - began
+    latencies = [ms for ms in answers if ms is not None]
+    report(f"crm_api.at_rate.{name}.offered", RATE, "requests/s")
+    report(f"crm_api.at_rate.{name}.throughput", len(latencies) / elapsed, "requests/s")
+    report(f"crm_api.at_rate.{name}.failed", len(answers) - len(latencies), "requests")
+    if latencies:
+        report(f"crm_api.at_rate.{name}.p50", statistics.median(latencies), "ms")
+        report(f"crm_api.at_rate.{name}.p99", percentile(latencies, 0.99), "ms")
+
+
+async def bulk_latency(p: Platform, since: datetime) -> None:
+    """The call list (a page of 100 from a random point) and one call, over RECORDS records."""
+    end = (since + timedelta(seconds=RECORDS + 1)).isoformat()
+
+    def page(n: int) -> tuple[str, dict[str, str] | None]:
+        offset = since + timedelta(seconds=(n * 7919) % RECORDS)
+        return "/v1/calls", {"start": offset.isoformat(), "end": end, "limit": "100"}
+
+    def one(n: int) -> tuple[str, dict[str, str] | None]:
+        return f"/v1/calls/bulk-{1 + (n * 7919) % RECORDS:08d}", None
+
+    await at_rate(p, "call_list_100", page)
+    await at_rate(p, "one_call", one)
+
+
 async def wait_logged(p: Platform, count: int) -> None:
     """Wait until the crm-api has recorded ``count`` events (the loaded calls' backlog)."""
     async with asyncio.timeout(900):
@@ -213,10 +321,17 @@ def clients_process(
     pipe.close()
 
 
-async def fan_out(p: Platform, publisher: RabbitBus) -> None:
+async def fan_out(p: Platform, publisher: RabbitBus, loading_since: float) -> None:
     """CLIENTS streams of the whole tenant, read by another process (as screens elsewhere
-    would be); each event's publish-to-receipt lag per client (one monotonic clock)."""
+    would be); each event's publish-to-receipt lag per client (one monotonic clock). First,
+    how fast the recorder logged the loaded calls' events (published as fast as the bus takes
+    them, three per call)."""
     await wait_logged(p, 3 * CALLS)
+    report(
+        "crm_api.event_log.recorded_per_second",
+        3 * CALLS / (time.monotonic() - loading_since),
+        "events/s",
+    )
     sent: dict[str, float] = {}
     async with p.db.session() as session:
         newest = (await session.execute(select(func.max(event_log.c.seq)))).scalar_one() or 0
@@ -270,11 +385,15 @@ async def main() -> None:
             crm_event_poll_seconds=0.1,
         ) as p:
             start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+            loading_since = time.monotonic()
             ids = await load_calls(publisher, start)
             if "api" in PARTS:
                 await api_latency(p, start, ids)
+            if "bulk" in PARTS and RECORDS:
+                since = await bulk_load(_dsn(DATABASE_URL, name), start)
+                await bulk_latency(p, since)
             if "fanout" in PARTS:
-                await fan_out(p, publisher)
+                await fan_out(p, publisher, loading_since)
     finally:
         await publisher.close()
         connection = await aio_pika.connect(AMQP_URL)

@@ -6,12 +6,12 @@ happens next is learnt from the switch's own events, exactly as for a caller's o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import json
 from typing import Any
 
 import pytest
 
-from cc_common.bus import Bus
 from cc_common.esl import InboundClient
 from cc_common.testing import eventually
 from cc_routing.testing import (
@@ -21,12 +21,9 @@ from cc_routing.testing import (
     call_in,
     configure,
     routing,
-    routing_settings,
     watch,
 )
-from cc_sim.config import SimConfig
-from cc_sim.simulator import Simulator
-from cc_sim.switches import SwitchEndpoint, SwitchUnderTest
+from cc_sim.switches import SwitchUnderTest
 
 pytestmark = pytest.mark.integration
 
@@ -151,62 +148,95 @@ async def test_a_blind_transfer_to_a_queue_queues_the_caller_again_for_another_a
     assert (ended.data.outcome.value, ended.agent_id) == ("answered", "bob")  # type: ignore[attr-defined]
 
 
-async def test_hold_and_resume_on_a_sip_agent_leg_of_the_simulator(
-    pg_url: str,
-    amqp_url: str,
-    make_rabbit_bus: Callable[..., Any],
-    unique_name: Callable[[str], str],
-    rabbit_cleanup: Any,
+def sip_agent_phone(switch: SwitchUnderTest) -> str:
+    """A SIP agent phone that answers at once: on the simulator a registered ``user/1001``; on
+    the real switch a SIP call to its own external profile, extension 7303 (hold needs a SIP
+    leg: it is a re-INVITE to the phone, which a loopback leg has none of)."""
+    if switch.simulator is not None:
+        switch.simulator.register_agent("1001", answer_delay=(0.2, 0.3))
+        return "user/1001"
+    return f"sofia/internal/7303@127.0.0.1:{switch.endpoint.sip_ext_port}"
+
+
+async def sip_call_in(client: InboundClient, switch: SwitchUnderTest) -> None:
+    """Place a caller: on the real switch over SIP (a carrier's call is a SIP leg, and the
+    music on hold FreeSWITCH plays to it is what the test listens for), else as call_in."""
+    if switch.real is None:
+        await call_in(client)
+        return
+    target = f"sofia/internal/7200@127.0.0.1:{switch.endpoint.sip_ext_port}"
+    await client.bgapi(f"originate {{origination_caller_id_number=4930111}}{target} &park()")
+
+
+async def call_state(client: InboundClient, leg: str) -> str:
+    """Return the leg's call state as the switch's own ``uuid_dump`` reports it."""
+    dump = (await client.api(f"uuid_dump {leg} json")).text
+    state: str = json.loads(dump)["Channel-Call-State"]
+    return state
+
+
+HOLD_EVENTS = ("CHANNEL_HOLD", "CHANNEL_UNHOLD", "PLAYBACK_START", "PLAYBACK_STOP")
+
+
+async def test_hold_and_resume_on_a_sip_agent_leg(
+    routed_switch: tuple[SwitchUnderTest, Any, Published],
 ) -> None:
-    """Simulator only: hold needs a SIP leg (the agent's phone), which the real test switch
-    has no registered phone for; loopback legs cannot be taken off hold there."""
-    observer: Bus = await make_rabbit_bus()
-    published = Published()
-    tenant = unique_name("t")[:40]
-    queue = rabbit_cleanup.queue(unique_name("published"))
-    await observer.consume(queue, bindings=[f"{tenant}.#"], handler=published, concurrency=1)
-    async with Simulator(SimConfig(esl_port=0)) as simulator:
-        simulator.register_agent("1001", answer_delay=(0.2, 0.3))
-        endpoint = SwitchEndpoint("sim", "127.0.0.1", simulator.esl_port)
-        settings = routing_settings(
-            endpoint,
-            tenant=tenant,
-            pg_url=pg_url,
-            amqp_url=amqp_url,
-            exchange=observer._exchange_name,  # type: ignore[attr-defined]
+    switch, settings, published = routed_switch
+    holds: list[tuple[str, str, str | None]] = []
+    endpoint = switch.endpoint
+    async with (
+        watch(endpoint) as (client, seen),
+        InboundClient(endpoint.host, endpoint.esl_port, endpoint.password) as hold_log,
+        routing(settings) as instance,
+    ):
+        hold_log.on(
+            "*", lambda e: holds.append((e.name, e.unique_id or "", e.get("Playback-File-Path")))
         )
-        holds: list[tuple[str, str]] = []
-        async with (
-            watch(endpoint) as (client, seen),
-            InboundClient(endpoint.host, endpoint.esl_port, endpoint.password) as hold_log,
-            routing(settings) as instance,
-        ):
-            hold_log.on("*", lambda e: holds.append((e.name, e.unique_id or "")))
-            await hold_log.events("plain", "CHANNEL_HOLD", "CHANNEL_UNHOLD")
-            await configure(instance.api, {"alice": "user/1001"})
-            await call_in(client)
-            await eventually(lambda: bool(seen.callers), within=15)
-            caller = seen.callers[0]
-            await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
-            [answered] = published.of("call.answered", caller)
-            agent_leg = answered.data.agent_leg_uuid  # type: ignore[attr-defined]
-            assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 409
-            assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 202
-            await eventually(lambda: ("CHANNEL_HOLD", agent_leg) in holds, within=15)
-            assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 409
-            await eventually(lambda: bool(published.of("call.held", caller)), within=15)
-            assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 202
-            await eventually(lambda: ("CHANNEL_UNHOLD", agent_leg) in holds, within=15)
-            await eventually(lambda: bool(published.of("call.resumed", caller)), within=15)
-            assert (
-                await instance.api.post(f"/v1/calls/{caller}/hangup", json={})
-            ).status_code == 202
-            await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
-            assert list(instance.service.runtime.recent_problems) == []
+        await hold_log.events("plain", *HOLD_EVENTS)
+        await configure(instance.api, {"alice": sip_agent_phone(switch)})
+        await sip_call_in(client, switch)
+        await eventually(lambda: bool(seen.callers), within=15)
+        caller = seen.callers[0]
+        await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
+        [answered] = published.of("call.answered", caller)
+        agent_leg = answered.data.agent_leg_uuid  # type: ignore[attr-defined]
+        await eventually(lambda: any(caller in pair for pair in seen.bridges), within=15)
+        # FreeSWITCH's bridge runs a broadcast (the hold music) only once media has flowed
+        # (its lead frames): an agent talks a moment before a hold, and so does this test.
+        await asyncio.sleep(1)
+        music = ("PLAYBACK_START", caller, "local_stream://moh")
+        held_at = len(holds)  # the queue's own music (while waiting) played before this
+        assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 409
+        assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 202
+        await eventually(lambda: ("CHANNEL_HOLD", agent_leg, None) in holds, within=15)
+        assert await call_state(client, agent_leg) == "HELD"
+        await eventually(lambda: music in holds[held_at:], within=15)  # the caller hears it
+        assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 409
+        await eventually(lambda: bool(published.of("call.held", caller)), within=15)
+        assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 202
+        await eventually(lambda: ("CHANNEL_UNHOLD", agent_leg, None) in holds, within=15)
+        stopped = ("PLAYBACK_STOP", caller, "local_stream://moh")
+        await eventually(lambda: stopped in holds[held_at:], within=15)  # and no longer
+        resumed_at = len(holds)
+        await eventually(lambda: bool(published.of("call.resumed", caller)), within=15)
+        assert await call_state(client, agent_leg) == "ACTIVE"
+        bridged = (await client.api(f"uuid_getvar {agent_leg} bridge_uuid")).text.strip()
+        assert bridged == caller  # still talking to the caller after the hold
+        assert caller not in seen.hung_up
+        assert agent_leg not in seen.hung_up
+        view = (await instance.api.get(f"/v1/calls/{caller}")).json()
+        assert (view["status"], view["agent_id"]) == ("connected", "alice")
+        assert (await instance.api.post(f"/v1/calls/{caller}/hangup", json={})).status_code == 202
+        await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
+        assert list(instance.service.runtime.recent_problems) == []
+    assert holds[held_at:].count(music) == 1  # played once, for the hold only
+    assert music not in holds[resumed_at:]  # never over the conversation after the resume
     [resumed] = published.of("call.resumed", caller)
     [ended] = published.of("call.ended", caller)
     assert resumed.data.hold_seconds > 0  # type: ignore[attr-defined]
     assert ended.data.hold_seconds == resumed.data.hold_seconds  # type: ignore[attr-defined]
+    events = published.by_call[caller]
+    assert events.index("call.held") < events.index("call.resumed") < events.index("call.ended")
 
 
 async def answered_with_a_free_agent(

@@ -334,3 +334,21 @@ async def test_configuration_changes_reach_routing_without_a_restart(
         assert "a1" not in acd.agent_ids()
         assert (await api.delete("/v1/queues/support")).status_code == 204
         assert "support" not in acd.queue_names()
+
+
+async def test_a_staffing_plan_too_costly_to_compute_is_a_422_with_the_reason(
+    running: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Metrics refuses a plan it cannot compute in its time limit (here 2 s) with a 422; the
+    # crm-api waits for that answer even when its other calls time out sooner (here 1 s).
+    monkeypatch.setenv("CC_METRICS_STAFFING_SECONDS", "2")
+    start = datetime(2025, 3, 3, tzinfo=UTC)
+    starts = [(start + timedelta(minutes=15 * n)).isoformat() for n in range(100)]
+    # 9,000 Erlangs an interval: thousands of Erlang steps for each agent count tried
+    heavy = [{"start": at, "calls": 9000, "aht_seconds": 900} for at in starts]
+    async with running(crm_upstream_timeout_seconds=1) as p, p.client() as client:
+        reply = await client.post("/v1/staffing", json={"intervals": heavy}, timeout=60)
+        assert reply.status_code == 422, reply.text
+        assert "longer than 2 s to compute" in reply.json()["detail"]
+        light = {"intervals": [{"start": starts[0], "calls": 120, "aht_seconds": 240}]}
+        assert (await client.post("/v1/staffing", json=light)).status_code == 200

@@ -12,6 +12,7 @@ from cc_common.app import create_service_app, open_bus, open_database
 from cc_common.db import Database
 from cc_crm_api.adapters import keys as key_store
 from cc_crm_api.adapters.db import SCHEMA
+from cc_crm_api.adapters.events import BATCH_MAX as RECORDER_BATCH
 from cc_crm_api.adapters.events import EventRecorder, Recorded
 from cc_crm_api.adapters.idempotency import IdempotencyMiddleware
 from cc_crm_api.adapters.sealing import SecretBox
@@ -108,6 +109,8 @@ def create_app(
             clock=clock,
             on_recorded=recorded,
         )
+        recorder.start()
+        stack.push_async_callback(recorder.stop)
         bus = await open_bus(app, stack, settings, service="crm-api")
         subscription = await bus.consume(
             settings.consumer_queue,
@@ -117,6 +120,7 @@ def create_app(
                 f"{settings.tenant}.survey.*",
             ],
             handler=recorder.handle,
+            concurrency=RECORDER_BATCH,  # handlers wait for their batch: let a batch fill
         )
         stack.push_async_callback(subscription.cancel)
 

@@ -32,6 +32,14 @@ class CrmApiSettings(ServiceSettings):
         description="Base URL of the recording service's internal API (QA evaluations).",
     )
     crm_upstream_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    crm_staffing_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=900,
+        description="Timeout of a staffing plan at metrics: above metrics' own time limit "
+        "(CC_METRICS_STAFFING_SECONDS, 20 s), so a plan too costly to compute is its 422, "
+        "not a timeout here.",
+    )
     crm_rate_limit_per_second: float = Field(
         default=50.0, gt=0, description="Sustained requests per second allowed to one API key."
     )

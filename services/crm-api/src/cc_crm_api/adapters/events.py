@@ -1,15 +1,22 @@
 """Domain events from the bus into the crm-api: the replay log, call contexts, webhook deliveries.
 
-One transaction per event: it is claimed (idempotent against redelivery), given the next log
-sequence number under a transaction lock (so rows become visible in sequence order and a
-stream that follows the log never skips one), and fanned out to the webhook subscriptions
-that want it. The log is bounded: the oldest rows beyond the configured size are pruned.
-Once committed, the row is handed to ``on_recorded`` (this process's streams take it from
-there, without reading it back) with whether it queued webhook deliveries.
+Events are group-committed: each bus handler queues its event and waits until the transaction
+that carries it commits (only then does the bus ack it). One writer takes what is waiting
+(up to ``BATCH_MAX``, after a short linger) into one transaction: the events are claimed
+(idempotent against redelivery), given the next log sequence numbers in arrival order under a
+transaction lock (so rows become visible in sequence order, a batch all at once, and a stream
+that follows the log never skips one), and fanned out to the webhook subscriptions that want
+them. A batch the database refuses is split in halves and retried, so only the event at fault fails
+(and is redelivered, then dead-lettered, by the bus). The log is bounded: the oldest rows beyond
+the configured size are pruned. Once committed, each row is handed to ``on_recorded`` in
+sequence order (this process's streams take it from there, without reading it back) with
+whether it queued webhook deliveries.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 import zlib
@@ -21,7 +28,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cc_common.db import Database, claim_event, upsert
+from cc_common.db import Database, claim_events, upsert
 from cc_crm_api.adapters import config as store
 from cc_crm_api.adapters.db import call_contexts, deliveries, event_log, kit, webhooks
 from cc_crm_api.core.events import (
@@ -38,6 +45,10 @@ from cc_proto import Envelope, EventData
 CONSUMER = "crm-api"
 LOG_LOCK = zlib.crc32(b"cc-crm-api:event-log")
 PRUNE_EVERY = 200
+BATCH_MAX = 256
+"""Events per transaction at most; also how many the bus hands this consumer at once."""
+LINGER_SECONDS = 0.002
+"""How long a batch that is not full waits for more events (a burst commits together)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,14 @@ class Recorded:
     seq: int
     document: dict[str, Any]
     deliveries: bool
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """An event its bus handler is waiting to see committed."""
+
+    event: Envelope[EventData]
+    done: asyncio.Future[None]
 
 
 class EventRecorder:
@@ -60,31 +79,98 @@ class EventRecorder:
         log_size: int,
         clock: Callable[[], datetime],
         on_recorded: Callable[[Recorded], None],
+        batch_max: int = BATCH_MAX,
+        linger_seconds: float = LINGER_SECONDS,
     ) -> None:
         self._db = db
         self._tenant = tenant
         self._log_size = log_size
         self._clock = clock
         self._on_recorded = on_recorded
+        self._batch_max = batch_max
+        self._linger = linger_seconds
         self._since_prune = 0
+        self._waiting: list[_Waiting] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Run the batch writer in the background."""
+        self._task = asyncio.create_task(self._run(), name="crm-event-recorder")
+
+    async def stop(self) -> None:
+        """Stop the batch writer; events still waiting stay unacked and are redelivered."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for waiting in self._waiting:
+            waiting.done.cancel()
+        self._waiting.clear()
 
     async def handle(self, event: Envelope[EventData]) -> None:
-        """Record one event (a redelivered one changes nothing)."""
+        """Bus handler: return once the event is committed (a redelivered one changes nothing)."""
         if event.tenant != self._tenant or event.type.split(".")[0] not in STREAMED_AGGREGATES:
             return
-        async with self._db.session() as session:
-            if not await claim_event(
-                session, table=kit.processed_events, consumer=CONSUMER, event_id=event.id
-            ):
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(event, done))
+        self._wakeup.set()
+        await done
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            if len(self._waiting) < self._batch_max and self._linger:
+                await asyncio.sleep(self._linger)
+            batch = [w for w in self._waiting[: self._batch_max] if not w.done.done()]
+            self._waiting = self._waiting[self._batch_max :]
+            if not self._waiting:
+                self._wakeup.clear()
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[_Waiting]) -> None:
+        """Commit a batch, then release its handlers; single out an event that breaks it."""
+        try:
+            rows = await self._record_batch([w.event for w in batch])
+        except Exception as exc:  # the bus retries, then dead-letters, the event at fault
+            if len(batch) == 1:
+                if not batch[0].done.done():
+                    batch[0].done.set_exception(exc)
                 return
+            half = len(batch) // 2  # halves, in order: the rest commits in few transactions
+            await self._commit(batch[:half])
+            await self._commit(batch[half:])
+            return
+        for row in rows:
+            self._on_recorded(row)
+        for waiting in batch:
+            if not waiting.done.done():
+                waiting.done.set_result(None)
+
+    async def _record_batch(self, events: list[Envelope[EventData]]) -> list[Recorded]:
+        async with self._db.session() as session:
+            fresh = await claim_events(
+                session,
+                table=kit.processed_events,
+                consumer=CONSUMER,
+                event_ids=[e.id for e in events],
+            )
+            if not fresh:
+                return []
             if self._db.is_postgres:
                 await session.execute(select(func.pg_advisory_xact_lock(LOG_LOCK)))
-            recorded = await self._record(session, event)
-            self._since_prune += 1
+            rows = []
+            for event in events:
+                if event.id in fresh:
+                    fresh.discard(event.id)  # the same event twice in a batch: logged once
+                    rows.append(await self._record(session, event))
+            self._since_prune += len(rows)
             if self._since_prune >= PRUNE_EVERY:
                 self._since_prune = 0
                 await self._prune(session)
-        self._on_recorded(recorded)
+        return rows
 
     async def _record(self, session: AsyncSession, event: Envelope[EventData]) -> Recorded:
         context = await self._context(session, event)

@@ -53,15 +53,23 @@ class Upstream:
         json: Any = None,
         params: Any = None,
         missing_ok: bool = False,
+        wait_seconds: float | None = None,
     ) -> httpx.Response:
-        """Send one request; raise HTTPException for anything but success (or a 404 if allowed)."""
+        """Send one request; raise HTTPException for anything but success (or a 404 if allowed).
+
+        ``wait_seconds`` replaces the client's timeout for a call known to take longer."""
+        wait = httpx.USE_CLIENT_DEFAULT if wait_seconds is None else httpx.Timeout(wait_seconds)
         try:
             try:
-                reply = await self._client.request(method, path, json=json, params=params)
+                reply = await self._client.request(
+                    method, path, json=json, params=params, timeout=wait
+                )
             except (httpx.RemoteProtocolError, httpx.ReadError):
                 if method not in RETRIED:
                     raise
-                reply = await self._client.request(method, path, json=json, params=params)
+                reply = await self._client.request(
+                    method, path, json=json, params=params, timeout=wait
+                )
         except httpx.HTTPError as exc:
             log.warning("upstream.unreachable", service=self.name, error=repr(exc))
             raise HTTPException(

@@ -227,6 +227,13 @@ example(
 
 @router.post("/staffing", response_model=StaffingOut, tags=["reports"], responses=errors())
 async def staffing(body: StaffingIn, runtime: RuntimeDep, _: Reader) -> StaffingOut:
-    """Agents needed per interval for a forecast and a service-level target."""
-    reply = await runtime.metrics.call("POST", "/staffing", json=body.model_dump(mode="json"))
+    """Agents needed per interval for a forecast and a service-level target. 422 with the
+    reason when no staffing meets it or the plan is too costly to compute in metrics' time
+    limit (send fewer intervals)."""
+    reply = await runtime.metrics.call(
+        "POST",
+        "/staffing",
+        json=body.model_dump(mode="json"),
+        wait_seconds=runtime.settings.crm_staffing_timeout_seconds,  # metrics' 422 comes first
+    )
     return StaffingOut.model_validate(reply.json())
