@@ -14,7 +14,7 @@ import pytest
 
 from cc_common.db import Database
 from cc_common.db.migrations import upgrade
-from cc_common.esl import InboundClient
+from cc_common.esl import EslEvent, InboundClient
 from cc_common.testing import eventually
 from cc_proto import Envelope, EventData
 from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
@@ -258,10 +258,10 @@ async def _customers_hang_up(runtime: DialerRuntime, client: InboundClient) -> N
 
 @asynccontextmanager
 async def machine_detecting(
-    kind: str, request: pytest.FixtureRequest, pg_url: str, number: str
+    kind: str, request: pytest.FixtureRequest, pg_url: str, number: str, **settings: Any
 ) -> AsyncIterator[tuple[DialerStore, DialerRuntime, list[EventData], InboundClient]]:
     """A campaign with answering-machine detection on, one agent (7303), dialling ``number``."""
-    db, store = await campaign_with(pg_url, [number], detect_machines=True)
+    db, store = await campaign_with(pg_url, [number], detect_machines=True, **settings)
     published: list[EventData] = []
 
     async def publish(data: EventData, at: float) -> None:
@@ -300,9 +300,44 @@ async def test_an_answering_machine_is_taken_from_the_agent_and_hung_up(
         assert not settled.live
         assert not runtime.held_agents()
         assert not any(isinstance(d, DialerDropped) for d in published)
+        assert len([d for d in published if isinstance(d, DialerConnected)]) == 1  # before it
         lead = await store.lead(settled.lead_id)
         assert lead["status"] == "ready"  # tried again later (machine: 2 attempts)
         assert lead["last_outcome"] == Outcome.MACHINE
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_an_answering_machine_is_left_the_campaigns_message(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    """With ``machine_action: message`` the beep takes the machine back from the agent (whose
+    leg ends) and the machine hears the message; its end settles the attempt as machine."""
+    message = "prompts/goodbye.wav"
+    async with machine_detecting(
+        kind, request, pg_url, MACHINE, machine_action="message", machine_message=message
+    ) as (_, runtime, _published, client):
+        played: list[str | None] = []
+
+        async def playback(event: EslEvent) -> None:
+            if (event.get("Playback-File-Path") or "").endswith(message):  # the real one is
+                played.append(event.unique_id)  # under the sounds directory
+
+        client.on("PLAYBACK_START", playback)
+        await client.events("plain", "PLAYBACK_START")
+        floor = runtime.floor
+        assert floor is not None
+        await eventually(
+            lambda: any(c.state is LegState.MACHINE for c in floor.legs.values()), within=30
+        )
+        (leg,) = floor.legs
+        await eventually(lambda: leg in played, within=10, poll=0.1)
+        await eventually(lambda: list(floor.ready) == ["a1"], within=10, poll=0.2)
+        assert not runtime.held_agents()  # the agent's leg is gone, the machine's is not
+        assert leg in floor.legs
+        await client.bgapi(f"uuid_kill {leg} NORMAL_CLEARING")
+        await eventually(lambda: len(runtime.settled) == 1, within=20, poll=0.2)
+        (settled,) = runtime.settled
+        assert settled.outcome is Outcome.MACHINE
 
 
 @pytest.mark.parametrize("kind", switch_kinds())

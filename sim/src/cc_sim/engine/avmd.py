@@ -37,7 +37,16 @@ def beep_seconds(path: str) -> tuple[float, float] | None:
 
 
 def app_avmd_start(sw: Switch, sess: Session, run: AppRun) -> bool:
-    """Start listening for a beep on this channel: fires ``CUSTOM avmd::start``."""
+    """Start listening for a beep on this channel: fires ``CUSTOM avmd::start``.
+
+    As mod_avmd.conf's defaults: an outbound channel listens unless ``outbound_channel=0``, an
+    inbound one only with ``inbound_channel=1`` (otherwise the module logs "Can't set
+    direction" and does not start).
+    """
+    options = dict(part.partition("=")[::2] for part in run.data.split(",") if "=" in part)
+    side, default = ("outbound", "1") if sess.channel.direction == "outbound" else ("inbound", "0")
+    if options.get(f"{side}_channel", default).strip() not in {"1", "true"}:
+        return True
     sess.avmd = "listening"
     sw.fire("CUSTOM", subclass="avmd::start", post=_headers(sess))
     return True
