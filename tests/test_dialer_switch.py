@@ -14,7 +14,7 @@ import pytest
 
 from cc_common.db import Database
 from cc_common.db.migrations import upgrade
-from cc_common.esl import InboundClient
+from cc_common.esl import EslEvent, InboundClient
 from cc_common.testing import eventually
 from cc_proto import Envelope, EventData
 from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
@@ -31,7 +31,10 @@ pytestmark = pytest.mark.integration
 
 # The real test switch's extensions (tests/fs-overlay adds 7321, 7322 and 7331), mirrored in the
 # simulator: 7301 answers after 1 s and parks, 7302 never answers, 7303 (the agent) answers at
-# once, 7321 and 7322 answer after ringing 2 s and 4 s, 7331 is busy.
+# once, 7321 and 7322 answer after ringing 2 s and 4 s, 7331 is busy, 7341 is an answering
+# machine (a greeting, then a 1 kHz beep), 7342 a live person (the greeting, no beep).
+GREETING = "playback:silence_stream://500;playback:prompts/welcome.wav@1s.wav"
+BEEP = "playback:tone_stream://%(1000,0,1000)"
 SIM_ROUTES = (
     ("default", "7301", tuple(parse_actions("sleep:1000;answer;park"))),
     ("default", "7302", tuple(parse_actions("park"))),
@@ -39,9 +42,12 @@ SIM_ROUTES = (
     ("default", "7321", tuple(parse_actions("ring_ready;sleep:2000;answer;park"))),
     ("default", "7322", tuple(parse_actions("ring_ready;sleep:4000;answer;park"))),
     ("default", "7331", tuple(parse_actions("hangup:USER_BUSY"))),
+    ("default", "7341", tuple(parse_actions(f"answer;{GREETING};{BEEP};park"))),
+    ("default", "7342", tuple(parse_actions(f"answer;{GREETING};park"))),
 )
 ANSWERS, NEVER, BUSY, BLOCKED = "+33142687301", "+33142687302", "+33142687331", "+33142687399"
 LATER, LATEST = "+33142687321", "+33142687322"
+MACHINE, PERSON = "+33142687341", "+33142687342"
 
 
 def dial_string(number: str) -> str:
@@ -67,7 +73,9 @@ async def esl_client(kind: str, request: pytest.FixtureRequest) -> AsyncIterator
         real.cli("hupall NORMAL_CLEARING")
 
 
-async def campaign_with(pg_url: str, numbers: list[str]) -> tuple[Database, DialerStore]:
+async def campaign_with(
+    pg_url: str, numbers: list[str], **settings: Any
+) -> tuple[Database, DialerStore]:
     """A running progressive campaign with one agent and these numbers on its list."""
     db = Database(pg_url, schemas=["routing"])
     await upgrade(db, "cc_routing")
@@ -82,7 +90,9 @@ async def campaign_with(pg_url: str, numbers: list[str]) -> tuple[Database, Dial
             retries={
                 Outcome.BUSY: RetryRule(delay_seconds=3600, max_attempts=3),
                 Outcome.NO_ANSWER: RetryRule(delay_seconds=3600, max_attempts=3),
+                Outcome.MACHINE: RetryRule(delay_seconds=7200, max_attempts=2),
             },
+            **settings,
         )
     )
     await store.put_list(ListSettings("l1", "renewals", "FR"))
@@ -244,3 +254,104 @@ async def _customers_hang_up(runtime: DialerRuntime, client: InboundClient) -> N
         for leg, call in list(runtime.floor.legs.items()):
             if call.state is LegState.CONNECTED:
                 await client.bgapi(f"uuid_kill {leg} NORMAL_CLEARING")
+
+
+@asynccontextmanager
+async def machine_detecting(
+    kind: str, request: pytest.FixtureRequest, pg_url: str, number: str, **settings: Any
+) -> AsyncIterator[tuple[DialerStore, DialerRuntime, list[EventData], InboundClient]]:
+    """A campaign with answering-machine detection on, one agent (7303), dialling ``number``."""
+    db, store = await campaign_with(pg_url, [number], detect_machines=True, **settings)
+    published: list[EventData] = []
+
+    async def publish(data: EventData, at: float) -> None:
+        published.append(data)
+
+    async with esl_client(kind, request) as client:
+        runtime = DialerRuntime(
+            store,
+            "renewals",
+            {"a1": "loopback/7303/default"},
+            dial_string=dial_string,
+            publish=publish,
+        )
+        await runtime.start(client)
+        try:
+            yield store, runtime, published, client
+        finally:
+            await runtime.stop()
+            await db.dispose()
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_an_answering_machine_is_taken_from_the_agent_and_hung_up(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    """mod_avmd hears the beep after the greeting: the machine was bridged to the agent at once
+    (2-second rule); the beep takes it back: hung up, outcome machine, retried by its rule, the
+    agent free again and nobody counted abandoned."""
+    async with machine_detecting(kind, request, pg_url, MACHINE) as (store, runtime, published, _):
+        await eventually(lambda: len(runtime.settled) == 1, within=30, poll=0.2)
+        floor = runtime.floor
+        assert floor is not None
+        await eventually(lambda: list(floor.ready) == ["a1"], within=10, poll=0.2)
+        (settled,) = runtime.settled
+        assert settled.outcome is Outcome.MACHINE
+        assert not settled.live
+        assert not runtime.held_agents()
+        assert not any(isinstance(d, DialerDropped) for d in published)
+        assert len([d for d in published if isinstance(d, DialerConnected)]) == 1  # before it
+        lead = await store.lead(settled.lead_id)
+        assert lead["status"] == "ready"  # tried again later (machine: 2 attempts)
+        assert lead["last_outcome"] == Outcome.MACHINE
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_an_answering_machine_is_left_the_campaigns_message(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    """With ``machine_action: message`` the beep takes the machine back from the agent (whose
+    leg ends) and the machine hears the message; its end settles the attempt as machine."""
+    message = "prompts/goodbye.wav"
+    async with machine_detecting(
+        kind, request, pg_url, MACHINE, machine_action="message", machine_message=message
+    ) as (_, runtime, _published, client):
+        played: list[str | None] = []
+
+        async def playback(event: EslEvent) -> None:
+            if (event.get("Playback-File-Path") or "").endswith(message):  # the real one is
+                played.append(event.unique_id)  # under the sounds directory
+
+        client.on("PLAYBACK_START", playback)
+        await client.events("plain", "PLAYBACK_START")
+        floor = runtime.floor
+        assert floor is not None
+        await eventually(
+            lambda: any(c.state is LegState.MACHINE for c in floor.legs.values()), within=30
+        )
+        (leg,) = floor.legs
+        await eventually(lambda: leg in played, within=10, poll=0.1)
+        await eventually(lambda: list(floor.ready) == ["a1"], within=10, poll=0.2)
+        assert not runtime.held_agents()  # the agent's leg is gone, the machine's is not
+        assert leg in floor.legs
+        await client.bgapi(f"uuid_kill {leg} NORMAL_CLEARING")
+        await eventually(lambda: len(runtime.settled) == 1, within=20, poll=0.2)
+        (settled,) = runtime.settled
+        assert settled.outcome is Outcome.MACHINE
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_a_live_person_stays_with_the_agent_with_machine_detection_on(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    """The same greeting without a beep: mod_avmd never fires, the call stays connected."""
+    async with machine_detecting(kind, request, pg_url, PERSON) as (_, runtime, published, client):
+        connected = await _connected(runtime, published)
+        assert connected is not None
+        await asyncio.sleep(3)  # the greeting (1.5 s) is over: a beep would have come
+        assert runtime.floor is not None
+        assert runtime.floor.legs[connected].state is LegState.CONNECTED
+        await client.bgapi(f"uuid_kill {connected} NORMAL_CLEARING")
+        await eventually(lambda: len(runtime.settled) == 1, within=20, poll=0.2)
+        (settled,) = runtime.settled
+        assert settled.outcome is Outcome.CONNECTED

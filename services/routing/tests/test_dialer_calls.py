@@ -11,7 +11,6 @@ from cc_routing.dialer.calls import (
     Adopted,
     AdoptedCall,
     Bridge,
-    DetectMachine,
     Floor,
     FloorSettings,
     ForgetHangup,
@@ -19,6 +18,7 @@ from cc_routing.dialer.calls import (
     NoteHangup,
     OriginateAgent,
     OriginateCustomer,
+    Park,
     PlayAndHangup,
     Publish,
     Settled,
@@ -120,8 +120,7 @@ def test_a_beep_means_a_machine_hung_up_or_left_the_message() -> None:
     f = floor(detect_machines=True, machine_message="prompts/welcome.wav")
     f.agent_ready("a1", "user/1001", 0.0)
     f.dial("c1", "lead1", "+33142685300", 1, 100.0)
-    out = f.customer_answered("c1", 104.0)
-    assert out[1] == DetectMachine("c1")
+    f.customer_answered("c1", 104.0)
     assert f.machine_detected("c1", 104.5) == [
         Hangup("agent-leg-1", "ORIGINATOR_CANCEL"),
         PlayAndHangup("c1", "prompts/welcome.wav", 20.0),
@@ -132,6 +131,25 @@ def test_a_beep_means_a_machine_hung_up_or_left_the_message() -> None:
         ForgetHangup("lead1.1"),
         Settled("lead1", Outcome.MACHINE, 4.0, live=False),
     ]
+
+
+def test_a_beep_after_the_bridge_takes_the_machine_back_from_the_agent() -> None:
+    """The 2-second rule bridges at once; the beep comes after a machine's greeting."""
+    for message in ("prompts/welcome.wav", None):
+        f = floor(detect_machines=True, machine_message=message)
+        f.agent_ready("a1", "user/1001", 0.0)
+        f.dial("c1", "lead1", "+33142685300", 1, 100.0)
+        assert f.dial("c2", "lead2", "+33142685300", 1, 100.0)[0].detect_machine  # type: ignore[union-attr]
+        f.customer_answered("c1", 104.0)
+        f.agent_answered("agent-leg-1", 104.2)
+        f.bridged("c1", 104.3)
+        expected = [Park("c1"), PlayAndHangup("c1", message, 20.0)] if message else [Hangup("c1")]
+        assert f.machine_detected("c1", 110.0) == expected  # the agent's leg ends by itself
+        assert f.agent_leg_ended("agent-leg-1", 110.1) == []
+        assert list(f.ready) == ["a1"]
+        settled = f.customer_ended("c1", "NORMAL_CLEARING", 111.0)[-1]
+        assert settled == Settled("lead1", Outcome.MACHINE, 4.0, live=False)
+        assert f.machine_detected("c2", 112.0) == []  # still ringing: not a machine yet
 
 
 def test_commands_become_esl_lines() -> None:
@@ -146,7 +164,11 @@ def test_commands_become_esl_lines() -> None:
         "sofia/gateway/out/+33142685300 &park()"
     ]
     assert to_esl(Bridge("c1", "a1"), dial_string=str) == ["uuid_bridge c1 a1"]
-    assert to_esl(DetectMachine("c1"), dial_string=str) == ["avmd c1 start"]
+    detecting = OriginateCustomer("c1", "+331", "+331", "s", "l", 25, detect_machine=True)
+    (line,) = to_esl(detecting, dial_string=str)
+    # the API's ``avmd <uuid> start`` never fires: the application runs as the leg answers
+    assert "execute_on_answer='avmd_start inbound_channel=0\\,outbound_channel=1'}" in line
+    assert to_esl(Park("c1"), dial_string=str) == ["uuid_park c1"]
     assert to_esl(PlayAndHangup("c1", "prompts/goodbye.wav"), dial_string=str) == [
         "uuid_broadcast c1 prompts/goodbye.wav aleg"
     ]
@@ -173,7 +195,10 @@ def test_switch_events_become_floor_inputs() -> None:
     )
     assert ended is not None
     assert (ended.kind, ended.cause) == ("agent_ended", "USER_BUSY")
-    beep = classify(_event("CUSTOM", "dialer_customer", **{"Event-Subclass": "avmd::beep"}))
+    # mod_avmd's events carry no channel variables, only the Unique-ID
+    beep = classify(
+        EslEvent((("Event-Name", "CUSTOM"), ("Event-Subclass", "avmd::beep"), ("Unique-ID", "c1")))
+    )
     assert beep is not None
     assert beep.kind == "machine"
     assert classify(_event("CHANNEL_ANSWER", "agent")) is None  # the ACD's own legs

@@ -168,7 +168,7 @@ class DialerRuntime:
             campaign=self.campaign,
             caller_id=config.caller_id,
             ring_timeout_seconds=self.ring_timeout_seconds,
-            detect_machines=self.detect_machines,
+            detect_machines=self.detect_machines or config.detect_machines,
             machine_message=config.machine_message if config.machine_action == "message" else None,
         )
         self.floor = Floor(settings, new_id=lambda: str(uuid.uuid4()))

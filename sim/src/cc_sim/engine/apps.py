@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cc_sim.core.states import normalize_cause
-from cc_sim.engine import media
+from cc_sim.engine import avmd, media
 from cc_sim.engine.session import AppRun, Session
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ def app_playback(sw: Switch, sess: Session, run: AppRun) -> bool:
     seconds = media.playback_seconds(path, default_seconds=sw.settings.default_file_seconds)
     file_headers = [("Playback-File-Type", media.playback_type(path)), ("Playback-File-Path", path)]
     sw.fire("PLAYBACK_START", ch, post=file_headers)
+    avmd.played(sw, sess, path, run)
     started = sw.now_us()
 
     def stop(status: str) -> None:
@@ -439,5 +440,7 @@ APPS: dict[str, App] = {
     "say": app_say,
     "speak": app_say,
     "record": app_record,
+    "avmd_start": avmd.app_avmd_start,
+    "avmd_stop": avmd.app_avmd_stop,
 }
 """Applications the simulator knows, by name."""

@@ -88,6 +88,8 @@ class Session:
     hold_periods: list[list[int]] = field(default_factory=list)
     holds: int = 0
     """Outbound sockets holding the session: destruction waits for them (a read lock in FS)."""
+    avmd: str = ""
+    """mod_avmd on this channel: "" (off), "listening" or "detected" (it fires once)."""
     destroy_pending: bool = False
     """True while an outbound socket controls the channel (socket app running)."""
 

@@ -375,10 +375,19 @@ class Switch:
         ch.profile.times.answered = self.now_us()
         self.fire("CHANNEL_ANSWER", ch)
         self.set_callstate(sess, CallState.ACTIVE)
+        self.execute_on(sess, "execute_on_answer")
         hooks = list(sess.on_answer)
         sess.on_answer.clear()
         for hook in hooks:
             hook()
+
+    def execute_on(self, sess: Session, variable: str) -> None:
+        """Run the application a channel variable names (``app args``), as
+        switch_channel_execute_on does: inline, in the thread that marked the channel."""
+        value = (sess.channel.get_var(variable) or "").strip()
+        if value:
+            app, _, args = value.partition(" ")
+            self.execute(sess, app, args.strip())
 
     # ---- hangup ----------------------------------------------------------------------------
 

@@ -22,18 +22,23 @@ from cc_routing.adapters.freeswitch import (
 from cc_routing.dialer.calls import (
     Bridge,
     Command,
-    DetectMachine,
     ForgetHangup,
     Hangup,
     NoteHangup,
     OriginateAgent,
     OriginateCustomer,
+    Park,
     PlayAndHangup,
 )
 
 ROLE_DIALER_CUSTOMER = "dialer_customer"
 ROLE_DIALER_AGENT = "dialer_agent"
 AVMD_BEEP = "avmd::beep"
+AVMD_START = "avmd_start inbound_channel=0,outbound_channel=1"
+"""mod_avmd's ``avmd_start`` application, run on the customer's leg as it answers
+(``execute_on_answer``), reading what the customer sends. The ``avmd <uuid> start`` API never
+fires a beep: in FreeSWITCH 1.10 it leaves the session's settings (detector count, mode) empty;
+only the application fills them."""
 DIALER_HANGUP_REALM = "cc_dialer_hangup"
 """mod_hash realm of answered customers' hangup notes, kept under ``<lead>.<attempt>``."""
 AGENT_RING_TIMEOUT = 10
@@ -71,6 +76,7 @@ def to_esl(command: Command, *, dial_string: Callable[[str], str]) -> list[str]:
                     "origination_caller_id_number": command.caller_id,
                     "hangup_after_bridge": "true",
                 }
+                | ({"execute_on_answer": AVMD_START} if command.detect_machine else {})
             )
             target = dial_string(command.number)
             return [f"originate {variables}{target} &park()"]
@@ -90,8 +96,8 @@ def to_esl(command: Command, *, dial_string: Callable[[str], str]) -> list[str]:
             return [f"originate {variables}{command.contact} &park()"]
         case Bridge():
             return [f"uuid_bridge {command.customer_leg} {command.agent_leg}"]
-        case DetectMachine():
-            return [f"avmd {command.leg} start"]
+        case Park():
+            return [f"uuid_park {command.leg}"]
         case PlayAndHangup():
             return [f"uuid_broadcast {command.leg} {command.message} aleg"]  # then a timed kill
         case Hangup():
@@ -118,11 +124,12 @@ def classify(event: EslEvent) -> DialerInput | None:
     leg = event.unique_id
     if leg is None:
         return None
+    if event.name == "CUSTOM" and event.subclass == AVMD_BEEP:
+        # mod_avmd's events carry no channel variables: the floor knows its own legs.
+        return DialerInput("machine", leg)
     role = event.variable(ROLE)
     if not is_own_leg(leg, event.variable(VAR_LEG)):
         return None  # the far half of a loopback pair the dialer originated
-    if event.name == "CUSTOM" and event.subclass == AVMD_BEEP:
-        return DialerInput("machine", leg) if role == ROLE_DIALER_CUSTOMER else None
     side = {ROLE_DIALER_CUSTOMER: "customer", ROLE_DIALER_AGENT: "agent"}.get(role or "")
     if side is None:
         return None

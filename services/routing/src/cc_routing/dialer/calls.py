@@ -40,6 +40,9 @@ class OriginateCustomer:
     campaign: str
     lead_id: str
     timeout_seconds: float
+    detect_machine: bool = False
+    """Start mod_avmd on the leg as it answers (on the switch, not over ESL: a command sent on
+    hearing the answer can race the originate's end and the bridge and be lost)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,9 @@ class Bridge:
 
 
 @dataclass(frozen=True, slots=True)
-class DetectMachine:
+class Park:
+    """Take a bridged customer back from their agent (the agent's leg hangs up after the bridge)."""
+
     leg: str
 
 
@@ -113,7 +118,7 @@ Command = (
     OriginateCustomer
     | OriginateAgent
     | Bridge
-    | DetectMachine
+    | Park
     | PlayAndHangup
     | Hangup
     | NoteHangup
@@ -254,7 +259,13 @@ class Floor:
         self.legs[leg] = _Leg(lead_id, attempt, now)
         return [
             OriginateCustomer(
-                leg, number, s.caller_id, s.campaign, lead_id, s.ring_timeout_seconds
+                leg,
+                number,
+                s.caller_id,
+                s.campaign,
+                lead_id,
+                s.ring_timeout_seconds,
+                detect_machine=s.detect_machines,
             ),
             Publish(
                 DialerAttempted(
@@ -272,8 +283,6 @@ class Floor:
         call.answered_at = now
         call.state = LegState.WAITING
         out: list[Result] = [NoteHangup(leg, note_key(call.lead_id, call.attempt))]
-        if self.settings.detect_machines:
-            out.append(DetectMachine(leg))
         if self.ready:
             out += self._connect(leg)
         return out
@@ -316,13 +325,22 @@ class Floor:
         return [Publish(data, now)]
 
     def machine_detected(self, leg: str, now: float) -> list[Result]:
-        """mod_avmd heard a beep: a machine, unless an agent is already talking."""
+        """mod_avmd heard a beep: a machine. The 2-second rule bridges an answer at once, and a
+        machine's greeting lasts longer, so the beep usually comes after the bridge: then the
+        customer is taken back from the agent (their leg ends, they are free for the next call)
+        before the campaign's machine action."""
         call = self.legs.get(leg)
-        if call is None or call.state not in (LegState.WAITING, LegState.CONNECTING):
+        if call is None:
             return []
-        out = self._release_agent(call)
-        call.state = LegState.MACHINE
         message = self.settings.machine_message
+        if call.state is LegState.CONNECTED:
+            # The agent's leg hangs up after the bridge (hangup_after_bridge), either way.
+            out: list[Result] = [Park(leg)] if message else []
+        elif call.state in (LegState.WAITING, LegState.CONNECTING):
+            out = self._release_agent(call)
+        else:
+            return []
+        call.state = LegState.MACHINE
         out.append(PlayAndHangup(leg, message, 20.0) if message else Hangup(leg))
         return out
 

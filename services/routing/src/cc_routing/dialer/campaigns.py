@@ -176,6 +176,10 @@ class CampaignConfig(BaseModel):
     wrap_up_seconds: float | None = Field(default=None, ge=0, le=3600)
     """Wrap-up after each outbound call before the agent's next one (for the disposition);
     None: the agent's own wrap-up, as after a queue call without its own setting."""
+    detect_machines: bool = False
+    """Answering-machine detection (mod_avmd's beep) on every answer. The answer is bridged to
+    an agent at once all the same (2-second rule); a beep after the bridge takes the customer
+    back from the agent. Off: machines reach agents, who dispose of them."""
     machine_action: Literal["hangup", "message"] = "hangup"
     machine_message: str | None = Field(default=None, max_length=500, pattern=SOUND_PATTERN)
     """A sound file the switch plays to a machine: a path, no spaces, variables or commands."""
