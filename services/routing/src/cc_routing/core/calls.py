@@ -206,5 +206,11 @@ class Call:
         """Whether this entry is a booked callback rather than a caller on the line."""
         return self.callback_number is not None
 
+    def hold_until(self, now: float) -> float:
+        """The caller's hold time since the last answer up to ``now``, a running hold included
+        (a transfer hands the next agent a fresh count)."""
+        running = 0.0 if self.held_since is None else max(now - self.held_since, 0.0)
+        return self.hold_seconds + running
+
     def __repr__(self) -> str:
         return f"Call({self.call_id!r}, {self.queue!r}, {self.status.value})"

@@ -1,0 +1,131 @@
+"""A blind transfer credits each agent with their own part of the call, end to end.
+
+Routing's core carries a queue call answered by agent A through a hold and a blind transfer (to
+agent B, to a queue B answers, to a number); what it publishes goes, as envelopes, into the
+metrics engine. A's handled call, talk, hold and wrap-up are A's; B's are B's; the queue counts
+the call handled once, with the talk and hold of both parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import pytest
+
+from cc_metrics.core.engine import MetricsEngine
+from cc_metrics.core.facts import Facts, add_facts
+from cc_metrics.core.kpis import KPI_BY_KEY
+from cc_metrics.core.thresholds import Thresholds
+from cc_proto import make_event
+from cc_routing.core.acd import Acd
+from cc_routing.core.calls import ParkedCall
+from cc_routing.core.commands import Command, OfferCall, PublishEvent
+from cc_routing.core.config import QueueConfig
+from cc_routing.core.testing import agent, answer, build, caller_left, legs_gone, of_type
+
+T0 = 1_800_000_000.0
+"""A quarter-hour boundary: the whole call lies in one reporting interval."""
+SUPPORT, BILLING = "support", "billing"
+WRAP_A, WRAP_B = 4.0, 6.0
+Target = Literal["agent", "queue", "number"]
+
+
+class Run:
+    """Routing's core with its published events applied to a metrics engine as they come."""
+
+    def __init__(self) -> None:
+        self.acd: Acd = build(
+            [QueueConfig(SUPPORT), QueueConfig(BILLING)],
+            [
+                agent("a1", SUPPORT, wrap_up_seconds=WRAP_A),
+                agent("b1", BILLING, wrap_up_seconds=WRAP_B),
+            ],
+            now=T0,
+        )
+        self.metrics = MetricsEngine(
+            tenant="acme", thresholds=Thresholds(service_level_seconds=20, short_abandon_seconds=5)
+        )
+        self.queues: dict[str, Facts] = {}
+        self.agents: dict[str, Facts] = {}
+
+    def do(self, step: Callable[[], list[Command]]) -> list[Command]:
+        """Run one core step and feed what it published to the metrics engine."""
+        out = step()
+        for published in of_type(out, PublishEvent):
+            envelope = make_event(
+                published.data,
+                tenant="acme",
+                occurred_at=published.occurred_at,
+                call_id=published.call_id,
+                agent_id=published.agent_id,
+            )
+            outcome = self.metrics.apply(envelope)
+            for qkey, facts in outcome.queue_facts.items():
+                add_facts(self.queues.setdefault(qkey.queue, {}), facts)
+            for akey, facts in outcome.agent_facts.items():
+                add_facts(self.agents.setdefault(akey.agent_id, {}), facts)
+        return out
+
+
+def transferred_call(target: Target) -> Run:
+    """A answers at +1 s, holds +3..+5 s, transfers at +11 s; B (if any) answers at +13 s; the
+    caller hangs up at +20 s; every wrap-up runs out."""
+    run = Run()
+    acd = run.acd
+    (offer,) = of_type(run.do(lambda: acd.call_arrived(ParkedCall("c1", SUPPORT), T0)), OfferCall)
+    assert offer.agent_id == "a1"
+    run.do(lambda: answer(acd, offer.offer_id, T0 + 1))
+    run.do(lambda: acd.hold_call("c1", T0 + 3))
+    run.do(lambda: acd.resume_call("c1", T0 + 5))
+    if target == "number":
+        run.do(lambda: acd.transfer_to_number("c1", "+4930123456", T0 + 11))
+        run.do(lambda: acd.agent_hung_up(offer.offer_id, T0 + 11))
+    else:
+        if target == "agent":
+            out = run.do(lambda: acd.transfer_to_agent("c1", "b1", T0 + 11))
+        else:
+            out = run.do(lambda: acd.transfer_to_queue("c1", BILLING, T0 + 11))
+        run.do(lambda: acd.agent_hung_up(offer.offer_id, T0 + 11))
+        (again,) = of_type(out, OfferCall)
+        assert again.agent_id == "b1"
+        run.do(lambda: answer(acd, again.offer_id, T0 + 13))
+        run.do(lambda: caller_left(acd, "c1", T0 + 20))
+    run.do(lambda: acd.advance(T0 + 40))
+    assert acd.agent_view("a1").state == "available"
+    assert acd.agent_view("b1").state == "available"
+    run.do(lambda: legs_gone(acd, [], T0 + 40))
+    return run
+
+
+def part(facts: Facts) -> tuple[float, float, float, float]:
+    """An agent's (or queue's) handled calls, talk, hold and wrap-up."""
+    keys = ("handled", "talk_seconds", "hold_seconds", "acw_seconds")
+    return tuple(facts.get(key, 0.0) for key in keys)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("target", ["agent", "queue"])
+def test_a_call_transferred_on_credits_each_agent_with_their_part(target: Target) -> None:
+    run = transferred_call(target)
+    assert part(run.agents["a1"]) == (1.0, 10.0, 2.0, WRAP_A)
+    assert part(run.agents["b1"]) == (1.0, 7.0, 0.0, WRAP_B)
+    handled_in = BILLING if target == "queue" else SUPPORT
+    assert part(run.queues[handled_in]) == (1.0, 17.0, 2.0, WRAP_A + WRAP_B)
+    other = run.queues.get(SUPPORT if target == "queue" else BILLING, {})
+    assert other.get("handled", 0.0) == 0.0
+    assert aht(run, "a1") == 10 + 2 + WRAP_A
+    assert aht(run, "b1") == 7 + WRAP_B
+
+
+def aht(run: Run, agent_id: str) -> float | None:
+    """The agent's AHT from their facts (a fact that summed to zero is stored as none)."""
+    facts = {"talk_seconds": 0.0, "hold_seconds": 0.0, "acw_seconds": 0.0, **run.agents[agent_id]}
+    return KPI_BY_KEY["aht"].compute(facts, run.metrics.thresholds).value
+
+
+def test_a_call_transferred_to_a_number_is_the_first_agents_alone() -> None:
+    run = transferred_call("number")
+    assert part(run.agents["a1"]) == (1.0, 10.0, 2.0, WRAP_A)
+    assert "b1" not in run.agents
+    assert part(run.queues[SUPPORT]) == (1.0, 10.0, 2.0, WRAP_A)
+    assert run.queues[SUPPORT]["transferred"] == 1.0
