@@ -8,16 +8,24 @@ the call handled once, with the talk and hold of both parts.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from cc_common.db import Database, migrations
+from cc_metrics.adapters.consumer import MetricsConsumer
+from cc_metrics.adapters.db import SCHEMA
 from cc_metrics.core.engine import MetricsEngine
 from cc_metrics.core.facts import Facts, add_facts
 from cc_metrics.core.kpis import KPI_BY_KEY
 from cc_metrics.core.thresholds import Thresholds
-from cc_proto import make_event
+from cc_metrics.exposition import LiveMetrics
+from cc_metrics.testing import Clock
+from cc_proto import Envelope, EventData, make_event
 from cc_routing.core.acd import Acd
 from cc_routing.core.calls import ParkedCall
 from cc_routing.core.commands import Command, OfferCall, PublishEvent
@@ -48,6 +56,7 @@ class Run:
         )
         self.queues: dict[str, Facts] = {}
         self.agents: dict[str, Facts] = {}
+        self.published: list[Envelope[EventData]] = []
 
     def do(self, step: Callable[[], list[Command]]) -> list[Command]:
         """Run one core step and feed what it published to the metrics engine."""
@@ -60,6 +69,7 @@ class Run:
                 call_id=published.call_id,
                 agent_id=published.agent_id,
             )
+            self.published.append(envelope)
             outcome = self.metrics.apply(envelope)
             for qkey, facts in outcome.queue_facts.items():
                 add_facts(self.queues.setdefault(qkey.queue, {}), facts)
@@ -129,3 +139,44 @@ def test_a_call_transferred_to_a_number_is_the_first_agents_alone() -> None:
     assert "b1" not in run.agents
     assert part(run.queues[SUPPORT]) == (1.0, 10.0, 2.0, WRAP_A)
     assert run.queues[SUPPORT]["transferred"] == 1.0
+
+
+@pytest.mark.parametrize("target", ["agent", "queue", "number"])
+def test_the_parts_do_not_depend_on_the_order_events_arrive_in(target: Target) -> None:
+    run = transferred_call(target)
+    for seed in range(5):
+        events = list(run.published)
+        random.Random(seed).shuffle(events)
+        engine = MetricsEngine(tenant="acme", thresholds=run.metrics.thresholds)
+        agents: dict[str, Facts] = {}
+        for envelope in events:
+            for akey, facts in engine.apply(envelope).agent_facts.items():
+                add_facts(agents.setdefault(akey.agent_id, {}), facts)
+        for agent_id, facts in run.agents.items():
+            assert part(agents[agent_id]) == pytest.approx(part(facts))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("target", ["agent", "queue"])
+async def test_the_parts_survive_the_store_between_events(target: Target, pg_url: str) -> None:
+    """Each event in its own batch, the engine's memory dropped before each: every record is
+    read back from PostgreSQL, parts included, and the agents' facts come out the same."""
+    run = transferred_call(target)
+    db = Database(pg_url, schemas=[SCHEMA])
+    await migrations.upgrade(db, "cc_metrics")
+    engine = MetricsEngine(tenant="acme", thresholds=run.metrics.thresholds)
+    at = datetime.fromtimestamp(T0, UTC) + timedelta(hours=1)
+    live = LiveMetrics(engine, registry=CollectorRegistry(), clock=Clock(at))
+    consumer = MetricsConsumer(db=db, engine=engine, live=live, clock=Clock(at))
+    agents: dict[str, Facts] = {}
+    try:
+        for envelope in run.published:
+            engine.forget()
+            await consumer.load()
+            for outcome in await consumer.apply_batch([envelope]):
+                for akey, facts in outcome.agent_facts.items():
+                    add_facts(agents.setdefault(akey.agent_id, {}), facts)
+    finally:
+        await db.dispose()
+    assert part(agents["a1"]) == (1.0, 10.0, 2.0, WRAP_A)
+    assert part(agents["b1"]) == (1.0, 7.0, 0.0, WRAP_B)
