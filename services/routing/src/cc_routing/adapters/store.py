@@ -25,6 +25,7 @@ from cc_proto.events import (
     CallCallbackRequested,
     CallEnded,
     CallOffered,
+    CallPlaced,
     ConfigChanged,
 )
 from cc_routing.adapters import db as tables
@@ -103,6 +104,18 @@ def ledger_entries(
             "bridge_requested_at": None,
         }
         return [(_call_upsert(dialect, tuple(values)), values)]
+    if isinstance(data, CallPlaced):
+        placed = {
+            "tenant": tenant,
+            "call_id": call_id,
+            "queue": data.queue,
+            "priority": 0,
+            "enqueued_at": published.at,
+            "agent_id": published.agent_id,
+            "placed_number": data.dialed_number,
+            "customer_id": data.customer_id,
+        }
+        return [(_call_upsert(dialect, tuple(placed)), placed)]
     if isinstance(data, CallAnswered):
         answered = {
             "v_at": published.at,
