@@ -39,6 +39,7 @@ from cc_routing.core import (
     Acd,
     AgentConfig,
     BridgeCall,
+    CallNotes,
     Command,
     HangupCall,
     ParkedCall,
@@ -281,14 +282,24 @@ def _restore_ledger_call(
             answered_by=row.agent_id,
             agent_leg=row.agent_leg,
             answered_at=row.answered_at,
+            notes=call_notes(row),
         )
         return commands + _settle_conversation(acd, now, row, channel, live, note)
     if row.agent_leg is not None and row.agent_id in agents:
         return commands + _restore_bridging(acd, now, row, parked, channel, live, note)
-    commands += acd.restore_call(parked, now)
+    commands += acd.restore_call(parked, now, notes=call_notes(row))
     if channel is None:
         commands += ended_while_away(acd, row.call_id, now, note, cause="ORIGINATOR_CANCEL")
     return commands
+
+
+def call_notes(row: Any) -> CallNotes:
+    """What the ledger row noted that the channel cannot tell: the hold, a requested cause."""
+    return CallNotes(
+        held_since=row.held_since,
+        hold_seconds=row.hold_seconds or 0.0,
+        hangup_requested=row.hangup_requested,
+    )
 
 
 def _restore_placed(
@@ -319,6 +330,7 @@ def _restore_placed(
         answered_by=row.agent_id if answered else None,
         agent_leg=row.agent_leg,
         answered_at=row.answered_at,
+        notes=call_notes(row),
     )
     if not answered:
         return commands
@@ -367,6 +379,7 @@ def _restore_bridging(
         bridging_to=row.agent_id,
         agent_leg=row.agent_leg,
         answered_at=row.bridge_requested_at,
+        notes=call_notes(row),
     )
     if channel is None:
         return commands + ended_while_away(
