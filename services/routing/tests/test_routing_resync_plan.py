@@ -138,6 +138,9 @@ def placed_row(**answered: object) -> Any:
         "bridge_requested_at": None,
         "placed_number": "+331",
         "customer_id": "CRM-1",
+        "held_since": None,
+        "hold_seconds": 0.0,
+        "hangup_requested": None,
     }
     return SimpleNamespace(**(row | answered))
 
