@@ -184,6 +184,19 @@ class CallTransferred(EventData):
     target_kind: Literal["queue", "agent", "number"]
     target: Name
     queue: str | None = None
+    talk_seconds: Seconds | None = Field(
+        default=None,
+        ge=0,
+        description="The transferring agent's part of the call when it goes on to a queue or an "
+        "agent: their talk, from their answer to the transfer (the envelope's agent_id is theirs). "
+        "call.ended then carries the last agent's part only. None for a transfer to a number, "
+        "whose call.ended (the same agent's) carries the part, and from older producers.",
+    )
+    hold_seconds: Seconds | None = Field(
+        default=None,
+        ge=0,
+        description="The transferring agent's hold time on the call, as talk_seconds.",
+    )
 
 
 @register
@@ -237,8 +250,15 @@ class CallEnded(EventData):
     hangup_by: Literal["caller", "agent", "system"] | None = None
     queue: str | None = None
     duration_seconds: Seconds = Field(ge=0)
-    talk_seconds: Seconds = Field(default=0, ge=0)
-    hold_seconds: Seconds = Field(default=0, ge=0)
+    talk_seconds: Seconds = Field(
+        default=0,
+        ge=0,
+        description="Talk of the agent who ended the call, since their answer (the envelope's "
+        "agent_id). An agent who transferred the call on reported their part on call.transferred.",
+    )
+    hold_seconds: Seconds = Field(
+        default=0, ge=0, description="Hold time since the last answer, as talk_seconds."
+    )
 
 
 # --- agents ------------------------------------------------------------------------------------

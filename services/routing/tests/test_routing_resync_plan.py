@@ -7,6 +7,9 @@ the races of a lost link are played here move by move.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from cc_proto.events import CallAbandoned, CallAnswered, CallEnded, CallOutcome
 from cc_routing.adapters.freeswitch import HangupNote
 from cc_routing.adapters.store import Stored
@@ -118,3 +121,68 @@ def test_a_ring_left_over_by_a_stopped_instance_is_hung_up_before_the_agent_ring
     assert of_type(out, OfferCall) == []  # a1's phone still rings with the old leg
     (offer,) = of_type(after.agent_hung_up("leg-old", 10.2, cause="ORIGINATOR_CANCEL"), OfferCall)
     assert (offer.agent_id, offer.call_id) == ("a1", "c1")
+
+
+def placed_row(**answered: object) -> Any:
+    """The ledger row of alice's click-to-call c1 to +331 (placed at 5.0)."""
+    row = {
+        "tenant": "t",
+        "call_id": "c1",
+        "queue": Q,
+        "priority": 0,
+        "enqueued_at": 5.0,
+        "caller_number": None,
+        "agent_id": "a1",
+        "agent_leg": None,
+        "answered_at": None,
+        "bridge_requested_at": None,
+        "placed_number": "+331",
+        "customer_id": "CRM-1",
+        "held_since": None,
+        "hold_seconds": 0.0,
+        "hangup_requested": None,
+    }
+    return SimpleNamespace(**(row | answered))
+
+
+def test_a_click_to_call_dialling_its_customer_at_a_restart_is_settled_as_failed() -> None:
+    """The agent picked up, the customer's phone rings: both legs are hung up, the call ends
+    failed once, and the agent is offered nothing until their leg is gone."""
+    after = build([QueueConfig(Q)], [agent("a1", Q)], now=10.0)
+    agent_leg = LiveChannel(
+        "leg-a",
+        {"cc_role": "agent", "cc_leg": "leg-a", "cc_offer_agent": "a1", "cc_call_id": "c1"},
+        "ACTIVE",
+    )
+    customer = LiveChannel("c1", {"cc_role": "customer", "cc_leg": "c1", "cc_call_id": "c1"})
+    stored = Stored(agent_states=[], ledger=[placed_row()], callbacks=[])
+    out = restore_plan(after, stored, [agent_leg, customer], {}, notes={}, now=10.0)
+    (ended,) = events(out, CallEnded)
+    assert (ended.outcome, ended.hangup_by) == (CallOutcome.FAILED, "system")
+    assert of_type(out, HangupCall) == [HangupCall("c1", "ORIGINATOR_CANCEL")]
+    assert [c.offer_id for c in of_type(out, CancelOffer)] == ["leg-a"]
+    assert after.call_view("c1") is None
+
+
+def test_an_answered_click_to_call_comes_back_on_its_agent_as_outbound() -> None:
+    after = build([QueueConfig(Q)], [agent("a1", Q)], now=10.0)
+    agent_leg = LiveChannel(
+        "leg-a",
+        {"cc_role": "agent", "cc_leg": "leg-a", "cc_offer_agent": "a1", "cc_call_id": "c1"},
+        "ACTIVE",
+    )
+    customer = LiveChannel("c1", {"cc_role": "customer", "cc_leg": "c1"}, "ACTIVE")
+    row = placed_row(agent_leg="leg-a", answered_at=7.0)
+    stored = Stored(agent_states=[], ledger=[row], callbacks=[])
+    out = restore_plan(
+        after, stored, [agent_leg, customer], {"a1": agent("a1", Q)}, notes={}, now=10.0
+    )
+    assert event_types(out) == []  # nothing to tell: the conversation goes on
+    assert of_type(out, HangupCall) == []
+    assert of_type(out, CancelOffer) == []
+    view = after.call_view("c1")
+    assert view is not None
+    assert (view.status, view.direction, view.agent_id) == ("connected", "outbound", "a1")
+    assert (view.dialed_number, view.customer_id) == ("+331", "CRM-1")
+    (ended,) = events(after.caller_hung_up("c1", 12.0), CallEnded)
+    assert (ended.outcome, ended.talk_seconds) == (CallOutcome.ANSWERED, 5.0)

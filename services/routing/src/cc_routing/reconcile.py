@@ -39,6 +39,7 @@ from cc_routing.core import (
     Acd,
     AgentConfig,
     BridgeCall,
+    CallNotes,
     Command,
     HangupCall,
     ParkedCall,
@@ -246,8 +247,11 @@ def restore_plan(
 
 
 def _left_over_legs(live: Sequence[LiveChannel], ledger: Sequence[Any]) -> set[str]:
-    """Legs routing rang (agents, callback customers) that no stored call is bridged to."""
+    """Legs routing rang (agents, callback customers) that no stored call is bridged to.
+
+    An answered click-to-call's customer leg is its call: never left over."""
     bridged = {row.agent_leg for row in ledger if row.agent_leg}
+    bridged |= {row.call_id for row in ledger if row.answered_at is not None}
     return {
         channel.uuid
         for channel in live
@@ -280,6 +284,8 @@ def _restore_ledger_call(
 ) -> list[Command]:
     """Rebuild one call routing had offered, and end it if it ended while we were away (as
     its channel noted it, on FreeSWITCH's clock, when it did)."""
+    if getattr(row, "placed_number", None) is not None:
+        return _restore_placed(acd, now, row, channel, live, agents, note)
     parked = ParkedCall(
         row.call_id, row.queue, row.priority, row.enqueued_at, caller_number=row.caller_number
     )
@@ -296,20 +302,77 @@ def _restore_ledger_call(
             answered_by=row.agent_id,
             agent_leg=row.agent_leg,
             answered_at=row.answered_at,
+            notes=call_notes(row),
         )
-        if channel is None:
-            commands += ended_while_away(acd, row.call_id, now, note)
-        elif row.agent_leg not in live:
-            # The agent left while we were away; the caller is still parked: let them go.
-            commands += acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
-            commands.append(HangupCall(row.call_id, "NORMAL_CLEARING"))
-        return commands
+        return commands + _settle_conversation(acd, now, row, channel, live, note)
     if row.agent_leg is not None and row.agent_id in agents:
         return commands + _restore_bridging(acd, now, row, parked, channel, live, note)
-    commands += acd.restore_call(parked, now)
+    commands += acd.restore_call(parked, now, notes=call_notes(row))
     if channel is None:
         commands += ended_while_away(acd, row.call_id, now, note, cause="ORIGINATOR_CANCEL")
     return commands
+
+
+def call_notes(row: Any) -> CallNotes:
+    """What the ledger row noted that the channel cannot tell: the hold, a requested cause."""
+    return CallNotes(
+        held_since=row.held_since,
+        hold_seconds=row.hold_seconds or 0.0,
+        hangup_requested=row.hangup_requested,
+    )
+
+
+def _restore_placed(
+    acd: Acd,
+    now: float,
+    row: Any,
+    channel: LiveChannel | None,
+    live: dict[str, LiveChannel],
+    agents: dict[str, AgentConfig],
+    note: HangupNote | None,
+) -> list[Command]:
+    """A click-to-call in the ledger (its customer's leg is the call id): answered, it goes
+    back on its agent, then ends as any conversation does if the customer's or the agent's leg
+    is gone; not answered (the agent's phone or the customer's still ringing), it is settled
+    as failed, and the rings left on the switch are hung up as left-over legs."""
+    parked = ParkedCall(
+        row.call_id,
+        row.queue,
+        enqueued_at=row.enqueued_at,
+        dialed_number=row.placed_number,
+        customer_id=row.customer_id,
+    )
+    answered = row.answered_at is not None and row.agent_id in agents
+    commands = acd.restore_call(
+        parked,
+        now,
+        placed_by=row.agent_id or "",
+        answered_by=row.agent_id if answered else None,
+        agent_leg=row.agent_leg,
+        answered_at=row.answered_at,
+        notes=call_notes(row),
+    )
+    if not answered:
+        return commands
+    return commands + _settle_conversation(acd, now, row, channel, live, note)
+
+
+def _settle_conversation(
+    acd: Acd,
+    now: float,
+    row: Any,
+    channel: LiveChannel | None,
+    live: dict[str, LiveChannel],
+    note: HangupNote | None,
+) -> list[Command]:
+    """A conversation put back on its agent: ended if its caller left while we were away; if
+    the agent left, the caller (still parked) is let go."""
+    if channel is None:
+        return ended_while_away(acd, row.call_id, now, note)
+    if row.agent_leg in live:
+        return []
+    commands = acd.agent_hung_up(row.agent_leg, now, cause="NORMAL_CLEARING")
+    return [*commands, HangupCall(row.call_id, "NORMAL_CLEARING")]
 
 
 def _restore_bridging(
@@ -336,6 +399,7 @@ def _restore_bridging(
         bridging_to=row.agent_id,
         agent_leg=row.agent_leg,
         answered_at=row.bridge_requested_at,
+        notes=call_notes(row),
     )
     if channel is None:
         return commands + ended_while_away(

@@ -234,6 +234,8 @@ class RoutingRuntime:
                 work.switch.append(command)
                 if isinstance(command, BridgeCall):
                     self._note_bridge(work, command)
+                elif isinstance(command, HangupCall):
+                    self._note_hangup(work, command)
         for agent_id in sorted(agents):
             row = self._agent_row(agent_id)
             if row is not None:
@@ -341,6 +343,14 @@ class RoutingRuntime:
             self.tenant, bridge.call_id, bridge.agent_id, bridge.offer_id, at
         )
         work.ledger.append(entry)
+
+    def _note_hangup(self, work: _Work, hangup: HangupCall) -> None:
+        """Note a CRM's hang-up cause in the ledger with the step that sends it."""
+        view = self.acd.call_view(hangup.call_id)
+        if view is not None and view.hangup_requested is not None:
+            cause = view.hangup_requested
+            entry = store_module.hangup_requested(self.tenant, hangup.call_id, cause)
+            work.ledger.append(entry)
 
     def _agent_row(self, agent_id: str) -> dict[str, Any] | None:
         try:

@@ -168,6 +168,7 @@ call_records = Table(
     Column("qa_evaluations", Integer, nullable=False),
     Column("qa_score_sum", Float(53), nullable=False),
     Column("qa_scores", JSON, nullable=False, server_default="{}"),
+    Column("agent_parts", JSON, nullable=False, server_default="{}"),
 )
 Index(
     "ix_metrics_call_records_time",

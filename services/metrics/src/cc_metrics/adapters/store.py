@@ -284,6 +284,10 @@ def record_from_row(row: Any) -> CallRecord:
         eid: (int(revision), float(score))
         for eid, (revision, score) in (row["qa_scores"] or {}).items()
     }
+    values["agent_parts"] = {
+        agent: [float(seconds) for seconds in part]
+        for agent, part in (row["agent_parts"] or {}).items()
+    }
     return CallRecord(tenant=row["tenant"], **values)
 
 

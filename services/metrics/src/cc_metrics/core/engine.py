@@ -32,7 +32,13 @@ from cc_metrics.core.facts import Facts, add_facts, state_seconds, wait_facts
 from cc_metrics.core.intervals import interval_start, split_span
 from cc_metrics.core.live import LiveQueues
 from cc_metrics.core.outbound import answer_result, dialer_facts
-from cc_metrics.core.records import CallRecord, add_wrap_up, apply_event, new_record
+from cc_metrics.core.records import (
+    CallRecord,
+    add_wrap_up,
+    agent_parts,
+    apply_event,
+    new_record,
+)
 from cc_metrics.core.thresholds import Thresholds
 from cc_proto import Envelope, EventData
 from cc_proto import events as ev
@@ -174,10 +180,11 @@ class Outcome:
         self.observations.append(Observation(measure, value, tuple(sorted(labels.items()))))
 
 
-def call_facts(record: CallRecord | None) -> tuple[QueueKey | None, AgentKey | None, Facts]:
-    """Return the facts a call contributes once it has ended, and where they count."""
+def call_facts(record: CallRecord | None) -> tuple[QueueKey | None, list[AgentFacts], Facts]:
+    """Return the facts a call contributes once it has ended, and where they count: the call
+    in its handling queue, and each agent who had a part of it (a transfer makes several)."""
     if record is None or record.ended_at is None:
-        return None, None, {}
+        return None, [], {}
     facts: Facts = {}
     if record.handled:
         facts.update(
@@ -197,8 +204,25 @@ def call_facts(record: CallRecord | None) -> tuple[QueueKey | None, AgentKey | N
     if record.qa_evaluations:
         facts.update(qa_evaluations=float(record.qa_evaluations), qa_score_sum=record.qa_score_sum)
     interval = interval_start(record.ended_at)
-    agent = AgentKey(record.agent_id, interval) if record.agent_id else None
-    return QueueKey(record.handling_queue, interval), agent, facts
+    return QueueKey(record.handling_queue, interval), _agent_facts(record, facts), facts
+
+
+AgentFacts = tuple[AgentKey, Facts]
+
+
+def _agent_facts(record: CallRecord, call: Facts) -> list[AgentFacts]:
+    """Each agent's facts of an ended call: their own talk, hold and wrap-up, a handled call
+    each; the call's other facts (survey, QA, FCR, transfer) are the answering agent's."""
+    assert record.ended_at is not None
+    interval = interval_start(record.ended_at)
+    out: list[AgentFacts] = []
+    for agent_id, (talk, hold, wrap_up) in agent_parts(record).items():
+        facts = dict(call) if agent_id == record.agent_id else {}
+        if record.handled:
+            facts.update(handled=1.0, talk_seconds=talk, hold_seconds=hold, acw_seconds=wrap_up)
+        if facts:
+            out.append((AgentKey(agent_id, interval), facts))
+    return out
 
 
 class MetricsEngine:
@@ -373,17 +397,17 @@ class MetricsEngine:
     def _add_call_difference(
         self, before: CallRecord | None, after: CallRecord, out: Outcome
     ) -> None:
-        old_queue, old_agent, old = call_facts(before)
-        new_queue, new_agent, new = call_facts(after)
-        team = self.team_of(after.agent_id)
+        old_queue, old_agents, old = call_facts(before)
+        new_queue, new_agents, new = call_facts(after)
         for key, facts, sign in ((old_queue, old, -1.0), (new_queue, new, 1.0)):
             if key is not None and facts:
                 signed = {name: sign * value for name, value in facts.items()}
                 add_facts(out.queue_facts.setdefault(key, {}), signed)
-        for akey, facts, sign in ((old_agent, old, -1.0), (new_agent, new, 1.0)):
-            if akey is not None and facts:
+        for agents, sign in ((old_agents, -1.0), (new_agents, 1.0)):
+            for akey, facts in agents:
                 signed = {name: sign * value for name, value in facts.items()}
                 add_facts(out.agent_facts.setdefault(akey, {}), signed)
+                team = self.team_of(akey.agent_id)
                 if team:
                     out.agent_teams[akey.agent_id] = team
         _drop_zeros(out.queue_facts)
@@ -549,7 +573,7 @@ def _on_ended(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> No
     d = _data(e, ev.CallEnded)
     record = engine.record_event(e, out)
     engine.live.leave(record.call_id)
-    if d.outcome is ev.CallOutcome.ANSWERED:
+    if record.handled:
         queue = record.handling_queue
         out.observe(Measure.HANDLED, queue=queue)
         out.observe(Measure.TALK, d.talk_seconds, queue=queue)
@@ -632,7 +656,7 @@ def _wrap_up(
     queue = NO_QUEUE
     if call_id is not None:
         record = engine.open_record(call_id, e, out)
-        add_wrap_up(record, seg.seconds, e.occurred_at)
+        add_wrap_up(record, seg.seconds, e.occurred_at, status.agent_id)
         queue = record.handling_queue
     out.observe(Measure.WRAP_UP, seg.seconds, queue=queue)
 

@@ -81,11 +81,16 @@ class CallRecord:
     qa_scores: dict[str, tuple[int, float]] = field(default_factory=dict)
     """Each evaluation's counted score, by evaluation id: (revision, fraction of the maximum)."""
     ended_queue: str | None = None
+    agent_parts: dict[str, list[float]] = field(default_factory=dict)
+    """Each agent's own part of the call: [talk, hold, wrap-up] seconds, by agent id. A call
+    transferred from agent to agent has one part per agent; ``talk_seconds`` and
+    ``hold_seconds`` above are the call's, all parts together."""
 
     @property
     def handled(self) -> bool:
-        """Return True once an agent's call has ended (what "handled" counts)."""
-        return self.ended_at is not None and self.outcome == ev.CallOutcome.ANSWERED
+        """Return True once an agent's call has ended (what "handled" counts): one an agent
+        transferred to a number was handled too (transfer rate is transferred / handled)."""
+        return self.ended_at is not None and self.outcome in _HANDLED_OUTCOMES
 
     @property
     def leg_order(self) -> list[str]:
@@ -104,7 +109,31 @@ class CallRecord:
 
     def copy(self) -> CallRecord:
         """Return an independent copy (the engine compares before and after)."""
-        return replace(self, legs=dict(self.legs), qa_scores=dict(self.qa_scores))
+        parts = {agent: list(part) for agent, part in self.agent_parts.items()}
+        return replace(
+            self, legs=dict(self.legs), qa_scores=dict(self.qa_scores), agent_parts=parts
+        )
+
+
+def agent_parts(record: CallRecord) -> dict[str, list[float]]:
+    """Return each agent's [talk, hold, wrap-up] on the call. What no agent was named for (a
+    record of older events) is the answering agent's, as it was before calls had parts."""
+    parts = {agent: list(part) for agent, part in record.agent_parts.items()}
+    if record.agent_id is None:
+        return parts
+    totals = (record.talk_seconds or 0.0, record.hold_seconds or 0.0, record.wrap_up_seconds)
+    named = [sum(part[i] for part in parts.values()) for i in range(3)]
+    rest = [max(total - done, 0.0) for total, done in zip(totals, named, strict=True)]
+    if record.agent_id not in parts or any(seconds > 1e-6 for seconds in rest):
+        mine = parts.setdefault(record.agent_id, [0.0, 0.0, 0.0])
+        for i, seconds in enumerate(rest):
+            mine[i] += seconds if seconds > 1e-6 else 0.0
+    return parts
+
+
+_HANDLED_OUTCOMES = (ev.CallOutcome.ANSWERED, ev.CallOutcome.TRANSFERRED_OUT)
+TALK, HOLD, WRAP_UP = range(3)
+"""Positions in an agent's part of a call."""
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CallRecord))
@@ -116,11 +145,21 @@ def new_record(event: Envelope[EventData], call_id: str) -> CallRecord:
     return CallRecord(call_id, event.tenant, event.occurred_at, event.occurred_at)
 
 
-def add_wrap_up(record: CallRecord, seconds: float, at: datetime) -> None:
+def add_wrap_up(
+    record: CallRecord, seconds: float, at: datetime, agent_id: str | None = None
+) -> None:
     """Add the agent's wrap-up time for this call, which ended at ``at``."""
     record.wrap_up_seconds += seconds
+    if agent_id is not None:
+        add_part(record, agent_id, WRAP_UP, seconds)
     record.first_event_at = min(record.first_event_at, at)
     record.last_event_at = max(record.last_event_at, at)
+
+
+def add_part(record: CallRecord, agent_id: str, position: int, seconds: float) -> None:
+    """Add seconds of talk, hold or wrap-up to the agent's part of the call."""
+    part = record.agent_parts.setdefault(agent_id, [0.0, 0.0, 0.0])
+    part[position] += seconds
 
 
 def _earlier(at: datetime, than: datetime | None) -> bool:
@@ -236,6 +275,9 @@ def _held(r: CallRecord, d: ev.CallHeld, e: Envelope[EventData]) -> None:
 def _transferred(r: CallRecord, d: ev.CallTransferred, e: Envelope[EventData]) -> None:
     r.transfers += 1
     r.transfer_kind, r.transfer_target = d.kind, f"{d.target_kind}:{d.target}"
+    if e.agent_id is not None and d.talk_seconds is not None:
+        # The call goes on with another agent: the transferring agent's part ends here.
+        _add_talk(r, e.agent_id, d.talk_seconds, d.hold_seconds or 0.0)
 
 
 def _dispositioned(r: CallRecord, d: ev.CallDispositioned, e: Envelope[EventData]) -> None:
@@ -245,9 +287,18 @@ def _dispositioned(r: CallRecord, d: ev.CallDispositioned, e: Envelope[EventData
 def _ended(r: CallRecord, d: ev.CallEnded, e: Envelope[EventData]) -> None:
     r.ended_at, r.duration_seconds, r.outcome = e.occurred_at, d.duration_seconds, d.outcome.value
     r.hangup_cause, r.hangup_by = d.hangup_cause, d.hangup_by
-    r.talk_seconds, r.hold_seconds = d.talk_seconds, d.hold_seconds
     r.agent_id = r.agent_id or e.agent_id
     r.ended_queue = d.queue
+    _add_talk(r, e.agent_id, d.talk_seconds, d.hold_seconds)
+
+
+def _add_talk(r: CallRecord, agent_id: str | None, talk: float, hold: float) -> None:
+    """Add one agent's talk and hold to the call's, and to their part when they are known."""
+    r.talk_seconds = (r.talk_seconds or 0.0) + talk
+    r.hold_seconds = (r.hold_seconds or 0.0) + hold
+    if agent_id is not None:
+        add_part(r, agent_id, TALK, talk)
+        add_part(r, agent_id, HOLD, hold)
 
 
 def _recording(r: CallRecord, d: ev.RecordingStarted, e: Envelope[EventData]) -> None:

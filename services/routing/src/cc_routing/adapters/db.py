@@ -72,11 +72,19 @@ active_calls = Table(
     Column("agent_leg", String(64), nullable=True),
     Column("answered_at", Float, nullable=True),
     Column("bridge_requested_at", Float, nullable=True),
+    Column("placed_number", String(64), nullable=True),
+    Column("customer_id", String(200), nullable=True),
+    Column("held_since", Float, nullable=True),
+    Column("hold_seconds", Float, nullable=False, server_default="0"),
+    Column("hangup_requested", String(64), nullable=True),
 )
 """Calls routing has offered and not yet ended, so a restart can end those FreeSWITCH lost.
 
 ``agent_id``/``agent_leg`` with ``bridge_requested_at`` and no ``answered_at``: the agent picked
-up and the bridge was asked for, not yet confirmed."""
+up and the bridge was asked for, not yet confirmed. ``placed_number``: an agent's click-to-call
+to that number (``agent_id`` placed it; ``customer_id`` is the CRM's). ``held_since`` and
+``hold_seconds`` (finished holds since the last answer) keep the hold, ``hangup_requested`` the
+cause a CRM asked to hang up with: the switch gives back neither."""
 
 # The outbound dialer's tables live on this metadata too (migrations compare against it).
 from cc_routing.adapters import dialer_db as _dialer_db  # noqa: E402, F401

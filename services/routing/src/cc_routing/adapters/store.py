@@ -24,7 +24,11 @@ from cc_proto.events import (
     CallAnswered,
     CallCallbackRequested,
     CallEnded,
+    CallHeld,
     CallOffered,
+    CallPlaced,
+    CallResumed,
+    CallTransferred,
     ConfigChanged,
 )
 from cc_routing.adapters import db as tables
@@ -45,6 +49,10 @@ class _Statements(NamedTuple):
     call_answered: Any
     bridge_requested: Any
     call_ended: Any
+    call_held: Any
+    call_resumed: Any
+    hold_reset: Any
+    hangup_requested: Any
     callback_booked: Any
     callback_ended: Any
 
@@ -63,6 +71,12 @@ def _statements() -> _Statements:
         .where(call)
         .values(bridge_requested_at=bindparam("v_at"), **agent),
         call_ended=calls.delete().where(call),
+        call_held=calls.update().where(call).values(held_since=bindparam("v_at")),
+        call_resumed=calls.update()
+        .where(call)
+        .values(held_since=None, hold_seconds=calls.c.hold_seconds + bindparam("v_held")),
+        hold_reset=calls.update().where(call).values(held_since=None, hold_seconds=0.0),
+        hangup_requested=calls.update().where(call).values(hangup_requested=bindparam("v_cause")),
         callback_booked=callbacks.insert(),
         callback_ended=callbacks.delete().where(
             (callbacks.c.tenant == bindparam("b_tenant"))
@@ -101,8 +115,22 @@ def ledger_entries(
             "agent_leg": None,
             "answered_at": None,
             "bridge_requested_at": None,
+            "held_since": None,
+            "hold_seconds": 0.0,
         }
         return [(_call_upsert(dialect, tuple(values)), values)]
+    if isinstance(data, CallPlaced):
+        placed = {
+            "tenant": tenant,
+            "call_id": call_id,
+            "queue": data.queue,
+            "priority": 0,
+            "enqueued_at": published.at,
+            "agent_id": published.agent_id,
+            "placed_number": data.dialed_number,
+            "customer_id": data.customer_id,
+        }
+        return [(_call_upsert(dialect, tuple(placed)), placed)]
     if isinstance(data, CallAnswered):
         answered = {
             "v_at": published.at,
@@ -110,6 +138,12 @@ def ledger_entries(
             "v_agent_leg": data.agent_leg_uuid,
         }
         return [(statements.call_answered, mine | answered)]
+    if isinstance(data, CallHeld):
+        return [(statements.call_held, mine | {"v_at": published.at})]
+    if isinstance(data, CallResumed):
+        return [(statements.call_resumed, mine | {"v_held": data.hold_seconds})]
+    if isinstance(data, CallTransferred) and data.talk_seconds is not None:
+        return [(statements.hold_reset, mine)]  # the call goes on: the next part starts afresh
     if isinstance(data, CallCallbackRequested) and data.callback_call_id is not None:
         view = call_view(data.callback_call_id)
         booked = {
@@ -126,6 +160,15 @@ def ledger_entries(
     if isinstance(data, CallEnded):
         return [(statements.call_ended, mine), (statements.callback_ended, mine)]
     return []
+
+
+def hangup_requested(tenant: str, call_id: str, cause: str) -> LedgerEntry:
+    """A CRM's hang-up is noted with its cause as it is sent: a restart before the switch
+    confirms it still ends the call with that cause."""
+    return (
+        _statements().hangup_requested,
+        {"b_tenant": tenant, "b_call_id": call_id, "v_cause": cause},
+    )
 
 
 def bridge_requested(

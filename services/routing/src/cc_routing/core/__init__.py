@@ -5,7 +5,7 @@ commands it returns (see ``commands``). ``Acd`` is the entry point.
 """
 
 from cc_routing.core.acd import Acd
-from cc_routing.core.calls import ParkedCall
+from cc_routing.core.calls import CallNotes, ParkedCall
 from cc_routing.core.commands import (
     BridgeCall,
     CancelOffer,
@@ -43,6 +43,7 @@ __all__ = [
     "AgentConfig",
     "AgentView",
     "BridgeCall",
+    "CallNotes",
     "CallView",
     "CancelOffer",
     "Candidate",

@@ -93,6 +93,23 @@ def _float_var(call_id: str, variables: Mapping[str, str], name: str) -> float |
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class CallNotes:
+    """What the call ledger keeps of a call that the switch's channel cannot give back after a
+    restart: the hold under way and the finished holds since the last answer, and the cause a
+    CRM asked to hang up with (the switch reports its own)."""
+
+    held_since: float | None = None
+    hold_seconds: float = 0.0
+    hangup_requested: str | None = None
+
+    def apply(self, call: Call) -> None:
+        """Give a restored call what was noted of it."""
+        call.held_since = self.held_since
+        call.hold_seconds = self.hold_seconds
+        call.ended_by_request = self.hangup_requested
+
+
 def seconds_var(value: float) -> str:
     """Write epoch seconds as a channel variable (``cc_enqueued_at``...), read back exactly."""
     return repr(value)
@@ -205,6 +222,12 @@ class Call:
     def is_callback(self) -> bool:
         """Whether this entry is a booked callback rather than a caller on the line."""
         return self.callback_number is not None
+
+    def hold_until(self, now: float) -> float:
+        """The caller's hold time since the last answer up to ``now``, a running hold included
+        (a transfer hands the next agent a fresh count)."""
+        running = 0.0 if self.held_since is None else max(now - self.held_since, 0.0)
+        return self.hold_seconds + running
 
     def __repr__(self) -> str:
         return f"Call({self.call_id!r}, {self.queue!r}, {self.status.value})"

@@ -170,8 +170,14 @@ class Conversations(Subject):
         leg ends with it, and their phone is busy until it has); return that agent."""
         agent, offer = call.agent, call.offer
         transferred = CallTransferred(
-            kind="blind", target_kind=target_kind, target=target, queue=call.queue
+            kind="blind",
+            target_kind=target_kind,
+            target=target,
+            queue=call.queue,
+            talk_seconds=max(self.floor.now - call.answered_at, 0.0),
+            hold_seconds=call.hold_until(self.floor.now),
         )
+        call.hold_seconds, call.held_since = 0.0, None  # the next agent's part starts afresh
         self.floor.emit(
             out, transferred, call.call_id, agent.agent_id if agent is not None else None
         )

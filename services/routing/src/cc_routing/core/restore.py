@@ -5,8 +5,8 @@ publishing (waiting, being bridged, or talking), then offered again; and an inst
 
 from __future__ import annotations
 
-from cc_proto.events import AgentState
-from cc_routing.core.calls import Call, CallStatus, Offer, ParkedCall
+from cc_proto.events import AgentState, CallOutcome
+from cc_routing.core.calls import Call, CallNotes, CallStatus, Offer, ParkedCall
 from cc_routing.core.commands import Command
 from cc_routing.core.config import AgentConfig
 from cc_routing.core.floor import RoutingError, Subject
@@ -60,6 +60,8 @@ class Restore(Subject):
         agent_leg: str | None = None,
         answered_at: float | None = None,
         bridging_to: str | None = None,
+        placed_by: str | None = None,
+        notes: CallNotes | None = None,
     ) -> list[Command]:
         """Rebuild a call from its channel variables after a restart, publishing nothing.
 
@@ -68,13 +70,24 @@ class Restore(Subject):
         ``agent_leg`` picked up at ``answered_at``) was asked for but not yet confirmed waits
         for that confirmation (:meth:`call_bridged`) with its agent reserved. Call
         :meth:`resume` once everything is restored.
+
+        A click-to-call ``placed_by`` an agent (to ``parked.dialed_number``) comes back on its
+        agent if it was answered; one still ringing the agent or dialling the customer at the
+        stop is settled: it ends ``failed`` (its one ``call.ended``, published here), since its
+        rings and dial were lost with the instance; the legs left on the switch are hung up.
+        ``notes`` (from the call ledger) give back its hold and a hang-up cause a CRM asked for.
         """
         out = self.floor.begin(now)
         if parked.call_id in self.floor.calls:
             return out
+        if placed_by is not None:
+            self._restore_placed(parked, placed_by, agent_leg, answered_at, answered_by, out, notes)
+            return out
         queue = self.floor.queues.get(parked.queue)
         own = self.line.call_requirement(parked, out)
         call = Call(parked, own, self.floor.now)
+        if notes is not None:
+            notes.apply(call)
         call.priority = self.line.priority(parked, out)
         call.enqueued_at = parked.enqueued_at if parked.enqueued_at is not None else self.floor.now
         call.arrived_at = call.enqueued_at
@@ -89,6 +102,33 @@ class Restore(Subject):
             return out
         self.line.place(call, queue)
         return out
+
+    def _restore_placed(
+        self,
+        parked: ParkedCall,
+        agent_id: str,
+        agent_leg: str | None,
+        answered_at: float | None,
+        answered_by: str | None,
+        out: list[Command],
+        notes: CallNotes | None,
+    ) -> None:
+        """Put back an answered click-to-call on its agent; settle one that was not answered."""
+        call = Call(parked, None, self.floor.now)
+        if notes is not None:
+            notes.apply(call)
+        call.enqueued_at = call.arrived_at = (
+            parked.enqueued_at if parked.enqueued_at is not None else self.floor.now
+        )
+        call.callback_number = parked.dialed_number
+        call.placed = True
+        call.direct_to = agent_id
+        if answered_by is not None:
+            self._restore_connected(call, answered_by, agent_leg, answered_at)
+            return
+        self.floor.calls[call.call_id] = call
+        call.status = CallStatus.RINGING
+        self.line.end(call, out, CallOutcome.FAILED, "ORIGINATOR_CANCEL", "system")
 
     def _restore_connected(
         self, call: Call, agent_id: str, agent_leg: str | None, answered_at: float | None

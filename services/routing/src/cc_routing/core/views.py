@@ -45,6 +45,10 @@ class CallView:
     """``outbound`` for an agent's click-to-call."""
     dialed_number: str | None = None
     customer_id: str | None = None
+    held_since: float | None = None
+    """When the agent put the caller on hold (epoch seconds); None while not on hold."""
+    hangup_requested: str | None = None
+    """The cause a CRM asked to hang up with, until the switch confirms the hangup."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,8 @@ class Views(Subject):
             direction="outbound" if call.placed else "inbound",
             dialed_number=call.dialed_number,
             customer_id=call.customer_id,
+            held_since=call.held_since,
+            hangup_requested=call.ended_by_request,
         )
 
     def queue_status(self, name: str, now: float | None = None) -> QueueStatus:
