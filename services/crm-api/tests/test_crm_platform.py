@@ -321,7 +321,7 @@ async def test_configuration_changes_reach_routing_without_a_restart(
         )
         assert patched.status_code == 200, patched.text
         assert patched.json()["live"]["state"] == "logged_out"
-        assert dict(acd._agents["a1"].config.skills) == {"billing": 5}
+        assert dict(acd._floor.agents["a1"].config.skills) == {"billing": 5}
         smuggled = await api.patch("/v1/agents/a1", json={"contact": "user/1 &system(x)"})
         assert smuggled.status_code == 422
         listed = (await api.get("/v1/agents")).json()
