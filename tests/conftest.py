@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from cc_common.bus import Bus
+from cc_common.testing import TEST_SERVICE_TOKEN, api_client
+from cc_metrics.app import create_app as create_metrics_app
+from cc_metrics.settings import MetricsSettings
 from cc_routing.settings import RoutingSettings
-from cc_routing.testing import Published, routing_settings
+from cc_routing.testing import QUEUE, Published, routing_settings
 from cc_sim.switches import SwitchUnderTest
 
 
@@ -33,3 +37,28 @@ async def routed_switch(
         switch.endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
     )
     return switch, settings, published
+
+
+@pytest.fixture
+async def metrics_api(
+    routed_switch: tuple[SwitchUnderTest, RoutingSettings, Published],
+    make_pg_url: Callable[[], Awaitable[str]],
+    amqp_url: str,
+    unique_name: Callable[[str], str],
+    rabbit_cleanup: Any,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The metrics service (its reports API) on routing's tenant and exchange, running until
+    the test ends: what routing publishes is counted as in a deployment."""
+    routing = routed_switch[1]
+    settings = MetricsSettings(
+        tenant=routing.tenant,
+        database_url=await make_pg_url(),
+        amqp_url=amqp_url,
+        bus_exchange=routing.bus_exchange,
+        metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
+        metrics_queues=[QUEUE],
+        service_token=TEST_SERVICE_TOKEN,
+    )
+    app = create_metrics_app(settings)
+    async with app.router.lifespan_context(app), api_client(app, "http://metrics") as client:
+        yield client

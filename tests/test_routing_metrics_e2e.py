@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
 
-from cc_common.bus import Bus
 from cc_common.esl import InboundClient
-from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
-from cc_metrics.app import create_app as create_metrics_app
-from cc_metrics.settings import MetricsSettings
+from cc_common.testing import eventually
+from cc_metrics.testing import report_facts, report_hour
+from cc_routing.settings import RoutingSettings
 from cc_routing.testing import (
     AGENT_AFTER_1S,
     AGENT_NEVER,
@@ -36,7 +32,6 @@ from cc_routing.testing import (
     call_in,
     configure,
     routing,
-    routing_settings,
     watch,
 )
 from cc_sim.switches import SwitchUnderTest
@@ -78,22 +73,6 @@ async def caller(client: InboundClient, seen: SwitchLog, index: int) -> None:
     await client.bgapi(f"uuid_kill {leg}")
 
 
-async def metrics_facts(api: httpx.AsyncClient, start: datetime) -> dict[str, float]:
-    """Return the queue's summed facts over the run."""
-    end = start + timedelta(hours=1)
-    params = {
-        "queue": QUEUE,
-        "granularity": "total",
-        "facts": "true",
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-    }
-    reply = await api.get("/reports/queues", params=params)
-    assert reply.status_code == 200, reply.text
-    rows = reply.json()["rows"]
-    return dict(rows[0]["facts"]) if rows else {}
-
-
 SIM_SIP_SELF = "127.0.0.1:5080"
 """The simulator's own external SIP profile (a SIP call there loops back into its dialplan)."""
 
@@ -111,44 +90,13 @@ def agent_phones(switch: SwitchUnderTest, phones: str) -> dict[str, str]:
 @pytest.mark.parametrize("phones", ["loopback", "sip"])
 async def test_metrics_count_what_the_switch_saw_across_a_clean_stop_and_a_crash(
     phones: str,
-    switch: SwitchUnderTest,
-    pg_url: str,
-    make_pg_url: Callable[[], Awaitable[str]],
-    amqp_url: str,
-    make_rabbit_bus: Callable[..., Any],
-    unique_name: Callable[[str], str],
-    rabbit_cleanup: Any,
+    routed_switch: tuple[SwitchUnderTest, RoutingSettings, Published],
+    metrics_api: httpx.AsyncClient,
 ) -> None:
-    now = datetime.now(UTC)
-    started = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
-    observer: Bus = await make_rabbit_bus()
-    exchange = observer._exchange_name  # type: ignore[attr-defined]
-    tenant = unique_name("t")[:40]
-    published = Published()
-    await observer.consume(
-        rabbit_cleanup.queue(unique_name("published")),
-        bindings=[f"{tenant}.#"],
-        handler=published,
-        concurrency=1,
-    )
-    metrics_settings = MetricsSettings(
-        tenant=tenant,
-        database_url=await make_pg_url(),
-        amqp_url=amqp_url,
-        bus_exchange=exchange,
-        metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
-        metrics_queues=[QUEUE],
-        service_token=TEST_SERVICE_TOKEN,
-    )
-    settings = routing_settings(
-        switch.endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
-    )
-    metrics_app = create_metrics_app(metrics_settings)
-    async with (
-        metrics_app.router.lifespan_context(metrics_app),
-        api_client(metrics_app, "http://metrics") as metrics,
-        watch(switch.endpoint) as (client, seen),
-    ):
+    switch, settings, published = routed_switch
+    started = report_hour()
+    metrics = metrics_api
+    async with watch(switch.endpoint) as (client, seen):
         callers: list[asyncio.Task[None]] = []
         instance: Routing
 
@@ -178,7 +126,7 @@ async def test_metrics_count_what_the_switch_saw_across_a_clean_stop_and_a_crash
         expected = {"offered": parked, "answered": answered, "abandoned": parked - answered}
 
         async def counted() -> dict[str, float]:
-            facts = await metrics_facts(metrics, started)
+            facts = (await report_facts(metrics, "queues", started, queue=QUEUE)).get(QUEUE, {})
             return {key: facts.get(key, 0.0) for key in expected}
 
         deadline = asyncio.get_running_loop().time() + 30

@@ -10,33 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from cc_common.bus import Bus
 from cc_common.db import Database, migrations
-from cc_common.testing import TEST_SERVICE_TOKEN, api_client, eventually
+from cc_common.testing import eventually
 from cc_metrics.adapters.consumer import MetricsConsumer
 from cc_metrics.adapters.db import SCHEMA
-from cc_metrics.app import create_app as create_metrics_app
 from cc_metrics.core.engine import MetricsEngine
 from cc_metrics.core.facts import Facts, add_facts
 from cc_metrics.core.kpis import KPI_BY_KEY
 from cc_metrics.core.thresholds import Thresholds
 from cc_metrics.exposition import LiveMetrics
-from cc_metrics.settings import MetricsSettings
-from cc_metrics.testing import Clock
+from cc_metrics.testing import Clock, report_facts, report_hour
 from cc_proto import Envelope, EventData, make_event
 from cc_routing.core.acd import Acd
 from cc_routing.core.calls import ParkedCall
 from cc_routing.core.commands import Command, OfferCall, PublishEvent
 from cc_routing.core.config import QueueConfig
 from cc_routing.core.testing import agent, answer, build, caller_left, legs_gone, of_type
+from cc_routing.settings import RoutingSettings
 from cc_routing.testing import (
     AGENT_AT_ONCE,
     QUEUE,
@@ -44,7 +42,6 @@ from cc_routing.testing import (
     call_in,
     configure,
     routing,
-    routing_settings,
     watch,
 )
 from cc_sim.switches import SwitchUnderTest
@@ -199,63 +196,18 @@ async def test_the_parts_survive_the_store_between_events(target: Target, pg_url
     assert part(agents["b1"]) == (1.0, 7.0, 0.0, WRAP_B)
 
 
-async def agent_facts(api: httpx.AsyncClient, start: datetime) -> dict[str, dict[str, float]]:
-    """Each agent's facts over the run, from the metrics service's reports API."""
-    params = {
-        "granularity": "total",
-        "facts": "true",
-        "start": start.isoformat(),
-        "end": (start + timedelta(hours=1)).isoformat(),
-    }
-    reply = await api.get("/reports/agents", params=params)
-    assert reply.status_code == 200, reply.text
-    return {row["key"]: dict(row["facts"] or {}) for row in reply.json()["rows"]}
-
-
 @pytest.mark.integration
 async def test_the_metrics_service_credits_each_agent_of_a_transfer_on_the_switch(
-    switch: SwitchUnderTest,
-    pg_url: str,
-    make_pg_url: Callable[[], Awaitable[str]],
-    amqp_url: str,
-    make_rabbit_bus: Callable[..., Any],
-    unique_name: Callable[[str], str],
-    rabbit_cleanup: Any,
+    routed_switch: tuple[SwitchUnderTest, RoutingSettings, Published],
+    metrics_api: httpx.AsyncClient,
 ) -> None:
     """Routing and the metrics service over RabbitMQ: alice answers, transfers to bob, the
     caller hangs up on bob; each agent's report holds their own handled call and talk (as
     routing measured them), the queue's one handled call with both parts."""
-    now = datetime.now(UTC)
-    started = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
-    observer: Bus = await make_rabbit_bus()
-    exchange = observer._exchange_name  # type: ignore[attr-defined]
-    tenant = unique_name("t")[:40]
-    published = Published()
-    await observer.consume(
-        rabbit_cleanup.queue(unique_name("published")),
-        bindings=[f"{tenant}.#"],
-        handler=published,
-        concurrency=1,
-    )
-    metrics_settings = MetricsSettings(
-        tenant=tenant,
-        database_url=await make_pg_url(),
-        amqp_url=amqp_url,
-        bus_exchange=exchange,
-        metrics_queue=rabbit_cleanup.queue(unique_name("metrics")),
-        metrics_queues=[QUEUE],
-        service_token=TEST_SERVICE_TOKEN,
-    )
-    settings = routing_settings(
-        switch.endpoint, tenant=tenant, pg_url=pg_url, amqp_url=amqp_url, exchange=exchange
-    )
-    metrics_app = create_metrics_app(metrics_settings)
-    async with (
-        metrics_app.router.lifespan_context(metrics_app),
-        api_client(metrics_app, "http://metrics") as metrics,
-        watch(switch.endpoint) as (client, seen),
-        routing(settings) as instance,
-    ):
+    switch, settings, published = routed_switch
+    started = report_hour()
+    metrics = metrics_api
+    async with watch(switch.endpoint) as (client, seen), routing(settings) as instance:
         await configure(instance.api, {"alice": AGENT_AT_ONCE}, wrap_up=1)
         bob = {"agent_id": "bob", "contact": AGENT_AT_ONCE, "tiers": {}}
         assert (await instance.api.put("/v1/agents/bob", json=bob)).status_code == 200
@@ -287,11 +239,11 @@ async def test_the_metrics_service_credits_each_agent_of_a_transfer_on_the_switc
             )
 
         deadline = asyncio.get_running_loop().time() + 30
-        while not counted(facts := await agent_facts(metrics, started)):
+        while not counted(facts := await report_facts(metrics, "agents", started)):
             if asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.2)
-        queue = await queue_facts(metrics, started)
+        queue = (await report_facts(metrics, "queues", started, queue=QUEUE)).get(QUEUE, {})
     assert facts["alice"]["handled"] == 1.0
     assert facts["bob"]["handled"] == 1.0
     assert facts["alice"]["talk_seconds"] == pytest.approx(alice_talk, abs=1e-6)
@@ -301,18 +253,3 @@ async def test_the_metrics_service_credits_each_agent_of_a_transfer_on_the_switc
     assert queue["acw_seconds"] == pytest.approx(
         facts["alice"]["acw_seconds"] + facts["bob"]["acw_seconds"], abs=1e-6
     )
-
-
-async def queue_facts(api: httpx.AsyncClient, start: datetime) -> dict[str, float]:
-    """The queue's facts over the run."""
-    params = {
-        "queue": QUEUE,
-        "granularity": "total",
-        "facts": "true",
-        "start": start.isoformat(),
-        "end": (start + timedelta(hours=1)).isoformat(),
-    }
-    reply = await api.get("/reports/queues", params=params)
-    assert reply.status_code == 200, reply.text
-    rows = reply.json()["rows"]
-    return dict(rows[0]["facts"]) if rows else {}

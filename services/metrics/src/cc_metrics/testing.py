@@ -437,3 +437,26 @@ class _Simulation:
         self.move(agent, ev.AgentState.AVAILABLE, at, call_id)
         self.free.append(agent)
         self._dispatch(at)
+
+
+def report_hour(now: datetime | None = None) -> datetime:
+    """The start of the 15-minute interval holding ``now``: a report from there covers a run."""
+    at = now or datetime.now(UTC)
+    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+
+
+async def report_facts(
+    api: Any, report: str, start: datetime, **params: str
+) -> dict[str, dict[str, float]]:
+    """Each row's summed facts (by key) of a report (``queues``, ``agents``) over the hour
+    from ``start``, read through the metrics service's reports API (``api``: an httpx client)."""
+    query = {
+        "granularity": "total",
+        "facts": "true",
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+        **params,
+    }
+    reply = await api.get(f"/reports/{report}", params=query)
+    assert reply.status_code == 200, reply.text
+    return {row["key"]: dict(row["facts"] or {}) for row in reply.json()["rows"]}
