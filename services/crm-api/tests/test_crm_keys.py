@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
@@ -113,6 +114,32 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after(start_crm: CrmFacto
     assert int(limited.headers["retry-after"]) >= 1
     # Another key has its own bucket.
     assert (await crm.client.get("/v1/api-keys", headers=crm.auth())).status_code == 200
+
+
+async def test_no_free_database_connection_gets_503_with_retry_after_then_the_api_recovers(
+    start_crm: CrmFactory,
+) -> None:
+    # 500 requests a second on two cores once ran the pool dry and answered unhandled 500s.
+    crm = await start_crm(db_pool_size=2, db_pool_max_overflow=0, db_pool_timeout_seconds=0.5)
+    body = {"name": "made when busy", "scopes": ["read"]}
+    create = {**crm.auth(), "Idempotency-Key": "busy-create-1"}
+    async with AsyncExitStack() as held:  # every pooled connection taken, as by slow requests
+        for _ in range(crm.settings.db_pool_size):
+            await held.enter_async_context(crm.db.engine.connect())
+        listed = await crm.client.get("/v1/api-keys", headers=crm.auth())
+        created = await crm.client.post("/v1/api-keys", json=body, headers=create)
+    for busy in (listed, created):  # a route's answer, and the idempotency middleware's
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["content-type"] == PROBLEM_MEDIA_TYPE
+        assert int(busy.headers["retry-after"]) >= 1
+        problem = Problem.model_validate(busy.json())
+        assert (problem.status, problem.title) == (503, "Service Unavailable")
+        assert "Traceback" not in busy.text
+        assert "QueuePool" not in busy.text
+    assert (await crm.client.get("/v1/api-keys", headers=crm.auth())).status_code == 200
+    retried = await crm.client.post("/v1/api-keys", json=body, headers=create)
+    assert retried.status_code == 201, retried.text  # the busy attempt claimed nothing
+    assert "idempotent-replayed" not in retried.headers
 
 
 async def test_a_retried_create_with_the_same_idempotency_key_acts_once(

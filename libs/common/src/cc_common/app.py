@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 from cc_common.access import SERVICE_TOKEN_SCHEME, BodyLimit, require_service_token
 from cc_common.bus import Bus, connect_bus
-from cc_common.db import Database, migrations
+from cc_common.db import Database, is_postgres, migrations
 from cc_common.logging import get_logger
 from cc_common.problems import document_problems, install_problem_handlers
 from cc_common.settings import ServiceSettings
@@ -218,7 +218,8 @@ async def open_database(
     migrate: bool = True,
 ) -> Database:
     """Open the service's database, migrate its schema to head if asked, register readiness."""
-    db = Database(settings.database_url.get_secret_value(), schemas=[schema])
+    url = settings.database_url.get_secret_value()
+    db = Database(url, schemas=[schema], **_pool_limits(settings) if is_postgres(url) else {})
     stack.push_async_callback(db.dispose)
     if migrate:
         started = time.monotonic()
@@ -227,6 +228,16 @@ async def open_database(
     app.state.db = db
     add_readiness_check(app, "database", db.ping)
     return db
+
+
+def _pool_limits(settings: ServiceSettings) -> dict[str, Any]:
+    """The pool's size and wait from settings: a request that waits longer answers 503
+    (:mod:`cc_common.problems`); SQLite's one shared connection has no pool to size."""
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_pool_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+    }
 
 
 def get_bus(request: Request) -> Bus:

@@ -3,7 +3,9 @@
 The app factory installs :func:`install_problem_handlers`, so every 4xx and 5xx a service answers
 (raised :class:`~fastapi.HTTPException`, request validation, an unexpected crash) has the same
 body: ``type``, ``title``, ``status``, ``detail``, ``instance`` and, for validation, ``errors``
-naming each bad field. :func:`document_problems` writes the same model into the OpenAPI.
+naming each bad field. A database out of connections (the pool's wait ran out, or PostgreSQL's
+connection limit) is 503 with ``Retry-After``, not a 500: it passes when the load does.
+:func:`document_problems` writes the same model into the OpenAPI.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cc_common.db.busy import BUSY_ERRORS, is_database_busy
 from cc_common.logging import get_logger
 
 log = get_logger(__name__)
@@ -126,7 +129,31 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+BUSY_RETRY_AFTER_SECONDS = 1
+"""What a 503 for a database out of connections tells the client to wait: the pool's wait
+(``db_pool_timeout_seconds``) has already passed, and a connection frees as a request ends."""
+
+
+def busy_response(instance: str | None) -> JSONResponse:
+    """Answer 503 with ``Retry-After``: the database had no free connection for this request."""
+    return problem_response(
+        503,
+        "the service is overloaded (no database connection free); retry later",
+        instance=instance,
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not is_database_busy(exc):
+        raise exc  # a real failure: on to the crash handler (500), as before
+    log.warning("http.database_busy", path=request.url.path, error=type(exc).__name__)
+    return busy_response(request.url.path)
+
+
 async def _crash(request: Request, exc: Exception) -> JSONResponse:
+    if is_database_busy(exc):  # raised in a middleware (crm-api's idempotency), not a route
+        return await _database_error(request, exc)
     log.error("http.unhandled", path=request.url.path, error=f"{type(exc).__name__}: {exc}"[:500])
     return problem_response(500, "internal error; see the service log", instance=request.url.path)
 
@@ -135,6 +162,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Make every error the app answers a problem detail."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for busy in BUSY_ERRORS:
+        app.add_exception_handler(busy, _database_error)
     app.add_exception_handler(Exception, _crash)
 
 

@@ -39,6 +39,18 @@ class ServiceSettings(BaseSettings):
         default=SecretStr("sqlite+aiosqlite:///var/cc.sqlite3"),
         description="SQLAlchemy async URL; postgresql+asyncpg://... in production.",
     )
+    db_pool_size: int = Field(
+        default=5, ge=1, le=1000, description="PostgreSQL connections the process keeps open."
+    )
+    db_pool_max_overflow: int = Field(
+        default=10, ge=0, le=1000, description="Extra connections opened at peaks, then closed."
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Wait for a free connection before answering 503 with Retry-After.",
+    )
     amqp_url: SecretStr = Field(
         default=SecretStr("memory://local"),
         description="amqp://user:pass@host:5672/vhost for RabbitMQ, or memory://<name> in-process.",

@@ -3,6 +3,8 @@
 The key is scoped to the API key that sent it (its hash, so only its holder can replay) and to
 the request (method, path, query and body fingerprint): the same key with another body is a 422.
 A request still running answers 409; a 5xx, 401, 403 or 429 is not kept, so a retry runs again.
+No database connection free to claim the key is 503 with ``Retry-After`` (the route's own
+answer when it finds none), and nothing is claimed.
 This is ASGI middleware so every POST gets it, and it also enforces the request body limit.
 """
 
@@ -17,7 +19,8 @@ from sqlalchemy import delete, select, update
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cc_common.db import Database, dialect_insert
-from cc_common.problems import problem_response
+from cc_common.db.busy import BUSY_ERRORS, is_database_busy
+from cc_common.problems import busy_response, problem_response
 from cc_crm_api.adapters.db import idempotency
 from cc_crm_api.core.keys import hash_secret
 
@@ -80,23 +83,30 @@ class IdempotencyMiddleware:
             idempotency.c.idempotency_key == key,
         )
         now = self._clock()
-        async with db.session() as session:
-            await session.execute(
-                delete(idempotency).where(*where, idempotency.c.created_at < now - self._keep)
-            )
-            claim = dialect_insert(session, idempotency).values(
-                tenant=self._tenant,
-                caller=caller,
-                idempotency_key=key,
-                fingerprint=fingerprint,
-                created_at=now,
-            )
-            claimed = (await session.execute(claim.on_conflict_do_nothing())).rowcount  # type: ignore[attr-defined]
-            row = (
-                None
-                if claimed
-                else (await session.execute(select(idempotency).where(*where))).one()
-            )
+        try:
+            async with db.session() as session:
+                await session.execute(
+                    delete(idempotency).where(*where, idempotency.c.created_at < now - self._keep)
+                )
+                claim = dialect_insert(session, idempotency).values(
+                    tenant=self._tenant,
+                    caller=caller,
+                    idempotency_key=key,
+                    fingerprint=fingerprint,
+                    created_at=now,
+                )
+                claimed = (await session.execute(claim.on_conflict_do_nothing())).rowcount  # type: ignore[attr-defined]
+                row = (
+                    None
+                    if claimed
+                    else (await session.execute(select(idempotency).where(*where))).one()
+                )
+        except BUSY_ERRORS as exc:
+            if not is_database_busy(exc):
+                raise
+            # Nothing claimed and nothing run: the retry Retry-After asks for starts afresh.
+            await busy_response(scope["path"])(scope, _no_body, send)
+            return
         if row is not None:
             await _replay(scope, row, fingerprint, send)
             return
