@@ -181,6 +181,25 @@ HOLD_EVENTS = ("CHANNEL_HOLD", "CHANNEL_UNHOLD", "PLAYBACK_START", "PLAYBACK_STO
 async def test_hold_and_resume_on_a_sip_agent_leg(
     routed_switch: tuple[SwitchUnderTest, Any, Published],
 ) -> None:
+    await hold_and_resume(routed_switch, early_hold=False)
+
+
+async def test_a_hold_right_after_the_answer_leaves_no_music_over_the_conversation(
+    routed_switch: tuple[SwitchUnderTest, Any, Published],
+) -> None:
+    # A CRM's hold pressed as the call pops, before the bridge has had media: on the real switch
+    # its music is queued until the resume and then played over the conversation, unless the
+    # resume cancels it. The next hold must still play its music, once, and stop at its resume.
+    await hold_and_resume(routed_switch, early_hold=True)
+
+
+MUSIC = "local_stream://moh"
+
+
+async def hold_and_resume(
+    routed_switch: tuple[SwitchUnderTest, Any, Published], *, early_hold: bool
+) -> None:
+    """Hold then resume an answered SIP call: music to the caller while held, never after."""
     switch, settings, published = routed_switch
     holds: list[tuple[str, str, str | None]] = []
     endpoint = switch.endpoint
@@ -200,25 +219,35 @@ async def test_hold_and_resume_on_a_sip_agent_leg(
         await eventually(lambda: bool(published.of("call.answered", caller)), within=15)
         [answered] = published.of("call.answered", caller)
         agent_leg = answered.data.agent_leg_uuid  # type: ignore[attr-defined]
+        music = ("PLAYBACK_START", caller, MUSIC)
+        early_at = len(holds)  # the queue's own music (while waiting) played before this
+        if early_hold:
+            assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 202
+            await eventually(lambda: ("CHANNEL_HOLD", agent_leg, None) in holds, within=15)
+            assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 202
+            await eventually(lambda: ("CHANNEL_UNHOLD", agent_leg, None) in holds, within=15)
+            early_at = holds.index(("CHANNEL_UNHOLD", agent_leg, None))
+            await eventually(lambda: len(published.of("call.resumed", caller)) == 1, within=15)
         await eventually(lambda: any(caller in pair for pair in seen.bridges), within=15)
         # FreeSWITCH's bridge runs a broadcast (the hold music) only once media has flowed
         # (its lead frames): an agent talks a moment before a hold, and so does this test.
         await asyncio.sleep(1)
-        music = ("PLAYBACK_START", caller, "local_stream://moh")
-        held_at = len(holds)  # the queue's own music (while waiting) played before this
+        held_at = len(holds)
         assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 409
         assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 202
-        await eventually(lambda: ("CHANNEL_HOLD", agent_leg, None) in holds, within=15)
+        await eventually(lambda: ("CHANNEL_HOLD", agent_leg, None) in holds[held_at:], within=15)
         assert await call_state(client, agent_leg) == "HELD"
         await eventually(lambda: music in holds[held_at:], within=15)  # the caller hears it
         assert (await instance.api.post(f"/v1/calls/{caller}/hold")).status_code == 409
-        await eventually(lambda: bool(published.of("call.held", caller)), within=15)
+        resumes = 2 if early_hold else 1
+        await eventually(lambda: len(published.of("call.held", caller)) == resumes, within=15)
         assert (await instance.api.post(f"/v1/calls/{caller}/resume")).status_code == 202
-        await eventually(lambda: ("CHANNEL_UNHOLD", agent_leg, None) in holds, within=15)
-        stopped = ("PLAYBACK_STOP", caller, "local_stream://moh")
+        unhold = ("CHANNEL_UNHOLD", agent_leg, None)
+        await eventually(lambda: unhold in holds[held_at:], within=15)
+        stopped = ("PLAYBACK_STOP", caller, MUSIC)
         await eventually(lambda: stopped in holds[held_at:], within=15)  # and no longer
         resumed_at = len(holds)
-        await eventually(lambda: bool(published.of("call.resumed", caller)), within=15)
+        await eventually(lambda: len(published.of("call.resumed", caller)) == resumes, within=15)
         assert await call_state(client, agent_leg) == "ACTIVE"
         bridged = (await client.api(f"uuid_getvar {agent_leg} bridge_uuid")).text.strip()
         assert bridged == caller  # still talking to the caller after the hold
@@ -229,12 +258,13 @@ async def test_hold_and_resume_on_a_sip_agent_leg(
         assert (await instance.api.post(f"/v1/calls/{caller}/hangup", json={})).status_code == 202
         await eventually(lambda: bool(published.of("call.ended", caller)), within=15)
         assert list(instance.service.runtime.recent_problems) == []
+    assert music not in holds[early_at:held_at]  # nothing over the talk after an early resume
     assert holds[held_at:].count(music) == 1  # played once, for the hold only
     assert music not in holds[resumed_at:]  # never over the conversation after the resume
-    [resumed] = published.of("call.resumed", caller)
+    held = [resumed.data.hold_seconds for resumed in published.of("call.resumed", caller)]  # type: ignore[attr-defined]
     [ended] = published.of("call.ended", caller)
-    assert resumed.data.hold_seconds > 0  # type: ignore[attr-defined]
-    assert ended.data.hold_seconds == resumed.data.hold_seconds  # type: ignore[attr-defined]
+    assert all(seconds > 0 for seconds in held)
+    assert ended.data.hold_seconds == pytest.approx(sum(held))  # type: ignore[attr-defined]
     events = published.by_call[caller]
     assert events.index("call.held") < events.index("call.resumed") < events.index("call.ended")
 

@@ -31,6 +31,7 @@ from cc_routing.core import (
     Destination,
     DialCustomer,
     HangupCall,
+    HoldCall,
     OfferCall,
     PlayAnnouncement,
     PlayMusicOnHold,
@@ -98,6 +99,9 @@ def test_a_callback_dials_the_customer_through_the_gateway_template() -> None:
         (BridgeCall("c1", "o1", "a"), ["uuid_bridge c1 o1"]),
         (HangupCall("c1", "NORMAL_CLEARING"), ["uuid_kill c1 NORMAL_CLEARING"]),
         (ReleaseCaller("c1", "callback"), ["uuid_kill c1 NORMAL_CLEARING"]),
+        (HoldCall("c1", "a1", on=True), ["uuid_hold a1"]),
+        # The resume drops the caller's queued hold music first, while the agent is still held.
+        (HoldCall("c1", "a1", on=False), ["uuid_break c1 all", "uuid_hold off a1"]),
         (PlayMusicOnHold("c1", "q", None), ["uuid_broadcast c1 local_stream://moh aleg"]),
         (PlayMusicOnHold("c1", "q", "/m/jazz.wav"), ["uuid_broadcast c1 /m/jazz.wav aleg"]),
         (

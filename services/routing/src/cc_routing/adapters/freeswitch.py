@@ -160,7 +160,7 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
         case TransferCall():
             return [_transfer(command, dialplan)]
         case HoldCall():
-            return [f"uuid_hold {'' if command.on else 'off '}{command.agent_leg}"]
+            return _hold(command)
         case ParkCaller():
             return [f"uuid_park {command.call_id}"]
         case TransferOut():
@@ -184,6 +184,20 @@ def to_esl(command: Command, *, dialplan: Dialplan, gateway_template: str) -> li
         case SetCallVariables():
             return set_variables(command)
     return []
+
+
+def _hold(command: HoldCall) -> list[str]:
+    """Hold or resume the agent's leg; a resume first cancels the caller's queued hold music.
+
+    ``uuid_hold`` queues the music on the caller's bridge, and the bridge runs what is queued
+    only after its first frames of media (about 0.2 s) with the partner not held. A hold sent
+    sooner stays silent, and its music would start at the resume and loop over the
+    conversation. ``uuid_break <caller> all`` drops what is queued and stops what plays; it is
+    sent while the agent is still held, so the bridge cannot start the music in between.
+    """
+    if command.on:
+        return [f"uuid_hold {command.agent_leg}"]
+    return [f"uuid_break {command.call_id} all", f"uuid_hold off {command.agent_leg}"]
 
 
 _MULTI_UNSAFE = re.compile(r"[;='\\]")
