@@ -175,6 +175,21 @@ async def call_state(client: InboundClient, leg: str) -> str:
     return state
 
 
+async def settled_call_state(
+    client: InboundClient, leg: str, expected: str, within: float = 15.0
+) -> str:
+    """Return the leg's call state once it is ``expected`` (or the last seen, after ``within``):
+    after ``uuid_hold off`` FreeSWITCH's media thread sets ACTIVE before or after CHANNEL_UNHOLD
+    (the simulator's ``unhold-race``), so a state read at the event may still be UNHELD."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    state = await call_state(client, leg)
+    while state != expected and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        state = await call_state(client, leg)
+    return state
+
+
 HOLD_EVENTS = ("CHANNEL_HOLD", "CHANNEL_UNHOLD", "PLAYBACK_START", "PLAYBACK_STOP")
 
 
@@ -248,7 +263,7 @@ async def hold_and_resume(
         await eventually(lambda: stopped in holds[held_at:], within=15)  # and no longer
         resumed_at = len(holds)
         await eventually(lambda: len(published.of("call.resumed", caller)) == resumes, within=15)
-        assert await call_state(client, agent_leg) == "ACTIVE"
+        assert await settled_call_state(client, agent_leg, "ACTIVE") == "ACTIVE"
         bridged = (await client.api(f"uuid_getvar {agent_leg} bridge_uuid")).text.strip()
         assert bridged == caller  # still talking to the caller after the hold
         assert caller not in seen.hung_up
