@@ -267,10 +267,11 @@ async def machine_detecting(
     pg_url: str,
     number: str,
     also: Publisher | None = None,
+    agent: str = "loopback/7303/default",
     **settings: Any,
 ) -> AsyncIterator[tuple[DialerStore, DialerRuntime, list[EventData], InboundClient]]:
-    """A campaign with answering-machine detection on, one agent (7303), dialling ``number``;
-    its events are kept (and published by ``also`` too)."""
+    """A campaign with answering-machine detection on, one agent (7303, answering at once),
+    dialling ``number``; its events are kept (and published by ``also`` too)."""
     db, store = await campaign_with(pg_url, [number], detect_machines=True, **settings)
     published: list[EventData] = []
 
@@ -283,7 +284,7 @@ async def machine_detecting(
         runtime = DialerRuntime(
             store,
             "renewals",
-            {"a1": "loopback/7303/default"},
+            {"a1": agent},
             dial_string=dial_string,
             publish=publish,
         )
@@ -364,6 +365,34 @@ def _check_machine_events(heard: list[Envelope[EventData]], lead_id: str) -> Non
     assert kpis["connect_rate"].value == 0
     assert kpis["machine_answer_rate"].value == 1
     assert kpis["outbound_abandon_rate"].no_data  # no live answer at all
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_a_beep_before_any_agent_is_bridged_is_a_machine_answer_not_an_abandon(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    """The agent's phone never answers (7302), so nobody is bridged when the beep comes, 1.65 s
+    into the answer (within the 2-second grace): the answer's only event is
+    ``dialer.machine_detected`` without after_bridge; no connect, no drop."""
+    async with machine_detecting(kind, request, pg_url, MACHINE, agent="loopback/7302/default") as (
+        _,
+        runtime,
+        published,
+        _client,
+    ):
+        await eventually(lambda: len(runtime.settled) == 1, within=30, poll=0.2)
+    (settled,) = runtime.settled
+    assert settled.outcome is Outcome.MACHINE
+    answers = [d for d in published if not isinstance(d, DialerAttempted)]
+    assert answers == [
+        DialerMachineDetected(
+            campaign="renewals",
+            lead_id=settled.lead_id,
+            attempt=1,
+            leg=customer_leg(settled.lead_id, 1),
+            after_bridge=False,
+        )
+    ]
 
 
 @pytest.mark.parametrize("kind", switch_kinds())
