@@ -144,7 +144,13 @@ def test_every_event_type_has_a_publisher_and_metrics_publishes_none() -> None:
     owned = set().union(*PUBLISHES.values())
     assert {name for name, _ in event_types()} == owned
     assert write_pattern("metrics") == "(?!)"
-    dialer = {"dialer.attempted", "dialer.connected", "dialer.dropped", "dialer.dispositioned"}
+    dialer = {
+        "dialer.attempted",
+        "dialer.connected",
+        "dialer.dropped",
+        "dialer.machine_detected",
+        "dialer.dispositioned",
+    }
     assert dialer <= PUBLISHES["routing"]  # the dialer runs in the routing service
     pattern = write_pattern("recording", tenant="acme")
     kinds = (

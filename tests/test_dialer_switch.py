@@ -16,11 +16,15 @@ from cc_common.db import Database
 from cc_common.db.migrations import upgrade
 from cc_common.esl import EslEvent, InboundClient
 from cc_common.testing import eventually
+from cc_metrics.core.engine import MetricsEngine
+from cc_metrics.core.facts import CAMPAIGN_FACT_NAMES, Facts, add_facts
+from cc_metrics.core.kpis import Scope, compute_all
+from cc_metrics.core.thresholds import Thresholds
 from cc_proto import Envelope, EventData
-from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
-from cc_routing.dialer.calls import LegState
+from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped, DialerMachineDetected
+from cc_routing.dialer.calls import LegState, customer_leg
 from cc_routing.dialer.campaigns import CallingWindow, CampaignConfig, Outcome, RetryRule
-from cc_routing.dialer_runtime import DialerRuntime, bus_publisher
+from cc_routing.dialer_runtime import DialerRuntime, Publisher, bus_publisher
 from cc_routing.dialer_store import DialerStore, ListSettings
 from cc_sim.config import SimConfig
 from cc_sim.core.dialplan import parse_actions
@@ -258,20 +262,29 @@ async def _customers_hang_up(runtime: DialerRuntime, client: InboundClient) -> N
 
 @asynccontextmanager
 async def machine_detecting(
-    kind: str, request: pytest.FixtureRequest, pg_url: str, number: str, **settings: Any
+    kind: str,
+    request: pytest.FixtureRequest,
+    pg_url: str,
+    number: str,
+    also: Publisher | None = None,
+    agent: str = "loopback/7303/default",
+    **settings: Any,
 ) -> AsyncIterator[tuple[DialerStore, DialerRuntime, list[EventData], InboundClient]]:
-    """A campaign with answering-machine detection on, one agent (7303), dialling ``number``."""
+    """A campaign with answering-machine detection on, one agent (7303, answering at once),
+    dialling ``number``; its events are kept (and published by ``also`` too)."""
     db, store = await campaign_with(pg_url, [number], detect_machines=True, **settings)
     published: list[EventData] = []
 
     async def publish(data: EventData, at: float) -> None:
         published.append(data)
+        if also is not None:
+            await also(data, at)
 
     async with esl_client(kind, request) as client:
         runtime = DialerRuntime(
             store,
             "renewals",
-            {"a1": "loopback/7303/default"},
+            {"a1": agent},
             dial_string=dial_string,
             publish=publish,
         )
@@ -285,12 +298,30 @@ async def machine_detecting(
 
 @pytest.mark.parametrize("kind", switch_kinds())
 async def test_an_answering_machine_is_taken_from_the_agent_and_hung_up(
-    kind: str, request: pytest.FixtureRequest, pg_url: str
+    kind: str,
+    request: pytest.FixtureRequest,
+    pg_url: str,
+    make_rabbit_bus: Any,
+    unique_name: Callable[[str], str],
 ) -> None:
     """mod_avmd hears the beep after the greeting: the machine was bridged to the agent at once
     (2-second rule); the beep takes it back: hung up, outcome machine, retried by its rule, the
-    agent free again and nobody counted abandoned."""
-    async with machine_detecting(kind, request, pg_url, MACHINE) as (store, runtime, published, _):
+    agent free again and nobody counted abandoned. Over the real RabbitMQ,
+    ``dialer.machine_detected`` says the ``dialer.connected`` already out was a machine, and the
+    metrics engine fed what was heard counts a machine answer, no live one."""
+    bus = await make_rabbit_bus()
+    heard: list[Envelope[EventData]] = []
+
+    async def hear(event: Envelope[EventData]) -> None:
+        heard.append(event)
+
+    await bus.consume(unique_name("dialer-events"), bindings=["#"], handler=hear)
+    async with machine_detecting(kind, request, pg_url, MACHINE, also=bus_publisher(bus, "t")) as (
+        store,
+        runtime,
+        published,
+        _,
+    ):
         await eventually(lambda: len(runtime.settled) == 1, within=30, poll=0.2)
         floor = runtime.floor
         assert floor is not None
@@ -304,6 +335,64 @@ async def test_an_answering_machine_is_taken_from_the_agent_and_hung_up(
         lead = await store.lead(settled.lead_id)
         assert lead["status"] == "ready"  # tried again later (machine: 2 attempts)
         assert lead["last_outcome"] == Outcome.MACHINE
+        await eventually(lambda: len(heard) == 3, within=10, poll=0.1)
+    _check_machine_events(heard, settled.lead_id)
+
+
+def _check_machine_events(heard: list[Envelope[EventData]], lead_id: str) -> None:
+    """The beep's event names the attempt, its leg and the dialer.connected it corrects; the
+    metrics count the answer a machine (connect rate 0, machine answer rate 1)."""
+    attempted, connected, machine = sorted(heard, key=lambda e: e.occurred_at)
+    assert isinstance(attempted.data, DialerAttempted)
+    assert isinstance(connected.data, DialerConnected)
+    assert connected.data.attempt == 1
+    assert machine.data == DialerMachineDetected(
+        campaign="renewals",
+        lead_id=lead_id,
+        attempt=1,
+        leg=customer_leg(lead_id, 1),
+        after_bridge=True,
+        connected_at=connected.occurred_at,
+        connected_wait_seconds=connected.data.wait_seconds,
+    )
+    assert machine.occurred_at > connected.occurred_at  # the beep after the greeting
+    engine = MetricsEngine(tenant="t", thresholds=Thresholds())
+    facts: Facts = dict.fromkeys(CAMPAIGN_FACT_NAMES, 0.0)
+    for event in heard:
+        for counted in engine.apply(event).campaign_facts.values():
+            add_facts(facts, counted)
+    kpis = compute_all(facts, Thresholds(), Scope.CAMPAIGN)
+    assert kpis["connect_rate"].value == 0
+    assert kpis["machine_answer_rate"].value == 1
+    assert kpis["outbound_abandon_rate"].no_data  # no live answer at all
+
+
+@pytest.mark.parametrize("kind", switch_kinds())
+async def test_a_beep_before_any_agent_is_bridged_is_a_machine_answer_not_an_abandon(
+    kind: str, request: pytest.FixtureRequest, pg_url: str
+) -> None:
+    """The agent's phone never answers (7302), so nobody is bridged when the beep comes, 1.65 s
+    into the answer (within the 2-second grace): the answer's only event is
+    ``dialer.machine_detected`` without after_bridge; no connect, no drop."""
+    async with machine_detecting(kind, request, pg_url, MACHINE, agent="loopback/7302/default") as (
+        _,
+        runtime,
+        published,
+        _client,
+    ):
+        await eventually(lambda: len(runtime.settled) == 1, within=30, poll=0.2)
+    (settled,) = runtime.settled
+    assert settled.outcome is Outcome.MACHINE
+    answers = [d for d in published if not isinstance(d, DialerAttempted)]
+    assert answers == [
+        DialerMachineDetected(
+            campaign="renewals",
+            lead_id=settled.lead_id,
+            attempt=1,
+            leg=customer_leg(settled.lead_id, 1),
+            after_bridge=False,
+        )
+    ]
 
 
 @pytest.mark.parametrize("kind", switch_kinds())

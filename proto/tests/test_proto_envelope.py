@@ -45,6 +45,7 @@ DESIGNED = [
     "dialer.attempted",
     "dialer.connected",
     "dialer.dropped",
+    "dialer.machine_detected",
     "dialer.dispositioned",
     "config.changed",
 ]
@@ -133,6 +134,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "dialer.connected": {"campaign": "renewals", "lead_id": "l1", "answered_by": "human"},
     "dialer.dropped": {"campaign": "renewals", "lead_id": "l1", "wait_seconds": 2.5},
+    "dialer.machine_detected": {
+        "campaign": "renewals",
+        "lead_id": "l1",
+        "attempt": 1,
+        "leg": "3f1c2a9e-0d6b-4c57-9a51-0e2b7c1d4f60",
+        "after_bridge": True,
+        "connected_at": "2026-03-02T09:00:01.500000Z",
+        "connected_wait_seconds": 0.4,
+    },
     "dialer.dispositioned": {
         "campaign": "renewals",
         "lead_id": "l1",

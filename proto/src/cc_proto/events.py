@@ -413,6 +413,9 @@ class DialerConnected(EventData):
     lead_id: Name
     answered_by: Literal["human", "machine", "unknown"] = "unknown"
     wait_seconds: Seconds = Field(default=0, ge=0)
+    attempt: int | None = Field(
+        default=None, ge=1, description="The dial attempt (absent from older producers)."
+    )
 
 
 @register
@@ -422,6 +425,32 @@ class DialerDropped(EventData):
     campaign: Name
     lead_id: Name
     wait_seconds: Seconds = Field(ge=0)
+
+
+@register
+class DialerMachineDetected(EventData):
+    event_type = "dialer.machine_detected"
+    summary = (
+        "Answering-machine detection (mod_avmd's beep) found a machine on a dialled lead; the "
+        "attempt's outcome is machine. With after_bridge the answer was already published as "
+        "dialer.connected (bridged at once by the 2-second rule): that answer was a machine, "
+        "not a live one. Without it no dialer.connected or dialer.dropped went out for it."
+    )
+    campaign: Name
+    lead_id: Name
+    attempt: int = Field(ge=1)
+    leg: Name = Field(description="The customer leg's FreeSWITCH Unique-ID.")
+    after_bridge: bool = Field(
+        description="The beep came after the customer was bridged to an agent."
+    )
+    connected_at: datetime | None = Field(
+        default=None,
+        description="With after_bridge: the time of the dialer.connected this answer was "
+        "published as (its occurred_at), so consumers correct the right interval.",
+    )
+    connected_wait_seconds: Seconds = Field(
+        default=0, ge=0, description="With after_bridge: that dialer.connected's wait_seconds."
+    )
 
 
 @register

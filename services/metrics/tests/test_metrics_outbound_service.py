@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from cc_metrics.testing import T0, Events, dialer_day
+from cc_metrics.testing import T0, Events, dialer_day, machine_day
+from cc_proto.events import DialerMachineDetected
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +77,55 @@ async def test_dialer_events_through_rabbitmq_give_the_campaign_kpis(start_servi
     )
     [gone] = later.json()  # the day is out of the 30-day window
     assert gone["abandon_rate"]["value"] is None
+
+
+async def test_machines_found_before_and_after_the_bridge_are_not_live_answers(
+    start_service: Any,
+) -> None:
+    """machine_day over RabbitMQ into PostgreSQL, l2's beep first and replayed: its answer
+    leaves the live ones in the 09:00 interval its dialer.connected counted in."""
+    service = await start_service()
+    e = Events()
+    events = machine_day(e)
+    beep = next(
+        ev for ev in events if isinstance(ev.data, DialerMachineDetected) and ev.data.after_bridge
+    )
+    ordered = [beep, *(ev for ev in events if ev is not beep), beep]  # before its connect, twice
+    last = e.dialled("winback", "w1", 5)
+    for event in [*ordered, last]:
+        await service.publisher.publish(event)
+    await service.wait_processed(len(events) + 1)
+
+    total = await service.get(
+        "/reports/campaigns", campaign="renewals", granularity="total", **RANGE
+    )
+    [row] = total.json()["rows"]
+    assert figures(row) == {
+        "dial_attempts": 4,
+        "connect_rate": pytest.approx(2 / 4),
+        "right_party_contact_rate": pytest.approx(1 / 2),
+        "outbound_abandon_rate": pytest.approx(1 / 2),
+        "machine_answer_rate": pytest.approx(2 / 4),
+        "average_connect_wait": pytest.approx(0.5),
+    }
+    quarter = await service.get(
+        "/reports/campaigns", campaign="renewals", granularity="15m", facts="true", **RANGE
+    )
+    by_interval = {r["bucket_start"]: r["facts"] for r in quarter.json()["rows"]}
+    first = by_interval[T0.isoformat().replace("+00:00", "Z")]
+    assert (first["live_answers"], first["connected"], first["machine_answers"]) == (2, 1, 2)
+    assert all(
+        facts.get("live_answers", 0) == 0 and facts.get("machine_answers", 0) == 0
+        for start, facts in by_interval.items()
+        if start != T0.isoformat().replace("+00:00", "Z")
+    )  # the beep at 09:15:05 changed nothing in its own interval
+    rule = await service.get(
+        "/reports/campaigns/abandon-rule",
+        campaign="renewals",
+        at=(T0 + timedelta(hours=2)).isoformat(),
+    )
+    [renewals] = rule.json()
+    assert renewals["abandon_rate"]["value"] == pytest.approx(1 / 2)  # l4 over l1 and l4
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 from cc_common.esl import EslEvent
-from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
+from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped, DialerMachineDetected
 from cc_routing.adapters.dialer_freeswitch import classify, to_esl
 from cc_routing.dialer.calls import (
     Adopted,
@@ -121,9 +122,13 @@ def test_a_beep_means_a_machine_hung_up_or_left_the_message() -> None:
     f.agent_ready("a1", "user/1001", 0.0)
     f.dial("c1", "lead1", "+33142685300", 1, 100.0)
     f.customer_answered("c1", 104.0)
+    machine = DialerMachineDetected(
+        campaign="sales", lead_id="lead1", attempt=1, leg="c1", after_bridge=False
+    )
     assert f.machine_detected("c1", 104.5) == [
         Hangup("agent-leg-1", "ORIGINATOR_CANCEL"),
         PlayAndHangup("c1", "prompts/welcome.wav", 20.0),
+        Publish(machine, 104.5),  # no dialer.connected or dropped went out: this is its answer
     ]
     assert list(f.ready) == ["a1"]
     assert f.advance(110.0) == []  # a machine is never an abandoned call
@@ -142,9 +147,23 @@ def test_a_beep_after_the_bridge_takes_the_machine_back_from_the_agent() -> None
         assert f.dial("c2", "lead2", "+33142685300", 1, 100.0)[0].detect_machine  # type: ignore[union-attr]
         f.customer_answered("c1", 104.0)
         f.agent_answered("agent-leg-1", 104.2)
-        f.bridged("c1", 104.3)
+        (connected,) = f.bridged("c1", 104.5)
+        assert isinstance(connected, Publish)
+        assert isinstance(connected.data, DialerConnected)
+        assert connected.data.attempt == 1
+        machine = DialerMachineDetected(
+            campaign="sales",
+            lead_id="lead1",
+            attempt=1,
+            leg="c1",
+            after_bridge=True,
+            connected_at=datetime.fromtimestamp(104.5, UTC),  # the dialer.connected it corrects
+            connected_wait_seconds=connected.data.wait_seconds,
+        )
         expected = [Park("c1"), PlayAndHangup("c1", message, 20.0)] if message else [Hangup("c1")]
-        assert f.machine_detected("c1", 110.0) == expected  # the agent's leg ends by itself
+        # the agent's leg ends by itself
+        assert f.machine_detected("c1", 110.0) == [*expected, Publish(machine, 110.0)]
+        assert f.machine_detected("c1", 110.5) == []  # a second beep: told once
         assert f.agent_leg_ended("agent-leg-1", 110.1) == []
         assert list(f.ready) == ["a1"]
         settled = f.customer_ended("c1", "NORMAL_CLEARING", 111.0)[-1]
@@ -262,4 +281,17 @@ def test_calls_adopted_after_a_restart_end_once_and_keep_their_agents() -> None:
     assert f.customer_ended("t1", "NORMAL_CLEARING", 600.2) == []
     assert f.customer_ended("w1", "NORMAL_CLEARING", 503.0)[-1] == Settled(
         "lead-w", Outcome.ABANDONED, 0.0, live=True
+    )
+
+
+def test_a_beep_on_a_call_adopted_connected_says_after_the_bridge_without_its_connect() -> None:
+    """The leader before sent its dialer.connected: this floor cannot say when."""
+    f = floor(detect_machines=True)
+    f.adopt(AdoptedCall("c1", "lead1", 2, Adopted.CONNECTED, "a1", "agent-leg-9"), 500.0)
+    *_, published = f.machine_detected("c1", 505.0)
+    assert published == Publish(
+        DialerMachineDetected(
+            campaign="sales", lead_id="lead1", attempt=2, leg="c1", after_bridge=True
+        ),
+        505.0,
     )

@@ -40,6 +40,7 @@ PUBLISHES: Mapping[str, frozenset[str]] = {
             "dialer.attempted",
             "dialer.connected",
             "dialer.dropped",
+            "dialer.machine_detected",
             "dialer.dispositioned",
         }
     ),

@@ -179,6 +179,14 @@ class LiveMetrics:
             ["campaign", "result"],
             registry=registry,
         )
+        self._dial_machines_after_connect = Counter(
+            "cc_dialer_machines_after_connect",
+            "Answers counted connected in cc_dialer_answers that a later beep showed were "
+            "machines (also counted result=machine): live answers are connected + abandoned "
+            "minus these.",
+            ["campaign"],
+            registry=registry,
+        )
         self._dial_waits = Histogram(
             "cc_dialer_answer_wait_seconds",
             "Live answers: from the customer's answer to the agent (connected) or the drop.",
@@ -268,6 +276,7 @@ class LiveMetrics:
             self._dial_attempts.labels(campaign)
             for result in ANSWER_RESULTS:
                 self._dial_answers.labels(campaign, result)
+            self._dial_machines_after_connect.labels(campaign)
             for result in ANSWER_RESULTS[:2]:
                 self._dial_waits.labels(campaign, result)
             for right_party in ("true", "false"):
@@ -335,6 +344,8 @@ class LiveMetrics:
             self._dial_attempts.labels(labels["campaign"]).inc()
         elif obs.measure is Measure.DIAL_ANSWER:
             self._dial_answers.labels(labels["campaign"], labels["result"]).inc()
+        elif obs.measure is Measure.DIAL_MACHINE_AFTER_CONNECT:
+            self._dial_machines_after_connect.labels(labels["campaign"]).inc()
         elif obs.measure is Measure.DIAL_ANSWER_WAIT:
             self._dial_waits.labels(labels["campaign"], labels["result"]).observe(obs.value)
         elif obs.measure is Measure.DISPOSITION:

@@ -184,6 +184,22 @@ class Events:
         """dialer.dropped: a live answer abandoned by the 2-second rule."""
         return self.make(ev.DialerDropped(campaign=campaign, lead_id=lead, wait_seconds=wait), at)
 
+    def machine_detected(
+        self, campaign: str, lead: str, at: float, connected: tuple[float, float] | None = None
+    ) -> Envelope[EventData]:
+        """dialer.machine_detected: before the bridge, or (``connected``: the time and wait of
+        the dialer.connected already out) after it."""
+        data = ev.DialerMachineDetected(
+            campaign=campaign,
+            lead_id=lead,
+            attempt=1,
+            leg=f"leg-{lead}",
+            after_bridge=connected is not None,
+            connected_at=None if connected is None else self.at(connected[0]),
+            connected_wait_seconds=0.0 if connected is None else connected[1],
+        )
+        return self.make(data, at)
+
     def dispositioned(
         self, campaign: str, lead: str, at: float, disposition: str, right_party: bool
     ) -> Envelope[EventData]:
@@ -217,6 +233,27 @@ def dialer_day(e: Events, campaign: str = "renewals") -> list[Envelope[EventData
         e.dispositioned(campaign, "l1", 100, "sale", right_party=True),
         e.dispositioned(campaign, "l2", 120, "wrong_party", right_party=False),
         e.dispositioned(campaign, "l5", 1100, "no_sale", right_party=True),
+    ]
+
+
+def machine_day(e: Events, campaign: str = "renewals") -> list[Envelope[EventData]]:
+    """A campaign with answering-machine detection, from 09:00: four dials; l1 a person
+    connected, l2 connected at 09:14:50 and found a machine by a beep at 09:15:05 (the next
+    interval), l3 a machine found before any agent was bridged, l4 a person dropped by the
+    2-second rule; l1's disposition is a right-party contact.
+
+    By hand: connect rate 2/4 (l1, l4), right-party contact rate 1/2, abandon rate 1/2, machine
+    answers 2/4, connect wait 0.5 s (l1 only); everything in the 09:00 interval, l2's
+    correction included (where its dialer.connected counted).
+    """
+    return [
+        *(e.dialled(campaign, f"l{n}", n) for n in range(1, 5)),
+        e.dial_connected(campaign, "l1", 20, wait=0.5),
+        e.dial_connected(campaign, "l2", 890, wait=0.25),
+        e.machine_detected(campaign, "l2", 905, connected=(890, 0.25)),
+        e.machine_detected(campaign, "l3", 30),
+        e.dial_dropped(campaign, "l4", 40, wait=2.0),
+        e.dispositioned(campaign, "l1", 100, "sale", right_party=True),
     ]
 
 

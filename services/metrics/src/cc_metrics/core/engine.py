@@ -31,7 +31,7 @@ from cc_metrics.core.agents import AgentStatus, Segment, segment_start
 from cc_metrics.core.facts import Facts, add_facts, state_seconds, wait_facts
 from cc_metrics.core.intervals import interval_start, split_span
 from cc_metrics.core.live import LiveQueues
-from cc_metrics.core.outbound import answer_result, dialer_facts
+from cc_metrics.core.outbound import answer_result, dialer_facts, facts_time
 from cc_metrics.core.records import (
     CallRecord,
     add_wrap_up,
@@ -98,6 +98,7 @@ class Measure(StrEnum):
     DIAL_ATTEMPT = "dial_attempt"
     DIAL_ANSWER = "dial_answer"
     DIAL_ANSWER_WAIT = "dial_answer_wait"
+    DIAL_MACHINE_AFTER_CONNECT = "dial_machine_after_connect"
     DISPOSITION = "disposition"
     WAIT = "wait"
     RING = "ring"
@@ -665,7 +666,7 @@ def _on_dialer(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> N
     """Count a dialer event for its campaign: facts by event time, and the live counters."""
     data = e.data
     campaign = str(getattr(data, "campaign", ""))
-    out.add_campaign(campaign, e.occurred_at, dialer_facts(data))
+    out.add_campaign(campaign, facts_time(data, e.occurred_at), dialer_facts(data))
     result = answer_result(data)
     if isinstance(data, ev.DialerAttempted):
         out.observe(Measure.DIAL_ATTEMPT, campaign=campaign)
@@ -674,6 +675,8 @@ def _on_dialer(engine: MetricsEngine, e: Envelope[EventData], out: Outcome) -> N
         out.observe(Measure.DISPOSITION, campaign=campaign, right_party=right_party)
     elif result is not None:
         out.observe(Measure.DIAL_ANSWER, campaign=campaign, result=result)
+        if isinstance(data, ev.DialerMachineDetected) and data.after_bridge:
+            out.observe(Measure.DIAL_MACHINE_AFTER_CONNECT, campaign=campaign)
         wait = getattr(data, "wait_seconds", 0.0)
         if result != "machine":
             out.observe(Measure.DIAL_ANSWER_WAIT, wait, campaign=campaign, result=result)
@@ -725,6 +728,7 @@ _DISPATCH: dict[type[EventData], Handler] = {
     ev.DialerAttempted: _on_dialer,
     ev.DialerConnected: _on_dialer,
     ev.DialerDropped: _on_dialer,
+    ev.DialerMachineDetected: _on_dialer,
     ev.DialerDispositioned: _on_dialer,
 }
 

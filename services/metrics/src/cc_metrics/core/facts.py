@@ -109,11 +109,19 @@ CAMPAIGN_FACTS: tuple[FactSpec, ...] = _specs(
     [
         ("attempts", "dials placed to leads (dialer.attempted)"),
         ("live_answers", "dials a live person answered: connected to an agent or abandoned"),
-        ("connected", "live answers bridged to an agent (dialer.connected, not by a machine)"),
+        (
+            "connected",
+            "live answers bridged to an agent (dialer.connected, not by a machine, less those a "
+            "later dialer.machine_detected showed were machines)",
+        ),
         ("connect_wait_seconds", "time from the customer's answer until the agent's bridge"),
         ("abandoned", "live answers no agent took within the 2-second rule (dialer.dropped)"),
         ("abandoned_wait_seconds", "time abandoned customers waited after answering"),
-        ("machine_answers", "dials an answering machine picked up (apart from live answers)"),
+        (
+            "machine_answers",
+            "dials an answering machine picked up (dialer.machine_detected; apart from live "
+            "answers)",
+        ),
         ("dispositions", "outbound calls the agent dispositioned (dialer.dispositioned)"),
         ("right_party_contacts", "dispositions the campaign counts as a right-party contact"),
     ]

@@ -5,6 +5,13 @@ an answer when the customer was bridged or dropped, a disposition when the agent
 live answer is a person who picked up (``dialer.connected`` by a human, or no detection, and
 ``dialer.dropped``); machines are counted apart, so the connect rate and the abandon rule's
 denominator are people only.
+
+A machine is told by ``dialer.machine_detected``. Before the bridge it is the answer's only
+event (a machine answer, at the beep). After the bridge the answer already went out as
+``dialer.connected``: the machine event takes that answer back out of the live ones (and its
+wait out of the connect wait) and counts it a machine, in the interval the ``dialer.connected``
+counted in (the time it names). Facts only add up, so the two events give the same figures in
+either order, and a replay is skipped by its event id like any other.
 """
 
 from __future__ import annotations
@@ -14,7 +21,13 @@ from datetime import datetime, timedelta
 from cc_metrics.core.facts import Facts
 from cc_metrics.core.intervals import INTERVAL, interval_start
 from cc_proto import EventData
-from cc_proto.events import DialerAttempted, DialerConnected, DialerDispositioned, DialerDropped
+from cc_proto.events import (
+    DialerAttempted,
+    DialerConnected,
+    DialerDispositioned,
+    DialerDropped,
+    DialerMachineDetected,
+)
 
 ABANDON_RULE_WINDOW = timedelta(days=30)
 """The abandon rule's rolling window: abandons over live answers of the last 30 days."""
@@ -35,7 +48,25 @@ def dialer_facts(data: EventData) -> Facts:
         return {"live_answers": 1.0, "abandoned": 1.0, "abandoned_wait_seconds": data.wait_seconds}
     if isinstance(data, DialerDispositioned):
         return {"dispositions": 1.0, "right_party_contacts": 1.0 if data.right_party else 0.0}
+    if isinstance(data, DialerMachineDetected):
+        if not data.after_bridge:
+            return {"machine_answers": 1.0}
+        return {
+            "machine_answers": 1.0,
+            "live_answers": -1.0,
+            "connected": -1.0,
+            "connect_wait_seconds": -data.connected_wait_seconds,
+        }
     return {}
+
+
+def facts_time(data: EventData, occurred_at: datetime) -> datetime:
+    """Return when a dialer event's facts count: its own time, except a machine found after
+    the bridge, which corrects the answer where its ``dialer.connected`` counted (the event's
+    own time when that is unknown: a call adopted after a restart)."""
+    if isinstance(data, DialerMachineDetected) and data.after_bridge and data.connected_at:
+        return data.connected_at
+    return occurred_at
 
 
 def answer_result(data: EventData) -> str | None:
@@ -44,6 +75,8 @@ def answer_result(data: EventData) -> str | None:
         return "machine" if data.answered_by == "machine" else "connected"
     if isinstance(data, DialerDropped):
         return "abandoned"
+    if isinstance(data, DialerMachineDetected):
+        return "machine"
     return None
 
 

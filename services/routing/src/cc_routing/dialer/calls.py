@@ -14,10 +14,16 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from cc_proto import EventData
-from cc_proto.events import DialerAttempted, DialerConnected, DialerDropped
+from cc_proto.events import (
+    DialerAttempted,
+    DialerConnected,
+    DialerDropped,
+    DialerMachineDetected,
+)
 from cc_routing.dialer.campaigns import Outcome
 
 BUSY_CAUSES = frozenset({"USER_BUSY", "NORMAL_CIRCUIT_CONGESTION", "SWITCH_CONGESTION"})
@@ -148,6 +154,8 @@ class _Leg:
     answered_at: float | None = None
     agent_id: str | None = None
     agent_leg: str | None = None
+    connected: tuple[float, float] | None = None
+    """When its ``dialer.connected`` went out and the wait it carried (for a later beep)."""
 
 
 def note_key(lead_id: str, attempt: int) -> str:
@@ -316,11 +324,13 @@ class Floor:
         if call.agent_id is not None:
             self.busy_since[call.agent_id] = now
         wait = max(0.0, now - call.answered_at)
+        call.connected = (now, wait)
         data = DialerConnected(
             campaign=self.settings.campaign,
             lead_id=call.lead_id,
             answered_by="human",
             wait_seconds=wait,
+            attempt=call.attempt,
         )
         return [Publish(data, now)]
 
@@ -328,12 +338,15 @@ class Floor:
         """mod_avmd heard a beep: a machine. The 2-second rule bridges an answer at once, and a
         machine's greeting lasts longer, so the beep usually comes after the bridge: then the
         customer is taken back from the agent (their leg ends, they are free for the next call)
-        before the campaign's machine action."""
+        before the campaign's machine action. Either way ``dialer.machine_detected`` says so:
+        after the bridge it tells the metrics the ``dialer.connected`` already out was a machine.
+        """
         call = self.legs.get(leg)
         if call is None:
             return []
         message = self.settings.machine_message
-        if call.state is LegState.CONNECTED:
+        after_bridge = call.state is LegState.CONNECTED
+        if after_bridge:
             # The agent's leg hangs up after the bridge (hangup_after_bridge), either way.
             out: list[Result] = [Park(leg)] if message else []
         elif call.state in (LegState.WAITING, LegState.CONNECTING):
@@ -342,7 +355,23 @@ class Floor:
             return []
         call.state = LegState.MACHINE
         out.append(PlayAndHangup(leg, message, 20.0) if message else Hangup(leg))
+        out.append(Publish(self._machine_event(leg, call, after_bridge), now))
         return out
+
+    def _machine_event(self, leg: str, call: _Leg, after_bridge: bool) -> DialerMachineDetected:
+        """The machine's event; after the bridge it names the ``dialer.connected`` it corrects
+        (none is known for a call adopted connected after a restart: its leader sent it)."""
+        connected_at, wait = call.connected if after_bridge and call.connected else (None, 0.0)
+        when = None if connected_at is None else datetime.fromtimestamp(connected_at, UTC)
+        return DialerMachineDetected(
+            campaign=self.settings.campaign,
+            lead_id=call.lead_id,
+            attempt=call.attempt,
+            leg=leg,
+            after_bridge=after_bridge,
+            connected_at=when,
+            connected_wait_seconds=wait,
+        )
 
     def _release_agent(self, call: _Leg) -> list[Result]:
         out: list[Result] = []
