@@ -11,9 +11,9 @@ import os
 import time
 import uuid
 
-import aio_pika
+from _rabbit import remove_bus
 
-from cc_common.bus._rabbit import RabbitBus, dead_letter_queue
+from cc_common.bus._rabbit import RabbitBus
 from cc_proto import Envelope, EventData, make_event
 from cc_proto.events import CallOffered
 
@@ -67,13 +67,7 @@ async def main() -> None:
         report("bus_consume_validate_ack", total / (time.perf_counter() - started), "msgs/s")
     finally:
         await bus.close()
-        connection = await aio_pika.connect(AMQP_URL)
-        async with connection:
-            channel = await connection.channel()
-            for name in (queue, dead_letter_queue(queue)):
-                await channel.queue_delete(name)
-            for name in (exchange, f"{exchange}.dlx"):
-                await channel.exchange_delete(name)
+        await remove_bus(AMQP_URL, exchange=exchange, queue=queue)
 
 
 if __name__ == "__main__":

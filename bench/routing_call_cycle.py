@@ -10,6 +10,11 @@ offer, agent answer, bridge, caller hang-up, agent leg gone, agent free again.
 - ``backlog``: more callers than agents (all 600 talking, 300 waiting); each hang-up frees an
   agent who takes the head of the line, so every arrival queues and every freed agent is served.
 
+- ``steady_prepared``: ``steady`` with every step's commands also prepared for writing as the
+  service does under its lock (``RoutingRuntime._prepare``: envelopes encoded into outbox rows,
+  ledger statements, agent state rows), with no switch and no database: the per-call work of
+  the runtime around the core that is not I/O.
+
 Figures (one JSON line each, {"bench", "value", "unit"}): per scenario the core's CPU per whole
 call (process CPU over the run divided by calls, µs) and the median / p99 of one arrival
 (``call_arrived``: the decision and the offer, µs) and of one agent freed (the agent leg's
@@ -23,9 +28,15 @@ import random
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 
-from cc_routing.core import Acd, AgentConfig, OfferCall, ParkedCall, QueueConfig, Tier
+from cc_common.bus._memory import MemoryBroker, MemoryBus
+from cc_common.db import Database, Outbox, OutboxRelay
+from cc_routing.adapters import db as tables
+from cc_routing.adapters.freeswitch import Dialplan
+from cc_routing.core import Acd, AgentConfig, Destination, OfferCall, ParkedCall, QueueConfig, Tier
 from cc_routing.core.commands import BridgeCall, Command
+from cc_routing.runtime import RoutingRuntime
 
 AGENTS = 600
 QUEUE = "support"
@@ -62,21 +73,30 @@ class Switch:
     """Plays FreeSWITCH's part at once: an offered agent leg answers, the bridge holds, and
     the caller later hangs up, the agent's leg following out of the bridge."""
 
-    def __init__(self, acd: Acd) -> None:
+    def __init__(self, acd: Acd, prepare: Callable[[Sequence[Command]], object] | None = None):
         self.acd = acd
+        self.prepare = prepare
         self.talking: deque[tuple[float, str, str]] = deque()  # (bridged at, call, agent leg)
         self.frees: list[float] = []
 
     def take(self, out: list[Command], now: float) -> None:
         """Answer every offer in ``out`` and confirm its bridge (and those that follow)."""
+        if self.prepare is not None:
+            self.prepare(out)
         pending = deque(out)
         while pending:
             command = pending.popleft()
             if isinstance(command, OfferCall):
-                pending.extend(self.acd.agent_answered(command.offer_id, now))
+                pending.extend(self.step(self.acd.agent_answered(command.offer_id, now)))
             elif isinstance(command, BridgeCall):
                 self.talking.append((now, command.call_id, command.offer_id))
-                pending.extend(self.acd.call_bridged(command.call_id, now))
+                pending.extend(self.step(self.acd.call_bridged(command.call_id, now)))
+
+    def step(self, out: list[Command]) -> list[Command]:
+        """One more step of the core: prepared as the service would, if asked."""
+        if self.prepare is not None:
+            self.prepare(out)
+        return out
 
     def hang_up_first(self, now: float) -> None:
         """The longest-talking caller hangs up; timing the agent's return to the floor."""
@@ -96,9 +116,28 @@ def arrive(acd: Acd, switch: Switch, call_id: str, now: float, arrivals: list[fl
     switch.take(out, now)
 
 
-def steady(acd: Acd) -> None:
+def preparer(acd: Acd) -> Callable[[Sequence[Command]], object]:
+    """The service's preparation of a step for writing (no connection is ever opened)."""
+    db = Database("postgresql+asyncpg://bench@127.0.0.1/none")
+    outbox = Outbox(tables.kit.outbox)
+    relay = OutboxRelay(db, MemoryBus(MemoryBroker()), outbox)
+    runtime = RoutingRuntime(
+        tenant="acme",
+        acd=acd,
+        db=db,
+        outbox=outbox,
+        relay=relay,
+        dialplan=Dialplan("contact-center", "local_stream://moh", "cc-transfer-out"),
+        gateway_template="sofia/gateway/carrier/{number}",
+        fallback=Destination.parse("hangup"),
+        clock=lambda: NOW,
+    )
+    return lambda commands: runtime._prepare(commands, None)
+
+
+def steady(acd: Acd, name: str = "steady", *, prepared: bool = False) -> None:
     """Callers at RATE per second, each talking TALK seconds: most agents idle."""
-    switch = Switch(acd)
+    switch = Switch(acd, preparer(acd) if prepared else None)
     arrivals: list[float] = []
     now = NOW + 10
     started = time.process_time()
@@ -107,7 +146,7 @@ def steady(acd: Acd) -> None:
         while switch.talking and switch.talking[0][0] + TALK <= now:
             switch.hang_up_first(switch.talking[0][0] + TALK)
         arrive(acd, switch, f"steady-{number}", now, arrivals)
-    report("steady", time.process_time() - started, arrivals, switch.frees)
+    report(name, time.process_time() - started, arrivals, switch.frees)
 
 
 def backlog(acd: Acd) -> None:
@@ -139,6 +178,7 @@ def report(name: str, cpu: float, arrivals: list[float], frees: list[float]) -> 
 def main() -> None:
     steady(build())
     backlog(build())
+    steady(build(), "steady_prepared", prepared=True)
 
 
 if __name__ == "__main__":

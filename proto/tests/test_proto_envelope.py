@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from cc_proto import (
     ContractError,
     Envelope,
     EventData,
+    encode_event,
     event_types,
     make_event,
     parse_event,
@@ -191,6 +193,37 @@ def test_make_event_fills_the_envelope_and_the_routing_key() -> None:
     assert (event.type, event.version, event.occurred_at) == ("call.offered", 1, when)
     assert routing_key(event) == "acme.call.offered"
     assert json.loads(event.to_json())["data"]["queue"] == "sales"
+
+
+ODD_HEADS = [
+    ("c1", None, datetime(2026, 11, 22, 10, 0, tzinfo=UTC)),
+    (None, "agent-7", datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)),
+    ('q"\\/é\u2028\x01', "ä\n", datetime(2026, 11, 22, 10, 0, 0, 500000, tzinfo=UTC)),
+    ("c2", "a2", datetime(2026, 11, 22, 12, 0, 0, 7, tzinfo=timezone(timedelta(hours=2)))),
+    ("c3", "a3", datetime.fromtimestamp(1_700_000_000.1234567, UTC)),
+]
+
+
+@pytest.mark.parametrize("event_type", sorted(EXAMPLES))
+@pytest.mark.parametrize(("call_id", "agent_id", "when"), ODD_HEADS)
+def test_encode_event_is_byte_for_byte_the_envelopes_json(
+    event_type: str, call_id: str | None, agent_id: str | None, when: datetime
+) -> None:
+    data = parse_event(wire(event_type, EXAMPLES[event_type])).data
+    event_id = uuid.uuid4()
+    head = {"tenant": "acme-2", "occurred_at": when, "call_id": call_id, "agent_id": agent_id}
+    envelope = make_event(data, event_id=event_id, **head)  # type: ignore[arg-type]
+    encoded = encode_event(data, event_id=event_id, **head)  # type: ignore[arg-type]
+    assert encoded.body == envelope.to_json()
+    assert (encoded.id, encoded.routing_key) == (event_id, routing_key(envelope))
+
+
+def test_encode_event_refuses_what_the_envelope_refuses() -> None:
+    data = CallOffered(queue="sales")
+    with pytest.raises(ContractError, match="tenant"):
+        encode_event(data, tenant="Acme.Corp", occurred_at=datetime.now(UTC))
+    with pytest.raises(ContractError, match="time zone"):
+        encode_event(data, tenant="acme", occurred_at=datetime(2026, 11, 22))
 
 
 @pytest.mark.parametrize(

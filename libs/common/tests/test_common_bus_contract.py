@@ -229,6 +229,21 @@ def unchecked_publisher(bus: Bus) -> Bus:
     )
 
 
+async def test_a_batch_arrives_in_order_and_a_too_large_body_is_refused_alone(
+    bus: Bus, queue_name: str
+) -> None:
+    handler = Collector()
+    await bus.consume(queue_name, bindings=["acme.#"], handler=handler)
+    sent = [offered(f"q{i}") for i in range(50)]
+    batch = [(event.to_json(), "acme.call.offered") for event in sent]
+    batch.insert(20, (b"x" * (MAX_MESSAGE_BYTES + 1), "acme.call.offered"))
+    refused = await bus.publish_raw_batch(batch)
+    assert [i for i, why in enumerate(refused) if why is not None] == [20]
+    assert isinstance(refused[20], MessageTooLarge)
+    await eventually(lambda: len(handler.seen) == len(sent))
+    assert [e.id for e in handler.seen] == [e.id for e in sent]
+
+
 async def test_a_message_over_the_size_limit_is_refused_at_publish(
     bus: Bus, queue_name: str
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -92,6 +93,26 @@ async def test_the_outbox_publishes_only_committed_events_in_order(db: Database)
     await asyncio.sleep(0.05)
     assert [e.id for e in received] == [e.id for e in sent]
     await bus.close()
+
+
+async def test_the_relay_prunes_published_rows_at_most_once_a_period(db: Database) -> None:
+    outbox = Outbox(kit.outbox)
+
+    async def add_one() -> None:
+        async with db.session() as session:
+            await outbox.add(session, make_event(CallOffered(queue="q"), tenant="acme"))
+
+    bus = MemoryBus(MemoryBroker())
+    rarely = OutboxRelay(db, bus, outbox, keep_published=timedelta(0), prune_every=3600)
+    for _ in range(3):
+        await add_one()
+        assert await rarely.relay_once() == 1
+    # Pruned once, at the first batch, when nothing was old yet.
+    assert await count(db, kit.outbox) == 3
+    always = OutboxRelay(db, bus, outbox, keep_published=timedelta(0), prune_every=0)
+    await add_one()
+    assert await always.relay_once() == 1
+    assert await count(db, kit.outbox) == 1  # only the row just published is left
 
 
 async def test_the_relay_keeps_rows_when_the_broker_refuses(db: Database) -> None:

@@ -2,8 +2,10 @@
 
 from cc_proto.envelope import (
     ContractError,
+    EncodedEvent,
     Envelope,
     EventData,
+    encode_event,
     event_types,
     make_event,
     parse_event,
@@ -12,8 +14,10 @@ from cc_proto.envelope import (
 
 __all__ = [
     "ContractError",
+    "EncodedEvent",
     "Envelope",
     "EventData",
+    "encode_event",
     "event_types",
     "make_event",
     "parse_event",

@@ -222,7 +222,7 @@ class RoutingRuntime:
         agents: set[str] = set()
         for command in commands:
             if isinstance(command, PublishEvent):
-                work.outbox.append(self.outbox.row(command.envelope(tenant=self.tenant)))
+                work.outbox.append(self.outbox.encoded_row(command.encoded(tenant=self.tenant)))
                 work.ledger += store_module.ledger_entries(
                     self.tenant, self._dialect, command, self.acd.call_view
                 )

@@ -74,6 +74,26 @@ class Bus(abc.ABC):
     async def publish_raw(self, body: bytes, *, routing_key: str) -> None:
         """Publish bytes unchanged: for the outbox relay and for tests of bad input."""
 
+    async def publish_raw_batch(
+        self, messages: Sequence[tuple[bytes, str]]
+    ) -> list[MessageTooLarge | None]:
+        """Publish ``(body, routing_key)`` pairs in order; return once all are confirmed.
+
+        A body too large for the bus is not published: its slot in the result holds the
+        refusal (the others hold None). Any other failure raises, and then no message of the
+        batch is known to be held (an at-least-once sender sends them all again). This
+        default publishes one at a time; a broker with confirms awaits them together.
+        """
+        refused: list[MessageTooLarge | None] = []
+        for body, key in messages:
+            try:
+                await self.publish_raw(body, routing_key=key)
+            except MessageTooLarge as exc:
+                refused.append(exc)
+            else:
+                refused.append(None)
+        return refused
+
     @abc.abstractmethod
     async def consume(
         self,

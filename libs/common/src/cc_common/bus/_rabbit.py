@@ -46,6 +46,7 @@ from cc_common.bus._base import (
     Consumer,
     DeadLetter,
     Handler,
+    MessageTooLarge,
     check_size,
     decode,
     encode,
@@ -224,6 +225,34 @@ class RabbitBus(Bus):
         _, exchange, _ = await self._ready()
         message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
         await exchange.publish(message, routing_key=routing_key)
+
+    async def publish_raw_batch(
+        self, messages: Sequence[tuple[bytes, str]]
+    ) -> list[MessageTooLarge | None]:
+        """Publish in order, then await every confirm together (one round trip, not one each).
+
+        Order holds because every publish on the channel takes aiormq's FIFO channel lock in
+        the order the publishes start, which is the order of ``messages``; the broker routes a
+        channel's messages in the order it receives them.
+        """
+        refused: list[MessageTooLarge | None] = []
+        publishes = []
+        _, exchange, _ = await self._ready()
+        for body, key in messages:
+            try:
+                check_size(body, self._max_bytes)
+            except MessageTooLarge as exc:
+                refused.append(exc)
+                continue
+            refused.append(None)
+            message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            publishes.append(exchange.publish(message, routing_key=key))
+        # Every confirm is awaited, even after a failure, so no publish is left running.
+        results = await asyncio.gather(*publishes, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return refused
 
     async def declare(self, queue: str, *, bindings: Sequence[str]) -> None:
         """Declare a service queue, its dead-letter queue and bindings (idempotent)."""

@@ -1,15 +1,17 @@
 """The transactional outbox: an event is written with the state change, then relayed to the bus.
 
 Publishing straight after a commit loses the event if the process dies in between; writing it to
-the outbox in the same transaction cannot. The relay publishes in order with broker confirms and
-marks rows published; a crash between publish and mark re-publishes, which idempotent consumers
-absorb.
+the outbox in the same transaction cannot. The relay publishes a batch in order, awaits the
+broker's confirms for the whole batch together, and marks the rows published; a crash (or a
+failed publish) before the mark re-publishes the batch, which idempotent consumers absorb.
+Published rows are kept for ``keep_published`` and pruned at most once per ``prune_every``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +22,7 @@ from cc_common.aio import wait_for_wakeup
 from cc_common.bus import MAX_MESSAGE_BYTES, Bus, MessageTooLarge
 from cc_common.db._database import Database
 from cc_common.logging import get_logger
-from cc_proto import Envelope, routing_key
+from cc_proto import EncodedEvent, Envelope, routing_key
 
 log = get_logger(__name__)
 
@@ -46,13 +48,16 @@ class Outbox:
         Encoding apart from writing lets a service encode while it decides and write many
         events' rows in one statement later (:meth:`add_rows`).
         """
-        body = event.to_json()
-        if len(body) > MAX_MESSAGE_BYTES:
-            raise MessageTooLarge(len(body), MAX_MESSAGE_BYTES)
+        return self.encoded_row(EncodedEvent(event.id, routing_key(event), event.to_json()))
+
+    def encoded_row(self, event: EncodedEvent) -> dict[str, Any]:
+        """The outbox row of an event already encoded (:func:`cc_proto.encode_event`)."""
+        if len(event.body) > MAX_MESSAGE_BYTES:
+            raise MessageTooLarge(len(event.body), MAX_MESSAGE_BYTES)
         return {
             "event_id": event.id,
-            "routing_key": routing_key(event),
-            "body": body,
+            "routing_key": event.routing_key,
+            "body": event.body,
             "created_at": datetime.now(UTC),
         }
 
@@ -74,6 +79,7 @@ class OutboxRelay:
         batch: int = 200,
         idle_poll: float = 0.5,
         keep_published: timedelta = timedelta(hours=1),
+        prune_every: float = 1.0,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -81,6 +87,10 @@ class OutboxRelay:
         self._batch = batch
         self._idle_poll = idle_poll
         self._keep = keep_published
+        self._prune_every = prune_every
+        self._pruned_at: float | None = None
+        """When (monotonic seconds) published rows were last pruned: once per batch cost a
+        DELETE per batch, while retention is measured in hours."""
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -98,13 +108,15 @@ class OutboxRelay:
             if self._db.is_postgres:
                 query = query.with_for_update(skip_locked=True)
             rows = (await session.execute(query)).all()
+            refused = await self._bus.publish_raw_batch([(r.body, r.routing_key) for r in rows])
             done = []
-            for row in rows:
-                try:
-                    await self._bus.publish_raw(row.body, routing_key=row.routing_key)
-                except MessageTooLarge as exc:  # kept, and loud, but never blocking the rest
+            for row, too_large in zip(rows, refused, strict=True):
+                if too_large is not None:  # kept, and loud, but never blocking the rest
                     log.error(
-                        "outbox.too_large", seq=row.seq, routing_key=row.routing_key, error=str(exc)
+                        "outbox.too_large",
+                        seq=row.seq,
+                        routing_key=row.routing_key,
+                        error=str(too_large),
                     )
                     continue
                 done.append(row.seq)
@@ -113,10 +125,18 @@ class OutboxRelay:
                 await session.execute(
                     update(self._table).where(self._table.c.seq.in_(done)).values(published_at=now)
                 )
-                await session.execute(
-                    delete(self._table).where(self._table.c.published_at < now - self._keep)
-                )
+                await self._prune(session, now)
         return len(done)
+
+    async def _prune(self, session: AsyncSession, now: datetime) -> None:
+        """Delete rows published longer ago than ``keep_published``, at most once a period."""
+        ticks = time.monotonic()
+        if self._pruned_at is not None and ticks - self._pruned_at < self._prune_every:
+            return
+        await session.execute(
+            delete(self._table).where(self._table.c.published_at < now - self._keep)
+        )
+        self._pruned_at = ticks
 
     async def run(self) -> None:
         """Relay until stopped; errors are logged and retried after a pause."""

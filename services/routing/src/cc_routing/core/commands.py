@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cc_proto.envelope import Envelope, EventData, make_event
+from cc_proto.envelope import EncodedEvent, Envelope, EventData, encode_event, make_event
 from cc_routing.core.config import Destination
 
 
@@ -30,6 +30,16 @@ class PublishEvent:
     def envelope(self, *, tenant: str) -> Envelope[EventData]:
         """Wrap the event for the bus (a fresh event id each call)."""
         return make_event(
+            self.data,
+            tenant=tenant,
+            occurred_at=self.occurred_at,
+            call_id=self.call_id,
+            agent_id=self.agent_id,
+        )
+
+    def encoded(self, *, tenant: str) -> EncodedEvent:
+        """Encode the event for the outbox as :meth:`envelope` would (its data is validated)."""
+        return encode_event(
             self.data,
             tenant=tenant,
             occurred_at=self.occurred_at,

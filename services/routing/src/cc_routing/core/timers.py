@@ -20,9 +20,9 @@ Handler = Callable[[S, int, Out], None]
 """What a due timer calls: ``handler(subject, token, out)``."""
 
 
-@dataclass(order=True, slots=True)
+@dataclass(slots=True)
 class Timer:
-    """One deadline; ordered by due time, then by when it was set."""
+    """One deadline: due at ``due``, the ``seq``-th set (the heap orders by both)."""
 
     due: float
     seq: int
@@ -36,12 +36,17 @@ class Timer:
 
 
 class Timers:
-    """A heap of timers; the sequence number keeps equal times in the order they were set."""
+    """A heap of timers; the sequence number keeps equal times in the order they were set.
+
+    Entries are ``(due, seq, timer)`` tuples: the heap compares them natively, where a
+    dataclass's generated ordering ran Python code on every comparison. ``seq`` is unique,
+    so the timer itself is never compared.
+    """
 
     __slots__ = ("_heap", "_seq")
 
     def __init__(self) -> None:
-        self._heap: list[Timer] = []
+        self._heap: list[tuple[float, int, Timer]] = []
         self._seq = 0
 
     def __len__(self) -> int:
@@ -50,21 +55,22 @@ class Timers:
     def set(self, due: float, handler: Handler[S, Out], subject: S, token: int) -> None:
         """Arrange for ``handler`` to look at ``subject`` again at ``due``."""
         self._seq += 1
-        heapq.heappush(self._heap, Timer(due, self._seq, handler, subject, token))
+        seq = self._seq
+        heapq.heappush(self._heap, (due, seq, Timer(due, seq, handler, subject, token)))
 
     def next_due(self) -> float | None:
         """Return the earliest deadline, if any (it may turn out to be cancelled)."""
-        return self._heap[0].due if self._heap else None
+        return self._heap[0][0] if self._heap else None
 
     def drop_stale(self, stale: Callable[[Timer], bool]) -> None:
         """Discard leading timers that ``stale`` says no longer matter (e.g. answered offers)."""
         heap = self._heap
-        while heap and stale(heap[0]):
+        while heap and stale(heap[0][2]):
             heapq.heappop(heap)
 
     def pop_due(self, now: float) -> Timer | None:
         """Remove and return the earliest timer due at or before ``now``, else None."""
         heap = self._heap
-        if heap and heap[0].due <= now:
-            return heapq.heappop(heap)
+        if heap and heap[0][0] <= now:
+            return heapq.heappop(heap)[2]
         return None
