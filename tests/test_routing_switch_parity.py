@@ -225,3 +225,60 @@ async def test_commands_naming_a_leg_before_it_exists_find_no_channel(
 def _of(events: list[EslEvent], leg: str) -> list[str]:
     """The names of one leg's channel events, in order."""
     return [e.name for e in events if e.unique_id == leg and e.name.startswith("CHANNEL_")]
+
+
+async def test_show_channels_lists_a_new_leg_a_moment_after_it_exists(
+    switch: SwitchUnderTest,
+) -> None:
+    """``show channels`` reads FreeSWITCH's core database, which a background thread writes a
+    moment after a channel is created (30-390 ms on the test build, bench/switch_listing_lag.py)
+    or ended, while ``uuid_exists`` reads the live session: right after CHANNEL_CREATE a leg
+    exists but is not listed yet. Routing's restore must not take "not listed" for "gone".
+
+    The real switch's writer sometimes runs just then (the first leg after a start is often
+    listed at once), so up to five legs are tried for one caught in the gap; each is listed
+    later."""
+    endpoint = switch.endpoint
+    watcher = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    other = InboundClient(endpoint.host, endpoint.esl_port, endpoint.password)
+    async with watcher, other:
+        await watcher.events("plain", *LEG_EVENTS)
+        seen = [await _listing_right_after_create(watcher, other)]
+        while len(seen) < 5 and seen[-1] != ("true", False, True):
+            seen.append(await _listing_right_after_create(watcher, other))
+    assert all(exists == "true" for exists, _, _ in seen)
+    assert all(listed_later for _, _, listed_later in seen)
+    assert seen[-1] == ("true", False, True)  # exists, not listed at once, listed later
+
+
+async def _listing_right_after_create(
+    watcher: InboundClient, other: InboundClient
+) -> tuple[str, bool, bool]:
+    """Originate a leg; as its CHANNEL_CREATE arrives, ask ``uuid_exists`` and whether the
+    listing has it; then wait until it is listed and hang it up."""
+    leg = str(uuid.uuid4())
+    created = asyncio.create_task(
+        watcher.wait_for_event(lambda e: e.name == "CHANNEL_CREATE" and e.unique_id == leg)
+    )
+    await asyncio.sleep(0)  # the waiter is in place before the leg can exist
+    await watcher.bgapi(
+        f"originate {{origination_uuid={leg},cc_role=agent,cc_leg={leg}}}"
+        "loopback/7303/default &park()"
+    )
+    async with asyncio.timeout(10):
+        await created
+    exists = (await other.api(f"uuid_exists {leg}")).text
+    listed_at_once = await _listed(other, leg)
+    listed_later = await _listed(other, leg, within=10)
+    await other.api(f"uuid_kill {leg}")
+    return exists, listed_at_once, listed_later
+
+
+async def _listed(client: InboundClient, leg: str, *, within: float = 0) -> bool:
+    """Whether ``show channels as json`` lists the leg now (or does within that many seconds)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while leg not in {row.uuid for row in await client.show_channels()}:
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True

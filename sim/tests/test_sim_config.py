@@ -124,6 +124,7 @@ async def test_sim_exits_with_a_reason_on_bad_settings() -> None:
         ({"early_bridge_cancel": 1.5}, "early bridge cancel must be 0-1"),
         ({"originate_setup_seconds": (0.003, 0.001)}, "originate setup range"),
         ({"originate_setup_seconds": (-0.001, 0.001)}, "originate setup range"),
+        ({"listing_lag_seconds": (0.3, 0.03)}, "listing lag range"),
     ],
 )
 def test_sim_the_early_bridge_race_knobs_are_checked(

@@ -413,3 +413,79 @@ def test_sim_originate_delay_start_counts_in_the_originate_block_only() -> None:
     assert bench.names("slow") == []
     bench.advance(0.002)
     assert "CHANNEL_CREATE" in bench.names("slow")
+
+
+def listed(bench: SwitchBench, what: str = "channels") -> set[str]:
+    """Return the uuids ``show channels`` (or ``show calls``) lists now."""
+    return {row.uuid for row in parse_show_channels(bench.api("show", f"{what} as json")[0])}
+
+
+def test_sim_show_channels_lists_a_new_channel_only_after_the_listing_lag() -> None:
+    """As on FreeSWITCH, whose channels table is written by a background thread: a leg that
+    exists (CHANNEL_CREATE fired, uuid_exists/uuid_getvar/uuid_dump find it) is not listed yet."""
+    bench = SwitchBench()
+    bench.switch.settings.listing_lag_seconds = (0.1, 0.1)
+    bench.api("originate", "{origination_uuid=fresh,cc_role=agent}loopback/7303/default &park()")
+    assert "CHANNEL_CREATE" in bench.names("fresh")
+    assert bench.api("uuid_exists", "fresh") == ["true"]
+    assert bench.api("uuid_getvar", "fresh cc_role") == ["agent"]
+    assert "Unique-ID: fresh\n" in bench.api("uuid_dump", "fresh")[0]
+    assert listed(bench) == set()
+    assert bench.api("show", "channels count") == ["\n0 total.\n"]
+    bench.advance(0.099)
+    assert listed(bench) == set()
+    bench.advance(0.002)
+    assert "fresh" in listed(bench)
+    assert len(listed(bench)) == 2  # both halves of the loopback pair
+
+
+def test_sim_show_channels_keeps_an_ended_channel_until_the_listing_lag_passed() -> None:
+    bench = SwitchBench()
+    bench.switch.settings.listing_lag_seconds = (0.1, 0.1)
+    bench.api("originate", "{origination_uuid=ending}loopback/7303/default &park()")
+    bench.advance(0.2)
+    assert "ending" in listed(bench)
+    assert bench.api("uuid_kill", "ending") == ["+OK\n"]
+    assert "CHANNEL_HANGUP_COMPLETE" in bench.names("ending")
+    assert bench.api("uuid_exists", "ending") == ["false"]
+    assert "ending" in listed(bench)
+    bench.advance(0.101)
+    assert listed(bench) == set()
+
+
+def test_sim_a_channel_gone_before_it_was_listed_is_never_listed() -> None:
+    bench = SwitchBench()
+    bench.switch.settings.listing_lag_seconds = (0.1, 0.1)
+    bench.api("originate", "{origination_uuid=brief}loopback/7303/default &park()")
+    bench.api("uuid_kill", "brief")
+    assert bench.api("uuid_exists", "brief") == ["false"]
+    seen: set[str] = set()
+    for _ in range(30):
+        bench.advance(0.01)
+        seen |= listed(bench)
+    assert seen == set()
+
+
+def test_sim_show_calls_trails_a_bridge_the_same_way() -> None:
+    bench = SwitchBench()
+    bench.switch.settings.listing_lag_seconds = (0.1, 0.1)
+    bench.api("originate", "{origination_uuid=one}loopback/7303/default &park()")
+    assert listed(bench, "calls") == set()
+    bench.advance(0.2)
+    assert "one" in listed(bench, "calls")
+
+
+def test_sim_the_listing_lag_is_drawn_in_its_range_from_the_seed() -> None:
+    """Each change waits its own draw; the same seed draws the same lags."""
+
+    def lags(seed: int) -> list[float]:
+        bench = SwitchBench()
+        bench.switch.settings.seed = seed
+        bench.switch.settings.listing_lag_seconds = (0.03, 0.3)
+        listing = type(bench.switch.listing)(bench.switch)
+        return [listing.lag() for _ in range(50)]
+
+    assert lags(7) == lags(7)
+    assert lags(7) != lags(8)
+    assert all(0.03 <= lag <= 0.3 for lag in lags(7))
+    assert max(lags(7)) - min(lags(7)) > 0.1

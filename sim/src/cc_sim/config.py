@@ -46,6 +46,12 @@ class SimConfig:
     early_bridge_cancel: float = 1.0
     """Chance a leg bridged before its originate replies ends the job ``-ERR ORIGINATOR_CANCEL``
     (the bridge stands), as FreeSWITCH 1.10 does under load; 0 turns the race off."""
+    listing_lag_seconds: tuple[float, float] = (0.03, 0.3)
+    """Range of the time (drawn per change from the seeded generator) from a channel being
+    created or destroyed to ``show channels``/``show calls`` listing or dropping it, while
+    ``uuid_exists``/``uuid_dump``/``uuid_getvar`` see it at once: FreeSWITCH writes that table
+    from a background thread, 30-300 ms behind on the real test build
+    (``bench/switch_listing_lag.py``); ``(0, 0)`` lists at once."""
 
     def with_overrides(self, **changes: object) -> SimConfig:
         """Return a copy with some fields changed."""
@@ -129,16 +135,20 @@ def validate(config: SimConfig) -> SimConfig:
         raise ValueError(
             f"originate reply delay must be >= 0, got {config.originate_reply_seconds}"
         )
-    low, high = config.originate_setup_seconds
-    if not 0 <= low <= high:
-        raise ValueError(
-            f"originate setup range must be 0 <= low <= high, got {config.originate_setup_seconds}"
-        )
+    _check_range("originate setup", config.originate_setup_seconds)
+    _check_range("listing lag", config.listing_lag_seconds)
     if not 0 <= config.early_bridge_cancel <= 1:
         raise ValueError(f"early bridge cancel must be 0-1, got {config.early_bridge_cancel}")
     if not config.esl_password:
         raise ValueError("the ESL password must not be empty")
     return config
+
+
+def _check_range(what: str, bounds: tuple[float, float]) -> None:
+    """Refuse a (low, high) range of seconds that is negative or upside down."""
+    low, high = bounds
+    if not 0 <= low <= high:
+        raise ValueError(f"{what} range must be 0 <= low <= high, got {bounds}")
 
 
 def build_parser() -> argparse.ArgumentParser:

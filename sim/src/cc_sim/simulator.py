@@ -86,6 +86,7 @@ class Simulator:
             originate_reply_seconds=config.originate_reply_seconds,
             originate_setup_seconds=config.originate_setup_seconds,
             early_bridge_cancel=config.early_bridge_cancel,
+            listing_lag_seconds=config.listing_lag_seconds,
             seed=config.seed,
         )
         switch = Switch(

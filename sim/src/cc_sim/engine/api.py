@@ -135,11 +135,10 @@ class ApiCommands:
         )
 
     def channel_rows(self) -> list[dict[str, str]]:
-        """Return one ``channels`` table row per live channel, oldest first."""
+        """Return one ``channels`` table row per listed channel, oldest first (the table
+        trails the live sessions: see :mod:`cc_sim.engine.listing`)."""
         rows = []
-        for sess in sorted(self.sw.sessions.values(), key=lambda s: s.channel.created_us):
-            if sess.destroyed:
-                continue
+        for sess in self.sw.listing.sessions():
             ch = sess.channel
             app = sess.app or sess.park
             created_s = ch.created_us // 1_000_000

@@ -27,6 +27,7 @@ from cc_sim.engine import apps, sipvars
 from cc_sim.engine.api import ApiCommands
 from cc_sim.engine.bridges import Bridges
 from cc_sim.engine.legs import Legs
+from cc_sim.engine.listing import ChannelListing
 from cc_sim.engine.originate import Originator
 from cc_sim.engine.recorder import Recorder
 from cc_sim.engine.session import AppRun, Message, Session
@@ -67,6 +68,10 @@ class SwitchSettings:
     early_bridge_cancel: float = 0.0
     """Chance that a leg bridged in that window ends its originate ``-ERR ORIGINATOR_CANCEL``
     while the bridge stands (FreeSWITCH 1.10's race: 1.0 reproduces it every time)."""
+    listing_lag_seconds: tuple[float, float] = (0.0, 0.0)
+    """Range (drawn per change) of the time from a channel being created or destroyed to
+    ``show channels`` listing or dropping it: FreeSWITCH writes that table from a background
+    thread, while ``uuid_exists``/``uuid_dump`` see the session at once. ``(0, 0)``: no lag."""
     seed: int | None = None
 
 
@@ -107,6 +112,7 @@ class Switch:
         self.hash_store: dict[str, str] = {}
         self.rng = random.Random(self.settings.seed)
         self.legs = Legs(self)
+        self.listing = ChannelListing(self)
         self.originator = Originator(self)
         self.bridges = Bridges(self)
         self.recorder = Recorder(self)
@@ -245,6 +251,7 @@ class Switch:
         )
         sess = Session(channel)
         self.sessions[channel_uuid] = sess
+        self.listing.created(sess)
         self.sessions_since_startup += 1
         self.peak_sessions = max(self.peak_sessions, self.live_count())
         return sess
@@ -457,6 +464,7 @@ class Switch:
         self.fire("CHANNEL_STATE", ch)
         sess.destroyed = True
         self.sessions.pop(ch.uuid, None)
+        self.listing.destroyed(sess)
         for hook in list(sess.on_destroy):
             hook()
 
