@@ -123,6 +123,13 @@ async def read_live_channels(api: InboundClient, *, parallel: int = 32) -> list[
     return found
 
 
+LISTING_LAG_SECONDS = 0.5
+"""How long FreeSWITCH's ``show channels`` may trail the switch (measured up to ~0.4 s: its core
+database is written a moment after a channel is created or ends). A restore or re-sync reads the
+listing this long after subscribing to events, so every channel made before the subscription is
+listed and every later one comes as an event (held until the reconcile is done)."""
+
+
 async def with_listing_lag(
     api: InboundClient | None, live: Sequence[LiveChannel], expected: Iterable[str | None]
 ) -> list[LiveChannel]:

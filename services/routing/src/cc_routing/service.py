@@ -30,7 +30,13 @@ from cc_routing.adapters import db as tables
 from cc_routing.adapters.freeswitch import Dialplan
 from cc_routing.core import Acd, Destination
 from cc_routing.dialer_service import DialerService
-from cc_routing.reconcile import load_configuration, read_live_channels, restore, resync
+from cc_routing.reconcile import (
+    LISTING_LAG_SECONDS,
+    load_configuration,
+    read_live_channels,
+    restore,
+    resync,
+)
 from cc_routing.runtime import Clock, RoutingRuntime
 from cc_routing.settings import RoutingSettings
 
@@ -119,6 +125,7 @@ class RoutingService:
             self.events = await self._connect(events=True)
             self.api = await self._connect(events=False)
             self._problem = "restoring FreeSWITCH's live calls"
+            await asyncio.sleep(LISTING_LAG_SECONDS)  # the listing catches up with the switch
             await restore(self.runtime, await read_live_channels(self.api), agents, api=self.api)
         self.runtime.start_timers()
         self._problem = None
@@ -232,6 +239,7 @@ class RoutingService:
             await api.wait_connected()
         async with self.runtime.reconciling():
             read_at = self.runtime.now()
+            await asyncio.sleep(LISTING_LAG_SECONDS)  # the listing catches up with the switch
             await resync(self.runtime, await read_live_channels(api), read_at=read_at, api=api)
         if self.dialer is not None:  # after routing's: handing agents back takes routing steps
             await self.dialer.resync()
