@@ -16,12 +16,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-import aio_pika
 import asyncpg
+from _rabbit import remove_bus
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from cc_common.bus._rabbit import RabbitBus, dead_letter_queue
+from cc_common.bus._rabbit import RabbitBus
 from cc_metrics.adapters.db import kit
 from cc_metrics.app import create_app
 from cc_metrics.settings import MetricsSettings
@@ -103,13 +103,7 @@ async def main() -> None:
         await measure(settings, publisher)
     finally:
         await publisher.close()
-        connection = await aio_pika.connect(AMQP_URL)
-        async with connection:
-            channel = await connection.channel()
-            for name in (queue, dead_letter_queue(queue)):
-                await channel.queue_delete(name)
-            for name in (exchange, f"{exchange}.dlx"):
-                await channel.exchange_delete(name)
+        await remove_bus(AMQP_URL, exchange=exchange, queue=queue)
         admin = await asyncpg.connect(_dsn(DATABASE_URL))
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await admin.close()
